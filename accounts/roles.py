@@ -1,0 +1,66 @@
+"""Staff roles are Django groups; this is the design's rights table as permissions.
+
+``sync_roles`` (run by ``manage.py sync_roles`` on deploy and by ``seed_demo``) makes the groups
+match this table exactly. SSO maps IdP groups onto these names.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+from django.db import transaction
+from django.db.models import Q
+
+SUPPORT, SALES, FINANCE, OPS, ADMIN = "support", "sales", "finance", "ops", "admin"
+ROLES = (SUPPORT, SALES, FINANCE, OPS, ADMIN)
+
+# Read access every role has: customers, timelines, orders, shipments.
+_READ_DOMAIN = [
+    "accounts.view_customer",
+    "accounts.view_customeridentifier",
+    "accounts.view_customernote",
+    "integrations.view_domainevent",
+    "orders.view_order",
+    "orders.view_orderline",
+    "payments.view_payment",
+    "payments.view_refund",
+    "shipping.view_shipment",
+    "notifications.view_notification",
+]
+_ADD_NOTE = ["accounts.add_customernote"]
+_REQUEST_REFUND = ["payments.add_refund"]
+_DECIDE_REFUND = ["payments.approve_refund"]
+_OPERATE_INTEGRATIONS = ["integrations.view_taskheartbeat"]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND],
+    SALES: [*_READ_DOMAIN, *_ADD_NOTE],
+    FINANCE: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_DECIDE_REFUND, *_OPERATE_INTEGRATIONS],
+    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS],
+}
+
+
+def _permissions(names: list[str]) -> list[Permission]:
+    query = Q(pk__in=[])
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        query |= Q(content_type__app_label=app_label, codename=codename)
+    found = list(Permission.objects.filter(query).select_related("content_type"))
+    missing = set(names) - {f"{p.content_type.app_label}.{p.codename}" for p in found}
+    if missing:
+        raise LookupError(f"Unknown permissions in the roles table: {sorted(missing)}")
+    return found
+
+
+@transaction.atomic
+def sync_roles() -> dict[str, int]:
+    """Create or update one group per role with exactly its permissions. Idempotent."""
+    counts: dict[str, int] = {}
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        if role == ADMIN:
+            permissions = list(Permission.objects.all())
+        else:
+            permissions = _permissions(ROLE_PERMISSIONS[role])
+        group.permissions.set(permissions)
+        counts[role] = len(permissions)
+    return counts

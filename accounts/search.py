@@ -1,0 +1,53 @@
+"""Finding a customer by an identifier that lives in another app (order number, provider ids).
+
+``accounts`` imports no domain app, so each app registers a lookup in its ``AppConfig.ready``:
+a function from the typed search term to a queryset of customer ids. Lookups are exact matches
+on indexed columns, so admin search stays fast however large those tables grow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import Customer, CustomerIdentifier
+from accounts.validators import normalize_phone, normalize_tax_document
+
+CustomerLookup = Callable[[str], "QuerySet[object]"]
+_LOOKUPS: list[CustomerLookup] = []
+
+
+def register_customer_lookup(lookup: CustomerLookup) -> None:
+    if lookup not in _LOOKUPS:
+        _LOOKUPS.append(lookup)
+
+
+def _own_lookups(term: str) -> Iterable[Q]:
+    yield Q(pk__in=CustomerIdentifier.objects.filter(external_id=term).values("customer_id"))
+    yield Q(email__iexact=term)
+    document = normalize_tax_document(term)
+    if len(document) in (11, 14):
+        yield Q(tax_document=document)
+    if sum(c.isdigit() for c in term) >= 8:
+        try:
+            yield Q(phone=normalize_phone(term))
+        except Exception:  # noqa: BLE001, S110 - a term that is not a phone just doesn't match one
+            pass
+
+
+def customer_search_q(term: str) -> Q:
+    """A Q over Customer matching ``term`` exactly in any registered identifier."""
+    term = term.strip()
+    query = Q(pk__in=[])
+    if not term:
+        return query
+    for q in _own_lookups(term):
+        query |= q
+    for lookup in _LOOKUPS:
+        query |= Q(pk__in=lookup(term))
+    return query
+
+
+def customer_search(term: str) -> QuerySet[Customer]:
+    return Customer.objects.filter(customer_search_q(term))

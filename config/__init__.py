@@ -1,0 +1,3 @@
+"""Switchboard project configuration."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,17 @@
+"""Test settings: the same profile selection as production, tasks run synchronously."""
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import Q_CLUSTER, env
+
+DEBUG = False
+SECRET_KEY = "test-only-key-switchboard-not-secret-0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+DEMO_PASSWORD = "switchboard-demo"  # noqa: S105
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+
+from integrations.views import health
+
+admin.site.site_header = "Switchboard"
+admin.site.site_title = "Switchboard"
+admin.site.index_title = "Back-office"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("health/", health, name="health"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]

@@ -1,0 +1,49 @@
+"""What /health/ reports: the database, the task cluster's last heartbeat, the version."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+
+from integrations.models import TaskHeartbeat
+
+
+def task_heartbeat_record(*, cluster: str) -> TaskHeartbeat:
+    """Record that ``cluster`` just ran a task (idempotent upsert)."""
+    heartbeat, _ = TaskHeartbeat.objects.update_or_create(
+        cluster=cluster, defaults={"beat_at": timezone.now()}
+    )
+    return heartbeat
+
+
+def health_report() -> tuple[bool, dict[str, Any]]:
+    """Returns (database is up, report). A stale cluster degrades the report but is not fatal:
+    webhooks are still stored and work waits in its rows."""
+    report: dict[str, Any] = {"version": settings.APP_VERSION, "profile": settings.SWITCHBOARD_PROFILE}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        report["database"] = {"ok": True, "vendor": connection.vendor}
+    except DatabaseError as exc:
+        report["database"] = {"ok": False, "vendor": connection.vendor, "error": type(exc).__name__}
+        report["task_cluster"] = {"ok": False, "last_heartbeat": None}
+        report["status"] = "down"
+        return False, report
+
+    heartbeat = TaskHeartbeat.objects.filter(cluster=settings.Q_CLUSTER["name"]).first()
+    if heartbeat is None:
+        report["task_cluster"] = {"ok": False, "last_heartbeat": None, "age_seconds": None}
+    else:
+        age = timezone.now() - heartbeat.beat_at
+        report["task_cluster"] = {
+            "ok": age <= timedelta(seconds=settings.TASK_HEARTBEAT_STALE_SECONDS),
+            "last_heartbeat": heartbeat.beat_at.isoformat(),
+            "age_seconds": round(age.total_seconds(), 1),
+        }
+    report["status"] = "ok" if report["task_cluster"]["ok"] else "degraded"
+    return True, report

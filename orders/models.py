@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+
+from accounts.models import Customer
+from integrations.money import CURRENCY_CHOICES
+from integrations.transitions import Transitions
+
+
+class OrderStatus(models.TextChoices):
+    PLACED = "placed", "Placed (awaiting payment)"
+    PAID = "paid", "Paid"
+    FULFILLING = "fulfilling", "Fulfilling"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+    REFUNDED = "refunded", "Refunded"
+
+
+S = OrderStatus
+ORDER_TRANSITIONS: Transitions = {
+    S.PLACED: frozenset({S.PAID, S.CANCELLED}),
+    S.PAID: frozenset({S.FULFILLING, S.SHIPPED, S.REFUNDED}),
+    S.FULFILLING: frozenset({S.SHIPPED, S.REFUNDED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.REFUNDED}),
+    S.DELIVERED: frozenset({S.REFUNDED}),
+    S.CANCELLED: frozenset(),
+    S.REFUNDED: frozenset(),
+}
+
+
+class Order(models.Model):
+    number = models.CharField(max_length=20, unique=True, help_text="Human order number, SB-000123.")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    subtotal_amount = models.BigIntegerField(help_text="Minor units.")
+    shipping_amount = models.BigIntegerField(default=0, help_text="Minor units.")
+    discount_amount = models.BigIntegerField(default=0, help_text="Minor units.")
+    total_amount = models.BigIntegerField(help_text="Minor units: subtotal + shipping - discount.")
+    placed_at = models.DateTimeField()
+    status_changed_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-placed_at"], name="order_customer_placed"),
+            models.Index(fields=["status", "-placed_at"], name="order_status_placed"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total_amount__gte=0), name="order_total_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:orders_order_change", args=[self.pk])
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=64)
+    description = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField()
+    unit_amount = models.BigIntegerField(help_text="Minor units, in the order's currency.")
+    total_amount = models.BigIntegerField(help_text="Minor units: quantity x unit amount.")
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.sku}"

@@ -1,0 +1,205 @@
+"""Order lifecycle and product-usage ingestion."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer, User
+from integrations.events import record_event
+from integrations.models import DomainEvent
+from integrations.transitions import ensure_transition, lock
+from orders.models import ORDER_TRANSITIONS, Order, OrderLine, OrderStatus
+
+
+@dataclass(frozen=True)
+class OrderLineInput:
+    sku: str
+    description: str
+    quantity: int
+    unit_amount: int
+
+
+def order_place(
+    *,
+    customer: Customer,
+    currency: str,
+    lines: Sequence[OrderLineInput],
+    shipping_amount: int = 0,
+    discount_amount: int = 0,
+    actor: User | None = None,
+    placed_at: datetime | None = None,
+) -> Order:
+    """Place an order: totals are computed from the lines, never taken from the caller.
+
+    Raises ValueError for no lines, a non-positive quantity, negative amounts or a discount larger
+    than the order."""
+    if not lines:
+        raise ValueError("An order needs at least one line.")
+    if any(line.quantity <= 0 or line.unit_amount < 0 for line in lines):
+        raise ValueError("Quantities must be positive and unit amounts not negative.")
+    if shipping_amount < 0 or discount_amount < 0:
+        raise ValueError("Shipping and discount amounts cannot be negative.")
+    subtotal = sum(line.quantity * line.unit_amount for line in lines)
+    total = subtotal + shipping_amount - discount_amount
+    if total < 0:
+        raise ValueError("The discount is larger than the order.")
+    placed_at = placed_at or timezone.now()
+    with transaction.atomic():
+        order = Order.objects.create(
+            number=f"tmp-{uuid.uuid4().hex[:16]}",
+            customer=customer,
+            currency=currency.upper(),
+            subtotal_amount=subtotal,
+            shipping_amount=shipping_amount,
+            discount_amount=discount_amount,
+            total_amount=total,
+            placed_at=placed_at,
+            status_changed_at=placed_at,
+        )
+        order.number = f"SB-{order.pk:06d}"
+        order.save(update_fields=["number"])
+        OrderLine.objects.bulk_create(
+            OrderLine(
+                order=order,
+                sku=line.sku,
+                description=line.description,
+                quantity=line.quantity,
+                unit_amount=line.unit_amount,
+                total_amount=line.quantity * line.unit_amount,
+            )
+            for line in lines
+        )
+        record_event(
+            type="order.placed",
+            customer=customer,
+            subject=order,
+            actor=actor,
+            actor_label="system",
+            occurred_at=placed_at,
+            data={
+                "number": order.number,
+                "amount": total,
+                "currency": order.currency,
+                "items": sum(line.quantity for line in lines),
+            },
+        )
+    return order
+
+
+def _order_transition(
+    *,
+    order: Order,
+    target: OrderStatus,
+    event_type: str,
+    actor: User | None,
+    occurred_at: datetime | None,
+    extra: dict[str, str] | None = None,
+) -> Order:
+    with transaction.atomic():
+        order = lock(order)
+        ensure_transition(
+            entity=str(order), current=order.status, target=target, allowed=ORDER_TRANSITIONS
+        )
+        order.status = target
+        order.status_changed_at = occurred_at or timezone.now()
+        order.save(update_fields=["status", "status_changed_at", "updated_at"])
+        record_event(
+            type=event_type,
+            customer=order.customer,
+            subject=order,
+            actor=actor,
+            actor_label="system",
+            occurred_at=occurred_at,
+            data={"number": order.number, **(extra or {})},
+        )
+    return order
+
+
+def order_mark_paid(
+    *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    """placed -> paid. Raises InvalidTransition from any other status."""
+    return _order_transition(
+        order=order, target=OrderStatus.PAID, event_type="order.paid", actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
+def order_mark_fulfilling(
+    *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    return _order_transition(
+        order=order, target=OrderStatus.FULFILLING, event_type="order.fulfilling", actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
+def order_mark_shipped(
+    *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    return _order_transition(
+        order=order, target=OrderStatus.SHIPPED, event_type="order.shipped", actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
+def order_mark_delivered(
+    *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    return _order_transition(
+        order=order, target=OrderStatus.DELIVERED, event_type="order.delivered", actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
+def order_cancel(
+    *, order: Order, reason: str, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    """Only an unpaid order can be cancelled; a paid one is refunded instead."""
+    if not reason.strip():
+        raise ValueError("Cancelling an order needs a reason.")
+    return _order_transition(
+        order=order, target=OrderStatus.CANCELLED, event_type="order.cancelled", actor=actor,
+        occurred_at=occurred_at, extra={"reason": reason.strip()},
+    )
+
+
+def order_mark_refunded(
+    *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
+) -> Order:
+    return _order_transition(
+        order=order, target=OrderStatus.REFUNDED, event_type="order.refunded", actor=actor,
+        occurred_at=occurred_at,
+    )
+
+
+USAGE_EVENT_TYPES = {"feature_used": "usage.feature_used", "signed_in": "usage.signed_in"}
+
+
+def usage_record(
+    *,
+    customer: Customer,
+    name: str,
+    properties: dict[str, str] | None = None,
+    occurred_at: datetime | None = None,
+) -> DomainEvent:
+    """Ingest one product-usage fact for the customer's timeline. Raises ValueError for a usage
+    name the product is not known to send."""
+    try:
+        event_type = USAGE_EVENT_TYPES[name]
+    except KeyError:
+        raise ValueError(f"Unknown usage event {name!r}.") from None
+    with transaction.atomic():
+        return record_event(
+            type=event_type,
+            customer=customer,
+            actor_label="product",
+            occurred_at=occurred_at,
+            data=dict(properties or {}),
+        )

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class PaymentsConfig(AppConfig):
+    name = "payments"
+    verbose_name = "Payments"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts.search import register_customer_lookup
+        from payments import events  # noqa: F401 - registers the event types
+        from payments.selectors import customer_ids_by_provider_id
+
+        register_customer_lookup(customer_ids_by_provider_id)

@@ -1,0 +1,15 @@
+from integrations.events import EventType, register_event_types
+
+register_event_types(
+    EventType("payment.created", "Payment started", "{money} by {method} via {provider}"),
+    EventType("payment.processing", "Payment processing", "{money} processing"),
+    EventType("payment.succeeded", "Payment succeeded", "{money} received"),
+    EventType("payment.failed", "Payment failed", "{money} failed: {reason}"),
+    EventType("payment.cancelled", "Payment cancelled", "{money} cancelled"),
+    EventType("refund.requested", "Refund requested", "{money} requested: {reason}"),
+    EventType("refund.approved", "Refund approved", "{money} approved"),
+    EventType("refund.rejected", "Refund rejected", "{money} rejected: {reason}"),
+    EventType("refund.processing", "Refund processing", "{money} sent to the provider"),
+    EventType("refund.succeeded", "Refund succeeded", "{money} refunded"),
+    EventType("refund.failed", "Refund failed", "{money} failed: {reason}"),
+)

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from integrations.money import CURRENCY_CHOICES
+from integrations.transitions import Transitions
+from orders.models import Order
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PaymentMethod(models.TextChoices):
+    CARD = "card", "Card"
+    PIX = "pix", "Pix"
+    BOLETO = "boleto", "Boleto"
+
+
+P = PaymentStatus
+PAYMENT_TRANSITIONS: Transitions = {
+    P.PENDING: frozenset({P.PROCESSING, P.SUCCEEDED, P.FAILED, P.CANCELLED}),
+    P.PROCESSING: frozenset({P.SUCCEEDED, P.FAILED, P.CANCELLED}),
+    P.SUCCEEDED: frozenset(),
+    P.FAILED: frozenset(),
+    P.CANCELLED: frozenset(),
+}
+
+
+class Payment(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=30, help_text="Registry name: sandbox, stripe, asaas.")
+    provider_payment_id = models.CharField(
+        max_length=100, blank=True, help_text="The provider's id (pi_..., pay_...)."
+    )
+    method = models.CharField(max_length=10, choices=PaymentMethod.choices)
+    status = models.CharField(
+        max_length=12, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    amount_refunded = models.BigIntegerField(default=0, help_text="Minor units refunded so far.")
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["provider_payment_id"], name="payment_provider_id"),
+            models.Index(fields=["status", "-created_at"], name="payment_status_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_payment_id"],
+                condition=~models.Q(provider_payment_id=""),
+                name="payment_provider_id_unique",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount_refunded__gte=0)
+                & models.Q(amount_refunded__lte=models.F("amount")),
+                name="payment_refunded_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment #{self.pk} ({self.provider_payment_id or self.provider})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:payments_payment_change", args=[self.pk])
+
+
+class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested (awaiting approval)"
+    APPROVED = "approved", "Approved (queued for the provider)"
+    REJECTED = "rejected", "Rejected"
+    PROCESSING = "processing", "Processing at the provider"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class RefundReason(models.TextChoices):
+    REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by the customer"
+    DUPLICATE = "duplicate", "Duplicate charge"
+    FRAUDULENT = "fraudulent", "Fraudulent"
+    NOT_RECEIVED = "not_received", "Product not received"
+    DEFECTIVE = "defective", "Product defective"
+    OTHER = "other", "Other"
+
+
+R = RefundStatus
+REFUND_TRANSITIONS: Transitions = {
+    R.REQUESTED: frozenset({R.APPROVED, R.REJECTED}),
+    R.APPROVED: frozenset({R.PROCESSING, R.SUCCEEDED, R.FAILED}),
+    R.PROCESSING: frozenset({R.SUCCEEDED, R.FAILED}),
+    R.FAILED: frozenset({R.PROCESSING}),
+    R.REJECTED: frozenset(),
+    R.SUCCEEDED: frozenset(),
+}
+# Refunds in these statuses hold part of the payment's refundable amount.
+OPEN_REFUND_STATUSES = (R.REQUESTED, R.APPROVED, R.PROCESSING)
+
+
+class Refund(models.Model):
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.BigIntegerField(help_text="Minor units, in the payment's currency.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    reason = models.CharField(max_length=30, choices=RefundReason.choices)
+    note = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=12, choices=RefundStatus.choices, default=RefundStatus.REQUESTED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+    provider_refund_id = models.CharField(max_length=100, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("approve_refund", "Can approve or reject refund requests")]
+        indexes = [
+            models.Index(fields=["provider_refund_id"], name="refund_provider_id"),
+            models.Index(fields=["status", "created_at"], name="refund_status_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:payments_refund_change", args=[self.pk])
+
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with the provider refund call, the same on every retry."""
+        return f"refund:{self.pk}"

@@ -1,0 +1,308 @@
+"""Payments and refunds: state changes through the allowed-transitions maps, one event each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from integrations.events import record_event
+from integrations.transitions import ensure_transition, lock
+from orders.models import Order, OrderStatus
+from orders.services import order_mark_paid, order_mark_refunded
+from payments.exceptions import RefundNotAllowed, SelfApprovalForbidden
+from payments.models import (
+    PAYMENT_TRANSITIONS,
+    REFUND_TRANSITIONS,
+    Payment,
+    PaymentStatus,
+    Refund,
+    RefundReason,
+    RefundStatus,
+)
+from payments.selectors import payment_refundable_amount
+
+
+def _payment_data(payment: Payment, **extra: Any) -> dict[str, Any]:
+    return {
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "order": payment.order.number,
+        "provider": payment.provider,
+        "method": payment.method,
+        **extra,
+    }
+
+
+def payment_create(
+    *,
+    order: Order,
+    provider: str,
+    method: str,
+    provider_payment_id: str = "",
+    occurred_at: datetime | None = None,
+) -> Payment:
+    """Start a payment for the order's total. Raises ValueError for an order that is not placed."""
+    if order.status != OrderStatus.PLACED:
+        raise ValueError(f"{order} is {order.status}; only a placed order takes a payment.")
+    with transaction.atomic():
+        payment = Payment.objects.create(
+            order=order,
+            provider=provider,
+            provider_payment_id=provider_payment_id,
+            method=method,
+            amount=order.total_amount,
+            currency=order.currency,
+        )
+        record_event(
+            type="payment.created",
+            customer=order.customer,
+            subject=payment,
+            actor_label=provider,
+            occurred_at=occurred_at,
+            data=_payment_data(payment),
+        )
+    return payment
+
+
+def _payment_transition(
+    *,
+    payment: Payment,
+    target: PaymentStatus,
+    occurred_at: datetime | None,
+    update_fields: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Payment:
+    with transaction.atomic():
+        payment = lock(payment)
+        ensure_transition(
+            entity=str(payment), current=payment.status, target=target, allowed=PAYMENT_TRANSITIONS
+        )
+        payment.status = target
+        for field, value in (update_fields or {}).items():
+            setattr(payment, field, value)
+        payment.save(update_fields=["status", "updated_at", *(update_fields or {})])
+        record_event(
+            type=f"payment.{target}",
+            customer=payment.order.customer,
+            subject=payment,
+            actor_label=payment.provider,
+            occurred_at=occurred_at,
+            data=_payment_data(payment, **(data or {})),
+        )
+    return payment
+
+
+def payment_mark_processing(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
+    return _payment_transition(
+        payment=payment, target=PaymentStatus.PROCESSING, occurred_at=occurred_at
+    )
+
+
+def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
+    """The money is ours: the payment succeeds and a placed order becomes paid, atomically."""
+    with transaction.atomic():
+        payment = _payment_transition(
+            payment=payment,
+            target=PaymentStatus.SUCCEEDED,
+            occurred_at=occurred_at,
+            update_fields={"succeeded_at": occurred_at or timezone.now()},
+        )
+        if payment.order.status == OrderStatus.PLACED:
+            order_mark_paid(order=payment.order, occurred_at=occurred_at)
+    return payment
+
+
+def payment_mark_failed(
+    *, payment: Payment, reason: str, occurred_at: datetime | None = None
+) -> Payment:
+    return _payment_transition(
+        payment=payment,
+        target=PaymentStatus.FAILED,
+        occurred_at=occurred_at,
+        update_fields={"failure_reason": reason[:200]},
+        data={"reason": reason},
+    )
+
+
+def payment_cancel(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
+    return _payment_transition(
+        payment=payment, target=PaymentStatus.CANCELLED, occurred_at=occurred_at
+    )
+
+
+def _refund_data(refund: Refund, **extra: Any) -> dict[str, Any]:
+    return {"amount": refund.amount, "currency": refund.currency, **extra}
+
+
+def refund_request(
+    *,
+    payment: Payment,
+    requested_by: User,
+    reason: str,
+    amount: int | None = None,
+    note: str = "",
+) -> Refund:
+    """Ask for a refund of ``amount`` (default: everything still refundable).
+
+    Raises RefundNotAllowed when the payment has not succeeded or the amount is not positive or
+    exceeds what is still refundable (refunds already open count against it)."""
+    if reason not in RefundReason.values:
+        raise RefundNotAllowed(f"Unknown refund reason {reason!r}.")
+    with transaction.atomic():
+        payment = lock(payment)
+        if payment.status != PaymentStatus.SUCCEEDED:
+            raise RefundNotAllowed(f"{payment} has not succeeded; there is nothing to refund.")
+        refundable = payment_refundable_amount(payment=payment)
+        amount = refundable if amount is None else amount
+        if amount <= 0 or amount > refundable:
+            raise RefundNotAllowed(
+                f"A refund must be between 1 and {refundable} (minor units); {amount} asked."
+            )
+        refund = Refund.objects.create(
+            payment=payment,
+            amount=amount,
+            currency=payment.currency,
+            reason=reason,
+            note=note.strip(),
+            requested_by=requested_by,
+        )
+        record_event(
+            type="refund.requested",
+            customer=payment.order.customer,
+            subject=refund,
+            actor=requested_by,
+            data=_refund_data(refund, reason=refund.get_reason_display()),
+        )
+    return refund
+
+
+def _refund_decide(
+    *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
+) -> Refund:
+    with transaction.atomic():
+        refund = lock(refund)
+        if refund.requested_by_id == decider.pk:
+            raise SelfApprovalForbidden("Nobody approves or rejects their own refund request.")
+        ensure_transition(
+            entity=str(refund), current=refund.status, target=target, allowed=REFUND_TRANSITIONS
+        )
+        refund.status = target
+        refund.decided_by = decider
+        refund.decided_at = timezone.now()
+        refund.rejection_reason = rejection_reason
+        refund.save(
+            update_fields=["status", "decided_by", "decided_at", "rejection_reason", "updated_at"]
+        )
+        record_event(
+            type=f"refund.{target}",
+            customer=refund.payment.order.customer,
+            subject=refund,
+            actor=decider,
+            data=_refund_data(refund, reason=rejection_reason),
+        )
+    return refund
+
+
+def refund_approve(*, refund: Refund, approver: User) -> Refund:
+    """requested -> approved. Raises SelfApprovalForbidden for the requester's own request and
+    InvalidTransition when it was already decided. Executing it at the provider comes after."""
+    return _refund_decide(refund=refund, decider=approver, target=RefundStatus.APPROVED)
+
+
+def refund_reject(*, refund: Refund, approver: User, reason: str) -> Refund:
+    """requested -> rejected, with a required reason."""
+    if not reason.strip():
+        raise RefundNotAllowed("Rejecting a refund needs a reason.")
+    return _refund_decide(
+        refund=refund,
+        decider=approver,
+        target=RefundStatus.REJECTED,
+        rejection_reason=reason.strip(),
+    )
+
+
+def refund_mark_processing(
+    *, refund: Refund, provider_refund_id: str = "", occurred_at: datetime | None = None
+) -> Refund:
+    with transaction.atomic():
+        refund = lock(refund)
+        ensure_transition(
+            entity=str(refund),
+            current=refund.status,
+            target=RefundStatus.PROCESSING,
+            allowed=REFUND_TRANSITIONS,
+        )
+        refund.status = RefundStatus.PROCESSING
+        refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
+        refund.save(update_fields=["status", "provider_refund_id", "updated_at"])
+        record_event(
+            type="refund.processing",
+            customer=refund.payment.order.customer,
+            subject=refund,
+            actor_label=refund.payment.provider,
+            occurred_at=occurred_at,
+            data=_refund_data(refund),
+        )
+    return refund
+
+
+def refund_mark_succeeded(
+    *, refund: Refund, provider_refund_id: str = "", occurred_at: datetime | None = None
+) -> Refund:
+    """The provider returned the money: the payment's refunded total grows, and an order whose
+    payment is now fully refunded becomes refunded. All in one transaction."""
+    with transaction.atomic():
+        refund = lock(refund)
+        ensure_transition(
+            entity=str(refund),
+            current=refund.status,
+            target=RefundStatus.SUCCEEDED,
+            allowed=REFUND_TRANSITIONS,
+        )
+        payment = lock(refund.payment)
+        refund.status = RefundStatus.SUCCEEDED
+        refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
+        refund.completed_at = occurred_at or timezone.now()
+        refund.save(update_fields=["status", "provider_refund_id", "completed_at", "updated_at"])
+        payment.amount_refunded += refund.amount
+        payment.save(update_fields=["amount_refunded", "updated_at"])
+        record_event(
+            type="refund.succeeded",
+            customer=payment.order.customer,
+            subject=refund,
+            actor_label=payment.provider,
+            occurred_at=occurred_at,
+            data=_refund_data(refund),
+        )
+        if payment.amount_refunded == payment.amount and payment.order.status != OrderStatus.REFUNDED:
+            order_mark_refunded(order=payment.order, occurred_at=occurred_at)
+    return refund
+
+
+def refund_mark_failed(
+    *, refund: Refund, reason: str, occurred_at: datetime | None = None
+) -> Refund:
+    with transaction.atomic():
+        refund = lock(refund)
+        ensure_transition(
+            entity=str(refund),
+            current=refund.status,
+            target=RefundStatus.FAILED,
+            allowed=REFUND_TRANSITIONS,
+        )
+        refund.status = RefundStatus.FAILED
+        refund.failure_reason = reason[:200]
+        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        record_event(
+            type="refund.failed",
+            customer=refund.payment.order.customer,
+            subject=refund,
+            actor_label=refund.payment.provider,
+            occurred_at=occurred_at,
+            data=_refund_data(refund, reason=reason),
+        )
+    return refund
