@@ -1,0 +1,63 @@
+"""Factories build rows through the services where a service exists, so tests see real events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.contrib.auth.models import Group
+
+from accounts.models import Customer, User
+from accounts.services import customer_create
+from orders.models import Order
+from orders.services import OrderLineInput, order_place
+from payments.models import Payment, PaymentMethod
+from payments.services import payment_create, payment_mark_succeeded
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@switchboard.test")
+    is_staff = True
+    password = factory.django.Password("pw-for-tests-only")
+
+    @factory.post_generation
+    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+        if create and extracted:
+            group, _ = Group.objects.get_or_create(name=extracted)
+            self.groups.add(group)
+
+
+_customer_seq = iter(range(1, 10**9))
+
+
+def make_customer(**overrides: Any) -> Customer:
+    n = next(_customer_seq)
+    fields: dict[str, Any] = {
+        "name": f"Customer {n}",
+        "email": f"customer{n}@example.test",
+        "phone": "",
+        "tax_document": "",
+    }
+    fields.update(overrides)
+    return customer_create(**fields)
+
+
+def make_order(*, customer: Customer | None = None, amount: int = 10_000, **kw: Any) -> Order:
+    return order_place(
+        customer=customer or make_customer(),
+        currency=kw.pop("currency", "BRL"),
+        lines=[OrderLineInput(sku="SKU-1", description="Widget", quantity=1, unit_amount=amount)],
+        **kw,
+    )
+
+
+def make_paid_payment(*, order: Order | None = None, **kw: Any) -> Payment:
+    order = order or make_order(**kw)
+    payment = payment_create(order=order, provider="sandbox", method=PaymentMethod.CARD)
+    return payment_mark_succeeded(payment=payment)
