@@ -12,9 +12,6 @@ from accounts.validators import validate_e164, validate_tax_document
 class User(AbstractUser):
     """Staff member. Roles are Django groups (see ``accounts.roles``)."""
 
-    class Meta(AbstractUser.Meta):
-        swappable = "AUTH_USER_MODEL"
-
 
 class Customer(models.Model):
     class TaxDocumentType(models.TextChoices):
@@ -24,7 +21,10 @@ class Customer(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(blank=True)
     phone = models.CharField(
-        max_length=16, blank=True, validators=[validate_e164], help_text="E.164, e.g. +5511987654321"
+        max_length=16,
+        blank=True,
+        validators=[validate_e164],
+        help_text="E.164, e.g. +5511987654321",
     )
     tax_document = models.CharField(
         max_length=14,

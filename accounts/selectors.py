@@ -20,7 +20,7 @@ TIMELINE_PAGE_SIZE = 50
 TIMELINE_MAX_PAGE_SIZE = 200
 
 
-class InvalidCursor(ValueError):  # noqa: N818
+class InvalidCursor(ValueError):
     pass
 
 

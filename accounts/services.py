@@ -127,7 +127,9 @@ def customer_note_add(*, customer: Customer, author: User, body: str) -> Custome
         raise ValueError("A note needs some text.")
     with transaction.atomic():
         note = CustomerNote.objects.create(customer=customer, author=author, body=body)
-        excerpt = body if len(body) <= NOTE_EXCERPT_LENGTH else body[: NOTE_EXCERPT_LENGTH - 1] + "…"
+        excerpt = (
+            body if len(body) <= NOTE_EXCERPT_LENGTH else body[: NOTE_EXCERPT_LENGTH - 1] + "…"
+        )
         record_event(
             type="note.added",
             customer=customer,

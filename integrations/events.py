@@ -89,7 +89,7 @@ def render_summary(event: DomainEvent) -> str:
 
 def record_event(
     *,
-    type: str,  # noqa: A002 - the design's own keyword
+    type: str,
     customer: models.Model | None = None,
     subject: models.Model | None = None,
     actor: models.Model | None = None,

@@ -7,7 +7,7 @@ class SwitchboardError(Exception):
     """Base class for failures a caller is expected to handle."""
 
 
-class InvalidTransition(SwitchboardError):  # noqa: N818 - the domain's own word
+class InvalidTransition(SwitchboardError):
     """A status change that the entity's allowed-transitions map refuses. Nothing was changed."""
 
     def __init__(self, *, entity: str, current: str, target: str) -> None:
@@ -17,5 +17,5 @@ class InvalidTransition(SwitchboardError):  # noqa: N818 - the domain's own word
         super().__init__(f"{entity} cannot go from '{current}' to '{target}'.")
 
 
-class UnknownEventType(SwitchboardError):  # noqa: N818
+class UnknownEventType(SwitchboardError):
     """record_event was given a type nobody registered."""

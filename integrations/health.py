@@ -23,7 +23,10 @@ def task_heartbeat_record(*, cluster: str) -> TaskHeartbeat:
 def health_report() -> tuple[bool, dict[str, Any]]:
     """Returns (database is up, report). A stale cluster degrades the report but is not fatal:
     webhooks are still stored and work waits in its rows."""
-    report: dict[str, Any] = {"version": settings.APP_VERSION, "profile": settings.SWITCHBOARD_PROFILE}
+    report: dict[str, Any] = {
+        "version": settings.APP_VERSION,
+        "profile": settings.SWITCHBOARD_PROFILE,
+    }
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")

@@ -21,7 +21,9 @@ class DomainEvent(models.Model):
     never changed afterwards.
     """
 
-    type = models.CharField(max_length=64, help_text="Registered dotted type, e.g. payment.succeeded")
+    type = models.CharField(
+        max_length=64, help_text="Registered dotted type, e.g. payment.succeeded"
+    )
     kind = models.CharField(
         max_length=32, help_text="First segment of the type; the timeline filters on it."
     )
@@ -45,7 +47,9 @@ class DomainEvent(models.Model):
         help_text="Staff user who caused it, if any.",
     )
     actor_label = models.CharField(
-        max_length=100, blank=True, help_text="Who caused it when not a staff user (system, a provider)."
+        max_length=100,
+        blank=True,
+        help_text="Who caused it when not a staff user (system, a provider).",
     )
     subject_type = models.ForeignKey(
         ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -59,7 +63,9 @@ class DomainEvent(models.Model):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
-            models.Index(fields=["customer", "-occurred_at", "-id"], name="event_customer_timeline"),
+            models.Index(
+                fields=["customer", "-occurred_at", "-id"], name="event_customer_timeline"
+            ),
             models.Index(
                 fields=["customer", "kind", "-occurred_at", "-id"], name="event_customer_kind"
             ),

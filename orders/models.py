@@ -31,9 +31,13 @@ ORDER_TRANSITIONS: Transitions = {
 
 
 class Order(models.Model):
-    number = models.CharField(max_length=20, unique=True, help_text="Human order number, SB-000123.")
+    number = models.CharField(
+        max_length=20, unique=True, help_text="Human order number, SB-000123."
+    )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="orders")
-    status = models.CharField(max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
+    )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     subtotal_amount = models.BigIntegerField(help_text="Minor units.")
     shipping_amount = models.BigIntegerField(default=0, help_text="Minor units.")

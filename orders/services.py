@@ -126,7 +126,10 @@ def order_mark_paid(
 ) -> Order:
     """placed -> paid. Raises InvalidTransition from any other status."""
     return _order_transition(
-        order=order, target=OrderStatus.PAID, event_type="order.paid", actor=actor,
+        order=order,
+        target=OrderStatus.PAID,
+        event_type="order.paid",
+        actor=actor,
         occurred_at=occurred_at,
     )
 
@@ -135,7 +138,10 @@ def order_mark_fulfilling(
     *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
 ) -> Order:
     return _order_transition(
-        order=order, target=OrderStatus.FULFILLING, event_type="order.fulfilling", actor=actor,
+        order=order,
+        target=OrderStatus.FULFILLING,
+        event_type="order.fulfilling",
+        actor=actor,
         occurred_at=occurred_at,
     )
 
@@ -144,7 +150,10 @@ def order_mark_shipped(
     *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
 ) -> Order:
     return _order_transition(
-        order=order, target=OrderStatus.SHIPPED, event_type="order.shipped", actor=actor,
+        order=order,
+        target=OrderStatus.SHIPPED,
+        event_type="order.shipped",
+        actor=actor,
         occurred_at=occurred_at,
     )
 
@@ -153,7 +162,10 @@ def order_mark_delivered(
     *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
 ) -> Order:
     return _order_transition(
-        order=order, target=OrderStatus.DELIVERED, event_type="order.delivered", actor=actor,
+        order=order,
+        target=OrderStatus.DELIVERED,
+        event_type="order.delivered",
+        actor=actor,
         occurred_at=occurred_at,
     )
 
@@ -165,8 +177,12 @@ def order_cancel(
     if not reason.strip():
         raise ValueError("Cancelling an order needs a reason.")
     return _order_transition(
-        order=order, target=OrderStatus.CANCELLED, event_type="order.cancelled", actor=actor,
-        occurred_at=occurred_at, extra={"reason": reason.strip()},
+        order=order,
+        target=OrderStatus.CANCELLED,
+        event_type="order.cancelled",
+        actor=actor,
+        occurred_at=occurred_at,
+        extra={"reason": reason.strip()},
     )
 
 
@@ -174,7 +190,10 @@ def order_mark_refunded(
     *, order: Order, actor: User | None = None, occurred_at: datetime | None = None
 ) -> Order:
     return _order_transition(
-        order=order, target=OrderStatus.REFUNDED, event_type="order.refunded", actor=actor,
+        order=order,
+        target=OrderStatus.REFUNDED,
+        event_type="order.refunded",
+        actor=actor,
         occurred_at=occurred_at,
     )
 

@@ -1,7 +1,7 @@
 from integrations.exceptions import SwitchboardError
 
 
-class RefundNotAllowed(SwitchboardError):  # noqa: N818
+class RefundNotAllowed(SwitchboardError):
     """A refund request or decision the rules refuse (amount, currency, who decides)."""
 
 

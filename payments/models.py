@@ -63,7 +63,9 @@ class Payment(models.Model):
                 condition=~models.Q(provider_payment_id=""),
                 name="payment_provider_id_unique",
             ),
-            models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payment_amount_positive"
+            ),
             models.CheckConstraint(
                 condition=models.Q(amount_refunded__gte=0)
                 & models.Q(amount_refunded__lte=models.F("amount")),

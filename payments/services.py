@@ -46,9 +46,10 @@ def payment_create(
     occurred_at: datetime | None = None,
 ) -> Payment:
     """Start a payment for the order's total. Raises ValueError for an order that is not placed."""
-    if order.status != OrderStatus.PLACED:
-        raise ValueError(f"{order} is {order.status}; only a placed order takes a payment.")
     with transaction.atomic():
+        order = lock(order)
+        if order.status != OrderStatus.PLACED:
+            raise ValueError(f"{order} is {order.status}; only a placed order takes a payment.")
         payment = Payment.objects.create(
             order=order,
             provider=provider,
@@ -278,7 +279,10 @@ def refund_mark_succeeded(
             occurred_at=occurred_at,
             data=_refund_data(refund),
         )
-        if payment.amount_refunded == payment.amount and payment.order.status != OrderStatus.REFUNDED:
+        if (
+            payment.amount_refunded == payment.amount
+            and payment.order.status != OrderStatus.REFUNDED
+        ):
             order_mark_refunded(order=payment.order, occurred_at=occurred_at)
     return refund
 

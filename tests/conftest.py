@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from accounts.models import Customer, User
-from tests.factories import UserFactory, make_customer
+from tests.factories import make_customer, make_staff
 
 
 @pytest.fixture
@@ -13,19 +13,19 @@ def customer(db: None) -> Customer:
 
 @pytest.fixture
 def support_user(db: None) -> User:
-    return UserFactory(username="support", role="support")
+    return make_staff("support", role="support")
 
 
 @pytest.fixture
 def finance_user(db: None) -> User:
-    return UserFactory(username="finance", role="finance")
+    return make_staff("finance", role="finance")
 
 
 @pytest.fixture
 def other_finance_user(db: None) -> User:
-    return UserFactory(username="finance2", role="finance")
+    return make_staff("finance2", role="finance")
 
 
 @pytest.fixture
 def admin_user(db: None) -> User:
-    return UserFactory(username="admin", is_superuser=True)
+    return make_staff("admin", is_superuser=True)

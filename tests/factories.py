@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import factory
 from django.contrib.auth.models import Group
 
 from accounts.models import Customer, User
@@ -15,22 +14,18 @@ from payments.models import Payment, PaymentMethod
 from payments.services import payment_create, payment_mark_succeeded
 
 
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        django_get_or_create = ("username",)
-        skip_postgeneration_save = True
-
-    username = factory.Sequence(lambda n: f"staff{n}")
-    email = factory.LazyAttribute(lambda u: f"{u.username}@switchboard.test")
-    is_staff = True
-    password = factory.django.Password("pw-for-tests-only")
-
-    @factory.post_generation
-    def role(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
-        if create and extracted:
-            group, _ = Group.objects.get_or_create(name=extracted)
-            self.groups.add(group)
+def make_staff(username: str, *, role: str | None = None, **fields: Any) -> User:
+    user = User.objects.create_user(
+        username=username,
+        email=f"{username}@switchboard.test",
+        password="pw-for-tests-only",
+        is_staff=True,
+        **fields,
+    )
+    if role:
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+    return user
 
 
 _customer_seq = iter(range(1, 10**9))
@@ -61,3 +56,14 @@ def make_paid_payment(*, order: Order | None = None, **kw: Any) -> Payment:
     order = order or make_order(**kw)
     payment = payment_create(order=order, provider="sandbox", method=PaymentMethod.CARD)
     return payment_mark_succeeded(payment=payment)
+
+
+def events_for(obj: Any) -> Any:
+    """The DomainEvents whose subject is ``obj``, oldest first."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from integrations.models import DomainEvent
+
+    return DomainEvent.objects.filter(
+        subject_type=ContentType.objects.get_for_model(obj), subject_id=str(obj.pk)
+    ).order_by("id")

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "payments",
     "shipping",
     "notifications",
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
+
+from accounts.models import Customer, CustomerIdentifier, CustomerNote, User
+from accounts.search import customer_search_q
+from accounts.selectors import InvalidCursor, customer_timeline
+from accounts.services import customer_create, customer_note_add, customer_update
+from accounts.validators import normalize_phone, normalize_tax_document, tax_document_kind
+from integrations.events import event_kinds
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = ("username", "email", "first_name", "last_name", "is_active", "role_names")
+    list_filter = ("is_active", "is_staff", "is_superuser", "groups")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Roles")
+    def role_names(self, obj: User) -> str:
+        return ", ".join(sorted(g.name for g in obj.groups.all()))
+
+
+class CustomerAdminForm(forms.ModelForm):
+    """Accepts phones and documents as people type them and stores them normalised."""
+
+    phone = forms.CharField(required=False, max_length=32, help_text="Any format; stored as E.164.")
+    tax_document = forms.CharField(
+        required=False, max_length=24, label="CPF / CNPJ", help_text="With or without punctuation."
+    )
+
+    class Meta:
+        model = Customer
+        fields = ("name", "email", "phone", "tax_document")
+
+    def clean_phone(self) -> str:
+        value = self.cleaned_data["phone"].strip()
+        return normalize_phone(value) if value else ""
+
+    def clean_tax_document(self) -> str:
+        value = normalize_tax_document(self.cleaned_data["tax_document"])
+        if value:
+            tax_document_kind(value)
+        return value
+
+
+class CustomerIdentifierInline(admin.TabularInline):
+    model = CustomerIdentifier
+    extra = 0
+    fields = ("system", "external_id", "created_at")
+    readonly_fields = ("created_at",)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ("name", "email", "phone", "tax_document", "created_at")
+    search_fields = ("name", "email")
+    search_help_text = (
+        "Name or e-mail, or exactly: phone, CPF/CNPJ, order number, or any provider id "
+        "(payment, refund, tracking code, message id, CRM id)."
+    )
+    list_per_page = 50
+    show_full_result_count = False
+    form = CustomerAdminForm
+    readonly_fields = ("tax_document_type", "created_at", "updated_at")
+    fields = ("name", "email", "phone", "tax_document", *readonly_fields)
+    inlines = [CustomerIdentifierInline]
+    change_form_template = "admin/accounts/customer/change_form.html"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        by_text, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return by_text, may_have_duplicates
+        by_identifier = queryset.filter(customer_search_q(search_term))
+        return by_text | by_identifier, may_have_duplicates
+
+    def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
+        """Saves go through the services, so the change is normalised and on the timeline."""
+        fields = {
+            f: form.cleaned_data.get(f, "") for f in ("name", "email", "phone", "tax_document")
+        }
+        user = request.user if isinstance(request.user, User) else None
+        if change:
+            saved = customer_update(customer=Customer.objects.get(pk=obj.pk), actor=user, **fields)
+        else:
+            saved = customer_create(actor=user, **fields)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:customer_id>/notes/add/",
+                self.admin_site.admin_view(require_POST(self.add_note_view)),
+                name="accounts_customer_add_note",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def add_note_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:
+        if not request.user.has_perm("accounts.add_customernote"):
+            raise PermissionDenied("Your role cannot add notes.")
+        customer = get_object_or_404(Customer, pk=customer_id)
+        assert isinstance(request.user, User)
+        try:
+            customer_note_add(
+                customer=customer, author=request.user, body=request.POST.get("body", "")
+            )
+        except ValueError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Note added.")
+        return HttpResponseRedirect(reverse("admin:accounts_customer_change", args=[customer.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = extra_context or {}
+        customer = Customer.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        if customer is not None:
+            kinds = [k for k in request.GET.getlist("kind") if k]
+            try:
+                page = customer_timeline(
+                    customer=customer, before=request.GET.get("before") or None, kinds=kinds
+                )
+            except InvalidCursor:
+                messages.warning(request, "That timeline page link is no longer valid.")
+                page = customer_timeline(customer=customer, kinds=kinds)
+            extra_context.update(
+                timeline=page,
+                timeline_kinds=event_kinds(),
+                timeline_selected_kinds=kinds,
+                timeline_is_first_page=not request.GET.get("before"),
+                can_add_note=request.user.has_perm("accounts.add_customernote"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(CustomerNote)
+class CustomerNoteAdmin(admin.ModelAdmin):
+    list_display = ("customer", "author", "created_at")
+    list_select_related = ("customer", "author")
+    search_fields = ("body", "customer__email")
+    readonly_fields = ("customer", "author", "body", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # notes are added from the customer's page, through the service
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,436 @@
+"""Demo data: one staff user per role and customers whose timelines tell a story.
+
+Everything is created through the services, so the demo exercises the same code paths (and the
+same DomainEvents) as real traffic. Deterministic: a fixed seed, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer, CustomerIdentifier, User
+from accounts.roles import ADMIN, ROLES, sync_roles
+from accounts.services import customer_create, customer_identifier_link, customer_note_add
+from accounts.validators import normalize_phone
+from integrations.models import DomainEvent
+from notifications.models import Notification, NotificationChannel
+from notifications.services import (
+    notification_mark_delivered,
+    notification_mark_failed,
+    notification_mark_read,
+    notification_mark_sent,
+    notification_queue,
+)
+from orders.models import Order
+from orders.services import OrderLineInput, order_cancel, order_place, usage_record
+from payments.models import Payment, PaymentMethod, RefundReason
+from payments.services import (
+    payment_create,
+    payment_mark_failed,
+    payment_mark_processing,
+    payment_mark_succeeded,
+    refund_approve,
+    refund_mark_processing,
+    refund_mark_succeeded,
+    refund_reject,
+    refund_request,
+)
+from shipping.models import Shipment, ShipmentStatus
+from shipping.services import shipment_apply_tracking, shipment_create, shipment_purchase_label
+
+DEMO_EMAIL_DOMAIN = "demo.switchboard.test"
+DEMO_CUSTOMERS = 50
+DEMO_ORDERS = 200
+SEED = 20261121
+
+FIRST_NAMES = [
+    "Ana",
+    "Bruno",
+    "Carla",
+    "Diego",
+    "Eduarda",
+    "Felipe",
+    "Gabriela",
+    "Henrique",
+    "Isabela",
+    "João",
+    "Larissa",
+    "Marcos",
+    "Natália",
+    "Otávio",
+    "Paula",
+    "Rafael",
+    "Sofia",
+    "Thiago",
+    "Vanessa",
+    "Yuri",
+    "Beatriz",
+    "Caio",
+    "Daniela",
+    "Enzo",
+    "Fernanda",
+]
+LAST_NAMES = [
+    "Souza",
+    "Oliveira",
+    "Santos",
+    "Lima",
+    "Pereira",
+    "Costa",
+    "Rodrigues",
+    "Almeida",
+    "Nascimento",
+    "Carvalho",
+    "Ribeiro",
+    "Martins",
+    "Rocha",
+    "Barbosa",
+    "Teixeira",
+]
+COMPANY_SUFFIXES = ["Comércio Ltda", "Distribuidora ME", "Importadora S.A."]
+CATALOG = [
+    ("CAF-250", "Specialty coffee 250 g", 4_990),
+    ("CAF-1K", "Specialty coffee 1 kg", 15_900),
+    ("MUG-01", "Ceramic mug", 5_900),
+    ("GRN-02", "Burr grinder", 42_900),
+    ("FLT-10", "Paper filters (100)", 1_890),
+    ("KTL-05", "Gooseneck kettle", 38_900),
+    ("SUB-MO", "Monthly coffee subscription", 8_990),
+]
+FEATURES = ["reports", "subscriptions", "wishlist", "gift cards", "order tracking", "reviews"]
+# (outcome, weight): every order status and the refund states finance works on.
+OUTCOMES = [
+    ("placed", 14),
+    ("payment_failed", 8),
+    ("cancelled", 10),
+    ("paid", 14),
+    ("fulfilling", 14),
+    ("shipped", 18),
+    ("in_transit", 20),
+    ("delivered", 56),
+    ("delivered_refund_requested", 14),
+    ("delivered_refund_rejected", 6),
+    ("delivered_partially_refunded", 10),
+    ("refunded", 16),
+]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    customers: int
+    orders: int
+    events: int
+
+
+def _check_digits(base: list[int], weights_start: int) -> int:
+    remainder = sum(v * w for v, w in zip(base, range(weights_start, 1, -1), strict=False)) % 11
+    return 0 if remainder < 2 else 11 - remainder
+
+
+def _cpf(rng: random.Random) -> str:
+    base = [rng.randint(0, 9) for _ in range(9)]
+    first = _check_digits(base, 10)
+    second = _check_digits([*base, first], 11)
+    return "".join(map(str, [*base, first, second]))
+
+
+def _cnpj(rng: random.Random) -> str:
+    base = [rng.randint(0, 9) for _ in range(8)] + [0, 0, 0, 1]
+    weights1 = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+    weights2 = [6, *weights1]
+    r1 = sum(v * w for v, w in zip(base, weights1, strict=True)) % 11
+    first = 0 if r1 < 2 else 11 - r1
+    r2 = sum(v * w for v, w in zip([*base, first], weights2, strict=True)) % 11
+    second = 0 if r2 < 2 else 11 - r2
+    return "".join(map(str, [*base, first, second]))
+
+
+def _phone(rng: random.Random) -> str:
+    area = rng.choice(["11", "21", "31", "41", "51", "61", "71", "81"])
+    return normalize_phone(f"+55{area}9{rng.randint(6, 9)}{rng.randint(0, 9_999_999):07d}")
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
+def _ensure_staff() -> None:
+    sync_roles()
+    for role in ROLES:
+        user, _ = User.objects.get_or_create(
+            username=role,
+            defaults={
+                "email": f"{role}@{DEMO_EMAIL_DOMAIN}",
+                "first_name": role.capitalize(),
+                "last_name": "Demo",
+                "is_staff": True,
+                "is_superuser": role == ADMIN,
+            },
+        )
+        if not user.check_password(settings.DEMO_PASSWORD):
+            user.set_password(settings.DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+        user.groups.add(Group.objects.get(name=role))
+
+
+def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
+    customers = []
+    for i in range(DEMO_CUSTOMERS):
+        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+        is_company = i % 10 == 9
+        name = f"{last} {rng.choice(COMPANY_SUFFIXES)}" if is_company else f"{first} {last}"
+        customer = customer_create(
+            name=name,
+            email=_ascii(f"{first}.{last}{i}@{DEMO_EMAIL_DOMAIN}".lower()),
+            phone=_phone(rng),
+            tax_document=_cnpj(rng) if is_company else _cpf(rng),
+        )
+        customer_identifier_link(
+            customer=customer,
+            system=CustomerIdentifier.System.PRODUCT,
+            external_id=f"usr_{1000 + i}",
+        )
+        if i % 3 == 0:
+            customer_identifier_link(
+                customer=customer,
+                system=CustomerIdentifier.System.HUBSPOT,
+                external_id=str(90_000_000 + i),
+            )
+        for _ in range(rng.randint(1, 4)):
+            usage_record(
+                customer=customer,
+                name="feature_used",
+                properties={"feature": rng.choice(FEATURES)},
+                occurred_at=start
+                + timedelta(days=rng.randint(0, 55), minutes=rng.randint(0, 1440)),
+            )
+        usage_record(
+            customer=customer,
+            name="signed_in",
+            properties={"source": rng.choice(["web", "iOS app", "Android app"])},
+            occurred_at=start + timedelta(days=rng.randint(0, 58)),
+        )
+        customers.append(customer)
+    return customers
+
+
+def _notify(
+    rng: random.Random,
+    customer: Customer,
+    template: str,
+    body: str,
+    at: datetime,
+    *,
+    channel: str | None = None,
+) -> Notification:
+    channel = channel or rng.choice([NotificationChannel.EMAIL, NotificationChannel.WHATSAPP])
+    notification = notification_queue(
+        customer=customer,
+        channel=channel,
+        template=template,
+        subject=body if channel == NotificationChannel.EMAIL else "",
+        body=body,
+        occurred_at=at,
+    )
+    provider = "console" if channel == NotificationChannel.EMAIL else "sandbox"
+    roll = rng.random()
+    if roll < 0.04:
+        return notification_mark_failed(
+            notification=notification, error="Recipient unreachable", occurred_at=at
+        )
+    notification = notification_mark_sent(
+        notification=notification,
+        provider=provider,
+        provider_message_id=f"msg_{notification.pk:06d}",
+        occurred_at=at + timedelta(seconds=2),
+    )
+    if roll < 0.9:
+        notification = notification_mark_delivered(
+            notification=notification, occurred_at=at + timedelta(seconds=20)
+        )
+    if roll < 0.5 and channel == NotificationChannel.WHATSAPP:
+        notification = notification_mark_read(
+            notification=notification, occurred_at=at + timedelta(minutes=rng.randint(1, 90))
+        )
+    return notification
+
+
+def _pay(rng: random.Random, order: Order, at: datetime, *, fail: bool = False) -> Payment:
+    method = rng.choice([PaymentMethod.CARD, PaymentMethod.PIX, PaymentMethod.BOLETO])
+    payment = payment_create(
+        order=order,
+        provider="sandbox",
+        method=method,
+        provider_payment_id=f"sbx_pay_{order.pk:06d}",
+        occurred_at=at,
+    )
+    if method == PaymentMethod.BOLETO:
+        payment = payment_mark_processing(payment=payment, occurred_at=at + timedelta(minutes=5))
+    if fail:
+        return payment_mark_failed(
+            payment=payment,
+            reason="Card declined by the issuer",
+            occurred_at=at + timedelta(minutes=6),
+        )
+    delay = timedelta(days=1) if method == PaymentMethod.BOLETO else timedelta(minutes=1)
+    payment = payment_mark_succeeded(payment=payment, occurred_at=at + delay)
+    _notify(rng, order.customer, "order_paid", f"Payment received for {order.number}", at + delay)
+    return payment
+
+
+TRACKING_STEPS = [
+    ShipmentStatus.POSTED,
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.OUT_FOR_DELIVERY,
+    ShipmentStatus.DELIVERED,
+]
+CITIES = [
+    "São Paulo, SP",
+    "Campinas, SP",
+    "Rio de Janeiro, RJ",
+    "Belo Horizonte, MG",
+    "Curitiba, PR",
+]
+
+
+def _ship(rng: random.Random, order: Order, at: datetime, *, until: str) -> Shipment:
+    shipment = shipment_create(order=order, carrier="sandbox", service="express", occurred_at=at)
+    if until == "fulfilling":
+        return shipment
+    shipment = shipment_purchase_label(
+        shipment=shipment,
+        tracking_code=f"SB{order.pk:09d}BR",
+        provider_shipment_id=f"sbx_shp_{order.pk:06d}",
+        label_url=f"https://sandbox.invalid/labels/{order.pk}.pdf",
+        occurred_at=at + timedelta(hours=2),
+    )
+    last = {"shipped": 1, "in_transit": 2, "delivered": 4}[until]
+    when = at + timedelta(hours=6)
+    for step in TRACKING_STEPS[:last]:
+        when += timedelta(hours=rng.randint(4, 30))
+        shipment = shipment_apply_tracking(
+            shipment=shipment, status=step, occurred_at=when, location=rng.choice(CITIES)
+        )
+        if step in (ShipmentStatus.POSTED, ShipmentStatus.DELIVERED):
+            label = "shipped" if step == ShipmentStatus.POSTED else "delivered"
+            _notify(rng, order.customer, f"order_{label}", f"{order.number} {label}", when)
+    return shipment
+
+
+def _demo_order(
+    rng: random.Random, customer: Customer, outcome: str, at: datetime, staff: dict[str, User]
+) -> Order:
+    picks = rng.sample(CATALOG, k=rng.randint(1, 3))
+    lines = [OrderLineInput(sku, desc, rng.randint(1, 3), price) for sku, desc, price in picks]
+    order = order_place(
+        customer=customer,
+        currency="BRL",
+        lines=lines,
+        shipping_amount=rng.choice([0, 1_990, 2_490]),
+        placed_at=at,
+    )
+    _notify(
+        rng,
+        customer,
+        "order_placed",
+        f"We got your order {order.number}",
+        at,
+        channel=NotificationChannel.EMAIL,
+    )
+    if outcome == "placed":
+        return order
+    if outcome == "cancelled":
+        order_cancel(
+            order=order, reason="Customer changed their mind", occurred_at=at + timedelta(hours=3)
+        )
+        return order
+    payment = _pay(rng, order, at + timedelta(minutes=2), fail=outcome == "payment_failed")
+    if outcome in ("payment_failed", "paid"):
+        return order
+    until = {"fulfilling": "fulfilling", "shipped": "shipped", "in_transit": "in_transit"}.get(
+        outcome, "delivered"
+    )
+    _ship(rng, order, at + timedelta(days=1), until=until)
+    if outcome == "refunded" or outcome.startswith("delivered_"):
+        requester = staff["support"] if rng.random() < 0.6 else staff["finance"]
+        approver = staff["finance"] if requester != staff["finance"] else staff["admin"]
+        partial = outcome == "delivered_partially_refunded"
+        refund = refund_request(
+            payment=payment,
+            requested_by=requester,
+            reason=rng.choice(RefundReason.values),
+            amount=payment.amount // 2 if partial else None,
+            note="Customer called support.",
+        )
+        if outcome == "delivered_refund_rejected":
+            refund_reject(refund=refund, approver=approver, reason="Outside the return window.")
+        elif outcome in ("refunded", "delivered_partially_refunded"):
+            refund_approve(refund=refund, approver=approver)
+            refund = refund_mark_processing(
+                refund=refund, provider_refund_id=f"sbx_re_{refund.pk:06d}"
+            )
+            refund_mark_succeeded(refund=refund)
+            _notify(
+                rng,
+                customer,
+                "refund_succeeded",
+                f"Your refund for {order.number} is on its way",
+                timezone.now(),
+            )
+    return order
+
+
+def seed_demo() -> SeedResult:
+    """Create the demo staff and data once; later runs only re-assert the staff logins."""
+    with transaction.atomic():
+        _ensure_staff()
+        existing = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
+        if existing.exists():
+            return SeedResult(
+                created=False,
+                customers=existing.count(),
+                orders=Order.objects.filter(customer__in=existing).count(),
+                events=DomainEvent.objects.filter(customer__in=existing).count(),
+            )
+        rng = random.Random(SEED)  # noqa: S311 - demo data, not security
+        now = timezone.now().replace(minute=0, second=0, microsecond=0)
+        start = now - timedelta(days=60)
+        staff = {u.username: u for u in User.objects.filter(username__in=ROLES)}
+        customers = _demo_customers(rng, start)
+        outcomes = [o for o, weight in OUTCOMES for _ in range(weight)]
+        assert len(outcomes) == DEMO_ORDERS
+        rng.shuffle(outcomes)
+        for i, outcome in enumerate(outcomes):
+            customer = (
+                customers[i % DEMO_CUSTOMERS] if i < DEMO_CUSTOMERS else rng.choice(customers)
+            )
+            placed_at = start + timedelta(days=rng.randint(0, 50), minutes=rng.randint(0, 1439))
+            _demo_order(rng, customer, outcome, placed_at, staff)
+        for customer in customers[:15]:
+            customer_note_add(
+                customer=customer,
+                author=staff[rng.choice(["support", "sales"])],
+                body=rng.choice(
+                    [
+                        "Prefers WhatsApp over e-mail.",
+                        "Asked about the annual subscription plan; follow up next month.",
+                        "VIP: ships to the office address on weekdays.",
+                        "Had a damaged mug last time; we sent a replacement.",
+                    ]
+                ),
+            )
+    return SeedResult(
+        created=True,
+        customers=len(customers),
+        orders=Order.objects.filter(customer__in=customers).count(),
+        events=DomainEvent.objects.filter(customer__in=customers).count(),
+    )

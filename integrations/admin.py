@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
+from integrations.events import render_summary
+from integrations.models import DomainEvent, TaskHeartbeat
+
+
+@admin.register(DomainEvent)
+class DomainEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("occurred_at", "type", "customer", "subject_label", "summary", "actor_display")
+    list_filter = ("kind", "type")
+    search_fields = ("=subject_id", "type", "subject_label")
+    list_select_related = ("customer", "actor")
+    date_hierarchy = "occurred_at"
+    readonly_fields = ("pretty_data",)
+    fields = (
+        "type",
+        "occurred_at",
+        "recorded_at",
+        "customer",
+        "actor",
+        "actor_label",
+        "subject_type",
+        "subject_id",
+        "subject_label",
+        "pretty_data",
+    )
+
+    @admin.display(description="Summary")
+    def summary(self, obj: DomainEvent) -> str:
+        return render_summary(obj)
+
+    @admin.display(description="By")
+    def actor_display(self, obj: DomainEvent) -> str:
+        return obj.actor.get_username() if obj.actor else obj.actor_label
+
+    @admin.display(description="Data")
+    def pretty_data(self, obj: DomainEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.data, indent=2, sort_keys=True))
+
+
+@admin.register(TaskHeartbeat)
+class TaskHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("cluster", "beat_at")
