@@ -1,0 +1,51 @@
+"""Production refuses unsafe settings, and passes Django's deployment checks with a safe env."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SAFE_ENV = {
+    "DJANGO_SECRET_KEY": "q8Zr2vN5xT1mK7pW3yL9cB4hF6jD0sGaE2uR8iO5nV1tY7wX3zQ9kM4bH6cJ0pS",
+    "DJANGO_ALLOWED_HOSTS": "switchboard.example.com",
+}
+
+
+def _run(args, **env_overrides):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production", **env_overrides})
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG must be off"),
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "short-secret"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "django-insecure-" + "x1y2z3" * 10}, "not a known default"),
+        ({"DJANGO_SECRET_KEY": "a" * 60}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS"),
+    ],
+)
+def test_production_refuses_to_start_when_unsafe(overrides, message):
+    result = _run(["check"], **{**SAFE_ENV, **overrides})
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_check_deploy_reports_no_issues_with_the_documented_env():
+    result = _run(["check", "--deploy", "--fail-level", "WARNING"], **SAFE_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout

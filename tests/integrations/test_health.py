@@ -1,0 +1,50 @@
+from datetime import timedelta
+
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from config import __version__
+from integrations import tasks
+from integrations.models import TaskHeartbeat
+
+
+def test_health_reports_database_cluster_and_version(client, db):
+    tasks.heartbeat()  # what the cluster's scheduled task does every minute
+    response = client.get("/health/")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+    assert body["task_cluster"]["ok"] is True
+    assert body["task_cluster"]["age_seconds"] < 5
+    assert body["version"] == __version__
+
+
+def test_stale_or_missing_heartbeat_degrades_but_stays_200(client, db):
+    body = client.get("/health/").json()
+    assert body["status"] == "degraded"
+    assert body["task_cluster"]["last_heartbeat"] is None
+    TaskHeartbeat.objects.create(cluster="switchboard", beat_at=timezone.now() - timedelta(hours=1))
+    response = client.get("/health/")
+    assert response.status_code == 200
+    assert response.json()["task_cluster"]["ok"] is False
+
+
+def test_database_down_answers_503(client, db):
+    def refuse(execute, sql, params, many, context):
+        raise OperationalError("connection refused")
+
+    with connection.execute_wrapper(refuse):
+        response = client.get("/health/")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "down"
+    assert body["database"] == {
+        "ok": False,
+        "vendor": connection.vendor,
+        "error": "OperationalError",
+    }
+
+
+def test_health_only_answers_get(client, db):
+    assert client.post("/health/").status_code == 405
