@@ -31,7 +31,7 @@ typecheck: venv
 	$(BIN)/mypy .
 
 pytest: venv
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
 

@@ -24,7 +24,7 @@ class OrderLineInline(admin.TabularInline):
 class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("number", "customer", "status", "total", "placed_at")
     list_filter = ("status", "currency")
-    search_fields = ("=number", "customer__email", "customer__name")
+    search_fields = ("number__exact", "customer__email", "customer__name")
     search_help_text = "Order number (exact), customer e-mail or name."
     list_select_related = ("customer",)
     date_hierarchy = "placed_at"

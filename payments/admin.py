@@ -38,7 +38,7 @@ class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "provider", "method")
-    search_fields = ("=provider_payment_id", "=order__number")
+    search_fields = ("provider_payment_id__exact", "order__number__exact")
     search_help_text = "Provider payment id or order number (exact)."
     list_select_related = ("order",)
     inlines = [RefundInline]
@@ -58,9 +58,9 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("status", "reason")
     search_fields = (
-        "=provider_refund_id",
-        "=payment__provider_payment_id",
-        "=payment__order__number",
+        "provider_refund_id__exact",
+        "payment__provider_payment_id__exact",
+        "payment__order__number__exact",
     )
     list_select_related = ("payment", "requested_by")
     actions = ["approve_selected"]

@@ -15,3 +15,5 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
+# Tests never run collectstatic; let WhiteNoise look files up on demand instead of at start-up.
+WHITENOISE_AUTOREFRESH = True

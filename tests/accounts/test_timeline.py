@@ -134,7 +134,9 @@ def test_admin_timeline_pages_filters_and_empty_state(client, admin_user):
     assert second.status_code == 200
     assert len(second.context["timeline"].entries) == 11
     filtered = client.get(url, {"kind": "order"})
-    assert b"Nothing on this customer&#x27;s timeline for the chosen kinds yet." in filtered.content
+    assert (
+        "Nothing on this customer's timeline for the chosen kinds yet." in filtered.content.decode()
+    )
     broken = client.get(url, {"before": "garbage"})
     assert broken.status_code == 200
     assert len(broken.context["timeline"].entries) == 50

@@ -1,0 +1,154 @@
+"""Runs the demo: gunicorn and the django-q2 cluster as supervised child processes.
+
+Each child gets its own process group, so the terminal's Ctrl-C reaches only this command, which
+then stops both children (SIGTERM, then SIGKILL after a grace period) and exits cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from types import FrameType
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
+
+from integrations.schedules import ensure_schedules
+
+ROLES = ("support", "sales", "finance", "ops", "admin")
+STOP_GRACE_SECONDS = 10.0
+POLL_SECONDS = 0.2
+
+
+class Command(BaseCommand):
+    help = "Run the demo: gunicorn web server and task cluster, until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument(
+            "--startup-timeout",
+            type=float,
+            default=60.0,
+            help="Seconds to wait for /health/ to answer.",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self._stop_signal: int | None = None
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+        ensure_schedules()
+        connections.close_all()
+
+        host: str = options["host"]
+        port: int = options["port"]
+        local_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        base_url = f"http://{local_host}:{port}"
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        web_cmd = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(options["workers"]),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+            "--no-control-socket",
+        ]
+        tasks_cmd = [sys.executable, "manage.py", "qcluster"]
+
+        children: dict[str, subprocess.Popen[bytes]] = {}
+        try:
+            for name, cmd in (("web", web_cmd), ("tasks", tasks_cmd)):
+                children[name] = subprocess.Popen(  # noqa: S603
+                    cmd,
+                    cwd=settings.BASE_DIR,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    process_group=0,
+                )
+                self._say(f"{name} pid {children[name].pid}")
+            self._wait_healthy(f"{base_url}/health/", children, options["startup_timeout"])
+            if self._stop_signal is None:
+                self._banner(base_url)
+            while self._stop_signal is None:
+                self._check_children(children)
+                time.sleep(POLL_SECONDS)
+        finally:
+            self._stop(children)
+        self._say("Stopped.")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stop_signal = signum
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()
+
+    def _check_children(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for name, child in children.items():
+            code = child.poll()
+            if code is not None:
+                raise CommandError(f"The {name} process (pid {child.pid}) exited with code {code}.")
+
+    def _wait_healthy(
+        self, url: str, children: dict[str, subprocess.Popen[bytes]], timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        last_error = "no answer"
+        while self._stop_signal is None:
+            self._check_children(children)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310
+                    if response.status == 200:
+                        return
+                    last_error = f"HTTP {response.status}"
+            except urllib.error.HTTPError as exc:
+                last_error = f"HTTP {exc.code}"
+            except (urllib.error.URLError, OSError) as exc:
+                last_error = str(exc)
+            if time.monotonic() > deadline:
+                raise CommandError(f"{url} did not answer within {timeout:.0f}s ({last_error}).")
+            time.sleep(POLL_SECONDS)
+
+    def _banner(self, base_url: str) -> None:
+        lines = [
+            "",
+            "Switchboard demo is running.",
+            f"  Admin:  {base_url}/admin/",
+            f"  Health: {base_url}/health/",
+            "  Demo logins (username / password):",
+            *(f"    {role:<8} / {settings.DEMO_PASSWORD}" for role in ROLES),
+            "Press Ctrl-C to stop.",
+            "",
+        ]
+        self._say("\n".join(lines))
+
+    def _stop(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for name, child in children.items():
+            try:
+                child.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.stderr.write(f"The {name} process did not stop in time; killing it.")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                child.wait()

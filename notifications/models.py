@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.db import models
+from django.urls import reverse
+
+from accounts.models import Customer
+from integrations.transitions import Transitions
+
+
+class NotificationChannel(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    WHATSAPP = "whatsapp", "WhatsApp"
+    SMS = "sms", "SMS"
+
+
+class NotificationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed"
+
+
+N = NotificationStatus
+NOTIFICATION_TRANSITIONS: Transitions = {
+    N.QUEUED: frozenset({N.SENT, N.FAILED}),
+    N.SENT: frozenset({N.DELIVERED, N.READ, N.FAILED}),
+    N.DELIVERED: frozenset({N.READ}),
+    N.READ: frozenset(),
+    N.FAILED: frozenset(),
+}
+
+
+class Notification(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="notifications")
+    channel = models.CharField(max_length=10, choices=NotificationChannel.choices)
+    template = models.CharField(max_length=60, help_text="Template key, e.g. order_paid.")
+    recipient = models.CharField(
+        max_length=254, help_text="E-mail address, or phone in E.164 for WhatsApp and SMS."
+    )
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED
+    )
+    provider = models.CharField(
+        max_length=30, blank=True, help_text="Registry name of the channel provider that sent it."
+    )
+    provider_message_id = models.CharField(
+        max_length=100, blank=True, help_text="The provider's message id."
+    )
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="notification_customer_created"),
+            models.Index(fields=["provider_message_id"], name="notification_provider_id"),
+            models.Index(fields=["status", "-created_at"], name="notification_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notification #{self.pk} ({self.channel} {self.template} to {self.recipient})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:notifications_notification_change", args=[self.pk])

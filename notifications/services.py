@@ -1,0 +1,213 @@
+"""Notifications: one message to one customer on one channel, followed through the provider.
+
+Every status change goes through ``NOTIFICATION_TRANSITIONS`` and records one DomainEvent. Provider
+status callbacks repeat themselves, so marking a notification with the status it already has is a
+no-op (no write, no event).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Customer
+from accounts.validators import normalize_phone
+from integrations.events import record_event
+from integrations.transitions import ensure_transition, lock
+from notifications.models import (
+    NOTIFICATION_TRANSITIONS,
+    Notification,
+    NotificationChannel,
+    NotificationStatus,
+)
+
+ERROR_MAX_LENGTH = 200
+
+
+def _notification_data(notification: Notification, **extra: Any) -> dict[str, Any]:
+    return {
+        "channel": notification.channel,
+        "channel_label": notification.get_channel_display(),
+        "template": notification.template,
+        "recipient": notification.recipient,
+        **extra,
+    }
+
+
+def _clean_recipient(*, customer: Customer, channel: NotificationChannel, recipient: str) -> str:
+    if channel == NotificationChannel.EMAIL:
+        address = (recipient or customer.email).strip().lower()
+        if not address:
+            raise ValueError(f"{customer} has no e-mail address to send {channel.label} to.")
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValueError(f"'{address}' is not an e-mail address.") from None
+        return address
+    phone = (recipient or customer.phone).strip()
+    if not phone:
+        raise ValueError(f"{customer} has no phone number to send {channel.label} to.")
+    try:
+        return normalize_phone(phone)
+    except ValidationError:
+        raise ValueError(f"'{phone}' is not a valid phone number.") from None
+
+
+def notification_queue(
+    *,
+    customer: Customer,
+    channel: str,
+    template: str,
+    body: str,
+    subject: str = "",
+    recipient: str = "",
+    occurred_at: datetime | None = None,
+) -> Notification:
+    """Queue a message for ``customer``. The recipient defaults to the customer's e-mail (email)
+    or phone (whatsapp, sms); a phone is stored in E.164, an e-mail lower-cased.
+
+    Raises ValueError for an unknown channel, a blank template or body, or no valid recipient;
+    nothing is written then."""
+    if channel not in NotificationChannel.values:
+        raise ValueError(f"Unknown notification channel {channel!r}.")
+    template = template.strip()
+    if not template:
+        raise ValueError("A notification needs a template key.")
+    if not body.strip():
+        raise ValueError("A notification needs a body.")
+    kind = NotificationChannel(channel)
+    address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
+    with transaction.atomic():
+        notification = Notification.objects.create(
+            customer=customer,
+            channel=kind,
+            template=template,
+            recipient=address,
+            subject=subject.strip(),
+            body=body,
+        )
+        record_event(
+            type="notification.queued",
+            customer=customer,
+            subject=notification,
+            actor_label="system",
+            occurred_at=occurred_at,
+            data=_notification_data(notification),
+        )
+    return notification
+
+
+def _timestamps(
+    notification: Notification, target: NotificationStatus, when: datetime
+) -> dict[str, datetime]:
+    if target == NotificationStatus.SENT:
+        return {"sent_at": when}
+    if target == NotificationStatus.DELIVERED:
+        return {"delivered_at": when}
+    if target == NotificationStatus.READ:
+        # A read message was delivered, whether or not the provider said so.
+        return {"read_at": when, "delivered_at": notification.delivered_at or when}
+    return {}
+
+
+def _notification_transition(
+    *,
+    notification: Notification,
+    target: NotificationStatus,
+    occurred_at: datetime | None,
+    changes: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Notification:
+    with transaction.atomic():
+        notification = lock(notification)
+        if notification.status == target:
+            return notification
+        ensure_transition(
+            entity=str(notification),
+            current=notification.status,
+            target=target,
+            allowed=NOTIFICATION_TRANSITIONS,
+        )
+        when = occurred_at or timezone.now()
+        changes = {**(changes or {}), **_timestamps(notification, target, when)}
+        notification.status = target
+        for field, value in changes.items():
+            setattr(notification, field, value)
+        notification.save(update_fields=["status", "updated_at", *changes])
+        record_event(
+            type=f"notification.{target}",
+            customer=notification.customer,
+            subject=notification,
+            actor_label=notification.provider or "system",
+            occurred_at=when,
+            data=_notification_data(notification, **(data or {})),
+        )
+    return notification
+
+
+def notification_mark_sent(
+    *,
+    notification: Notification,
+    provider: str,
+    provider_message_id: str,
+    occurred_at: datetime | None = None,
+) -> Notification:
+    """queued -> sent, keeping the provider and its message id. Idempotent on an already sent
+    notification; raises ValueError for a blank provider and InvalidTransition from any other
+    status."""
+    provider = provider.strip()
+    if not provider:
+        raise ValueError("A sent notification needs the provider that sent it.")
+    return _notification_transition(
+        notification=notification,
+        target=NotificationStatus.SENT,
+        occurred_at=occurred_at,
+        changes={
+            "provider": provider,
+            "provider_message_id": provider_message_id.strip(),
+        },
+        data={"provider": provider, "provider_message_id": provider_message_id.strip()},
+    )
+
+
+def notification_mark_delivered(
+    *, notification: Notification, occurred_at: datetime | None = None
+) -> Notification:
+    """sent -> delivered. Idempotent on an already delivered notification; raises
+    InvalidTransition from any other status (a read one stays read)."""
+    return _notification_transition(
+        notification=notification,
+        target=NotificationStatus.DELIVERED,
+        occurred_at=occurred_at,
+    )
+
+
+def notification_mark_read(
+    *, notification: Notification, occurred_at: datetime | None = None
+) -> Notification:
+    """sent or delivered -> read; a read message was delivered, so ``delivered_at`` is filled in
+    when the provider never said so. Idempotent on an already read notification; raises
+    InvalidTransition from queued or failed."""
+    return _notification_transition(
+        notification=notification, target=NotificationStatus.READ, occurred_at=occurred_at
+    )
+
+
+def notification_mark_failed(
+    *, notification: Notification, error: str, occurred_at: datetime | None = None
+) -> Notification:
+    """queued or sent -> failed, keeping the provider's error. Idempotent on an already failed
+    notification (the first error is kept); raises InvalidTransition once delivered or read."""
+    error = error.strip()
+    return _notification_transition(
+        notification=notification,
+        target=NotificationStatus.FAILED,
+        occurred_at=occurred_at,
+        changes={"error": error[:ERROR_MAX_LENGTH]},
+        data={"error": error},
+    )

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from integrations.admin_utils import LargeTableAdminMixin, money_column
+from shipping.models import Shipment
+
+# Set by our services from the carrier's answers; editing them by hand would break the record.
+PROVIDER_OWNED_FIELDS = (
+    "status",
+    "tracking_code",
+    "provider_shipment_id",
+    "label_url",
+    "cost_amount",
+    "cost_currency",
+    "created_at",
+    "updated_at",
+    "posted_at",
+    "delivered_at",
+    "last_tracking_at",
+)
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "order_number",
+        "customer",
+        "carrier",
+        "status",
+        "tracking_code",
+        "cost",
+        "created_at",
+    )
+    list_filter = ("status", "carrier")
+    # Exact, case-sensitive matches on indexed columns; order numbers case-insensitive.
+    search_fields = ("tracking_code__exact", "provider_shipment_id__exact", "order__number__iexact")
+    search_help_text = "Tracking code, carrier shipment id or order number (exact)."
+    list_select_related = ("order", "order__customer")
+    raw_id_fields = ("order",)
+    readonly_fields = PROVIDER_OWNED_FIELDS
+    ordering = ("-created_at", "-id")
+    cost = money_column("cost_amount", "cost_currency", "Cost")
+
+    @admin.display(description="Order", ordering="order__number")
+    def order_number(self, obj: Shipment) -> str:
+        return obj.order.number
+
+    @admin.display(description="Customer")
+    def customer(self, obj: Shipment) -> str:
+        return str(obj.order.customer)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Shipment | None = None) -> Any:
+        if obj is not None:
+            return ("order", "carrier", *PROVIDER_OWNED_FIELDS)
+        return PROVIDER_OWNED_FIELDS
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Shipments start through ``shipment_create``, which also moves the order along.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Shipment | None = None) -> bool:
+        return False

@@ -1,0 +1,228 @@
+"""Shipments: created for a paid order, moved by our label purchase and the carrier's tracking.
+
+Every status change goes through ``SHIPMENT_TRANSITIONS`` and records one DomainEvent; the order
+follows along (fulfilling on create, shipped when posted, delivered when delivered) in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from integrations.events import record_event
+from integrations.transitions import ensure_transition, lock
+from orders.models import Order, OrderStatus
+from orders.services import order_mark_delivered, order_mark_fulfilling, order_mark_shipped
+from shipping.models import SHIPMENT_TRANSITIONS, TRACKING_STATUSES, Shipment, ShipmentStatus
+
+SHIPPABLE_ORDER_STATUSES = (OrderStatus.PAID, OrderStatus.FULFILLING)
+
+
+def _shipment_data(shipment: Shipment, **extra: Any) -> dict[str, Any]:
+    return {
+        "order": shipment.order.number,
+        "carrier": shipment.carrier,
+        "service": shipment.service,
+        "tracking_code": shipment.tracking_code,
+        **extra,
+    }
+
+
+def shipment_create(
+    *,
+    order: Order,
+    carrier: str,
+    service: str = "",
+    cost_amount: int = 0,
+    occurred_at: datetime | None = None,
+) -> Shipment:
+    """Open a pending shipment for ``order``, costed in the order's currency.
+
+    A paid order moves to fulfilling in the same transaction. Raises ValueError when the order is
+    neither paid nor fulfilling, the carrier is blank or the cost is negative; nothing is written
+    then."""
+    carrier = carrier.strip()
+    if not carrier:
+        raise ValueError("A shipment needs a carrier.")
+    if cost_amount < 0:
+        raise ValueError("A shipment's cost cannot be negative.")
+    with transaction.atomic():
+        order = lock(order)
+        if order.status not in SHIPPABLE_ORDER_STATUSES:
+            raise ValueError(
+                f"{order} is {order.status}; only a paid or fulfilling order can be shipped."
+            )
+        shipment = Shipment.objects.create(
+            order=order,
+            carrier=carrier,
+            service=service.strip(),
+            cost_amount=cost_amount,
+            cost_currency=order.currency,
+        )
+        record_event(
+            type="shipment.created",
+            customer=order.customer,
+            subject=shipment,
+            actor_label="system",
+            occurred_at=occurred_at,
+            data=_shipment_data(shipment, amount=cost_amount, currency=order.currency),
+        )
+        if order.status == OrderStatus.PAID:
+            order_mark_fulfilling(order=order, occurred_at=occurred_at)
+    return shipment
+
+
+def shipment_purchase_label(
+    *,
+    shipment: Shipment,
+    tracking_code: str,
+    provider_shipment_id: str = "",
+    label_url: str = "",
+    occurred_at: datetime | None = None,
+) -> Shipment:
+    """pending -> label_purchased, keeping the carrier's tracking code, id and label.
+
+    Raises ValueError for a blank tracking code or one this carrier already used on another
+    shipment, InvalidTransition from any status but pending."""
+    tracking_code = tracking_code.strip()
+    if not tracking_code:
+        raise ValueError("A purchased label needs a tracking code.")
+    with transaction.atomic():
+        shipment = lock(shipment)
+        ensure_transition(
+            entity=str(shipment),
+            current=shipment.status,
+            target=ShipmentStatus.LABEL_PURCHASED,
+            allowed=SHIPMENT_TRANSITIONS,
+        )
+        taken = (
+            Shipment.objects.filter(carrier=shipment.carrier, tracking_code=tracking_code)
+            .exclude(pk=shipment.pk)
+            .exists()
+        )
+        if taken:
+            raise ValueError(
+                f"{shipment.carrier} tracking code {tracking_code} is already on another shipment."
+            )
+        shipment.status = ShipmentStatus.LABEL_PURCHASED
+        shipment.tracking_code = tracking_code
+        shipment.provider_shipment_id = provider_shipment_id.strip()
+        shipment.label_url = label_url.strip()
+        shipment.save(
+            update_fields=[
+                "status",
+                "tracking_code",
+                "provider_shipment_id",
+                "label_url",
+                "updated_at",
+            ]
+        )
+        record_event(
+            type="shipment.label_purchased",
+            customer=shipment.order.customer,
+            subject=shipment,
+            actor_label=shipment.carrier,
+            occurred_at=occurred_at,
+            data=_shipment_data(shipment, provider_shipment_id=shipment.provider_shipment_id),
+        )
+    return shipment
+
+
+def shipment_apply_tracking(
+    *,
+    shipment: Shipment,
+    status: str,
+    occurred_at: datetime | None = None,
+    location: str = "",
+    description: str = "",
+) -> Shipment:
+    """Apply one tracking status reported by the carrier (posted ... delivered, returned).
+
+    Idempotent: the status the shipment already has is a no-op (no write, no event). Posting
+    marks a paid or fulfilling order shipped; delivery marks a shipped order delivered, in the
+    same transaction. Raises ValueError for a status tracking does not report (pending,
+    label_purchased, cancelled) and InvalidTransition for a move the map refuses."""
+    if status not in TRACKING_STATUSES:
+        raise ValueError(f"{status!r} is not a tracking status.")
+    target = ShipmentStatus(status)
+    location = location.strip()
+    description = description.strip()
+    with transaction.atomic():
+        shipment = lock(shipment)
+        if shipment.status == target:
+            return shipment
+        ensure_transition(
+            entity=str(shipment),
+            current=shipment.status,
+            target=target,
+            allowed=SHIPMENT_TRANSITIONS,
+        )
+        happened_at = occurred_at or timezone.now()
+        shipment.status = target
+        shipment.last_tracking_at = happened_at
+        update_fields = ["status", "last_tracking_at", "updated_at"]
+        if target == ShipmentStatus.POSTED:
+            shipment.posted_at = happened_at
+            update_fields.append("posted_at")
+        elif target == ShipmentStatus.DELIVERED:
+            shipment.delivered_at = happened_at
+            update_fields.append("delivered_at")
+        shipment.save(update_fields=update_fields)
+        order = shipment.order
+        if target in (ShipmentStatus.POSTED, ShipmentStatus.DELIVERED):
+            order = lock(order)
+        record_event(
+            type=f"shipment.{target}",
+            customer=order.customer,
+            subject=shipment,
+            actor_label=shipment.carrier,
+            occurred_at=happened_at,
+            data=_shipment_data(
+                shipment,
+                status=str(target),
+                location=location,
+                description=description,
+                at_location=f" at {location}" if location else "",
+                detail=f": {description}" if description else "",
+            ),
+        )
+        if target == ShipmentStatus.POSTED and order.status in SHIPPABLE_ORDER_STATUSES:
+            order_mark_shipped(order=order, occurred_at=happened_at)
+        elif target == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
+            order_mark_delivered(order=order, occurred_at=happened_at)
+    return shipment
+
+
+def shipment_cancel(
+    *, shipment: Shipment, reason: str, occurred_at: datetime | None = None
+) -> Shipment:
+    """pending or label_purchased -> cancelled, with a required reason (kept in the event).
+
+    The order keeps its status. Raises ValueError for a blank reason and InvalidTransition once the
+    parcel is posted."""
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Cancelling a shipment needs a reason.")
+    with transaction.atomic():
+        shipment = lock(shipment)
+        ensure_transition(
+            entity=str(shipment),
+            current=shipment.status,
+            target=ShipmentStatus.CANCELLED,
+            allowed=SHIPMENT_TRANSITIONS,
+        )
+        shipment.status = ShipmentStatus.CANCELLED
+        shipment.save(update_fields=["status", "updated_at"])
+        record_event(
+            type="shipment.cancelled",
+            customer=shipment.order.customer,
+            subject=shipment,
+            actor_label="system",
+            occurred_at=occurred_at,
+            data=_shipment_data(shipment, reason=reason),
+        )
+    return shipment
