@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
 from integrations.views import health
@@ -11,5 +11,6 @@ admin.site.index_title = "Back-office"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("webhooks/", include("integrations.webhooks.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

@@ -47,3 +47,9 @@ class DomainEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 @admin.register(TaskHeartbeat)
 class TaskHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("cluster", "beat_at")
+
+
+# Admin screens of the inbox, outbound calls and deliveries live beside their code.
+from integrations.deliveries import admin as deliveries_admin  # noqa: E402, F401
+from integrations.outbound import admin as outbound_admin  # noqa: E402, F401
+from integrations.webhooks import admin as webhooks_admin  # noqa: E402, F401

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import environ
-
 from config import __version__
+from config.settings.deliveries import *  # noqa: F403
+from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
+from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
+from config.settings.sandbox import *  # noqa: F403
 from config.settings.tasks import q_cluster_from_env
+from config.settings.webhooks import *  # noqa: F403
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 APP_VERSION = __version__
 SWITCHBOARD_PROFILE = profile_name(env)

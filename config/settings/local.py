@@ -1,7 +1,11 @@
 """Local development and `make demo`: the embedded profile, console e-mail, demo logins."""
 
+import base64
+import secrets
+from pathlib import Path
+
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.settings.base import VAR_DIR, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env.str(
@@ -12,3 +16,17 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Password used for the seeded demo users (one per role).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="switchboard-demo")
+
+
+def _install_secret(path: Path) -> str:
+    """A per-install sandbox webhook secret, shared by the web server and the workers."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="") or _install_secret(
+    VAR_DIR / "sandbox-webhook-secret"
+)

@@ -22,6 +22,10 @@ if (
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the host names this site serves.")
 
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
+if SANDBOX_ENABLED and not env.str("SANDBOX_WEBHOOK_SECRET", default=""):
+    raise ImproperlyConfigured("SANDBOX_ENABLED needs SANDBOX_WEBHOOK_SECRET (whsec_...).")
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]

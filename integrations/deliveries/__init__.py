@@ -1,0 +1,1 @@
+"""Delivering committed DomainEvents to their subscribers, one Delivery row each."""

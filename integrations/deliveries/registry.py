@@ -1,0 +1,44 @@
+"""Subscribers to domain events. Domain apps register in ``AppConfig.ready``:
+
+    register_subscriber(Subscriber(name="shipping.ship_paid_order", event_types={"order.paid"},
+                                   handle=ship_paid_order))
+
+``handle(event)`` must be idempotent on the event id: a delivery may run more than once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from integrations.models import DomainEvent
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    name: str
+    event_types: frozenset[str]
+    handle: Callable[[DomainEvent], None]
+    max_attempts: int = 8
+
+
+_SUBSCRIBERS: dict[str, Subscriber] = {}
+
+
+def register_subscriber(subscriber: Subscriber) -> None:
+    existing = _SUBSCRIBERS.get(subscriber.name)
+    if existing is not None and existing != subscriber:
+        raise ValueError(f"Subscriber {subscriber.name!r} is registered twice, differently.")
+    _SUBSCRIBERS[subscriber.name] = subscriber
+
+
+def unregister_subscriber(name: str) -> None:
+    _SUBSCRIBERS.pop(name, None)
+
+
+def get_subscriber(name: str) -> Subscriber | None:
+    return _SUBSCRIBERS.get(name)
+
+
+def subscribers_for(event_type: str) -> Iterable[Subscriber]:
+    return [s for s in _SUBSCRIBERS.values() if event_type in s.event_types]

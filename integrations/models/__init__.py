@@ -1,0 +1,15 @@
+from integrations.models.calls import CircuitBreaker, ProviderCall
+from integrations.models.core import AppendOnlyQuerySet, DomainEvent, TaskHeartbeat
+from integrations.models.deliveries import Delivery
+from integrations.models.webhooks import WebhookEvent, WebhookRejection
+
+__all__ = [
+    "AppendOnlyQuerySet",
+    "CircuitBreaker",
+    "Delivery",
+    "DomainEvent",
+    "ProviderCall",
+    "TaskHeartbeat",
+    "WebhookEvent",
+    "WebhookRejection",
+]

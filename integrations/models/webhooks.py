@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class WebhookEvent(models.Model):
+    """One provider delivery, stored raw before anything acts on it (the inbox)."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        PROCESSING = "processing", "Processing"
+        PROCESSED = "processed", "Processed"
+        IGNORED = "ignored", "Ignored (unknown type)"
+        FAILED = "failed", "Failed (will retry)"
+        DEAD = "dead", "Dead (gave up)"
+
+    provider = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200, help_text="The provider's id for this delivery.")
+    event_type = models.CharField(max_length=100, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    body = models.TextField(help_text="The raw body as received.")
+    received_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the provider says it happened."
+    )
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker may (re)try it; null when finished."
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    object_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Provider id of the object it is about (pi_..., tracking code).",
+    )
+    affected = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Objects it changed: [{"model": "app.model", "pk": "1", "label": "..."}]',
+    )
+    last_error = models.TextField(blank=True)
+    traceback = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_event_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
+            models.Index(fields=["provider", "-received_at"], name="webhook_provider_received"),
+            models.Index(fields=["object_id"], name="webhook_object"),
+            models.Index(fields=["event_type"], name="webhook_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type or '?'} {self.event_id}"
+
+
+class WebhookRejection(models.Model):
+    """A delivery refused before storage (bad or stale signature): kept for ops, never processed."""
+
+    provider = models.CharField(max_length=40)
+    reason = models.CharField(max_length=200)
+    status_code = models.PositiveSmallIntegerField()
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    body_sha256 = models.CharField(max_length=64)
+    body_size = models.PositiveIntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            models.Index(fields=["provider", "-received_at"], name="webhook_rejection_recent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}: {self.reason}"

@@ -1,0 +1,1 @@
+"""Admin screens; imported by integrations/admin.py."""

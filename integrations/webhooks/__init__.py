@@ -1,0 +1,1 @@
+"""The webhook inbox: receive, verify, store, dedupe; then claim and process."""
