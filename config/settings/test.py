@@ -18,6 +18,6 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
 # Tests never run collectstatic; let WhiteNoise look files up on demand instead of at start-up.
 WHITENOISE_AUTOREFRESH = True
 # A fixed, test-only Standard Webhooks secret (base64 of 32 bytes).
-SANDBOX_WEBHOOK_SECRET = "whsec_" + "dGVzdC1vbmx5LXNhbmRib3gtc2VjcmV0LTMyLWJ5dGU="  # noqa: S105
+SANDBOX_WEBHOOK_SECRET = "whsec_" + "dGVzdC1vbmx5LXNhbmRib3gtc2VjcmV0LTMyLWJ5dGU="
 SANDBOX_DELAY_MIN_MS = 0
 SANDBOX_DELAY_MAX_MS = 0
