@@ -1,5 +1,7 @@
 """Test settings: the same profile selection as production, tasks run synchronously."""
 
+import os
+
 from config.settings.base import *  # noqa: F403
 from config.settings.base import Q_CLUSTER, env
 
@@ -21,3 +23,11 @@ WHITENOISE_AUTOREFRESH = True
 SANDBOX_WEBHOOK_SECRET = "whsec_" + "dGVzdC1vbmx5LXNhbmRib3gtc2VjcmV0LTMyLWJ5dGU="
 SANDBOX_DELAY_MIN_MS = 0
 SANDBOX_DELAY_MAX_MS = 0
+
+# A file, not ":memory:": live servers and worker threads in tests then share a real database
+# with the embedded profile's locking (WAL, IMMEDIATE, busy timeout), as in production.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # One file per process, so parallel runs in one checkout never share a test database.
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(BASE_DIR / "var" / f"test-switchboard-{os.getpid()}.sqlite3")  # noqa: F405
+    }
