@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from accounts.models import Customer, CustomerIdentifier, CustomerNote, User
+from accounts.api_keys import api_key_create, api_key_revoke
+from accounts.models import ApiKey, Customer, CustomerIdentifier, CustomerNote, User
 from accounts.search import customer_search_q
 from accounts.selectors import InvalidCursor, customer_timeline
 from accounts.services import customer_create, customer_note_add, customer_update
@@ -166,3 +167,74 @@ class CustomerNoteAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=ApiKey.Scope.choices, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes", "expires_at")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "masked", "scope_list", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix__exact")
+    actions = ["revoke_selected"]
+    form = ApiKeyForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return (
+            "name",
+            "masked",
+            "scope_list",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_by",
+            "created_at",
+        )
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return (
+            ("name", "scopes", "expires_at")
+            if obj is None
+            else self.get_readonly_fields(request, obj)
+        )
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    @admin.display(description="Key")
+    def masked(self, obj: ApiKey) -> str:
+        return f"sbk_{obj.prefix}_…"
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> None:
+        user = request.user if isinstance(request.user, User) else None
+        key, raw_key = api_key_create(
+            name=form.cleaned_data["name"],
+            scopes=list(form.cleaned_data["scopes"]),
+            expires_at=form.cleaned_data.get("expires_at"),
+            created_by=user,
+        )
+        obj.pk = key.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request, f"The new key is {raw_key} — copy it now: it is shown only this once."
+        )
+
+    @admin.action(description="Revoke selected keys")
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        for key in queryset:
+            api_key_revoke(key=key)
+        self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)

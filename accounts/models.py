@@ -89,3 +89,32 @@ class CustomerNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note on {self.customer} by {self.author}"
+
+
+class ApiKey(models.Model):
+    """A hashed API key (see ``accounts.api_keys``); the raw key is shown once, never stored."""
+
+    class Scope(models.TextChoices):
+        ORDERS_READ = "orders:read", "Read orders"
+        ORDERS_WRITE = "orders:write", "Place orders"
+        USAGE_WRITE = "usage:write", "Send product usage"
+        CUSTOMERS_READ = "customers:read", "Read customers and timelines"
+
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Storefront production'.")
+    prefix = models.CharField(max_length=8, unique=True, help_text="Shown to tell keys apart.")
+    key_hash = models.CharField(max_length=64)
+    scopes = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (sbk_{self.prefix}_…)"

@@ -39,6 +39,9 @@ class Order(models.Model):
         max_length=20, choices=OrderStatus.choices, default=OrderStatus.PLACED
     )
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    payment_method = models.CharField(
+        max_length=10, blank=True, help_text="How the customer chose to pay: card, pix, boleto."
+    )
     subtotal_amount = models.BigIntegerField(help_text="Minor units.")
     shipping_amount = models.BigIntegerField(default=0, help_text="Minor units.")
     discount_amount = models.BigIntegerField(default=0, help_text="Minor units.")

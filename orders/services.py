@@ -32,6 +32,7 @@ def order_place(
     lines: Sequence[OrderLineInput],
     shipping_amount: int = 0,
     discount_amount: int = 0,
+    payment_method: str = "",
     actor: User | None = None,
     placed_at: datetime | None = None,
 ) -> Order:
@@ -55,6 +56,7 @@ def order_place(
             number=f"tmp-{uuid.uuid4().hex[:16]}",
             customer=customer,
             currency=currency.upper(),
+            payment_method=payment_method,
             subtotal_amount=subtotal,
             shipping_amount=shipping_amount,
             discount_amount=discount_amount,

@@ -69,6 +69,22 @@ def payment_create(
     return payment
 
 
+def payment_attach_provider_id(*, payment: Payment, provider_payment_id: str) -> Payment:
+    """Record the provider's id for our payment. Idempotent; refuses to overwrite a different id."""
+    with transaction.atomic():
+        payment = lock(payment)
+        if payment.provider_payment_id == provider_payment_id:
+            return payment
+        if payment.provider_payment_id:
+            raise ValueError(
+                f"{payment} already has provider id {payment.provider_payment_id}, "
+                f"not {provider_payment_id}."
+            )
+        payment.provider_payment_id = provider_payment_id
+        payment.save(update_fields=["provider_payment_id", "updated_at"])
+    return payment
+
+
 def _payment_transition(
     *,
     payment: Payment,

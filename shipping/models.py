@@ -23,7 +23,10 @@ class ShipmentStatus(models.TextChoices):
 S = ShipmentStatus
 SHIPMENT_TRANSITIONS: Transitions = {
     S.PENDING: frozenset({S.LABEL_PURCHASED, S.CANCELLED}),
-    S.LABEL_PURCHASED: frozenset({S.POSTED, S.CANCELLED}),
+    # Carriers skip scans: the first tracking fact may already be "in transit" or "delivered".
+    S.LABEL_PURCHASED: frozenset(
+        {S.POSTED, S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED, S.CANCELLED}
+    ),
     S.POSTED: frozenset({S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED}),
     S.IN_TRANSIT: frozenset({S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED}),
     S.OUT_FOR_DELIVERY: frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.IN_TRANSIT}),

@@ -142,10 +142,12 @@ def shipment_apply_tracking(
 ) -> Shipment:
     """Apply one tracking status reported by the carrier (posted ... delivered, returned).
 
-    Idempotent: the status the shipment already has is a no-op (no write, no event). Posting
-    marks a paid or fulfilling order shipped; delivery marks a shipped order delivered, in the
-    same transaction. Raises ValueError for a status tracking does not report (pending,
-    label_purchased, cancelled) and InvalidTransition for a move the map refuses."""
+    Idempotent and order-insensitive: the status the shipment already has is a no-op, and so is a
+    fact that ``occurred_at`` before the last one applied (the watermark ``last_tracking_at``), so
+    a late delivery never moves a shipment backwards and any permutation of the same facts ends in
+    the same state. The first tracking fact marks a paid or fulfilling order shipped; delivery
+    marks it delivered, in the same transaction. Raises ValueError for a status tracking does not
+    report (pending, label_purchased, cancelled) and InvalidTransition for a move the map refuses."""
     if status not in TRACKING_STATUSES:
         raise ValueError(f"{status!r} is not a tracking status.")
     target = ShipmentStatus(status)
@@ -155,6 +157,12 @@ def shipment_apply_tracking(
         shipment = lock(shipment)
         if shipment.status == target:
             return shipment
+        if (
+            occurred_at is not None
+            and shipment.last_tracking_at is not None
+            and occurred_at <= shipment.last_tracking_at
+        ):
+            return shipment  # stale: a later fact was already applied
         ensure_transition(
             entity=str(shipment),
             current=shipment.status,
@@ -173,7 +181,7 @@ def shipment_apply_tracking(
             update_fields.append("delivered_at")
         shipment.save(update_fields=update_fields)
         order = shipment.order
-        if target in (ShipmentStatus.POSTED, ShipmentStatus.DELIVERED):
+        if order.status in SHIPPABLE_ORDER_STATUSES or target == ShipmentStatus.DELIVERED:
             order = lock(order)
         record_event(
             type=f"shipment.{target}",
@@ -190,9 +198,9 @@ def shipment_apply_tracking(
                 detail=f": {description}" if description else "",
             ),
         )
-        if target == ShipmentStatus.POSTED and order.status in SHIPPABLE_ORDER_STATUSES:
-            order_mark_shipped(order=order, occurred_at=happened_at)
-        elif target == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
+        if target != ShipmentStatus.RETURNED and order.status in SHIPPABLE_ORDER_STATUSES:
+            order = order_mark_shipped(order=order, occurred_at=happened_at)
+        if target == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
             order_mark_delivered(order=order, occurred_at=happened_at)
     return shipment
 

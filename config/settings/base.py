@@ -8,6 +8,7 @@ from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
+from config.settings.providers import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
 from config.settings.tasks import q_cluster_from_env
 from config.settings.webhooks import *  # noqa: F403
@@ -121,13 +122,21 @@ ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.api_keys.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "accounts.api_keys.ApiKeyRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_USER_RATE", default="600/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
 }
+# Requests per API key (DRF rate syntax); past it the API answers 429.
+API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "VERSION": __version__,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -56,8 +56,10 @@ def _shipment_in(status: ShipmentStatus, order: Order) -> Shipment:
         shipment = shipment_purchase_label(
             shipment=shipment, tracking_code=f"BR{shipment.pk:09d}XX"
         )
-    for step in paths[status]:
-        shipment = shipment_apply_tracking(shipment=shipment, status=step)
+    for hours, step in enumerate(paths[status]):
+        # Facts older than WHEN, so a test's own fact at WHEN is never stale.
+        at = WHEN - timedelta(days=1) + timedelta(hours=hours)
+        shipment = shipment_apply_tracking(shipment=shipment, status=step, occurred_at=at)
     assert shipment.status == status
     return shipment
 

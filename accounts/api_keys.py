@@ -1,0 +1,147 @@
+"""API keys for the business's own product and other API clients.
+
+A key is shown once at creation (``sbk_<prefix>_<secret>``); we store only the prefix (to find it
+and to show it) and a SHA-256 of the whole key (the secret is 256 random bits, so a fast hash is
+safe). Keys carry scopes, may expire, are revocable, and record when they were last used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import authentication, exceptions, permissions, throttling
+from rest_framework.request import Request
+
+from accounts.models import ApiKey, User
+
+if TYPE_CHECKING:  # importing DRF's views here would be circular (DRF loads this module)
+    from rest_framework.views import APIView
+
+KEY_PREFIX = "sbk"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def _hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_create(
+    *,
+    name: str,
+    scopes: list[str],
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with the raw key, which is never retrievable again.
+    Raises ValueError for an unknown scope or an expiry in the past."""
+    unknown = set(scopes) - set(ApiKey.Scope.values)
+    if unknown:
+        raise ValueError(f"Unknown scopes: {sorted(unknown)}")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValueError("An API key cannot expire in the past.")
+    prefix = secrets.token_hex(4)
+    raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            name=name,
+            prefix=prefix,
+            key_hash=_hash(raw_key),
+            scopes=sorted(set(scopes)),
+            expires_at=expires_at,
+            created_by=created_by,
+        )
+    return key, raw_key
+
+
+def api_key_revoke(*, key: ApiKey) -> ApiKey:
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    return key
+
+
+def api_key_authenticate(raw_key: str) -> ApiKey | None:
+    """The active key matching ``raw_key``, or None (unknown, wrong secret, revoked, expired)."""
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = ApiKey.objects.filter(prefix=parts[1]).first()
+    if key is None or not hmac.compare_digest(key.key_hash, _hash(raw_key)):
+        return None
+    now = timezone.now()
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    return key
+
+
+class ApiKeyUser:
+    """The request.user of an API-key request: authenticated, not a staff member."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+    is_active = True
+
+    def __init__(self, key: ApiKey) -> None:
+        self.api_key = key
+        self.pk = None
+        self.username = f"api-key:{key.prefix}"
+
+    def __str__(self) -> str:
+        return self.username
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return False
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Api-Key sbk_<prefix>_<secret>``."""
+
+    keyword = "Api-Key"
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyUser, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header.startswith(f"{self.keyword} "):
+            return None
+        key = api_key_authenticate(header[len(self.keyword) + 1 :].strip())
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked API key.")
+        return ApiKeyUser(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return self.keyword
+
+
+class HasScope(permissions.BasePermission):
+    """API keys need the view's ``required_scope``; staff sessions pass on their permissions."""
+
+    message = "This API key lacks the scope this endpoint needs."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        required = getattr(view, "required_scope", None)
+        if isinstance(request.auth, ApiKey):
+            return required is None or required in request.auth.scopes
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    """Per-key request rate (``DEFAULT_THROTTLE_RATES["api_key"]``); answers 429 past it."""
+
+    scope = "api_key"
+
+    def get_rate(self) -> str:
+        return str(settings.API_KEY_RATE)
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        if not isinstance(request.auth, ApiKey):
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}

@@ -1,0 +1,57 @@
+"""The payment provider protocol. Adapters take and return these frozen dataclasses; SDK objects
+and raw JSON never leave an adapter package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    reference: str
+    """Our id for the payment (``payment:<pk>``), also the idempotency key."""
+    amount: int
+    currency: str
+    method: str
+    customer_email: str = ""
+    customer_name: str = ""
+
+
+@dataclass(frozen=True)
+class ProviderPayment:
+    provider_payment_id: str
+    status: str
+    """One of ``PaymentStatus``'s values."""
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class RefundRequest:
+    reference: str
+    """``refund:<pk>``, also the idempotency key."""
+    provider_payment_id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class ProviderRefund:
+    provider_refund_id: str
+    status: str
+    amount: int
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    def create_payment(self, *, request: PaymentRequest) -> ProviderPayment:
+        """Start a payment. Idempotent on ``request.reference``. Raises ProviderUnavailable
+        (retry later) or ProviderRejected (terminal)."""
+
+    def refund(self, *, request: RefundRequest) -> ProviderRefund:
+        """Refund part or all of a payment. Idempotent on ``request.reference``."""
+
+    def retrieve(self, *, provider_payment_id: str) -> ProviderPayment:
+        """The provider's current view of a payment (used when events are in doubt)."""

@@ -1,0 +1,81 @@
+"""Reactions of payments to other apps' events (run as Delivery rows, retried on failure).
+
+Provider calls happen outside any transaction; each step is idempotent, so a retry after a crash
+or an outage continues where the last attempt stopped and never charges or refunds twice.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from integrations.deliveries.registry import Subscriber
+from integrations.models import DomainEvent
+from orders.models import Order, OrderStatus
+from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.providers import get_payment_provider
+from payments.providers.base import PaymentRequest, RefundRequest
+from payments.services import payment_attach_provider_id, payment_create, refund_mark_processing
+
+
+def start_payment_for_order(event: DomainEvent) -> None:
+    """order.placed -> a payment at the provider (idempotency key ``payment:<pk>``)."""
+    order = Order.objects.select_related("customer").get(pk=event.subject_id)
+    payment = (
+        Payment.objects.filter(order=order)
+        .exclude(status__in=[PaymentStatus.FAILED, PaymentStatus.CANCELLED])
+        .first()
+    )
+    if payment is None:
+        if order.status != OrderStatus.PLACED:
+            return
+        payment = payment_create(
+            order=order,
+            provider=settings.PAYMENT_PROVIDER,
+            method=order.payment_method or settings.DEFAULT_PAYMENT_METHOD,
+        )
+    if payment.provider_payment_id:
+        return
+    answer = get_payment_provider(payment.provider).create_payment(
+        request=PaymentRequest(
+            reference=f"payment:{payment.pk}",
+            amount=payment.amount,
+            currency=payment.currency,
+            method=payment.method,
+            customer_email=order.customer.email,
+            customer_name=order.customer.name,
+        )
+    )
+    payment_attach_provider_id(payment=payment, provider_payment_id=answer.provider_payment_id)
+
+
+def execute_approved_refund(event: DomainEvent) -> None:
+    """refund.approved -> the provider refund (idempotency key ``refund:<pk>``). While the provider
+    is down the delivery fails and is retried: the refund stays approved and queued."""
+    refund = Refund.objects.select_related("payment").get(pk=event.subject_id)
+    if refund.status != RefundStatus.APPROVED:
+        return
+    answer = get_payment_provider(refund.payment.provider).refund(
+        request=RefundRequest(
+            reference=refund.idempotency_key,
+            provider_payment_id=refund.payment.provider_payment_id,
+            amount=refund.amount,
+            currency=refund.currency,
+        )
+    )
+    refund.refresh_from_db()
+    if refund.status == RefundStatus.APPROVED:
+        refund_mark_processing(refund=refund, provider_refund_id=answer.provider_refund_id)
+
+
+SUBSCRIBERS = [
+    Subscriber(
+        name="payments.start_payment",
+        event_types=frozenset({"order.placed"}),
+        handle=start_payment_for_order,
+    ),
+    Subscriber(
+        name="payments.execute_refund",
+        event_types=frozenset({"refund.approved"}),
+        handle=execute_approved_refund,
+    ),
+]
