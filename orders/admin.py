@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.models import User
 from integrations.admin_utils import LargeTableAdminMixin, money_column
 from orders.models import Order, OrderLine
+from orders.services import OrderLineInput, order_place
 
 
 class OrderLineInline(admin.TabularInline):
@@ -44,6 +47,31 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "updated_at",
     )
     total = money_column("total_amount", "currency", "Total")
+    actions = ["place_again"]
+
+    def has_place_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("orders.add_order")
+
+    @admin.action(description="Place again (same customer and lines)", permissions=["place"])
+    def place_again(self, request: HttpRequest, queryset: QuerySet[Order]) -> None:
+        """Support re-places an order (lost parcel, failed payment): a new order, same lines."""
+        actor = request.user if isinstance(request.user, User) else None
+        placed = []
+        for order in queryset.select_related("customer").prefetch_related("lines"):
+            new = order_place(
+                customer=order.customer,
+                currency=order.currency,
+                payment_method=order.payment_method,
+                lines=[
+                    OrderLineInput(line.sku, line.description, line.quantity, line.unit_amount)
+                    for line in order.lines.all()
+                ],
+                shipping_amount=order.shipping_amount,
+                discount_amount=order.discount_amount,
+                actor=actor,
+            )
+            placed.append(new.number)
+        self.message_user(request, f"Placed {', '.join(placed)}.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # orders come from the product and the API, through order_place

@@ -106,3 +106,20 @@ def test_usage_is_recorded_on_the_timeline(customer):
     assert event.type == "usage.feature_used" and event.customer == customer
     with pytest.raises(ValueError, match="Unknown usage"):
         usage_record(customer=customer, name="hacked")
+
+
+def test_admin_place_again_creates_a_new_order_with_the_same_lines(client, admin_user):
+    from django.urls import reverse
+
+    original = make_order(amount=4_990)
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("admin:orders_order_changelist"),
+        {"action": "place_again", "_selected_action": [original.pk]},
+    )
+    assert response.status_code == 302
+    new = Order.objects.exclude(pk=original.pk).get()
+    assert new.customer == original.customer
+    assert new.total_amount == original.total_amount
+    assert [(line.sku, line.quantity) for line in new.lines.all()] == [("SKU-1", 1)]
+    assert DomainEvent.objects.get(type="order.placed", subject_id=str(new.pk)).actor == admin_user
