@@ -11,11 +11,12 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 
@@ -145,3 +146,18 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
         if not isinstance(request.auth, ApiKey):
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """Documents the API-key scheme in the OpenAPI schema (drf-spectacular)."""
+
+    target_class = "accounts.api_keys.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key sbk_<prefix>_<secret>`; keys are created in the admin.",
+        }

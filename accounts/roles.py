@@ -29,12 +29,26 @@ _READ_DOMAIN = [
 _ADD_NOTE = ["accounts.add_customernote"]
 _REQUEST_REFUND = ["payments.add_refund"]
 _DECIDE_REFUND = ["payments.approve_refund"]
-_OPERATE_INTEGRATIONS = ["integrations.view_taskheartbeat"]
+# Webhook inbox, provider calls, breakers and deliveries: finance reads them, ops works them.
+_READ_INTEGRATIONS = [
+    "integrations.view_taskheartbeat",
+    "integrations.view_webhookevent",
+    "integrations.view_webhookrejection",
+    "integrations.view_providercall",
+    "integrations.view_circuitbreaker",
+    "integrations.view_delivery",
+]
+_OPERATE_INTEGRATIONS = [
+    *_READ_INTEGRATIONS,
+    "integrations.change_webhookevent",  # replay
+    "integrations.change_delivery",  # retry
+    "integrations.change_circuitbreaker",  # reset
+]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
-    FINANCE: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_DECIDE_REFUND, *_OPERATE_INTEGRATIONS],
+    FINANCE: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_DECIDE_REFUND, *_READ_INTEGRATIONS],
     OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS],
 }
 

@@ -20,6 +20,7 @@ from accounts.models import Customer, CustomerIdentifier, User
 from accounts.roles import ADMIN, ROLES, sync_roles
 from accounts.services import customer_create, customer_identifier_link, customer_note_add
 from accounts.validators import normalize_phone
+from integrations.events import recording_history
 from integrations.models import DomainEvent
 from notifications.models import Notification, NotificationChannel
 from notifications.services import (
@@ -391,7 +392,7 @@ def _demo_order(
 
 def seed_demo() -> SeedResult:
     """Create the demo staff and data once; later runs only re-assert the staff logins."""
-    with transaction.atomic():
+    with transaction.atomic(), recording_history():
         _ensure_staff()
         existing = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
         if existing.exists():

@@ -1,14 +1,17 @@
 """Domain events: the registry of types, ``record_event`` and the after-commit announcement.
 
 Every service that changes state calls ``record_event`` inside its transaction, so a rolled-back
-service leaves no event. After commit the ``domain_event_committed`` signal announces it; the
-signal decides nothing, subscribers (later: Delivery rows) do the work.
+service leaves no event. The same transaction writes one Delivery row per subscriber of the type
+(the outbox). After commit the ``domain_event_committed`` signal announces the event; the signal
+decides nothing, ``integrations.deliveries`` hands each Delivery to the task cluster.
 """
 
 from __future__ import annotations
 
+import contextvars
 import string
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -18,15 +21,32 @@ import structlog
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, transaction
 from django.dispatch import Signal
+from django.utils import timezone
 
+from integrations.deliveries.registry import subscribers_for
 from integrations.exceptions import UnknownEventType
-from integrations.models import DomainEvent
+from integrations.models import Delivery, DomainEvent
 from integrations.money import format_money
 
 log = structlog.get_logger(__name__)
 
+_history_only: contextvars.ContextVar[bool] = contextvars.ContextVar("history_only", default=False)
+
+
+@contextmanager
+def recording_history() -> Iterator[None]:
+    """Record events without Delivery rows: for seeding or importing history whose reactions
+    (payments taken, parcels shipped, customers told) already happened elsewhere."""
+    token = _history_only.set(True)
+    try:
+        yield
+    finally:
+        _history_only.reset(token)
+
+
 domain_event_committed = Signal()
-"""Sent with ``event=<DomainEvent>`` once the transaction that recorded it has committed."""
+"""Sent with ``event=<DomainEvent>`` once the transaction that recorded it has committed, and
+``delivery_ids``: the pks of its Delivery rows (``None`` when the database did not return them)."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +117,12 @@ def record_event(
     data: Mapping[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> DomainEvent:
-    """Write a DomainEvent in the caller's transaction and announce it after commit.
+    """Write a DomainEvent and its Delivery rows in the caller's transaction; announce it after
+    commit.
 
     Must run inside ``transaction.atomic``: an event outside the transaction of the change it
-    describes could survive that change's rollback. Raises UnknownEventType for unregistered types.
+    describes could survive that change's rollback. Costs one INSERT, plus one bulk INSERT of
+    deliveries when the type has subscribers. Raises UnknownEventType for unregistered types.
     """
     event_type = get_event_type(type)
     if not transaction.get_connection().in_atomic_block:
@@ -120,12 +142,30 @@ def record_event(
         event.subject_id = str(subject.pk)
         event.subject_label = str(subject)[:200]
     event.save()
-    transaction.on_commit(partial(_announce, event))
+    delivery_ids: tuple[int, ...] | None = ()
+    subscribers = [] if _history_only.get() else list(subscribers_for(event_type.name))
+    if subscribers:
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event=event,
+                subscriber=subscriber.name,
+                status=Delivery.Status.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for subscriber in subscribers
+        )
+        pks = [delivery.pk for delivery in deliveries]
+        delivery_ids = None if None in pks else tuple(pks)
+    transaction.on_commit(partial(_announce, event, delivery_ids))
     return event
 
 
-def _announce(event: DomainEvent) -> None:
-    for receiver, result in domain_event_committed.send_robust(sender=DomainEvent, event=event):
+def _announce(event: DomainEvent, delivery_ids: Sequence[int] | None = ()) -> None:
+    for receiver, result in domain_event_committed.send_robust(
+        sender=DomainEvent, event=event, delivery_ids=delivery_ids
+    ):
         if isinstance(result, Exception):
             log.error(
                 "domain_event.subscriber_failed",

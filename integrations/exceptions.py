@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
+
 
 class SwitchboardError(Exception):
     """Base class for failures a caller is expected to handle."""
@@ -19,3 +24,62 @@ class InvalidTransition(SwitchboardError):
 
 class UnknownEventType(SwitchboardError):
     """record_event was given a type nobody registered."""
+
+
+class ProviderUnavailable(SwitchboardError):
+    """A provider could not be reached or answered with a failure worth retrying later.
+
+    Raised after the client's retries are exhausted on timeouts, connection errors, 5xx or 429,
+    when a breaker refuses or re-opens, or when a mutating call without an idempotency key failed
+    in a way that may have reached the provider (then it was deliberately not retried). The
+    caller (a task) retries later, no sooner than ``retry_after`` seconds when that is given.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        provider: str = "",
+        operation: str = "",
+        retry_after: float | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        self.detail = detail
+        self.provider = provider
+        self.operation = operation
+        self.retry_after = retry_after
+        self.status_code = status_code
+        super().__init__(detail)
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The provider's circuit breaker is open: nothing was sent. Queue the work, do not drop it."""
+
+
+class ProviderRejected(SwitchboardError):
+    """The provider answered a terminal 4xx (other than 429): retrying the same call cannot help.
+
+    ``detail`` is short and secret-free (status and reason phrase, never the body). ``response``
+    lets the adapter read the provider's error code; it must never be logged or stored, and it is
+    dropped when the exception is pickled.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        provider: str = "",
+        operation: str = "",
+        status_code: int = 0,
+        response: requests.Response | None = None,
+    ) -> None:
+        self.detail = detail
+        self.provider = provider
+        self.operation = operation
+        self.status_code = status_code
+        self.response = response
+        super().__init__(detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {key: value for key, value in self.__dict__.items() if key != "response"}
+        return (self.__class__, self.args, state)

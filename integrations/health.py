@@ -1,4 +1,5 @@
-"""What /health/ reports: the database, the task cluster's last heartbeat, the version."""
+"""What /health/ reports: the database, the task cluster's last heartbeat, the providers' circuit
+breakers, the version."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from integrations.models import TaskHeartbeat
+from integrations.models import CircuitBreaker, TaskHeartbeat
+from integrations.outbound.breaker import breaker_states
 
 
 def task_heartbeat_record(*, cluster: str) -> TaskHeartbeat:
@@ -21,8 +23,9 @@ def task_heartbeat_record(*, cluster: str) -> TaskHeartbeat:
 
 
 def health_report() -> tuple[bool, dict[str, Any]]:
-    """Returns (database is up, report). A stale cluster degrades the report but is not fatal:
-    webhooks are still stored and work waits in its rows."""
+    """Returns (database is up, report). A stale cluster or a breaker that is not closed degrades
+    the report but is not fatal: webhooks are still stored and work waits in its rows. Makes three
+    queries whatever the number of providers."""
     report: dict[str, Any] = {
         "version": settings.APP_VERSION,
         "profile": settings.SWITCHBOARD_PROFILE,
@@ -35,6 +38,7 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     except DatabaseError as exc:
         report["database"] = {"ok": False, "vendor": connection.vendor, "error": type(exc).__name__}
         report["task_cluster"] = {"ok": False, "last_heartbeat": None}
+        report["circuit_breakers"] = None
         report["status"] = "down"
         return False, report
 
@@ -48,5 +52,8 @@ def health_report() -> tuple[bool, dict[str, Any]]:
             "last_heartbeat": heartbeat.beat_at.isoformat(),
             "age_seconds": round(age.total_seconds(), 1),
         }
-    report["status"] = "ok" if report["task_cluster"]["ok"] else "degraded"
+    breakers = {row["provider"]: row["state"] for row in breaker_states()}
+    report["circuit_breakers"] = breakers
+    all_closed = all(state == CircuitBreaker.State.CLOSED for state in breakers.values())
+    report["status"] = "ok" if report["task_cluster"]["ok"] and all_closed else "degraded"
     return True, report

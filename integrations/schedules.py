@@ -6,6 +6,8 @@ from django_q.models import Schedule
 
 SCHEDULES = [
     {"name": "task-cluster-heartbeat", "func": "integrations.tasks.heartbeat", "minutes": 1},
+    {"name": "deliveries-sweep", "func": "integrations.deliveries.tasks.sweep", "minutes": 1},
+    {"name": "webhooks-sweep", "func": "integrations.webhooks.tasks.sweep", "minutes": 1},
 ]
 
 

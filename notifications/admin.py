@@ -27,6 +27,7 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "provider",
         "provider_message_id",
         "error",
+        "dedupe_key",
         "created_at",
         "updated_at",
         "sent_at",

@@ -50,6 +50,11 @@ class Notification(models.Model):
         max_length=100, blank=True, help_text="The provider's message id."
     )
     error = models.CharField(max_length=200, blank=True)
+    dedupe_key = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Set by automatic sends (<event id>:<channel>): one message per key.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -62,6 +67,13 @@ class Notification(models.Model):
             models.Index(fields=["customer", "-created_at"], name="notification_customer_created"),
             models.Index(fields=["provider_message_id"], name="notification_provider_id"),
             models.Index(fields=["status", "-created_at"], name="notification_status_created"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=~models.Q(dedupe_key=""),
+                name="notification_dedupe_key_unique",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import Customer
@@ -27,6 +27,7 @@ from notifications.models import (
 )
 
 ERROR_MAX_LENGTH = 200
+DEDUPE_KEY_MAX_LENGTH = 100
 
 
 def _notification_data(notification: Notification, **extra: Any) -> dict[str, Any]:
@@ -66,13 +67,23 @@ def notification_queue(
     body: str,
     subject: str = "",
     recipient: str = "",
+    dedupe_key: str = "",
     occurred_at: datetime | None = None,
 ) -> Notification:
     """Queue a message for ``customer``. The recipient defaults to the customer's e-mail (email)
     or phone (whatsapp, sms); a phone is stored in E.164, an e-mail lower-cased.
 
-    Raises ValueError for an unknown channel, a blank template or body, or no valid recipient;
-    nothing is written then."""
+    Idempotent on a non-blank ``dedupe_key``: a repeated key returns the notification already
+    queued under it, whatever its status, and writes nothing (no row, no event), even when two
+    callers race. Raises ValueError for an unknown channel, a blank template or body, no valid
+    recipient or a key longer than 100 characters; nothing is written then."""
+    dedupe_key = dedupe_key.strip()
+    if len(dedupe_key) > DEDUPE_KEY_MAX_LENGTH:
+        raise ValueError(f"A dedupe key has at most {DEDUPE_KEY_MAX_LENGTH} characters.")
+    if dedupe_key:
+        existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
+        if existing is not None:
+            return existing
     if channel not in NotificationChannel.values:
         raise ValueError(f"Unknown notification channel {channel!r}.")
     template = template.strip()
@@ -82,23 +93,57 @@ def notification_queue(
         raise ValueError("A notification needs a body.")
     kind = NotificationChannel(channel)
     address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
-    with transaction.atomic():
-        notification = Notification.objects.create(
-            customer=customer,
-            channel=kind,
-            template=template,
-            recipient=address,
-            subject=subject.strip(),
-            body=body,
+    try:
+        with transaction.atomic():
+            notification = _notification_create(
+                customer=customer,
+                kind=kind,
+                template=template,
+                address=address,
+                subject=subject,
+                body=body,
+                dedupe_key=dedupe_key,
+                occurred_at=occurred_at,
+            )
+    except IntegrityError:
+        # Another caller queued the same key between our look-up and our insert.
+        existing = (
+            Notification.objects.filter(dedupe_key=dedupe_key).first() if dedupe_key else None
         )
-        record_event(
-            type="notification.queued",
-            customer=customer,
-            subject=notification,
-            actor_label="system",
-            occurred_at=occurred_at,
-            data=_notification_data(notification),
-        )
+        if existing is None:
+            raise
+        return existing
+    return notification
+
+
+def _notification_create(
+    *,
+    customer: Customer,
+    kind: NotificationChannel,
+    template: str,
+    address: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    occurred_at: datetime | None,
+) -> Notification:
+    notification = Notification.objects.create(
+        customer=customer,
+        channel=kind,
+        template=template,
+        recipient=address,
+        subject=subject.strip(),
+        body=body,
+        dedupe_key=dedupe_key,
+    )
+    record_event(
+        type="notification.queued",
+        customer=customer,
+        subject=notification,
+        actor_label="system",
+        occurred_at=occurred_at,
+        data=_notification_data(notification),
+    )
     return notification
 
 

@@ -10,3 +10,9 @@ WEBHOOK_RETRY_MAX_SECONDS = env.float("WEBHOOK_RETRY_MAX_SECONDS", default=3600.
 WEBHOOK_CLAIM_TIMEOUT_SECONDS = env.int("WEBHOOK_CLAIM_TIMEOUT_SECONDS", default=300)
 # Processed bodies are kept at least this long (Stripe retries for 3 days).
 WEBHOOK_RETENTION_DAYS = env.int("WEBHOOK_RETENTION_DAYS", default=7)
+# Rejected deliveries (bad or stale signatures) are kept this long for investigation.
+WEBHOOK_REJECTION_RETENTION_DAYS = env.int("WEBHOOK_REJECTION_RETENTION_DAYS", default=30)
+# The once-a-minute sweeper processes at most this many due events, and stops starting new ones
+# after this many seconds (it must end well within the task cluster's timeout).
+WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
+WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=40.0)

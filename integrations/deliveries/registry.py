@@ -19,7 +19,12 @@ class Subscriber:
     name: str
     event_types: frozenset[str]
     handle: Callable[[DomainEvent], None]
-    max_attempts: int = 8
+    max_attempts: int | None = None
+    """Attempts before the delivery is dead; ``None`` means ``settings.DELIVERY_MAX_ATTEMPTS``."""
+    atomic: bool = True
+    """Run ``handle`` in one transaction, rolled back when it raises. A handler that waits on a
+    provider should set ``False`` and keep its own transactions short: on SQLite an open
+    transaction holds the database's single write lock for as long as the handler runs."""
 
 
 _SUBSCRIBERS: dict[str, Subscriber] = {}
@@ -38,6 +43,11 @@ def unregister_subscriber(name: str) -> None:
 
 def get_subscriber(name: str) -> Subscriber | None:
     return _SUBSCRIBERS.get(name)
+
+
+def registered_subscribers() -> list[Subscriber]:
+    """Every registered subscriber, by name (the admin's filter lists them without a query)."""
+    return sorted(_SUBSCRIBERS.values(), key=lambda s: s.name)
 
 
 def subscribers_for(event_type: str) -> Iterable[Subscriber]:

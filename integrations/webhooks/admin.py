@@ -1,1 +1,192 @@
-"""Admin screens; imported by integrations/admin.py."""
+"""Admin screens of the webhook inbox; imported by integrations/admin.py."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
+from integrations.exceptions import InvalidTransition
+from integrations.models import WebhookEvent, WebhookRejection
+from integrations.webhooks.processing import webhook_event_replay
+from integrations.webhooks.registry import registered_webhook_endpoints
+
+EVENT_TYPE_FILTER_LIMIT = 100
+
+
+def _pre(text: str) -> SafeString:
+    return format_html('<pre style="white-space: pre-wrap">{}</pre>', text)
+
+
+def _pretty_json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Providers from the registry, plus any already in the filter: no DISTINCT over the table."""
+
+    title = "provider"
+    parameter_name = "provider"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = set(registered_webhook_endpoints())
+        if self.value():
+            names.add(str(self.value()))
+        return [(name, name) for name in sorted(names)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(provider=self.value()) if self.value() else queryset
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    """Event types, read from the ``event_type`` index and capped."""
+
+    title = "event type"
+    parameter_name = "event_type"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        types = (
+            WebhookEvent.objects.order_by("event_type")
+            .values_list("event_type", flat=True)
+            .distinct()[:EVENT_TYPE_FILTER_LIMIT]
+        )
+        return [(t, t or "(none)") for t in types]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(event_type=value)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "provider",
+        "event_type",
+        "event_id",
+        "object_id",
+        "status",
+        "attempts",
+        "next_attempt_at",
+    )
+    list_filter = (ProviderFilter, "status", EventTypeFilter)
+    # Exact lookups only: they can use the indexes; a LIKE over the bodies would scan the table.
+    search_fields = ("event_id__exact", "object_id__exact")
+    search_help_text = "Exact provider event id or object id (pi_..., tracking code)."
+    date_hierarchy = "received_at"
+    actions = ["replay_selected"]
+    fields = (
+        "provider",
+        "event_type",
+        "event_id",
+        "object_id",
+        "status",
+        "attempts",
+        "received_at",
+        "occurred_at",
+        "claimed_at",
+        "next_attempt_at",
+        "processed_at",
+        "affected_links",
+        "pretty_body",
+        "pretty_headers",
+        "error",
+        "traceback_text",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Affected objects")
+    def affected_links(self, obj: WebhookEvent) -> str:
+        items = obj.affected if isinstance(obj.affected, list) else []
+        if not items:
+            return "-"
+        rows = [(self._affected_url(item), item.get("label") or item.get("pk")) for item in items]
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{}</li>",
+                (
+                    (format_html('<a href="{}">{}</a>', url, label) if url else label,)
+                    for url, label in rows
+                ),
+            ),
+        )
+
+    @staticmethod
+    def _affected_url(item: Any) -> str:
+        model = str(item.get("model", "")) if isinstance(item, dict) else ""
+        app_label, _, model_name = model.partition(".")
+        try:
+            return reverse(f"admin:{app_label}_{model_name}_change", args=[item.get("pk")])
+        except NoReverseMatch:
+            return ""
+
+    @admin.display(description="Body")
+    def pretty_body(self, obj: WebhookEvent) -> str:
+        try:
+            text = _pretty_json(json.loads(obj.body))
+        except ValueError:
+            text = obj.body
+        return _pre(text)
+
+    @admin.display(description="Headers (secrets removed)")
+    def pretty_headers(self, obj: WebhookEvent) -> str:
+        return _pre(_pretty_json(obj.headers))
+
+    @admin.display(description="Last error")
+    def error(self, obj: WebhookEvent) -> str:
+        return _pre(obj.last_error) if obj.last_error else "-"
+
+    @admin.display(description="Traceback")
+    def traceback_text(self, obj: WebhookEvent) -> str:
+        return _pre(obj.traceback) if obj.traceback else "-"
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("integrations.change_webhookevent")
+
+    @admin.action(description="Replay selected", permissions=["replay"])
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        outcomes: Counter[str] = Counter()
+        for event in list(queryset):
+            try:
+                outcomes[webhook_event_replay(event=event, actor=request.user).status] += 1
+            except InvalidTransition:
+                outcomes["skipped (being processed)"] += 1
+        summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
+        self.message_user(
+            request,
+            f"Replayed {sum(outcomes.values())} event(s): {summary or 'none'}.",
+            messages.SUCCESS,
+        )
+
+
+@admin.register(WebhookRejection)
+class WebhookRejectionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("received_at", "provider", "status_code", "reason", "remote_addr", "body_size")
+    list_filter = ("status_code",)
+    search_fields = ("provider__exact",)
+    date_hierarchy = "received_at"
+    fields = (
+        "provider",
+        "reason",
+        "status_code",
+        "remote_addr",
+        "received_at",
+        "body_sha256",
+        "body_size",
+        "pretty_headers",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Headers (secrets removed)")
+    def pretty_headers(self, obj: WebhookRejection) -> str:
+        return _pre(_pretty_json(obj.headers))

@@ -79,3 +79,8 @@ def get_webhook_endpoint(name: str) -> WebhookEndpoint | None:
 
 def registered_webhook_endpoints() -> Mapping[str, WebhookEndpoint]:
     return dict(_ENDPOINTS)
+
+
+def unregister_webhook_endpoint(name: str) -> None:
+    """Forget the endpoint called ``name`` (tests register throwaway endpoints); no-op if absent."""
+    _ENDPOINTS.pop(name, None)

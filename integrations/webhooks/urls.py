@@ -1,3 +1,9 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from integrations.webhooks.views import webhook_receive
+
+app_name = "webhooks"
+
+urlpatterns: list[URLPattern] = [
+    path("<str:provider>/", webhook_receive, name="receive"),
+]

@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from config import __version__
 from integrations import tasks
-from integrations.models import TaskHeartbeat
+from integrations.models import CircuitBreaker, TaskHeartbeat
 
 
 def test_health_reports_database_cluster_and_version(client, db):
@@ -48,3 +48,29 @@ def test_database_down_answers_503(client, db):
 
 def test_health_only_answers_get(client, db):
     assert client.post("/health/").status_code == 405
+
+
+def test_health_reports_breakers_and_an_open_one_degrades(client, db):
+    tasks.heartbeat()
+    CircuitBreaker.objects.create(provider="acme")
+    body = client.get("/health/").json()
+    assert body["status"] == "ok"
+    assert body["circuit_breakers"] == {"acme": "closed"}
+
+    CircuitBreaker.objects.create(provider="mailer", state="open", opened_at=timezone.now())
+    response = client.get("/health/")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["circuit_breakers"] == {"acme": "closed", "mailer": "open"}
+    assert body["task_cluster"]["ok"] is True
+
+
+def test_health_query_count_does_not_grow_with_providers(client, db, django_assert_num_queries):
+    for n in range(5):
+        CircuitBreaker.objects.create(provider=f"p{n}", state="half_open")
+    with django_assert_num_queries(3):
+        body = client.get("/health/").json()
+    assert body["status"] == "degraded"
+    assert set(body["circuit_breakers"].values()) == {"half_open"}

@@ -1,0 +1,270 @@
+"""Claim and process inbox events, retry them with backoff, replay them.
+
+An event is processed by whoever *claims* it: the claim moves it to ``processing`` and stamps
+``claimed_at``, atomically (``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it, a
+conditional UPDATE on SQLite). ``claimed_at`` is also the claim's fencing token: a worker only
+records its outcome if the row still carries its stamp, so a worker that was presumed dead and
+taken over can never overwrite the outcome of the one that took over. A claim older than
+``WEBHOOK_CLAIM_TIMEOUT_SECONDS`` is taken back (the worker died); handlers are idempotent, so the
+re-run applies the effect at most once.
+"""
+
+from __future__ import annotations
+
+import random
+import traceback
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from time import monotonic
+from typing import Any
+
+import structlog
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import connections, router, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from integrations.exceptions import InvalidTransition
+from integrations.models import WebhookEvent
+from integrations.webhooks.registry import HandlerOutcome, get_webhook_endpoint
+
+log = structlog.get_logger(__name__)
+
+Status = WebhookEvent.Status
+RETRYABLE = (Status.RECEIVED, Status.FAILED)
+TRACEBACK_LIMIT = 50_000
+ERROR_LIMIT = 2_000
+DUE_BATCH = 100
+WORKER_DIED_ERROR = "Gave up: the worker stopped (killed or timed out) during the last attempt."
+
+
+class ClaimLost(Exception):
+    """The claim timed out and another worker took the event over; this run's work is dropped."""
+
+
+def _stale_before(now: datetime) -> datetime:
+    return now - timedelta(seconds=settings.WEBHOOK_CLAIM_TIMEOUT_SECONDS)
+
+
+def _claimable(now: datetime) -> Q:
+    """Due received/failed events, and events whose claim has timed out."""
+    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
+    return (Q(status__in=RETRYABLE) & due) | Q(
+        status=Status.PROCESSING, claimed_at__lt=_stale_before(now)
+    )
+
+
+def webhook_retry_delay(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failed ones: exponential from
+    WEBHOOK_RETRY_BASE_SECONDS, capped at WEBHOOK_RETRY_MAX_SECONDS, with ±20 % jitter."""
+    base: float = settings.WEBHOOK_RETRY_BASE_SECONDS
+    cap: float = settings.WEBHOOK_RETRY_MAX_SECONDS
+    delay = min(cap, base * 2 ** min(max(attempts - 1, 0), 62))
+    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+
+
+def _claim(event_id: int) -> WebhookEvent | None:
+    """Move a claimable event to processing and return it, or None if it is not claimable now."""
+    now = timezone.now()
+    connection = connections[router.db_for_write(WebhookEvent)]
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            event = (
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(_claimable(now), pk=event_id)
+                .first()
+            )
+            if event is None:
+                return None
+            event.status = Status.PROCESSING
+            event.claimed_at = now
+            event.attempts += 1
+            event.save(update_fields=["status", "claimed_at", "attempts"])
+            return event
+    claimed = WebhookEvent.objects.filter(_claimable(now), pk=event_id).update(
+        status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        return None
+    return WebhookEvent.objects.get(pk=event_id)
+
+
+def _affected(outcome: HandlerOutcome | None) -> list[dict[str, str]]:
+    if outcome is None:
+        return []
+    seen: set[tuple[str, str]] = set()
+    items = []
+    for obj in outcome.affected:
+        key = (obj._meta.label_lower, str(obj.pk))
+        if key not in seen:
+            seen.add(key)
+            items.append({"model": key[0], "pk": key[1], "label": str(obj)[:200]})
+    return items
+
+
+def _finish(event: WebhookEvent, *, status: str, affected: list[dict[str, str]]) -> None:
+    """Record success, only if this worker still holds the claim (else raise ClaimLost)."""
+    updated = WebhookEvent.objects.filter(
+        pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
+    ).update(status=status, processed_at=timezone.now(), affected=affected, next_attempt_at=None)
+    if not updated:
+        raise ClaimLost
+
+
+def _record_failure(event: WebhookEvent, *, error: str, trace: str) -> None:
+    dead = event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+    now = timezone.now()
+    next_attempt_at = None if dead else now + timedelta(seconds=webhook_retry_delay(event.attempts))
+    updated = WebhookEvent.objects.filter(
+        pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
+    ).update(
+        status=Status.DEAD if dead else Status.FAILED,
+        last_error=error[:ERROR_LIMIT],
+        traceback=trace[-TRACEBACK_LIMIT:],
+        next_attempt_at=next_attempt_at,
+    )
+    fields: dict[str, Any] = {
+        "webhook_event": event.pk,
+        "provider": event.provider,
+        "event_type": event.event_type,
+        "attempts": event.attempts,
+        "error": error[:ERROR_LIMIT],
+    }
+    if not updated:
+        # Another worker took over, or the error came after the handler's transaction had
+        # committed (from an on-commit callback): the row already tells the outcome.
+        current = WebhookEvent.objects.filter(pk=event.pk).values_list("status", flat=True).first()
+        log.warning("webhook.failure_not_recorded", current_status=current, **fields)
+    elif dead:
+        log.error("webhook.dead", **fields)
+    else:
+        log.warning(
+            "webhook.failed",
+            next_attempt_at=next_attempt_at.isoformat() if next_attempt_at else None,
+            **fields,
+        )
+
+
+def _run(event: WebhookEvent) -> None:
+    """Run the claimed event's handler; never raises for a handler failure."""
+    started = monotonic()
+    if event.attempts > settings.WEBHOOK_MAX_ATTEMPTS:
+        # Only a timed-out claim gets here: every earlier attempt's worker died on this event.
+        _record_failure(event, error=WORKER_DIED_ERROR, trace="")
+        return
+    try:
+        endpoint = get_webhook_endpoint(event.provider)
+        if endpoint is None:
+            raise LookupError(f"No webhook endpoint is registered for {event.provider!r}.")
+        handler = endpoint.handler_for(event.event_type)
+        if handler is None:
+            _finish(event, status=Status.IGNORED, affected=[])
+            outcome_status = Status.IGNORED
+        else:
+            parsed = endpoint.parse(headers=event.headers, body=event.body.encode("utf-8"))
+            # The handler's writes and the success record commit together or not at all.
+            with transaction.atomic():
+                outcome = handler(event, parsed)
+                _finish(event, status=Status.PROCESSED, affected=_affected(outcome))
+            outcome_status = Status.PROCESSED
+    except ClaimLost:
+        log.warning("webhook.claim_lost", webhook_event=event.pk, provider=event.provider)
+        return
+    except Exception as exc:  # boundary: any handler failure is recorded on the row, retried
+        _record_failure(event, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+        return
+    log.info(
+        "webhook.processed",
+        webhook_event=event.pk,
+        provider=event.provider,
+        event_type=event.event_type,
+        status=outcome_status,
+        attempts=event.attempts,
+        duration_ms=round((monotonic() - started) * 1000, 1),
+    )
+
+
+def _claim_and_run(event_id: int) -> bool:
+    event = _claim(event_id)
+    if event is None:
+        return False
+    _run(event)
+    return True
+
+
+def webhook_event_process(*, event_id: int) -> WebhookEvent:
+    """Claim the event and run its handler once; return the row as it stands afterwards.
+
+    Outcomes: ``processed`` (handler's writes and ``affected`` committed together), ``ignored``
+    (no handler for the type; kept), ``failed`` with ``last_error``, ``traceback`` and a
+    backed-off ``next_attempt_at`` (the handler's writes rolled back), or ``dead`` once
+    WEBHOOK_MAX_ATTEMPTS attempts have failed (an attempt whose worker died counts). An event that is not claimable now (finished,
+    waiting for its retry time, or held by a live worker) is returned unchanged: calling this
+    twice never runs a handler twice. Handler errors are recorded, never raised; raises
+    WebhookEvent.DoesNotExist for an unknown id."""
+    _claim_and_run(event_id)
+    return WebhookEvent.objects.get(pk=event_id)
+
+
+def due_webhook_event_ids(*, limit: int, exclude: Iterable[int] = ()) -> list[int]:
+    """Ids of claimable events (due received/failed ones and timed-out claims), oldest due first."""
+    return list(
+        WebhookEvent.objects.filter(_claimable(timezone.now()))
+        .exclude(pk__in=list(exclude))
+        .order_by(F("next_attempt_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def process_due_webhooks(*, limit: int = 500, time_budget_seconds: float | None = None) -> int:
+    """Process due events (and re-run timed-out claims) until none is due, ``limit`` events
+    have been tried, or ``time_budget_seconds`` have passed. Each event is tried at most once per
+    call; events claimed meanwhile by another worker are skipped. Returns how many this call ran.
+    Safe to run in several workers at once."""
+    deadline = None if time_budget_seconds is None else monotonic() + time_budget_seconds
+    tried: set[int] = set()
+    ran = 0
+    while len(tried) < limit:
+        batch = due_webhook_event_ids(limit=min(DUE_BATCH, limit - len(tried)), exclude=tried)
+        if not batch:
+            break
+        for event_id in batch:
+            if deadline is not None and monotonic() >= deadline:
+                return ran
+            tried.add(event_id)
+            if _claim_and_run(event_id):
+                ran += 1
+    return ran
+
+
+def webhook_event_replay(
+    *, event: WebhookEvent, actor: AbstractBaseUser | AnonymousUser | None = None
+) -> WebhookEvent:
+    """Really re-run the handler of ``event`` now, whatever state it finished in (processed,
+    ignored, failed, dead) or if it is still waiting: it is reset to ``received``, due now, with a
+    fresh attempt budget, then processed in this call. Replaying a processed event has no second
+    effect because handlers apply facts through idempotent domain services.
+
+    Returns the row afterwards. Raises InvalidTransition while a live worker holds the event
+    (``processing`` with a claim younger than WEBHOOK_CLAIM_TIMEOUT_SECONDS); nothing changes then.
+    """
+    now = timezone.now()
+    reset = (
+        WebhookEvent.objects.filter(pk=event.pk)
+        .exclude(status=Status.PROCESSING, claimed_at__gte=_stale_before(now))
+        .update(status=Status.RECEIVED, next_attempt_at=now, attempts=0)
+    )
+    if not reset:
+        current = WebhookEvent.objects.get(pk=event.pk)
+        raise InvalidTransition(entity=str(current), current=current.status, target="received")
+    result = webhook_event_process(event_id=event.pk)
+    log.info(
+        "webhook.replayed",
+        webhook_event=event.pk,
+        provider=result.provider,
+        event_type=result.event_type,
+        status=result.status,
+        actor=actor.get_username() if actor is not None else "system",
+    )
+    return result

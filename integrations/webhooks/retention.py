@@ -1,0 +1,64 @@
+"""Pruning of finished inbox rows and old rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from integrations.models import WebhookEvent, WebhookRejection
+
+PRUNABLE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    events: int
+    rejections: int
+
+
+def prunable_webhook_events(*, now: datetime | None = None) -> QuerySet[WebhookEvent]:
+    """Processed and ignored events finished more than WEBHOOK_RETENTION_DAYS ago. Received,
+    processing, failed and dead events are never prunable: they are work or evidence."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    return WebhookEvent.objects.filter(status__in=PRUNABLE, received_at__lt=cutoff).filter(
+        Q(processed_at__lt=cutoff) | Q(processed_at__isnull=True)
+    )
+
+
+def prunable_webhook_rejections(*, now: datetime | None = None) -> QuerySet[WebhookRejection]:
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTION_RETENTION_DAYS)
+    return WebhookRejection.objects.filter(received_at__lt=cutoff)
+
+
+def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
+    total = 0
+    while True:
+        ids = list(queryset.order_by().values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return total
+        # The filter is applied again by the DELETE: a row replayed meanwhile is kept.
+        deleted, _ = queryset.filter(pk__in=ids).delete()
+        total += deleted
+        if deleted == 0:
+            return total
+
+
+def webhooks_prune(
+    *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 1000
+) -> PruneResult:
+    """Delete what ``prunable_webhook_events`` and ``prunable_webhook_rejections`` select, in
+    batches of short transactions; with ``dry_run`` only count. Returns the numbers (to be)
+    deleted. Idempotent."""
+    events = prunable_webhook_events(now=now)
+    rejections = prunable_webhook_rejections(now=now)
+    if dry_run:
+        return PruneResult(events=events.count(), rejections=rejections.count())
+    return PruneResult(
+        events=_delete_in_batches(events, batch_size),
+        rejections=_delete_in_batches(rejections, batch_size),
+    )

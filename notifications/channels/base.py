@@ -1,0 +1,37 @@
+"""The message channel protocol. Adapters take and return these frozen dataclasses; SDK objects
+and raw JSON never leave an adapter module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    reference: str
+    """``notification:<pk>``, also the idempotency key where the provider takes one; the provider
+    echoes it in its status webhooks."""
+    channel: str
+    recipient: str
+    """E-mail address, or phone in E.164."""
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    provider: str
+    """Registry name of the provider that accepted the message (``Notification.provider``)."""
+    provider_message_id: str
+
+
+class MessageChannel(Protocol):
+    name: str
+    """The provider's registry name, stored on the notification."""
+
+    def send(self, *, message: OutboundMessage) -> SentMessage:
+        """Hand the message to the provider; returns once the provider accepted it. Delivery and
+        read receipts, if the provider has them, arrive later by webhook. Raises
+        ProviderUnavailable (retry later) or ProviderRejected (terminal, e.g. a number that is
+        not on WhatsApp)."""

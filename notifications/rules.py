@@ -1,0 +1,114 @@
+"""Which domain event sends what to the customer: one rule per event type.
+
+A rule turns the event's data into a template key, a subject (e-mail only) and a short body. The
+texts only use what the emitting service put in the event's data, so building one costs no query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from integrations.models import DomainEvent
+from integrations.money import format_money
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    template: str
+    subject: str
+    body: str
+
+
+Rule = Callable[[Mapping[str, Any]], CustomerMessage]
+
+
+def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
+    return str(data.get(key) or default)
+
+
+def _tracking(data: Mapping[str, Any]) -> str:
+    code = _text(data, "tracking_code")
+    return f" Tracking code: {code}." if code else ""
+
+
+def order_paid(data: Mapping[str, Any]) -> CustomerMessage:
+    number = _text(data, "number", "your order")
+    return CustomerMessage(
+        template="order_paid",
+        subject=f"Payment received for {number}",
+        body=f"Thank you! We received your payment for {number}. "
+        "We will let you know as soon as it ships.",
+    )
+
+
+def shipment_posted(data: Mapping[str, Any]) -> CustomerMessage:
+    number = _text(data, "order", "your order")
+    return CustomerMessage(
+        template="shipment_posted",
+        subject=f"{number} is on its way",
+        body=f"Good news: {number} has been handed to the carrier.{_tracking(data)}",
+    )
+
+
+def shipment_in_transit(data: Mapping[str, Any]) -> CustomerMessage:
+    number = _text(data, "order", "your order")
+    location = _text(data, "location")
+    where = f" (last seen in {location})" if location else ""
+    return CustomerMessage(
+        template="shipment_in_transit",
+        subject=f"{number} is in transit",
+        body=f"{number} is travelling to you{where}.{_tracking(data)}",
+    )
+
+
+def shipment_out_for_delivery(data: Mapping[str, Any]) -> CustomerMessage:
+    number = _text(data, "order", "your order")
+    return CustomerMessage(
+        template="shipment_out_for_delivery",
+        subject=f"{number} arrives today",
+        body=f"{number} is out for delivery and should reach you today.{_tracking(data)}",
+    )
+
+
+def shipment_delivered(data: Mapping[str, Any]) -> CustomerMessage:
+    number = _text(data, "order", "your order")
+    return CustomerMessage(
+        template="shipment_delivered",
+        subject=f"{number} was delivered",
+        body=f"{number} was delivered. We hope you enjoy it!",
+    )
+
+
+def refund_succeeded(data: Mapping[str, Any]) -> CustomerMessage:
+    amount, currency = data.get("amount"), data.get("currency")
+    what = (
+        f"a refund of {format_money(amount, str(currency))}"
+        if isinstance(amount, int) and currency
+        else "your refund"
+    )
+    number = _text(data, "order")
+    about = f" for {number}" if number else ""
+    return CustomerMessage(
+        template="refund_succeeded",
+        subject="Your refund is on its way",
+        body=f"We have processed {what}{about}. "
+        "It may take a few business days to show on your statement.",
+    )
+
+
+RULES: dict[str, Rule] = {
+    "order.paid": order_paid,
+    "shipment.posted": shipment_posted,
+    "shipment.in_transit": shipment_in_transit,
+    "shipment.out_for_delivery": shipment_out_for_delivery,
+    "shipment.delivered": shipment_delivered,
+    "refund.succeeded": refund_succeeded,
+}
+
+
+def customer_message_for(event: DomainEvent) -> CustomerMessage | None:
+    """The message ``event`` sends to its customer, or None when no rule covers its type."""
+    rule = RULES.get(event.type)
+    return rule(event.data or {}) if rule is not None else None
