@@ -72,10 +72,12 @@ SUBSCRIBERS = [
         name="payments.start_payment",
         event_types=frozenset({"order.placed"}),
         handle=start_payment_for_order,
+        atomic=False,  # calls the provider: no transaction (lock) held meanwhile
     ),
     Subscriber(
         name="payments.execute_refund",
         event_types=frozenset({"refund.approved"}),
         handle=execute_approved_refund,
+        atomic=False,
     ),
 ]
