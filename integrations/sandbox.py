@@ -83,7 +83,7 @@ def sandbox_emit(*, endpoint: str, events: Sequence[SandboxEvent]) -> list[str]:
                 q_options={"ack_failure": True},
             )
 
-    transaction.on_commit(enqueue)
+    transaction.on_commit(enqueue, robust=True)
     return [msg_id for msg_id, _, _ in deliveries]
 
 

@@ -8,6 +8,7 @@ SCHEDULES = [
     {"name": "task-cluster-heartbeat", "func": "integrations.tasks.heartbeat", "minutes": 1},
     {"name": "deliveries-sweep", "func": "integrations.deliveries.tasks.sweep", "minutes": 1},
     {"name": "webhooks-sweep", "func": "integrations.webhooks.tasks.sweep", "minutes": 1},
+    {"name": "webhooks-prune", "func": "integrations.webhooks.tasks.prune", "minutes": 1440},
 ]
 
 

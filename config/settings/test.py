@@ -31,3 +31,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(BASE_DIR / "var" / f"test-switchboard-{os.getpid()}.sqlite3")  # noqa: F405
     }
+# Tasks run inline in tests: never wait in place for a retry.
+WEBHOOK_INLINE_RETRY_SECONDS = 0.0

@@ -16,3 +16,7 @@ WEBHOOK_REJECTION_RETENTION_DAYS = env.int("WEBHOOK_REJECTION_RETENTION_DAYS", d
 # after this many seconds (it must end well within the task cluster's timeout).
 WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=40.0)
+# A fact that arrives before its object is recorded is retried within seconds, not minutes.
+WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", default=8.0)
+# The processing task waits in place for a retry due within this many seconds.
+WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)

@@ -41,6 +41,7 @@ class ProviderCall(models.Model):
             models.Index(fields=["provider", "-created_at"], name="call_provider_recent"),
             models.Index(fields=["idempotency_key"], name="call_idempotency_key"),
             models.Index(fields=["subject_type", "subject_id"], name="call_subject"),
+            models.Index(fields=["subject_id"], name="call_subject_id"),
         ]
 
     def __str__(self) -> str:

@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.exceptions import InvalidTransition
+from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import HandlerOutcome, get_webhook_endpoint
 
@@ -112,10 +113,22 @@ def _finish(event: WebhookEvent, *, status: str, affected: list[dict[str, str]])
         raise ClaimLost
 
 
-def _record_failure(event: WebhookEvent, *, error: str, trace: str) -> None:
+def not_ready_retry_delay(attempts: int) -> float:
+    """A fact that beat its own object (``ObjectNotReady``) usually needs only the other write to
+    commit: retry within seconds (0.5, 1, 2, 4 ... capped at WEBHOOK_NOT_READY_MAX_SECONDS)."""
+    cap: float = settings.WEBHOOK_NOT_READY_MAX_SECONDS
+    return min(cap, 0.5 * 2 ** min(max(attempts - 1, 0), 16))
+
+
+def _record_failure(
+    event: WebhookEvent, *, error: str, trace: str, not_ready: bool = False
+) -> None:
     dead = event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
     now = timezone.now()
-    next_attempt_at = None if dead else now + timedelta(seconds=webhook_retry_delay(event.attempts))
+    delay = (
+        not_ready_retry_delay(event.attempts) if not_ready else webhook_retry_delay(event.attempts)
+    )
+    next_attempt_at = None if dead else now + timedelta(seconds=delay)
     updated = WebhookEvent.objects.filter(
         pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
     ).update(
@@ -172,7 +185,12 @@ def _run(event: WebhookEvent) -> None:
         log.warning("webhook.claim_lost", webhook_event=event.pk, provider=event.provider)
         return
     except Exception as exc:  # boundary: any handler failure is recorded on the row, retried
-        _record_failure(event, error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
+        _record_failure(
+            event,
+            error=f"{type(exc).__name__}: {exc}",
+            trace=traceback.format_exc(),
+            not_ready=isinstance(exc, ObjectNotReady),
+        )
         return
     log.info(
         "webhook.processed",
