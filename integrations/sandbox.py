@@ -72,6 +72,8 @@ def sandbox_emit(*, endpoint: str, events: Sequence[SandboxEvent]) -> list[str]:
         deliveries = [(m, b, _rng.randint(low, high)) for m, b, _ in deliveries]
 
     def enqueue() -> None:
+        if not settings.SANDBOX_SEND_WEBHOOKS:
+            return
         for msg_id, body, delay in deliveries:
             async_task(
                 "integrations.sandbox.deliver_sandbox_webhook",

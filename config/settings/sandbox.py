@@ -14,3 +14,5 @@ SANDBOX_CHAOS_DUPLICATE_RATE = env.float("SANDBOX_CHAOS_DUPLICATE_RATE", default
 SANDBOX_CHAOS_REORDER = env.bool("SANDBOX_CHAOS_REORDER", default=False)
 SANDBOX_CHAOS_FAILURE_RATE = env.float("SANDBOX_CHAOS_FAILURE_RATE", default=0.0)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+# Whether the sandbox really POSTs its webhooks (unit tests turn it off; flow tests turn it on).
+SANDBOX_SEND_WEBHOOKS = env.bool("SANDBOX_SEND_WEBHOOKS", default=True)

@@ -33,3 +33,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     }
 # Tasks run inline in tests: never wait in place for a retry.
 WEBHOOK_INLINE_RETRY_SECONDS = 0.0
+# The sandbox providers answer calls but send no webhooks unless a flow test asks them to.
+SANDBOX_SEND_WEBHOOKS = False

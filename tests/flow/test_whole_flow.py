@@ -90,6 +90,7 @@ def assert_final_state(order: Order) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_api_order_flows_to_delivery_with_the_cluster_in_sync_mode(live_server, settings):
     settings.SANDBOX_WEBHOOK_TARGET = live_server.url
+    settings.SANDBOX_SEND_WEBHOOKS = True
     settings.WEBHOOK_RETRY_BASE_SECONDS = 0  # a fact that beat its object is retried at once
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
     _, raw_key = api_key_create(name="storefront", scopes=["orders:write"])
