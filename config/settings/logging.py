@@ -18,6 +18,7 @@ SHARED_PROCESSORS: list[Any] = [
 def configure_structlog() -> None:
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # drop below-level lines before any work
             *SHARED_PROCESSORS,
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

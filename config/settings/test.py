@@ -35,3 +35,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 WEBHOOK_INLINE_RETRY_SECONDS = 0.0
 # The sandbox providers answer calls but send no webhooks unless a flow test asks them to.
 SANDBOX_SEND_WEBHOOKS = False
+# Tasks run inline: wake a drain for every stored event, and let it return as soon as it is idle.
+WEBHOOK_WAKE_WINDOW_SECONDS = 0.0
+WEBHOOK_DRAIN_LINGER_SECONDS = 0.0

@@ -20,3 +20,8 @@ WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=40.0)
 WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", default=8.0)
 # The processing task waits in place for a retry due within this many seconds.
 WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)
+# Storing an event wakes a drain task, at most once per window per process; a drain keeps
+# polling for the linger time after its queue empties (linger > window, so nothing is missed).
+WEBHOOK_WAKE_WINDOW_SECONDS = env.float("WEBHOOK_WAKE_WINDOW_SECONDS", default=0.2)
+WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default=2.0)
+WEBHOOK_DRAIN_MAX_SECONDS = env.float("WEBHOOK_DRAIN_MAX_SECONDS", default=45.0)

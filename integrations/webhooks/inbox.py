@@ -6,13 +6,18 @@ Nothing here calls a provider or touches a domain row; processing happens after 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from ipaddress import ip_address
+from time import monotonic
+from typing import Any, cast
 
 import structlog
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from integrations.models import WebhookEvent, WebhookRejection
@@ -21,7 +26,7 @@ from integrations.webhooks.registry import ParsedWebhook
 log = structlog.get_logger(__name__)
 
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-PROCESS_TASK = "integrations.webhooks.tasks.process_webhook_event"
+DRAIN_TASK = "integrations.webhooks.tasks.drain"
 
 
 @dataclass(frozen=True)
@@ -46,41 +51,78 @@ def webhook_event_store(
     concurrent deliveries on SQLite and PostgreSQL). Processing is enqueued only after the insert
     commits. ``headers`` must already be scrubbed of secrets."""
     now = timezone.now()
-    try:
-        with transaction.atomic():
-            event = WebhookEvent.objects.create(
-                provider=provider,
-                event_id=parsed.event_id,
-                event_type=parsed.event_type,
-                headers=dict(headers),
-                body=body,
-                received_at=now,
-                occurred_at=parsed.occurred_at,
-                object_id=parsed.object_id,
-                status=WebhookEvent.Status.RECEIVED,
-                next_attempt_at=now,
-            )
-            transaction.on_commit(partial(enqueue_webhook_event, event.pk))
-    except IntegrityError:
+    values = {
+        "provider": provider,
+        "event_id": parsed.event_id,
+        "event_type": parsed.event_type,
+        "headers": dict(headers),
+        "body": body,
+        "received_at": now,
+        "occurred_at": parsed.occurred_at,
+        "status": WebhookEvent.Status.RECEIVED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "object_id": parsed.object_id,
+        "affected": [],
+        "last_error": "",
+        "traceback": "",
+    }
+    connection = connections[router.db_for_write(WebhookEvent)]
+    meta = WebhookEvent._meta
+    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in values]
+    columns = [str(field.column) for field in fields]
+    params = [
+        f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
+    ]
+    quote = connection.ops.quote_name
+    # One statement, one round trip: the unique constraint decides what is a duplicate, even
+    # under concurrent deliveries (SQLite >= 3.35 and PostgreSQL both support RETURNING).
+    # Identifiers come from the model's metadata; every value is a bound parameter.
+    table, returning = quote(meta.db_table), quote("id")
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {returning}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
         existing = (
             WebhookEvent.objects.filter(provider=provider, event_id=parsed.event_id)
             .values_list("pk", flat=True)
             .first()
         )
-        if existing is None:  # not the unique constraint: a real error
-            raise
+        if existing is None:
+            raise IntegrityError(f"Could not store {provider} event {parsed.event_id}.")
         return StoreResult(event_id=existing, created=False)
-    return StoreResult(event_id=event.pk, created=True)
+    transaction.on_commit(partial(enqueue_webhook_event, row[0]), using=connection.alias)
+    return StoreResult(event_id=row[0], created=True)
+
+
+_wake_lock = threading.Lock()
+_last_wake = -1e9
 
 
 def enqueue_webhook_event(event_pk: int) -> None:
-    """Ask the task cluster to process the event. A broker failure is logged, not raised: the
+    """Wake a drain worker for the committed event. Coalesced per process: at most one drain
+    task per WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling
+    for WEBHOOK_DRAIN_LINGER_SECONDS (longer than the window) after its queue empties, so an event
+    committed within the window is still picked up. A broker failure is logged, not raised: the
     stored row is the record of work and the sweeper picks it up."""
+    global _last_wake
     from django_q.tasks import async_task
 
+    window: float = settings.WEBHOOK_WAKE_WINDOW_SECONDS
+    with _wake_lock:
+        now = monotonic()
+        if window and now - _last_wake < window:
+            return
+        _last_wake = now
     try:
-        async_task(PROCESS_TASK, event_pk, task_name=f"webhook-event-{event_pk}", group="webhooks")
+        async_task(DRAIN_TASK, task_name=f"webhook-drain-{event_pk}", group="webhooks", save=False)
     except Exception:  # boundary: the broker (or a synchronous run) failed; the row remains due
+        with _wake_lock:
+            _last_wake = -1e9
         log.exception("webhook.enqueue_failed", webhook_event=event_pk)
 
 

@@ -14,6 +14,8 @@ from integrations.webhooks.retention import webhooks_prune
 
 log = structlog.get_logger(__name__)
 INLINE_RETRIES = 4
+DRAIN_BATCH = 200
+DRAIN_POLL_SECONDS = 0.05
 
 
 def process_webhook_event(event_pk: int) -> str:
@@ -35,6 +37,27 @@ def process_webhook_event(event_pk: int) -> str:
     except WebhookEvent.DoesNotExist:
         log.warning("webhook.process_missing", webhook_event=event_pk)
         return "missing"
+
+
+def drain() -> int:
+    """Woken after events are stored: process every due event, then keep polling for
+    WEBHOOK_DRAIN_LINGER_SECONDS of quiet (new events, or quick retries of facts that beat their
+    object) before returning; never longer than WEBHOOK_DRAIN_MAX_SECONDS. Several drains may run
+    at once: claims keep each event to one worker. Returns how many events it ran."""
+    started = time.monotonic()
+    quiet_since = started
+    total = 0
+    while time.monotonic() - started < settings.WEBHOOK_DRAIN_MAX_SECONDS:
+        ran = process_due_webhooks(limit=DRAIN_BATCH)
+        total += ran
+        now = time.monotonic()
+        if ran:
+            quiet_since = now
+        elif now - quiet_since >= settings.WEBHOOK_DRAIN_LINGER_SECONDS:
+            break
+        else:
+            time.sleep(DRAIN_POLL_SECONDS)
+    return total
 
 
 def sweep() -> int:

@@ -144,7 +144,7 @@ def test_an_event_held_by_a_live_worker_is_not_claimed_again(
     handlers, deliver, customer, broker_idle
 ):
     event = _stored(deliver, "customer.linked", {"id": "cus_live", "customer_pk": customer.pk})
-    assert broker_idle == [("integrations.webhooks.tasks.process_webhook_event", event.pk)]
+    assert broker_idle == [("integrations.webhooks.tasks.drain",)]
     assert processing._claim(event.pk) is not None  # worker A holds it
 
     again = webhook_event_process(event_id=event.pk)  # worker B
