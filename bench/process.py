@@ -59,7 +59,12 @@ def seed(env: dict[str, str], backlog: int) -> None:
         )
         payments = Payment.objects.bulk_create(
             Payment(
-                order=o, provider="sandbox", method="card", amount=o.total_amount, currency="BRL"
+                order=o,
+                provider="sandbox",
+                method="card",
+                amount=o.total_amount,
+                currency="BRL",
+                provider_payment_id=f"sbx_pay_bench_{o.pk}",  # recorded when we created it
             )
             for o in orders
         )
@@ -74,7 +79,7 @@ def seed(env: dict[str, str], backlog: int) -> None:
                         "type": "payment.succeeded",
                         "timestamp": now.isoformat(),
                         "data": {
-                            "id": f"sbx_pay_{p.pk}",
+                            "id": p.provider_payment_id,
                             "reference": f"payment:{p.pk}",
                             "amount": p.amount,
                             "currency": "BRL",

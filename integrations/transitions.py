@@ -19,7 +19,10 @@ def ensure_transition(*, entity: str, current: str, target: str, allowed: Transi
         raise InvalidTransition(entity=entity, current=current, target=target)
 
 
-def lock(instance: M) -> M:
-    """Re-read ``instance`` with a row lock; call inside ``transaction.atomic``."""
+def lock(instance: M, *related: str) -> M:
+    """Re-read ``instance`` with a row lock; call inside ``transaction.atomic``. ``related`` are
+    ``select_related`` paths fetched in the same query (only the instance's own row is locked)."""
     manager = type(instance)._default_manager
-    return manager.select_for_update().get(pk=instance.pk)
+    if not related:
+        return manager.select_for_update().get(pk=instance.pk)
+    return manager.select_for_update(of=("self",)).select_related(*related).get(pk=instance.pk)

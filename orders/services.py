@@ -104,7 +104,7 @@ def _order_transition(
     extra: dict[str, str] | None = None,
 ) -> Order:
     with transaction.atomic():
-        order = lock(order)
+        order = lock(order, "customer")
         ensure_transition(
             entity=str(order), current=order.status, target=target, allowed=ORDER_TRANSITIONS
         )

@@ -94,7 +94,7 @@ def _payment_transition(
     data: dict[str, Any] | None = None,
 ) -> Payment:
     with transaction.atomic():
-        payment = lock(payment)
+        payment = lock(payment, "order__customer")
         ensure_transition(
             entity=str(payment), current=payment.status, target=target, allowed=PAYMENT_TRANSITIONS
         )
@@ -201,7 +201,7 @@ def _refund_decide(
     *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
 ) -> Refund:
     with transaction.atomic():
-        refund = lock(refund)
+        refund = lock(refund, "payment__order__customer")
         if refund.requested_by_id == decider.pk:
             raise SelfApprovalForbidden("Nobody approves or rejects their own refund request.")
         ensure_transition(
@@ -246,7 +246,7 @@ def refund_mark_processing(
     *, refund: Refund, provider_refund_id: str = "", occurred_at: datetime | None = None
 ) -> Refund:
     with transaction.atomic():
-        refund = lock(refund)
+        refund = lock(refund, "payment__order__customer")
         ensure_transition(
             entity=str(refund),
             current=refund.status,
@@ -273,14 +273,14 @@ def refund_mark_succeeded(
     """The provider returned the money: the payment's refunded total grows, and an order whose
     payment is now fully refunded becomes refunded. All in one transaction."""
     with transaction.atomic():
-        refund = lock(refund)
+        refund = lock(refund, "payment__order__customer")
         ensure_transition(
             entity=str(refund),
             current=refund.status,
             target=RefundStatus.SUCCEEDED,
             allowed=REFUND_TRANSITIONS,
         )
-        payment = lock(refund.payment)
+        payment = lock(refund.payment, "order__customer")
         refund.status = RefundStatus.SUCCEEDED
         refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
         refund.completed_at = occurred_at or timezone.now()
@@ -307,7 +307,7 @@ def refund_mark_failed(
     *, refund: Refund, reason: str, occurred_at: datetime | None = None
 ) -> Refund:
     with transaction.atomic():
-        refund = lock(refund)
+        refund = lock(refund, "payment__order__customer")
         ensure_transition(
             entity=str(refund),
             current=refund.status,

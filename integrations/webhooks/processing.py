@@ -36,7 +36,8 @@ Status = WebhookEvent.Status
 RETRYABLE = (Status.RECEIVED, Status.FAILED)
 TRACEBACK_LIMIT = 50_000
 ERROR_LIMIT = 2_000
-DUE_BATCH = 100
+# Events claimed per statement by the drain loop: small, so a dying worker strands few.
+CLAIM_BATCH = 20
 WORKER_DIED_ERROR = "Gave up: the worker stopped (killed or timed out) during the last attempt."
 
 
@@ -89,6 +90,32 @@ def _claim(event_id: int) -> WebhookEvent | None:
     if not claimed:
         return None
     return WebhookEvent.objects.get(pk=event_id)
+
+
+def _claim_batch(event_ids: list[int]) -> list[WebhookEvent]:
+    """Claim whichever of ``event_ids`` are claimable, in one statement; return those claimed.
+    Every claimed row carries this call's ``claimed_at``, the token its outcome is recorded with."""
+    now = timezone.now()
+    connection = connections[router.db_for_write(WebhookEvent)]
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            ids = list(
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(_claimable(now), pk__in=event_ids)
+                .values_list("pk", flat=True)
+            )
+            WebhookEvent.objects.filter(pk__in=ids).update(
+                status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+            )
+    else:
+        WebhookEvent.objects.filter(_claimable(now), pk__in=event_ids).update(
+            status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return list(
+        WebhookEvent.objects.filter(
+            pk__in=event_ids, status=Status.PROCESSING, claimed_at=now
+        ).order_by("pk")
+    )
 
 
 def _affected(outcome: HandlerOutcome | None) -> list[dict[str, str]]:
@@ -244,15 +271,16 @@ def process_due_webhooks(*, limit: int = 500, time_budget_seconds: float | None 
     tried: set[int] = set()
     ran = 0
     while len(tried) < limit:
-        batch = due_webhook_event_ids(limit=min(DUE_BATCH, limit - len(tried)), exclude=tried)
+        if deadline is not None and monotonic() >= deadline:
+            break
+        batch = due_webhook_event_ids(limit=min(CLAIM_BATCH, limit - len(tried)), exclude=tried)
         if not batch:
             break
-        for event_id in batch:
-            if deadline is not None and monotonic() >= deadline:
-                return ran
-            tried.add(event_id)
-            if _claim_and_run(event_id):
-                ran += 1
+        tried.update(batch)
+        # Claimed together, run one by one: each event still commits (or fails) on its own.
+        for event in _claim_batch(batch):
+            _run(event)
+            ran += 1
     return ran
 
 
