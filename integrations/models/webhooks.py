@@ -30,6 +30,11 @@ class WebhookEvent(models.Model):
         null=True, blank=True, help_text="When a worker may (re)try it; null when finished."
     )
     claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="Which worker's batch claim holds it (unique per claim).",
+    )
     processed_at = models.DateTimeField(null=True, blank=True)
     object_id = models.CharField(
         max_length=200,

@@ -66,6 +66,7 @@ def webhook_event_store(
         "affected": [],
         "last_error": "",
         "traceback": "",
+        "claim_token": "",
     }
     connection = connections[router.db_for_write(WebhookEvent)]
     meta = WebhookEvent._meta

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import traceback
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from time import monotonic
@@ -94,8 +95,11 @@ def _claim(event_id: int) -> WebhookEvent | None:
 
 def _claim_batch(event_ids: list[int]) -> list[WebhookEvent]:
     """Claim whichever of ``event_ids`` are claimable, in one statement; return those claimed.
-    Every claimed row carries this call's ``claimed_at``, the token its outcome is recorded with."""
+    A fresh random token marks this claim's rows, so two workers claiming in the same
+    microsecond can never mistake each other's rows for their own."""
     now = timezone.now()
+    token = uuid.uuid4().hex
+    claim = {"status": Status.PROCESSING, "claimed_at": now, "claim_token": token}
     connection = connections[router.db_for_write(WebhookEvent)]
     if connection.features.has_select_for_update_skip_locked:
         with transaction.atomic():
@@ -104,18 +108,12 @@ def _claim_batch(event_ids: list[int]) -> list[WebhookEvent]:
                 .filter(_claimable(now), pk__in=event_ids)
                 .values_list("pk", flat=True)
             )
-            WebhookEvent.objects.filter(pk__in=ids).update(
-                status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-            )
+            WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, **claim)
     else:
         WebhookEvent.objects.filter(_claimable(now), pk__in=event_ids).update(
-            status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+            attempts=F("attempts") + 1, **claim
         )
-    return list(
-        WebhookEvent.objects.filter(
-            pk__in=event_ids, status=Status.PROCESSING, claimed_at=now
-        ).order_by("pk")
-    )
+    return list(WebhookEvent.objects.filter(pk__in=event_ids, claim_token=token).order_by("pk"))
 
 
 def _affected(outcome: HandlerOutcome | None) -> list[dict[str, str]]:

@@ -55,6 +55,8 @@ class Command(BaseCommand):
         local_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
         base_url = f"http://{local_host}:{port}"
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
+        # The sandbox providers send their webhooks back to this very server.
+        env.setdefault("SANDBOX_WEBHOOK_TARGET", base_url)
         web_cmd = [
             sys.executable,
             "-m",

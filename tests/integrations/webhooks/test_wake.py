@@ -30,3 +30,19 @@ def test_a_drain_runs_every_due_event_then_lingers_for_late_ones(
     assert 0.3 <= time.monotonic() - started < 5
     assert not WebhookEvent.objects.exclude(status="processed").exists()
     assert len(handlers.calls) == 3
+
+
+def test_two_batch_claims_in_the_same_microsecond_never_share_rows(
+    db, handlers, deliver, broker_idle, monkeypatch
+):
+    from datetime import UTC, datetime
+
+    from integrations.webhooks import processing
+
+    ids = [deliver(*signed("customer.linked", {"id": f"cus_c{i}"})).json()["id"] for i in range(3)]
+    frozen = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(processing.timezone, "now", lambda: frozen)
+    first = processing._claim_batch(ids)
+    second = processing._claim_batch(ids)
+    assert [e.pk for e in first] == sorted(ids)
+    assert second == []
