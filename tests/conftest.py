@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import io
+import logging
+from collections.abc import Iterator
+
 import pytest
 
 from accounts.models import Customer, User
+from config.settings.logging import logging_config
 from tests.factories import make_customer, make_staff
 
 
@@ -29,3 +34,20 @@ def other_finance_user(db: None) -> User:
 @pytest.fixture
 def admin_user(db: None) -> User:
     return make_staff("admin", is_superuser=True)
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Log lines as production renders them."""
+    formatter_spec = logging_config()["formatters"]["json"]
+    factory = formatter_spec.pop("()")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(factory(**formatter_spec))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)

@@ -1,26 +1,4 @@
-import io
 import json
-import logging
-
-import pytest
-
-from config.settings.logging import logging_config
-
-
-@pytest.fixture
-def json_log():
-    formatter_spec = logging_config()["formatters"]["json"]
-    factory = formatter_spec.pop("()")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(factory(**formatter_spec))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old_level)
 
 
 def _lines(stream):

@@ -9,7 +9,6 @@ from accounts.models import Customer, User
 from integrations.deliveries.registry import get_subscriber
 from integrations.exceptions import ProviderRejected, SwitchboardError
 from integrations.models import DomainEvent
-from notifications import channels
 from notifications.channels.base import OutboundMessage, SentMessage
 from notifications.channels.sandbox_webhooks import endpoint
 from notifications.models import Notification, NotificationStatus
@@ -118,9 +117,12 @@ class _RejectingChannel:
 
 
 def test_a_terminal_refusal_marks_the_notification_failed(
-    monkeypatch: pytest.MonkeyPatch, customer: Customer
+    settings: Any, customer: Customer
 ) -> None:
-    monkeypatch.setitem(channels._instances, "whatsapp", _RejectingChannel())
+    settings.MESSAGE_CHANNELS = {
+        **settings.MESSAGE_CHANNELS,
+        "whatsapp": "tests.notifications.test_subscribers._RejectingChannel",
+    }
     event = _paid_event(make_paid_payment(customer=customer).order)
 
     notify_customer(event)  # does not raise: retrying cannot help

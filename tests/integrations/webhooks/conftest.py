@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from django.conf import settings as django_settings
 
-from config.settings.logging import logging_config
 from integrations.webhooks.registry import register_webhook_endpoint, unregister_webhook_endpoint
 from integrations.webhooks.standard import StandardWebhooksEndpoint
 from tests.integrations.webhooks.support import PREVIOUS_SECRET, PROVIDER, URL, Handlers
@@ -74,20 +71,3 @@ def broker_idle(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     enqueued: list[tuple[Any, ...]] = []
     monkeypatch.setattr(django_q.tasks, "async_task", lambda *args, **kw: enqueued.append(args))
     return enqueued
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Log lines as production renders them."""
-    formatter_spec = logging_config()["formatters"]["json"]
-    factory = formatter_spec.pop("()")
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(factory(**formatter_spec))
-    root = logging.getLogger()
-    old_level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(old_level)
