@@ -60,6 +60,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the steady run")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (gthread)"
+    )
     args = parser.parse_args()
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -69,7 +72,7 @@ def main() -> None:
     manage(env, "createcachetable")
     profile = "PostgreSQL" if args.database_url else "SQLite (embedded)"
 
-    with gunicorn(env, workers=args.workers) as port:
+    with gunicorn(env, workers=args.workers, threads=args.threads) as port:
         warm = signed_requests(secret, 300)
         closed_loop(port, bare_requests(warm), concurrency=args.concurrency)
         closed_loop(port, warm, concurrency=args.concurrency)
@@ -90,6 +93,7 @@ def main() -> None:
     result = {
         "profile": profile,
         "gunicorn_workers": args.workers,
+        "gunicorn_threads": args.threads,
         "concurrency": args.concurrency,
         "bare_req_per_s": round(bare_rate, 1),
         "inbox_req_per_s": round(inbox_rate, 1),
