@@ -8,6 +8,7 @@ register_event_types(
     EventType("order.delivered", "Order delivered", "{number} delivered"),
     EventType("order.cancelled", "Order cancelled", "{number} cancelled: {reason}"),
     EventType("order.refunded", "Order refunded", "{number} fully refunded"),
+    EventType("order.flagged", "Order flagged", "{number}: {reason}"),
     EventType("usage.feature_used", "Product usage", "Used {feature}"),
     EventType("usage.signed_in", "Signed in to the product", "Signed in from {source}"),
 )

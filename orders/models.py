@@ -46,6 +46,10 @@ class Order(models.Model):
     shipping_amount = models.BigIntegerField(default=0, help_text="Minor units.")
     discount_amount = models.BigIntegerField(default=0, help_text="Minor units.")
     total_amount = models.BigIntegerField(help_text="Minor units: subtotal + shipping - discount.")
+    is_flagged = models.BooleanField(
+        default=False, help_text="Needs a person's look (an open dispute or chargeback)."
+    )
+    flag_reason = models.CharField(max_length=200, blank=True)
     placed_at = models.DateTimeField()
     status_changed_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)

@@ -200,6 +200,27 @@ def order_mark_refunded(
     )
 
 
+def order_flag(*, order: Order, reason: str, actor: User | None = None) -> Order:
+    """Flag the order for a person's attention (an open dispute). Changes no status. Idempotent
+    for the same reason."""
+    with transaction.atomic():
+        order = lock(order, "customer")
+        if order.is_flagged and order.flag_reason == reason[:200]:
+            return order
+        order.is_flagged = True
+        order.flag_reason = reason[:200]
+        order.save(update_fields=["is_flagged", "flag_reason", "updated_at"])
+        record_event(
+            type="order.flagged",
+            customer=order.customer,
+            subject=order,
+            actor=actor,
+            actor_label="system",
+            data={"number": order.number, "reason": order.flag_reason},
+        )
+    return order
+
+
 USAGE_EVENT_TYPES = {"feature_used": "usage.feature_used", "signed_in": "usage.signed_in"}
 
 

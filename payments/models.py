@@ -47,6 +47,9 @@ class Payment(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount_refunded = models.BigIntegerField(default=0, help_text="Minor units refunded so far.")
     failure_reason = models.CharField(max_length=200, blank=True)
+    provider_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
@@ -155,3 +158,114 @@ class Refund(models.Model):
     def idempotency_key(self) -> str:
         """Sent with the provider refund call, the same on every retry."""
         return f"refund:{self.pk}"
+
+
+class RefundApproval(models.Model):
+    """One finance user's approval; above REFUND_DUAL_APPROVAL_THRESHOLD two different ones."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="approvals")
+    approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "approver"], name="refund_approval_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.approver} approved {self.refund}"
+
+
+class DisputeStatus(models.TextChoices):
+    NEEDS_RESPONSE = "needs_response", "Needs response"
+    UNDER_REVIEW = "under_review", "Under review"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    CLOSED = "closed", "Closed"
+
+
+class Dispute(models.Model):
+    """A chargeback or dispute opened by the customer's bank, mirrored from the provider."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
+    provider = models.CharField(max_length=30)
+    provider_dispute_id = models.CharField(max_length=100)
+    reason = models.CharField(max_length=60, blank=True, help_text="The provider's reason code.")
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    status = models.CharField(
+        max_length=16, choices=DisputeStatus.choices, default=DisputeStatus.NEEDS_RESPONSE
+    )
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    provider_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_dispute_id"], name="dispute_provider_id_unique"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["provider_dispute_id"], name="dispute_provider_id"),
+            models.Index(fields=["status", "evidence_due_by"], name="dispute_status_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.provider_dispute_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:payments_dispute_change", args=[self.pk])
+
+
+class ReconciliationException(models.Model):
+    """A provider fact we refused to apply silently (amount or currency mismatch, unknown object):
+    finance works this list."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount or currency mismatch"
+        UNKNOWN_OBJECT = "unknown_object", "Unknown provider object"
+        CONFLICTING_FACT = "conflicting_fact", "Conflicting provider fact"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="exceptions"
+    )
+    provider = models.CharField(max_length=30)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    detail = models.TextField()
+    provider_object_id = models.CharField(max_length=100, blank=True)
+    webhook_event_id = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "-created_at"], name="recon_open")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["webhook_event_id", "kind"],
+                condition=models.Q(webhook_event_id__isnull=False),
+                name="recon_once_per_event",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.detail[:60]}"

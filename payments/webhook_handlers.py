@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from integrations.facts import apply_fact, check_amount, referenced
+from integrations.facts import AmountMismatch, apply_fact, check_amount, referenced
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
-from payments.models import Payment, Refund
+from payments.disputes import reconciliation_flag
+from payments.models import Payment, ReconciliationException, Refund
 from payments.services import (
     payment_attach_provider_id,
     payment_mark_failed,
@@ -25,11 +26,27 @@ from payments.services import (
 )
 
 
+def flag_mismatch(event: WebhookEvent, payment: Payment, exc: AmountMismatch) -> HandlerOutcome:
+    """Never applied silently: the fact goes on finance's reconciliation list instead."""
+    reconciliation_flag(
+        provider=payment.provider,
+        kind=ReconciliationException.Kind.AMOUNT_MISMATCH,
+        detail=str(exc),
+        payment=payment,
+        provider_object_id=event.object_id,
+        webhook_event_id=event.pk,
+    )
+    return HandlerOutcome(affected=[payment])
+
+
 def payment_fact(kind: str) -> Handler:
     def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
         data = parsed.payload["data"]
         payment: Payment = referenced(Payment, data)
-        check_amount(payment, data)
+        try:
+            check_amount(payment, data)
+        except AmountMismatch as exc:
+            return flag_mismatch(event, payment, exc)
         if not payment.provider_payment_id:
             payment = payment_attach_provider_id(
                 payment=payment, provider_payment_id=str(data["id"])
@@ -51,7 +68,10 @@ def refund_fact(kind: str) -> Handler:
     def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
         data = parsed.payload["data"]
         refund: Refund = referenced(Refund, data)
-        check_amount(refund, data)
+        try:
+            check_amount(refund, data)
+        except AmountMismatch as exc:
+            return flag_mismatch(event, refund.payment, exc)
         at = parsed.occurred_at
         provider_id = str(data.get("id", ""))
         actions: dict[str, Callable[[], Any]] = {

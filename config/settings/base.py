@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config import __version__
+from config.settings.asaas import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
@@ -10,6 +11,7 @@ from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
 from config.settings.providers import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
+from config.settings.stripe import *  # noqa: F403
 from config.settings.tasks import q_cluster_from_env
 from config.settings.webhooks import *  # noqa: F403
 
@@ -135,6 +137,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
 }
+# Above this (minor units, any currency), a refund needs two different finance approvers.
+REFUND_DUAL_APPROVAL_THRESHOLD = env.int("REFUND_DUAL_APPROVAL_THRESHOLD", default=100_000)
 # Requests per API key (DRF rate syntax); past it the API answers 429.
 API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
 SPECTACULAR_SETTINGS = {

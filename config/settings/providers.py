@@ -4,6 +4,8 @@ from config.settings.env import env
 
 PAYMENT_PROVIDERS = {
     "sandbox": "payments.providers.sandbox.adapter.SandboxPaymentProvider",
+    "stripe": "payments.providers.stripe.adapter.StripePaymentProvider",
+    "asaas": "payments.providers.asaas.adapter.AsaasPaymentProvider",
 }
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
 DEFAULT_PAYMENT_METHOD = env.str("DEFAULT_PAYMENT_METHOD", default="card")

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from integrations.models import WebhookEvent
 from integrations.webhooks.standard import standard_webhooks_headers
 from orders.models import OrderStatus
-from payments.models import Payment, PaymentMethod, PaymentStatus, RefundStatus
+from payments.models import (
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    ReconciliationException,
+    RefundStatus,
+)
 from payments.services import payment_create, refund_approve, refund_request
 from tests.factories import make_order, make_staff
 
@@ -128,5 +134,10 @@ def test_an_amount_mismatch_is_flagged_never_applied(
     payment.refresh_from_db()
     event = WebhookEvent.objects.get(event_id=msg_id)
     assert payment.status == PaymentStatus.PENDING
-    assert event.status == WebhookEvent.Status.FAILED
-    assert "AmountMismatch" in event.last_error
+    assert event.status == WebhookEvent.Status.PROCESSED
+    flagged = ReconciliationException.objects.get()
+    assert flagged.kind == "amount_mismatch"
+    assert flagged.payment == payment
+    assert "provider says 1000 BRL, we have 10000 BRL" in flagged.detail
+    _post(client, django_capture_on_commit_callbacks, msg_id, body)  # redelivered: nothing new
+    assert ReconciliationException.objects.count() == 1

@@ -1,0 +1,16 @@
+"""Stripe (cards, worldwide). Enabled by STRIPE_ENABLED; start-up fails without its secrets."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.settings.env import env
+
+STRIPE_ENABLED = env.bool("STRIPE_ENABLED", default=False)
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+# Comma-separated: during a secret rotation both the old and the new whsec_ are accepted.
+STRIPE_WEBHOOK_SECRETS: list[str] = env.list("STRIPE_WEBHOOK_SECRET", default=[])
+# Only for tests against a local fake Stripe: the SDK's API base.
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+
+if STRIPE_ENABLED and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRETS):
+    raise ImproperlyConfigured("STRIPE_ENABLED needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")

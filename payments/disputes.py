@@ -1,0 +1,163 @@
+"""Disputes and chargebacks, from any provider's facts; and the reconciliation exception list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.events import record_event
+from integrations.transitions import Transitions, lock
+from orders.services import order_flag
+from payments.models import Dispute, DisputeStatus, Payment, ReconciliationException
+
+log = structlog.get_logger(__name__)
+
+D = DisputeStatus
+DISPUTE_TRANSITIONS: Transitions = {
+    D.NEEDS_RESPONSE: frozenset({D.UNDER_REVIEW, D.WON, D.LOST, D.CLOSED}),
+    D.UNDER_REVIEW: frozenset({D.NEEDS_RESPONSE, D.WON, D.LOST, D.CLOSED}),
+    D.WON: frozenset(),
+    D.LOST: frozenset(),
+    D.CLOSED: frozenset(),
+}
+FINAL = frozenset({D.WON, D.LOST, D.CLOSED})
+
+
+def dispute_apply_fact(
+    *,
+    payment: Payment,
+    provider: str,
+    provider_dispute_id: str,
+    status: str,
+    amount: int,
+    currency: str,
+    reason: str = "",
+    evidence_due_by: datetime | None = None,
+    occurred_at: datetime | None = None,
+) -> Dispute:
+    """Record what the provider says about a dispute: the first fact opens it (the order is
+    flagged, finance is told through the ``dispute.opened`` event), later ones move it.
+
+    Idempotent and order-insensitive: a fact older than the dispute's watermark, or one that
+    would leave a final status (won, lost, closed), changes nothing. Never touches the order's
+    status: a cancelled or refunded order stays so."""
+    at = occurred_at or timezone.now()
+    target = DisputeStatus(status)
+    with transaction.atomic():
+        dispute = Dispute.objects.filter(
+            provider=provider, provider_dispute_id=provider_dispute_id
+        ).first()
+        if dispute is None:
+            try:
+                with transaction.atomic():
+                    dispute = Dispute.objects.create(
+                        payment=payment,
+                        provider=provider,
+                        provider_dispute_id=provider_dispute_id,
+                        reason=reason,
+                        amount=amount,
+                        currency=currency.upper(),
+                        status=target,
+                        evidence_due_by=evidence_due_by,
+                        provider_updated_at=at,
+                        opened_at=at,
+                        closed_at=at if target in FINAL else None,
+                    )
+            except IntegrityError:  # a concurrent delivery created it first
+                dispute = Dispute.objects.get(
+                    provider=provider, provider_dispute_id=provider_dispute_id
+                )
+            else:
+                order = payment.order
+                record_event(
+                    type="dispute.opened",
+                    customer=order.customer,
+                    subject=dispute,
+                    actor_label=provider,
+                    occurred_at=at,
+                    data=_data(dispute, order.number),
+                )
+                order_flag(
+                    order=order,
+                    reason=f"Dispute {provider_dispute_id} ({reason or 'no reason given'})",
+                )
+                return dispute
+        dispute = lock(dispute, "payment__order__customer")
+        if dispute.provider_updated_at and at <= dispute.provider_updated_at:
+            return dispute  # stale
+        fields = ["provider_updated_at", "updated_at"]
+        dispute.provider_updated_at = at
+        if evidence_due_by and evidence_due_by != dispute.evidence_due_by:
+            dispute.evidence_due_by = evidence_due_by
+            fields.append("evidence_due_by")
+        moved = target != dispute.status and target in DISPUTE_TRANSITIONS[dispute.status]
+        if moved:
+            dispute.status = target
+            fields.append("status")
+            if target in FINAL:
+                dispute.closed_at = at
+                fields.append("closed_at")
+        dispute.save(update_fields=fields)
+        if moved:
+            order = dispute.payment.order
+            record_event(
+                type=f"dispute.{target}" if target in FINAL else "dispute.updated",
+                customer=order.customer,
+                subject=dispute,
+                actor_label=provider,
+                occurred_at=at,
+                data=_data(dispute, order.number),
+            )
+    return dispute
+
+
+def _data(dispute: Dispute, order_number: str) -> dict[str, object]:
+    return {
+        "amount": dispute.amount,
+        "currency": dispute.currency,
+        "order": order_number,
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "due": dispute.evidence_due_by.isoformat() if dispute.evidence_due_by else "",
+    }
+
+
+def reconciliation_flag(
+    *,
+    provider: str,
+    kind: str,
+    detail: str,
+    payment: Payment | None = None,
+    provider_object_id: str = "",
+    webhook_event_id: int | None = None,
+) -> ReconciliationException:
+    """Put a provider fact we will not apply on finance's reconciliation list. Idempotent per
+    webhook event and kind (a redelivered or replayed event adds nothing)."""
+    with transaction.atomic():
+        if webhook_event_id is not None:
+            existing = ReconciliationException.objects.filter(
+                webhook_event_id=webhook_event_id, kind=kind
+            ).first()
+            if existing is not None:
+                return existing
+        exception = ReconciliationException.objects.create(
+            provider=provider,
+            kind=kind,
+            detail=detail,
+            payment=payment,
+            provider_object_id=provider_object_id,
+            webhook_event_id=webhook_event_id,
+        )
+        log.warning("reconciliation.flagged", provider=provider, kind=kind, detail=detail)
+        if payment is not None:
+            record_event(
+                type="reconciliation.flagged",
+                customer=payment.order.customer,
+                subject=payment,
+                actor_label=provider,
+                data={"kind": exception.get_kind_display(), "detail": detail[:200]},
+            )
+    return exception
