@@ -63,10 +63,23 @@ def assert_final_state(order: Order) -> None:
     assert shipment.status == ShipmentStatus.DELIVERED
     assert shipment.tracking_code
     notifications = Notification.objects.filter(customer=order.customer)
-    assert {n.template for n in notifications} >= NOTIFIED_STEPS
-    for step in NOTIFIED_STEPS:
+    # Tracking facts are processed concurrently; one older than a fact already applied is
+    # dropped by the shipment's watermark (the customer is not told "in transit" after "out for
+    # delivery"). So: every step that happened is announced on both channels, paid and delivered
+    # always, and the steps that happened are in the carrier's order.
+    steps = list(
+        DomainEvent.objects.filter(type__startswith="shipment.", subject_id=str(shipment.pk))
+        .exclude(type__in=["shipment.created", "shipment.label_purchased"])
+        .order_by("id")
+        .values_list("type", "occurred_at")
+    )
+    assert [at for _, at in steps] == sorted(at for _, at in steps)
+    announced = {"order_paid"} | {t.replace(".", "_") for t, _ in steps}
+    assert {"order_paid", "shipment_delivered"} <= announced
+    for step in announced:
         channels = {n.channel for n in notifications if n.template == step}
         assert channels == {"email", "whatsapp"}, step
+    assert {n.template for n in notifications} == announced
     whatsapp = notifications.filter(channel="whatsapp")
     assert all(n.status == "read" for n in whatsapp), [n.status for n in whatsapp]
     assert not WebhookEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
@@ -77,9 +90,6 @@ def assert_final_state(order: Order) -> None:
         "payment.succeeded",
         "order.paid",
         "shipment.label_purchased",
-        "shipment.posted",
-        "shipment.in_transit",
-        "shipment.out_for_delivery",
         "shipment.delivered",
         "order.delivered",
         "notification.sent",
@@ -105,7 +115,7 @@ def test_api_order_flows_to_delivery_with_the_cluster_in_sync_mode(live_server, 
     drain_until_quiet()
     assert_final_state(order)
     emails = [m for m in mail.outbox if "flow@example.test" in m.to]
-    assert len(emails) == len(NOTIFIED_STEPS)
+    assert len(emails) == Notification.objects.filter(channel="email").count() >= 2
     # Duplicated or replayed facts change nothing once settled.
     before = DomainEvent.objects.count()
     for event in WebhookEvent.objects.filter(status="processed"):
