@@ -29,6 +29,12 @@ _READ_DOMAIN = [
 _ADD_NOTE = ["accounts.add_customernote"]
 _REQUEST_REFUND = ["payments.add_refund"]
 _DECIDE_REFUND = ["payments.approve_refund"]
+# Disputes are read; the reconciliation list is worked (resolved with a note).
+_RECONCILE = [
+    "payments.view_dispute",
+    "payments.view_reconciliationexception",
+    "payments.change_reconciliationexception",
+]
 # Webhook inbox, provider calls, breakers and deliveries: finance reads them, ops works them.
 _READ_INTEGRATIONS = [
     "integrations.view_taskheartbeat",
@@ -48,7 +54,14 @@ _OPERATE_INTEGRATIONS = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
-    FINANCE: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_DECIDE_REFUND, *_READ_INTEGRATIONS],
+    FINANCE: [
+        *_READ_DOMAIN,
+        *_ADD_NOTE,
+        *_REQUEST_REFUND,
+        *_DECIDE_REFUND,
+        *_RECONCILE,
+        *_READ_INTEGRATIONS,
+    ],
     OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS],
 }
 

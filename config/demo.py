@@ -30,14 +30,16 @@ from notifications.services import (
     notification_mark_sent,
     notification_queue,
 )
-from orders.models import Order
+from orders.models import Order, OrderStatus
 from orders.services import OrderLineInput, order_cancel, order_place, usage_record
-from payments.models import Payment, PaymentMethod, RefundReason
+from payments.disputes import dispute_apply_fact
+from payments.models import DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundReason
 from payments.services import (
     payment_create,
     payment_mark_failed,
     payment_mark_processing,
     payment_mark_succeeded,
+    refund_approvals_needed,
     refund_approve,
     refund_mark_processing,
     refund_mark_succeeded,
@@ -362,32 +364,79 @@ def _demo_order(
     )
     _ship(rng, order, at + timedelta(days=1), until=until)
     if outcome == "refunded" or outcome.startswith("delivered_"):
-        requester = staff["support"] if rng.random() < 0.6 else staff["finance"]
-        approver = staff["finance"] if requester != staff["finance"] else staff["admin"]
-        partial = outcome == "delivered_partially_refunded"
-        refund = refund_request(
-            payment=payment,
-            requested_by=requester,
-            reason=rng.choice(RefundReason.values),
-            amount=payment.amount // 2 if partial else None,
-            note="Customer called support.",
-        )
-        if outcome == "delivered_refund_rejected":
-            refund_reject(refund=refund, approver=approver, reason="Outside the return window.")
-        elif outcome in ("refunded", "delivered_partially_refunded"):
-            refund_approve(refund=refund, approver=approver)
-            refund = refund_mark_processing(
-                refund=refund, provider_refund_id=f"sbx_re_{refund.pk:06d}"
-            )
-            refund_mark_succeeded(refund=refund)
-            _notify(
-                rng,
-                customer,
-                "refund_succeeded",
-                f"Your refund for {order.number} is on its way",
-                timezone.now(),
-            )
+        _demo_refund(rng, order, payment, outcome, staff)
     return order
+
+
+def _demo_refund(
+    rng: random.Random, order: Order, payment: Payment, outcome: str, staff: dict[str, User]
+) -> None:
+    """A refund in the state ``outcome`` names. Above the dual-approval threshold support asks
+    and two finance approvers (finance, admin) decide; a pending one then has one approval."""
+    partial = outcome == "delivered_partially_refunded"
+    amount = payment.amount // 2 if partial else payment.amount
+    needs_two = amount > settings.REFUND_DUAL_APPROVAL_THRESHOLD
+    requester = staff["support"] if rng.random() < 0.6 or needs_two else staff["finance"]
+    approvers = [u for u in (staff["finance"], staff["admin"]) if u != requester]
+    refund = refund_request(
+        payment=payment,
+        requested_by=requester,
+        reason=rng.choice(RefundReason.values),
+        amount=amount,
+        note="Customer called support.",
+    )
+    if outcome == "delivered_refund_requested":
+        if needs_two:  # one of two approvals given: finance's queue shows "1 of 2"
+            refund_approve(refund=refund, approver=approvers[0])
+        return
+    if outcome == "delivered_refund_rejected":
+        refund_reject(refund=refund, approver=approvers[0], reason="Outside the return window.")
+        return
+    for approver in approvers[: refund_approvals_needed(refund=refund)]:
+        refund = refund_approve(refund=refund, approver=approver)
+    refund = refund_mark_processing(refund=refund, provider_refund_id=f"sbx_re_{refund.pk:06d}")
+    refund_mark_succeeded(refund=refund)
+    _notify(
+        rng,
+        order.customer,
+        "refund_succeeded",
+        f"Your refund for {order.number} is on its way",
+        timezone.now(),
+    )
+
+
+DEMO_DISPUTES = [
+    # (status, reason, evidence due in)
+    (DisputeStatus.NEEDS_RESPONSE, "fraudulent", timedelta(days=7)),
+    (DisputeStatus.NEEDS_RESPONSE, "product_not_received", timedelta(days=3)),
+    (DisputeStatus.UNDER_REVIEW, "duplicate", timedelta(days=12)),
+]
+
+
+def _demo_disputes(now: datetime) -> None:
+    """Chargebacks on a few delivered, unrefunded orders, as the sandbox provider reports them."""
+    payments = (
+        Payment.objects.filter(
+            provider="sandbox",
+            status=PaymentStatus.SUCCEEDED,
+            order__status=OrderStatus.DELIVERED,
+            refunds__isnull=True,
+        )
+        .select_related("order__customer")
+        .order_by("id")[: len(DEMO_DISPUTES)]
+    )
+    for payment, (status, reason, due_in) in zip(payments, DEMO_DISPUTES, strict=False):
+        dispute_apply_fact(
+            payment=payment,
+            provider="sandbox",
+            provider_dispute_id=f"sbx_dp_{payment.pk:06d}",
+            status=status,
+            amount=payment.amount,
+            currency=payment.currency,
+            reason=reason,
+            evidence_due_by=now + due_in,
+            occurred_at=now - timedelta(hours=5),
+        )
 
 
 def seed_demo() -> SeedResult:
@@ -416,6 +465,7 @@ def seed_demo() -> SeedResult:
             )
             placed_at = start + timedelta(days=rng.randint(0, 50), minutes=rng.randint(0, 1439))
             _demo_order(rng, customer, outcome, placed_at, staff)
+        _demo_disputes(now)
         for customer in customers[:15]:
             customer_note_add(
                 customer=customer,

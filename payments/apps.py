@@ -20,6 +20,14 @@ class PaymentsConfig(AppConfig):
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         if settings.SANDBOX_ENABLED:
-            from payments.providers.sandbox.webhooks import endpoint
+            from payments.providers.sandbox.webhooks import endpoint as sandbox
 
-            register_webhook_endpoint(endpoint)
+            register_webhook_endpoint(sandbox)
+        if settings.STRIPE_ENABLED:
+            from payments.providers.stripe.webhooks import endpoint as stripe
+
+            register_webhook_endpoint(stripe)
+        if settings.ASAAS_ENABLED:
+            from payments.providers.asaas.webhooks import endpoint as asaas
+
+            register_webhook_endpoint(asaas)

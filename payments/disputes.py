@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from integrations.events import record_event
+from integrations.exceptions import SwitchboardError
 from integrations.transitions import Transitions, lock
 from orders.services import order_flag
 from payments.models import Dispute, DisputeStatus, Payment, ReconciliationException
@@ -24,6 +26,10 @@ DISPUTE_TRANSITIONS: Transitions = {
     D.CLOSED: frozenset(),
 }
 FINAL = frozenset({D.WON, D.LOST, D.CLOSED})
+
+
+class ReconciliationNotAllowed(SwitchboardError):
+    """A reconciliation exception that cannot be resolved (no note, already resolved)."""
 
 
 def dispute_apply_fact(
@@ -160,4 +166,26 @@ def reconciliation_flag(
                 actor_label=provider,
                 data={"kind": exception.get_kind_display(), "detail": detail[:200]},
             )
+    return exception
+
+
+def reconciliation_resolve(
+    *, exception: ReconciliationException, user: AbstractBaseUser, note: str
+) -> ReconciliationException:
+    """Close an open reconciliation exception with ``user``'s note on what was done.
+
+    Raises ReconciliationNotAllowed (nothing changed) without a note or when it is already
+    resolved."""
+    if not note.strip():
+        raise ReconciliationNotAllowed("Resolving a reconciliation exception needs a note.")
+    with transaction.atomic():
+        exception = lock(exception)
+        if exception.status != ReconciliationException.Status.OPEN:
+            raise ReconciliationNotAllowed(f"{exception.pk} is already resolved.")
+        exception.status = ReconciliationException.Status.RESOLVED
+        exception.resolved_by_id = user.pk
+        exception.resolved_at = timezone.now()
+        exception.resolution_note = note.strip()
+        exception.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
+    log.info("reconciliation.resolved", exception_id=exception.pk, user_id=user.pk)
     return exception

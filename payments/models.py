@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.urls import reverse
 
@@ -49,6 +50,12 @@ class Payment(models.Model):
     failure_reason = models.CharField(max_length=200, blank=True)
     provider_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
+    checkout = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="What the customer needs to pay: Pix QR payload/image/expiry, boleto URL and due date, invoice URL.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from integrations.events import record_event
+from integrations.exceptions import InvalidTransition
 from integrations.transitions import ensure_transition, lock
 from orders.models import Order, OrderStatus
 from orders.services import order_mark_paid, order_mark_refunded
@@ -20,6 +22,7 @@ from payments.models import (
     Payment,
     PaymentStatus,
     Refund,
+    RefundApproval,
     RefundReason,
     RefundStatus,
 )
@@ -69,10 +72,16 @@ def payment_create(
     return payment
 
 
-def payment_attach_provider_id(*, payment: Payment, provider_payment_id: str) -> Payment:
-    """Record the provider's id for our payment. Idempotent; refuses to overwrite a different id."""
+def payment_attach_provider_id(
+    *, payment: Payment, provider_payment_id: str, checkout: dict[str, Any] | None = None
+) -> Payment:
+    """Record the provider's id for our payment, and what the customer needs to pay it
+    (``checkout``: Pix QR code, boleto slip). Idempotent; refuses to overwrite a different id."""
     with transaction.atomic():
         payment = lock(payment)
+        if checkout and checkout != payment.checkout:
+            payment.checkout = checkout
+            payment.save(update_fields=["checkout", "updated_at"])
         if payment.provider_payment_id == provider_payment_id:
             return payment
         if payment.provider_payment_id:
@@ -95,13 +104,21 @@ def _payment_transition(
 ) -> Payment:
     with transaction.atomic():
         payment = lock(payment, "order__customer")
+        watermark = payment.provider_updated_at
+        if occurred_at is not None and watermark is not None and occurred_at < watermark:
+            # A late fact: the provider already told us something newer. Refused like any other
+            # transition the payment cannot take, so it never moves backwards.
+            raise InvalidTransition(entity=str(payment), current=payment.status, target=target)
         ensure_transition(
             entity=str(payment), current=payment.status, target=target, allowed=PAYMENT_TRANSITIONS
         )
         payment.status = target
-        for field, value in (update_fields or {}).items():
+        fields = {**(update_fields or {})}
+        if occurred_at is not None:
+            fields["provider_updated_at"] = occurred_at
+        for field, value in fields.items():
             setattr(payment, field, value)
-        payment.save(update_fields=["status", "updated_at", *(update_fields or {})])
+        payment.save(update_fields=["status", "updated_at", *fields])
         record_event(
             type=f"payment.{target}",
             customer=payment.order.customer,
@@ -197,37 +214,92 @@ def refund_request(
     return refund
 
 
+class ApprovalAlreadyGiven(RefundNotAllowed):
+    """The same finance user approved this refund already; a second approval must come from
+    someone else."""
+
+
+def refund_approvals_needed(*, refund: Refund) -> int:
+    """Approvals a refund needs: two different finance users above
+    ``REFUND_DUAL_APPROVAL_THRESHOLD`` (minor units), otherwise one."""
+    return 2 if refund.amount > settings.REFUND_DUAL_APPROVAL_THRESHOLD else 1
+
+
 def _refund_decide(
     *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
 ) -> Refund:
     with transaction.atomic():
         refund = lock(refund, "payment__order__customer")
-        if refund.requested_by_id == decider.pk:
-            raise SelfApprovalForbidden("Nobody approves or rejects their own refund request.")
-        ensure_transition(
-            entity=str(refund), current=refund.status, target=target, allowed=REFUND_TRANSITIONS
-        )
-        refund.status = target
-        refund.decided_by = decider
-        refund.decided_at = timezone.now()
-        refund.rejection_reason = rejection_reason
-        refund.save(
-            update_fields=["status", "decided_by", "decided_at", "rejection_reason", "updated_at"]
-        )
-        record_event(
-            type=f"refund.{target}",
-            customer=refund.payment.order.customer,
-            subject=refund,
-            actor=decider,
-            data=_refund_data(refund, reason=rejection_reason),
+        _ensure_decidable(refund=refund, decider=decider, target=target)
+        _refund_move_decided(
+            refund=refund, decider=decider, target=target, rejection_reason=rejection_reason
         )
     return refund
 
 
+def _ensure_decidable(*, refund: Refund, decider: User, target: RefundStatus) -> None:
+    if refund.requested_by_id == decider.pk:
+        raise SelfApprovalForbidden("Nobody approves or rejects their own refund request.")
+    ensure_transition(
+        entity=str(refund), current=refund.status, target=target, allowed=REFUND_TRANSITIONS
+    )
+
+
+def _refund_move_decided(
+    *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
+) -> None:
+    refund.status = target
+    refund.decided_by = decider
+    refund.decided_at = timezone.now()
+    refund.rejection_reason = rejection_reason
+    refund.save(
+        update_fields=["status", "decided_by", "decided_at", "rejection_reason", "updated_at"]
+    )
+    record_event(
+        type=f"refund.{target}",
+        customer=refund.payment.order.customer,
+        subject=refund,
+        actor=decider,
+        data=_refund_data(refund, reason=rejection_reason),
+    )
+
+
 def refund_approve(*, refund: Refund, approver: User) -> Refund:
-    """requested -> approved. Raises SelfApprovalForbidden for the requester's own request and
-    InvalidTransition when it was already decided. Executing it at the provider comes after."""
-    return _refund_decide(refund=refund, decider=approver, target=RefundStatus.APPROVED)
+    """Record ``approver``'s approval; the refund moves requested -> approved once it has enough
+    (``refund_approvals_needed``: one, or two different users above the dual-approval threshold).
+    A first of two approvals records ``refund.approval_added`` and leaves the refund requested.
+
+    The refund row is locked while deciding, so approvals clicked at once give one transition
+    (and one ``refund.approved``, hence one provider refund). Raises SelfApprovalForbidden for
+    the requester, ApprovalAlreadyGiven for the same approver twice and InvalidTransition when
+    it was already decided; nothing is written then. Executing it at the provider comes after,
+    through the ``refund.approved`` subscriber."""
+    with transaction.atomic():
+        refund = lock(refund, "payment__order__customer")
+        _ensure_decidable(refund=refund, decider=approver, target=RefundStatus.APPROVED)
+        if RefundApproval.objects.filter(refund=refund, approver=approver).exists():
+            raise ApprovalAlreadyGiven(
+                f"You already approved {refund}; a second approval must come from another "
+                "finance user."
+            )
+        RefundApproval.objects.create(refund=refund, approver=approver)
+        given = RefundApproval.objects.filter(refund=refund).count()
+        if given < refund_approvals_needed(refund=refund):
+            record_event(
+                type="refund.approval_added",
+                customer=refund.payment.order.customer,
+                subject=refund,
+                actor=approver,
+                data=_refund_data(
+                    refund,
+                    approver=approver.get_full_name() or approver.get_username(),
+                    approvals=given,
+                ),
+            )
+            refund.save(update_fields=["updated_at"])
+            return refund
+        _refund_move_decided(refund=refund, decider=approver, target=RefundStatus.APPROVED)
+    return refund
 
 
 def refund_reject(*, refund: Refund, approver: User, reason: str) -> Refund:

@@ -6,14 +6,21 @@ or an outage continues where the last attempt stopped and never charges or refun
 
 from __future__ import annotations
 
-from django.conf import settings
+import dataclasses
+from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+
+from accounts.roles import FINANCE
 from integrations.deliveries.registry import Subscriber
+from integrations.events import render_summary
 from integrations.models import DomainEvent
 from orders.models import Order, OrderStatus
-from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundStatus
 from payments.providers import get_payment_provider
-from payments.providers.base import PaymentRequest, RefundRequest
+from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
 from payments.services import payment_attach_provider_id, payment_create, refund_mark_processing
 
 
@@ -45,7 +52,21 @@ def start_payment_for_order(event: DomainEvent) -> None:
             customer_name=order.customer.name,
         )
     )
-    payment_attach_provider_id(payment=payment, provider_payment_id=answer.provider_payment_id)
+    payment_attach_provider_id(
+        payment=payment,
+        provider_payment_id=answer.provider_payment_id,
+        checkout=checkout_of(answer),
+    )
+
+
+def checkout_of(answer: ProviderPayment) -> dict[str, Any]:
+    """What a provider's answer carries beyond the common fields (Pix QR, boleto slip, invoice)."""
+    common = {f.name for f in dataclasses.fields(ProviderPayment)}
+    return {
+        name: value
+        for name, value in dataclasses.asdict(answer).items()
+        if name not in common and value not in ("", None)
+    }
 
 
 def execute_approved_refund(event: DomainEvent) -> None:
@@ -67,6 +88,37 @@ def execute_approved_refund(event: DomainEvent) -> None:
         refund_mark_processing(refund=refund, provider_refund_id=answer.provider_refund_id)
 
 
+def finance_emails() -> list[str]:
+    """E-mail addresses of active users in the finance group, sorted."""
+    users = get_user_model().objects.filter(groups__name=FINANCE, is_active=True).exclude(email="")
+    return sorted(set(users.values_list("email", flat=True)))
+
+
+def notify_finance_of_dispute(event: DomainEvent) -> None:
+    """dispute.opened -> one e-mail to the finance group. The Delivery row runs this once on
+    success; a failed send is retried by the relay (nothing was sent then)."""
+    recipients = finance_emails()
+    if not recipients:
+        return
+    dispute = Dispute.objects.select_related("payment__order").filter(pk=event.subject_id).first()
+    if dispute is None:
+        return
+    due = dispute.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC") if dispute.evidence_due_by else "-"
+    send_mail(
+        subject=f"Dispute opened on {dispute.payment.order.number}: evidence due {due}",
+        message=(
+            f"{render_summary(event)}\n\n"
+            f"Provider: {dispute.provider} ({dispute.provider_dispute_id})\n"
+            f"Status: {dispute.get_status_display()}\n"
+            f"Evidence due: {due}\n"
+            f"Order {dispute.payment.order.number} has been flagged.\n"
+            f"Admin: {dispute.get_absolute_url()}\n"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="payments.start_payment",
@@ -79,5 +131,10 @@ SUBSCRIBERS = [
         event_types=frozenset({"refund.approved"}),
         handle=execute_approved_refund,
         atomic=False,
+    ),
+    Subscriber(
+        name="payments.notify_finance_of_dispute",
+        event_types=frozenset({"dispute.opened"}),
+        handle=notify_finance_of_dispute,
     ),
 ]

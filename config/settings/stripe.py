@@ -11,6 +11,8 @@ STRIPE_WEBHOOK_SECRETS: list[str] = env.list("STRIPE_WEBHOOK_SECRET", default=[]
 # Only for tests against a local fake Stripe: the SDK's API base.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
+# Test mode and demos: confirm new PaymentIntents with this payment method (e.g. pm_card_visa).
+STRIPE_CONFIRM_PAYMENT_METHOD = env.str("STRIPE_CONFIRM_PAYMENT_METHOD", default="")
 
 if STRIPE_ENABLED and not (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRETS):
     raise ImproperlyConfigured("STRIPE_ENABLED needs STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET.")

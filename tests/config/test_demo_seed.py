@@ -8,7 +8,7 @@ from config.demo import DEMO_EMAIL_DOMAIN, seed_demo
 from integrations.models import DomainEvent
 from notifications.models import Notification
 from orders.models import Order, OrderStatus
-from payments.models import Refund, RefundStatus
+from payments.models import Dispute, DisputeStatus, Refund, RefundStatus
 from shipping.models import Shipment
 
 
@@ -16,6 +16,7 @@ def _fingerprint():
     return (
         sorted(Order.objects.values_list("number", "status", "total_amount", "customer__email")),
         sorted(Refund.objects.values_list("payment__order__number", "status", "amount")),
+        sorted(Dispute.objects.values_list("provider_dispute_id", "status")),
         DomainEvent.objects.count(),
         Notification.objects.count(),
     )
@@ -44,6 +45,33 @@ def test_seed_creates_the_promised_volume_across_every_status(seeded):
     assert Shipment.objects.exclude(tracking_code="").exists()
     assert Notification.objects.exists()
     assert DomainEvent.objects.filter(kind="usage").exists()
+
+
+@pytest.mark.django_db
+def test_finance_finds_pending_requests_some_half_approved_and_open_disputes(seeded, settings):
+    pending = Refund.objects.filter(status=RefundStatus.REQUESTED)
+    assert pending.count() >= 5
+    large = pending.filter(amount__gt=settings.REFUND_DUAL_APPROVAL_THRESHOLD)
+    assert large.count() >= 2
+    for refund in large:
+        approvals = list(refund.approvals.all())
+        assert len(approvals) == 1 and approvals[0].approver_id != refund.requested_by_id
+    assert not pending.filter(
+        amount__lte=settings.REFUND_DUAL_APPROVAL_THRESHOLD, approvals__isnull=False
+    ).exists()
+    for refund in Refund.objects.filter(status=RefundStatus.SUCCEEDED):
+        needed = 2 if refund.amount > settings.REFUND_DUAL_APPROVAL_THRESHOLD else 1
+        assert refund.approvals.count() == needed
+
+    disputes = Dispute.objects.filter(status=DisputeStatus.NEEDS_RESPONSE)
+    assert disputes.count() >= 1
+    dispute = disputes.select_related("payment__order").first()
+    assert dispute is not None and dispute.evidence_due_by is not None
+    assert dispute.provider == "sandbox" and dispute.provider_dispute_id.startswith("sbx_dp_")
+    assert dispute.evidence_due_by > dispute.opened_at
+    assert dispute.payment.order.status == OrderStatus.DELIVERED
+    assert dispute.payment.order.is_flagged
+    assert DomainEvent.objects.filter(type="dispute.opened").count() == Dispute.objects.count()
 
 
 @pytest.mark.django_db

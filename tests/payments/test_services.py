@@ -150,3 +150,20 @@ def test_failed_refund_can_be_retried(support_user, finance_user):
     assert refund.status == RefundStatus.PROCESSING
     with pytest.raises(InvalidTransition):
         refund_reject(refund=refund, approver=finance_user, reason="late")
+
+
+def test_a_late_fact_never_moves_a_payment_backwards(db):
+    from datetime import UTC, datetime, timedelta
+
+    t0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    payment = payment_create(order=make_order(), provider="sandbox", method=PaymentMethod.BOLETO)
+    payment = payment_mark_processing(payment=payment, occurred_at=t0 + timedelta(minutes=2))
+    events = DomainEvent.objects.count()
+    with pytest.raises(InvalidTransition):  # "failed" happened before "processing": superseded
+        payment_mark_failed(payment=payment, reason="late", occurred_at=t0 + timedelta(minutes=1))
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.PROCESSING
+    assert payment.provider_updated_at == t0 + timedelta(minutes=2)
+    assert DomainEvent.objects.count() == events
+    payment = payment_mark_succeeded(payment=payment, occurred_at=t0 + timedelta(minutes=3))
+    assert payment.status == PaymentStatus.SUCCEEDED

@@ -42,8 +42,9 @@ class SandboxPaymentProvider:
             currency=request.currency,
         )
         with self._lock:
-            if provider_id in self._payments:
-                return self._payments[provider_id]  # idempotent: same reference, same answer
+            # Same reference, same answer. Events are sent again on a repeated call (like a
+            # provider resending): the handlers absorb duplicates, and no state leaks between
+            # calls that reuse a reference.
             self._payments[provider_id] = payment
         now = timezone.now()
         data = {

@@ -1,0 +1,303 @@
+"""A small fake Stripe API on 127.0.0.1, speaking the documented v1 endpoints with form bodies.
+
+* ``POST /v1/payment_intents``, ``POST /v1/payment_intents/{id}/confirm``, ``/cancel``,
+  ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds``; ``Authorization: Bearer <key>`` checked.
+* ``Idempotency-Key`` like Stripe: the first answer (status and body, 500s included) is stored and
+  replayed for the same key; the same key with other parameters -> 400 ``idempotency_error``;
+  parameter validation failures are not stored.
+* Fault injection per path, consumed one request at a time: ``rate_limit_429``, ``edge_503`` (a load balancer 503,
+  nothing executed or stored), ``api_500`` (the API failed: the 500 is stored for the key),
+  ``timeout_before`` (hangs, nothing executed), ``timeout_after`` (executed and stored, then hangs
+  past the client's read timeout, so the answer is lost).
+* Every request is recorded (method, path, headers, decoded form).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+API_KEY = "sk_test_fake_0123456789abcdefSECRET"
+HANG_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, str]
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeStripe:
+    url: str = ""
+    seen: list[Seen] = field(default_factory=list)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: dict[str, list[str]] = field(default_factory=dict)
+    refund_status: str = "succeeded"
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    _stored: dict[str, tuple[str, Answer]] = field(default_factory=dict)
+    _seq: int = 0
+
+    def inject(self, path: str, *faults: str) -> None:
+        """Faults for the next requests to ``path`` (exact path, e.g. ``/v1/refunds``)."""
+        self.faults.setdefault(path, []).extend(faults)
+
+    def requests_to(self, path: str, method: str = "POST") -> list[Seen]:
+        return [s for s in self.seen if s.path == path and s.method == method]
+
+    def _next_id(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}_fake{self._seq:06d}"
+
+    # --- dispatch ------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], form: dict[str, str]
+    ) -> tuple[Answer, float]:
+        """The answer and how long to hang before sending it."""
+        with self.lock:
+            self.seen.append(Seen(method, path, headers, form))
+            if headers.get("authorization") != f"Bearer {API_KEY}":
+                return _error(
+                    401, "invalid_request_error", "api_key_invalid", "Invalid API Key provided."
+                ), 0
+            queue = self.faults.get(path) or []
+            fault = queue.pop(0) if queue else ""
+            if fault == "edge_503":
+                return Answer(
+                    503, {"error": {"type": "api_error", "message": "Service unavailable"}}
+                ), 0
+            if fault == "rate_limit_429":
+                return _error(429, "invalid_request_error", "rate_limit", "Too many requests"), 0
+            if fault == "timeout_before":
+                return Answer(503, {"error": {"type": "api_error"}}), HANG_SECONDS
+            key = headers.get("idempotency-key", "") if method == "POST" else ""
+            fingerprint = json.dumps([path, sorted(form.items())])
+            if key and key in self._stored:
+                stored_fingerprint, answer = self._stored[key]
+                if stored_fingerprint != fingerprint:
+                    return _error(
+                        400,
+                        "idempotency_error",
+                        "idempotency_key_in_use",
+                        "Keys for idempotent requests can only be used with the same parameters.",
+                    ), 0
+                return answer, HANG_SECONDS if fault == "timeout_after" else 0
+            if fault == "api_500":
+                answer = _error(500, "api_error", "", "An unknown error occurred")
+            else:
+                answer, validation_failed = self._route(method, path, form)
+                if validation_failed:
+                    return answer, 0
+            if key:
+                self._stored[key] = (fingerprint, answer)
+            return answer, HANG_SECONDS if fault == "timeout_after" else 0
+
+    def _route(self, method: str, path: str, form: dict[str, str]) -> tuple[Answer, bool]:
+        parts = path.strip("/").split("/")
+        if method == "POST" and parts == ["v1", "payment_intents"]:
+            return self._create_intent(form)
+        if len(parts) >= 3 and parts[:2] == ["v1", "payment_intents"]:
+            intent = self.intents.get(parts[2])
+            if intent is None:
+                return _error(
+                    404, "invalid_request_error", "resource_missing", "No such payment_intent"
+                ), True
+            if method == "GET" and len(parts) == 3:
+                return Answer(200, dict(intent)), False
+            if method == "POST" and parts[3:] == ["confirm"]:
+                return self._confirm(
+                    intent, form.get("payment_method") or intent.get("payment_method") or ""
+                )
+            if method == "POST" and parts[3:] == ["cancel"]:
+                if intent["status"] in ("succeeded", "canceled"):
+                    return _unexpected_state(intent), False
+                intent["status"] = "canceled"
+                intent["cancellation_reason"] = form.get("cancellation_reason")
+                return Answer(200, dict(intent)), False
+        if method == "POST" and parts == ["v1", "refunds"]:
+            return self._create_refund(form)
+        return _error(
+            404, "invalid_request_error", "resource_missing", "Unrecognized request URL"
+        ), True
+
+    def _create_intent(self, form: dict[str, str]) -> tuple[Answer, bool]:
+        if not form.get("amount", "").isdigit() or not form.get("currency"):
+            return _error(
+                400, "invalid_request_error", "parameter_missing", "Missing amount or currency"
+            ), True
+        intent: dict[str, Any] = {
+            "id": self._next_id("pi"),
+            "object": "payment_intent",
+            "amount": int(form["amount"]),
+            "amount_received": 0,
+            "currency": form["currency"],
+            "status": "requires_payment_method",
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "client_secret": "pi_secret_redacted",
+            "latest_charge": None,
+            "last_payment_error": None,
+            "payment_method": form.get("payment_method"),
+            "payment_method_types": [
+                v for k, v in form.items() if k.startswith("allowed_payment_method_types[")
+            ],
+            "metadata": _metadata(form),
+            "livemode": False,
+            "created": int(time.time()),
+        }
+        if intent["payment_method"]:
+            intent["status"] = "requires_confirmation"
+        self.intents[intent["id"]] = intent
+        if form.get("confirm") == "true":
+            return self._confirm(intent, intent["payment_method"] or "")
+        return Answer(200, dict(intent)), False
+
+    def _confirm(self, intent: dict[str, Any], payment_method: str) -> tuple[Answer, bool]:
+        if intent["status"] in ("succeeded", "canceled", "processing"):
+            return _unexpected_state(intent), False
+        if not payment_method:
+            return _error(
+                400, "invalid_request_error", "payment_intent_unexpected_state", "No payment method"
+            ), False
+        intent["payment_method"] = payment_method
+        if payment_method == "pm_card_chargeDeclined":
+            intent["status"] = "requires_payment_method"
+            intent["last_payment_error"] = {
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": "generic_decline",
+            }
+            answer = _error(402, "card_error", "card_declined", "Your card was declined.")
+            answer.body["error"]["decline_code"] = "generic_decline"
+            answer.body["error"]["payment_intent"] = dict(intent)
+            return answer, False
+        intent["status"] = "succeeded"
+        intent["amount_received"] = intent["amount"]
+        intent["latest_charge"] = f"ch_{intent['id'][3:]}"
+        return Answer(200, dict(intent)), False
+
+    def _create_refund(self, form: dict[str, str]) -> tuple[Answer, bool]:
+        intent = self.intents.get(form.get("payment_intent", ""))
+        if intent is None:
+            return _error(
+                400, "invalid_request_error", "resource_missing", "No such payment_intent"
+            ), True
+        if intent["status"] != "succeeded":
+            return _error(
+                400, "invalid_request_error", "charge_not_refundable", "Not refundable"
+            ), False
+        refunded = sum(
+            r["amount"]
+            for r in self.refunds.values()
+            if r["payment_intent"] == intent["id"] and r["status"] != "failed"
+        )
+        remaining = intent["amount"] - refunded
+        amount = int(form["amount"]) if form.get("amount", "").isdigit() else remaining
+        if amount <= 0 or amount > remaining:
+            return _error(
+                400,
+                "invalid_request_error",
+                "amount_too_large",
+                "Refund amount is greater than unrefunded amount",
+            ), False
+        refund: dict[str, Any] = {
+            "id": self._next_id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": intent["latest_charge"],
+            "payment_intent": intent["id"],
+            "currency": intent["currency"],
+            "created": int(time.time()),
+            "status": self.refund_status,
+            "reason": form.get("reason"),
+            "failure_reason": None,
+            "metadata": _metadata(form),
+        }
+        self.refunds[refund["id"]] = refund
+        return Answer(200, dict(refund)), False
+
+
+def _metadata(form: dict[str, str]) -> dict[str, str]:
+    return {
+        k[len("metadata[") : -1]: v
+        for k, v in form.items()
+        if k.startswith("metadata[") and k.endswith("]")
+    }
+
+
+def _error(status: int, type_: str, code: str, message: str) -> Answer:
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if code:
+        error["code"] = code
+    return Answer(status, {"error": error})
+
+
+def _unexpected_state(intent: dict[str, Any]) -> Answer:
+    return _error(
+        400,
+        "invalid_request_error",
+        "payment_intent_unexpected_state",
+        f"This PaymentIntent's status is {intent['status']}.",
+    )
+
+
+def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8") if length else ""
+            parts = urlsplit(self.path)
+            form = dict(parse_qsl(raw or parts.query, keep_blank_values=True))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            answer, hang = fake.handle(self.command, parts.path, headers, form)
+            if hang:
+                time.sleep(hang)
+            body = json.dumps(answer.body).encode()
+            try:
+                self.send_response(answer.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Request-Id", f"req_{len(fake.seen)}")
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up (read timeout)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+def serve() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    server.daemon_threads = True
+    server.block_on_close = False
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
