@@ -59,7 +59,6 @@ class WebhookEvent(models.Model):
             models.Index(fields=["provider", "-received_at"], name="webhook_provider_received"),
             models.Index(fields=["object_id"], name="webhook_object"),
             models.Index(fields=["event_type"], name="webhook_type"),
-            models.Index(fields=["event_id"], name="webhook_event_id"),
         ]
 
     def __str__(self) -> str:
