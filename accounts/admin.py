@@ -13,11 +13,20 @@ from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.api_keys import api_key_create, api_key_revoke
-from accounts.models import ApiKey, Customer, CustomerIdentifier, CustomerNote, User
+from accounts.audit import stage_admin_changes, values_diff
+from accounts.models import (
+    ApiKey,
+    AuditLogEntry,
+    Customer,
+    CustomerIdentifier,
+    CustomerNote,
+    User,
+)
 from accounts.search import customer_search_q
 from accounts.selectors import InvalidCursor, customer_timeline
 from accounts.services import customer_create, customer_note_add, customer_update
 from accounts.validators import normalize_phone, normalize_tax_document, tax_document_kind
+from integrations.admin_utils import LargeTableAdminMixin
 from integrations.events import event_kinds
 
 
@@ -91,16 +100,22 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
         """Saves go through the services, so the change is normalised and on the timeline."""
-        fields = {
-            f: form.cleaned_data.get(f, "") for f in ("name", "email", "phone", "tax_document")
-        }
+        audited = ("name", "email", "phone", "tax_document")
+        fields = {f: form.cleaned_data.get(f, "") for f in audited}
         user = request.user if isinstance(request.user, User) else None
         if change:
-            saved = customer_update(customer=Customer.objects.get(pk=obj.pk), actor=user, **fields)
+            current = Customer.objects.get(pk=obj.pk)
+            before = {f: getattr(current, f) for f in audited}
+            saved = customer_update(customer=current, actor=user, **fields)
         else:
+            before = dict.fromkeys(audited, "")
             saved = customer_create(actor=user, **fields)
         obj.pk = saved.pk
         obj.refresh_from_db()
+        # The audit entry written with the admin's LogEntry carries these values.
+        stage_admin_changes(
+            request, obj, values_diff(before, {f: getattr(obj, f) for f in audited})
+        )
 
     def get_urls(self) -> list[URLPattern]:
         custom = [
@@ -238,3 +253,40 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for key in queryset:
             api_key_revoke(key=key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+    """The audit log, read-only for everyone: rows are written only by ``accounts.audit``.
+    Viewing needs ``accounts.view_auditlogentry`` (the admin role has it)."""
+
+    list_display = ("created_at", "action", "actor_label", "object_type", "object_label", "ip")
+    list_filter = ("action", ("created_at", admin.DateFieldListFilter))
+    list_select_related = ("object_type",)
+    search_fields = ("actor__username__exact", "actor_label__exact", "object_id__exact")
+    search_help_text = "Exact username (or the one tried on a failed login) or object id."
+    date_hierarchy = "created_at"
+    fields = (
+        "created_at",
+        "action",
+        "actor",
+        "actor_label",
+        "object_type",
+        "object_id",
+        "object_label",
+        "summary",
+        "changes",
+        "ip",
+        "request_id",
+    )
+    readonly_fields = fields
+    actions = None
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

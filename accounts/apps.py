@@ -7,4 +7,18 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts import events  # noqa: F401 - registers the event types
+        from django.contrib.admin.models import LogEntry
+        from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+        from django.db.models.signals import post_save
+
+        from accounts import audit, events  # noqa: F401 - events registers the event types
+        from accounts.middleware import restart_session_clock
+        from integrations.audit_hook import register_audit_recorder
+
+        user_logged_in.connect(audit.on_user_logged_in, dispatch_uid="audit_login")
+        user_logged_in.connect(restart_session_clock, dispatch_uid="session_clock_login")
+        user_logged_out.connect(audit.on_user_logged_out, dispatch_uid="audit_logout")
+        user_login_failed.connect(audit.on_user_login_failed, dispatch_uid="audit_login_failed")
+        # Django's admin announces each committed add/change/delete with a LogEntry.
+        post_save.connect(audit.on_admin_log_entry, sender=LogEntry, dispatch_uid="audit_admin")
+        register_audit_recorder(audit.audit_record)

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.validators import validate_e164, validate_tax_document
+from integrations.models import AppendOnlyQuerySet
 
 
 class User(AbstractUser):
@@ -118,3 +124,87 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (sbk_{self.prefix}_…)"
+
+
+class AuditLogQuerySet(AppendOnlyQuerySet):
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise TypeError("AuditLogEntry rows are append-only.")
+
+
+class AuditLogEntry(models.Model):
+    """Who did what to which object, from where: written by ``accounts.audit.audit_record``
+    and never changed or deleted afterwards (the queryset and ``save``/``delete`` refuse)."""
+
+    class Action(models.TextChoices):
+        LOGIN = "login", "Login"
+        LOGIN_FAILED = "login_failed", "Failed login"
+        LOGOUT = "logout", "Logout"
+        PERMISSION_DENIED = "permission_denied", "Permission denied"
+        ADMIN_ADD = "admin_add", "Admin: added"
+        ADMIN_CHANGE = "admin_change", "Admin: changed"
+        ADMIN_DELETE = "admin_delete", "Admin: deleted"
+        EXPORT = "export", "Export"
+        WEBHOOK_REPLAY = "webhook_replay", "Webhook replayed"
+        REFUND_APPROVAL_ADDED = "refund_approval_added", "Refund approval added"
+        REFUND_APPROVED = "refund_approved", "Refund approved"
+        REFUND_REJECTED = "refund_rejected", "Refund rejected"
+
+    created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
+    action = models.CharField(max_length=32, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Staff user who acted; empty for anonymous requests and failed logins.",
+    )
+    actor_label = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="Username (or the one tried on a failed login), 'system', 'api-key:<prefix>'.",
+    )
+    object_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    object_id = models.CharField(max_length=64, blank=True)
+    object_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(
+        default=dict,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="{field: [before, after]} where the values were captured. Never secrets.",
+    )
+    summary = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="What happened in words: the admin's change message, the denied request.",
+    )
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=128, blank=True)
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+        indexes = [
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_time"),
+            models.Index(fields=["action", "-created_at"], name="audit_action_time"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            models.Index(fields=["object_id"], name="audit_object_id"),
+            models.Index(fields=["-created_at"], name="audit_time"),
+        ]
+
+    def __str__(self) -> str:
+        who = self.actor_label or "anonymous"
+        return f"{self.get_action_display()} by {who} #{self.pk}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError("AuditLogEntry rows are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise TypeError("AuditLogEntry rows are append-only.")

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from accounts.models import User
 from integrations.events import record_event
 from integrations.exceptions import InvalidTransition
@@ -248,6 +249,7 @@ def _ensure_decidable(*, refund: Refund, decider: User, target: RefundStatus) ->
 def _refund_move_decided(
     *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
 ) -> None:
+    previous = refund.status
     refund.status = target
     refund.decided_by = decider
     refund.decided_at = timezone.now()
@@ -261,6 +263,13 @@ def _refund_move_decided(
         subject=refund,
         actor=decider,
         data=_refund_data(refund, reason=rejection_reason),
+    )
+    audit_record(
+        action=f"refund_{target}",
+        actor=decider,
+        obj=refund,
+        changes={"status": [previous, target]},
+        summary=rejection_reason,
     )
 
 
@@ -297,6 +306,7 @@ def refund_approve(*, refund: Refund, approver: User) -> Refund:
                 ),
             )
             refund.save(update_fields=["updated_at"])
+            audit_record(action="refund_approval_added", actor=approver, obj=refund)
             return refund
         _refund_move_decided(refund=refund, decider=approver, target=RefundStatus.APPROVED)
     return refund

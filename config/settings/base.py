@@ -7,6 +7,7 @@ from config.settings.asaas import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
+from config.settings.oidc import *  # noqa: F403
 from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
 from config.settings.providers import *  # noqa: F403
@@ -53,6 +54,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.AuditMiddleware",
+    "accounts.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -104,6 +107,14 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+MIDDLEWARE += OIDC_MIDDLEWARE  # noqa: F405 - SSO session re-check, only when OIDC is configured
+# Staff sessions: signed out after this long without a request, and SESSION_COOKIE_AGE after
+# signing in whatever the activity (accounts.middleware.SessionTimeoutMiddleware).
+SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Proxies in front of the site that append to X-Forwarded-For; 0 trusts only REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -26,6 +26,7 @@ from django.db import connections, router, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations.audit_hook import audit
 from integrations.exceptions import InvalidTransition
 from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
@@ -294,6 +295,7 @@ def webhook_event_replay(
     (``processing`` with a claim younger than WEBHOOK_CLAIM_TIMEOUT_SECONDS); nothing changes then.
     """
     now = timezone.now()
+    previous = event.status
     reset = (
         WebhookEvent.objects.filter(pk=event.pk)
         .exclude(status=Status.PROCESSING, claimed_at__gte=_stale_before(now))
@@ -311,4 +313,5 @@ def webhook_event_replay(
         status=result.status,
         actor=actor.get_username() if actor is not None else "system",
     )
+    audit("webhook_replay", actor=actor, obj=result, changes={"status": [previous, result.status]})
     return result
