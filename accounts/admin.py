@@ -248,7 +248,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             request, f"The new key is {raw_key} — copy it now: it is shown only this once."
         )
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for key in queryset:
             api_key_revoke(key=key)

@@ -122,8 +122,21 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+# What a staff session needs, in place of a key's scope: the Django permission of the same right
+# (see ``accounts.roles``). Reading orders is every role's; placing orders and sending usage is the
+# product's (its API key) or the admin role's.
+SCOPE_PERMISSIONS: dict[str, str] = {
+    ApiKey.Scope.ORDERS_READ: "orders.view_order",
+    ApiKey.Scope.ORDERS_WRITE: "orders.add_order",
+    ApiKey.Scope.USAGE_WRITE: "integrations.add_domainevent",
+    ApiKey.Scope.CUSTOMERS_READ: "accounts.view_customer",
+}
+
+
 class HasScope(permissions.BasePermission):
-    """API keys need the view's ``required_scope``; staff sessions pass on their permissions."""
+    """API keys need the view's ``required_scope``; staff sessions need the Django permission
+    that scope stands for (``SCOPE_PERMISSIONS``), so a role reaches through the API only what
+    it reaches in the admin. A scope with no permission mapped is refused to staff."""
 
     message = "This API key lacks the scope this endpoint needs."
 
@@ -131,7 +144,13 @@ class HasScope(permissions.BasePermission):
         required = getattr(view, "required_scope", None)
         if isinstance(request.auth, ApiKey):
             return required is None or required in request.auth.scopes
-        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+        user = request.user
+        if not (user and user.is_authenticated and user.is_staff and user.is_active):
+            return False
+        if required is None:
+            return False
+        permission = SCOPE_PERMISSIONS.get(required)
+        return permission is not None and bool(user.has_perm(permission))
 
 
 class ApiKeyRateThrottle(throttling.SimpleRateThrottle):

@@ -11,7 +11,7 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from accounts import audit, events  # noqa: F401 - events registers the event types
+        from accounts import audit, events, reauth  # noqa: F401 - event types; reauth: receiver
         from accounts.middleware import restart_session_clock
         from integrations.audit_hook import register_audit_recorder
 

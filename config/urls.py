@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.reauth import reauth_sso_view, reauth_view
 from accounts.views import sso_no_access
 from integrations.views import health
 
@@ -10,6 +12,8 @@ admin.site.site_title = "Switchboard"
 admin.site.index_title = "Back-office"
 
 urlpatterns = [
+    path("admin/reauth/", admin.site.admin_view(reauth_view), name="reauth"),
+    path("admin/reauth/sso/", admin.site.admin_view(reauth_sso_view), name="reauth-sso"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
     path("oidc/", include("mozilla_django_oidc.urls")),
@@ -17,4 +21,10 @@ urlpatterns = [
     path("webhooks/", include("integrations.webhooks.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI for staff, its assets served from our static files (drf-spectacular-sidecar).
+    path(
+        "api/docs/",
+        staff_member_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
 ]

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from accounts.reauth import reauth_is_fresh, reauth_required_redirect
 from accounts.selectors import customer_timeline
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
 from integrations.exceptions import SwitchboardError
@@ -258,14 +259,19 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # Actions ---------------------------------------------------------------------------------
 
     @admin.action(description="Approve selected refund requests", permissions=["approve"])
-    def approve_selected(self, request: HttpRequest, queryset: QuerySet[Refund]) -> None:
+    def approve_selected(
+        self, request: HttpRequest, queryset: QuerySet[Refund]
+    ) -> HttpResponse | None:
         approver = _staff(request)
+        if self._needs_reauth(request, *queryset):
+            return reauth_required_redirect(request, request.get_full_path())
         done = 0
         for refund in queryset:
             if self._approve(request, refund, approver):
                 done += 1
         if done:
             self.message_user(request, f"Approved {done} refund request(s).", messages.SUCCESS)
+        return None
 
     @admin.action(description="Reject selected refund requests…", permissions=["approve"])
     def reject_selected(
@@ -291,6 +297,21 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "action": "reject_selected",
         }
         return TemplateResponse(request, "admin/payments/refund/reject.html", context)
+
+    def _needs_reauth(self, request: HttpRequest, *refunds: Refund) -> bool:
+        """Approving above the dual-approval threshold needs a recent password or SSO login;
+        if it is missing, say so (the caller then approves nothing)."""
+        if reauth_is_fresh(request) or not any(
+            refund_approvals_needed(refund=r) > 1 for r in refunds
+        ):
+            return False
+        self.message_user(
+            request,
+            "Approving a refund above the dual-approval threshold needs you to confirm who you "
+            "are first; nothing was approved.",
+            messages.WARNING,
+        )
+        return True
 
     def _approve(self, request: HttpRequest, refund: Refund, approver: User) -> bool:
         try:
@@ -338,6 +359,9 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def approve_view(self, request: HttpRequest, refund_id: int) -> HttpResponse:
         refund = self._decidable(request, refund_id)
+        change_url = reverse("admin:payments_refund_change", args=[refund.pk])
+        if self._needs_reauth(request, refund):
+            return reauth_required_redirect(request, change_url)
         if self._approve(request, refund, _staff(request)):
             refund.refresh_from_db()
             if refund.status == RefundStatus.APPROVED:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "integrations",
     "accounts",
@@ -136,6 +137,7 @@ ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10_000)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.api_keys.ApiKeyAuthentication",
+        "accounts.api_auth.OIDCBearerAuthentication",  # only when SSO is configured
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -150,12 +152,19 @@ REST_FRAMEWORK = {
 }
 # Above this (minor units, any currency), a refund needs two different finance approvers.
 REFUND_DUAL_APPROVAL_THRESHOLD = env.int("REFUND_DUAL_APPROVAL_THRESHOLD", default=100_000)
+# Approving a refund above that threshold needs a password re-entry or SSO login this recent.
+SENSITIVE_ACTION_REAUTH_SECONDS = env.int("SENSITIVE_ACTION_REAUTH_SECONDS", default=300)
 # Requests per API key (DRF rate syntax); past it the API answers 429.
 API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchboard API",
     "VERSION": __version__,
     "SERVE_INCLUDE_SCHEMA": False,
+    # Interactive docs (/api/docs/) from our own static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 Q_CLUSTER = q_cluster_from_env(env)

@@ -1,0 +1,511 @@
+"""The design's rights table (DESIGN.md, "Access"), walked over every admin screen, admin action,
+custom admin URL and API endpoint, as each role and as anonymous.
+
+Everything is enumerated at runtime: registering a new ModelAdmin, action, custom admin URL or
+``/api/v1/`` endpoint without adding its rule to ``RULES`` fails ``test_every_item_has_a_rule``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+from django.db.models import Model
+from django.test import Client
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+
+from accounts.api_keys import api_key_create
+from accounts.models import AuditLogEntry, User
+from accounts.roles import ADMIN, FINANCE, OPS, ROLES, SALES, SUPPORT, sync_roles
+from accounts.services import customer_note_add
+from config import api_urls
+from integrations.models import (
+    CircuitBreaker,
+    Delivery,
+    DomainEvent,
+    ProviderCall,
+    TaskHeartbeat,
+    WebhookEvent,
+    WebhookRejection,
+)
+from notifications.models import Notification
+from payments.models import Dispute, ReconciliationException, RefundReason
+from payments.services import refund_request
+from shipping.services import shipment_create
+from tests.factories import make_customer, make_order, make_paid_payment, make_staff
+
+ANONYMOUS = "anonymous"
+NO_ROLE = "staff without a role"  # an SSO user none of whose IdP groups maps: no access
+Roles = frozenset[str]
+
+# Who holds each right of the design's table ------------------------------------------------
+EVERYONE: Roles = frozenset(ROLES)
+NOBODY: Roles = frozenset()
+ADMIN_ONLY: Roles = frozenset({ADMIN})
+NOTE_WRITERS: Roles = frozenset({SUPPORT, SALES, FINANCE, ADMIN})  # staff notes: add
+REFUND_REQUESTERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # refund request: create
+FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconciliation
+INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
+INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
+
+Key = tuple[str, str, str]
+
+
+def _admin(
+    label: str,
+    *,
+    view: Roles,
+    add: Roles = NOBODY,
+    delete: Roles = NOBODY,
+    actions: bool = True,
+    **extra: Roles,
+) -> dict[Key, Roles]:
+    """One model's admin rules: changelist, change page and history are its viewers', then add, delete
+    (the page; ``delete_selected`` is its action) and any actions (``action:<name>``) and custom
+    URLs (``url:<url name>``), passed as keywords with ``:`` written ``__``. ``actions=False``:
+    the admin has none at all (``actions = None``), not even ``delete_selected``."""
+    rules: dict[Key, Roles] = {
+        ("admin", label, "changelist"): view,
+        ("admin", label, "change"): view,
+        ("admin", label, "history"): view,
+        ("admin", label, "add"): add,
+        ("admin", label, "delete"): delete,
+    }
+    if actions:
+        rules[("admin", label, "action:delete_selected")] = delete
+    for name, roles in extra.items():
+        rules[("admin", label, name.replace("__", ":", 1))] = roles
+    return rules
+
+
+RULES: dict[Key, Roles] = {
+    # customers, timelines, orders, shipments: read for every role, all for admin
+    **_admin(
+        "accounts.customer",
+        view=EVERYONE,
+        add=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        url__accounts_customer_add_note=NOTE_WRITERS,
+    ),
+    **_admin("accounts.customernote", view=EVERYONE, delete=ADMIN_ONLY),
+    **_admin("integrations.domainevent", view=EVERYONE),
+    **_admin("notifications.notification", view=EVERYONE),
+    **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
+    **_admin("shipping.shipment", view=EVERYONE),
+    # payments are read with the orders; requesting and deciding refunds are their own rights
+    **_admin(
+        "payments.payment", view=EVERYONE, url__payments_payment_request_refund=REFUND_REQUESTERS
+    ),
+    **_admin(
+        "payments.refund",
+        view=EVERYONE,
+        action__approve_selected=FINANCE_ROLES,
+        action__reject_selected=FINANCE_ROLES,
+        url__payments_refund_approve=FINANCE_ROLES,
+        url__payments_refund_reject=FINANCE_ROLES,
+    ),
+    # reconciliation (disputes are read with it)
+    **_admin("payments.dispute", view=FINANCE_ROLES),
+    **_admin(
+        "payments.reconciliationexception",
+        view=FINANCE_ROLES,
+        action__resolve_selected=FINANCE_ROLES,
+    ),
+    # webhook inbox, replay, provider calls, deliveries: finance reads, ops works them
+    **_admin(
+        "integrations.webhookevent",
+        view=INTEGRATION_READERS,
+        action__replay_selected=INTEGRATION_OPERATORS,
+    ),
+    **_admin("integrations.webhookrejection", view=INTEGRATION_READERS),
+    **_admin("integrations.providercall", view=INTEGRATION_READERS),
+    **_admin(
+        "integrations.circuitbreaker",
+        view=INTEGRATION_READERS,
+        action__reset_breakers=INTEGRATION_OPERATORS,
+    ),
+    **_admin(
+        "integrations.delivery",
+        view=INTEGRATION_READERS,
+        action__retry_selected=INTEGRATION_OPERATORS,
+    ),
+    **_admin("integrations.taskheartbeat", view=INTEGRATION_READERS),
+    # users, roles, credentials (and the audit log): admin only
+    **_admin(
+        "accounts.user",
+        view=ADMIN_ONLY,
+        add=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        url__auth_user_password_change=ADMIN_ONLY,
+    ),
+    **_admin("auth.group", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
+    **_admin(
+        "accounts.apikey",
+        view=ADMIN_ONLY,
+        add=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        action__revoke_selected=ADMIN_ONLY,
+    ),
+    **_admin("accounts.auditlogentry", view=ADMIN_ONLY, actions=False),
+    # the task queue's own screens (django-q): not in the table, so admin only
+    **_admin("django_q.schedule", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
+    **_admin(
+        "django_q.success",
+        view=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        action__resubmit_task=ADMIN_ONLY,
+    ),
+    **_admin(
+        "django_q.failure",
+        view=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        action__resubmit_task=ADMIN_ONLY,
+    ),
+    **_admin("django_q.ormq", view=ADMIN_ONLY, delete=ADMIN_ONLY),
+    # /api/v1/ with a staff session: what the role reaches in the admin (HasScope maps the
+    # endpoint's scope to a Django permission). Placing orders and sending usage is the
+    # product's, through its API key; of the staff, only the admin role may.
+    ("api", "api-orders", "GET"): EVERYONE,
+    ("api", "api-orders", "POST"): ADMIN_ONLY,
+    ("api", "api-order-detail", "GET"): EVERYONE,
+    ("api", "api-usage", "POST"): ADMIN_ONLY,
+}
+
+STANDARD_ADMIN_URLS = ("changelist", "add", "history", "delete", "change")
+ADMIN_PAGES = ("changelist", "add", "change", "history", "delete")  # all walked with GET
+# How each custom admin URL is called (all take the object's pk) and what success answers.
+CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
+    "accounts_customer_add_note": ("post", {"body": "Called about the parcel."}, 302),
+    "payments_payment_request_refund": ("get", {}, 200),
+    "payments_refund_approve": ("post", {}, 302),
+    "payments_refund_reject": ("get", {}, 200),
+    "auth_user_password_change": ("get", {}, 200),
+}
+API_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+# Enumeration ------------------------------------------------------------------------------
+
+
+def _label(model: type[Model]) -> str:
+    return model._meta.label_lower
+
+
+def _admin_actions(modeladmin: admin.ModelAdmin[Any]) -> list[str]:
+    """The actions a ModelAdmin declares (``get_actions`` depends on the request's user)."""
+    if modeladmin.actions is None:
+        return []
+    names = [a if isinstance(a, str) else a.__name__ for a in modeladmin.actions]
+    names += [name for name, _ in admin.site.actions if name not in names]
+    return names
+
+
+def _custom_admin_urls(modeladmin: admin.ModelAdmin[Any]) -> list[str]:
+    opts = modeladmin.model._meta
+    standard = {f"{opts.app_label}_{opts.model_name}_{op}" for op in STANDARD_ADMIN_URLS}
+    names = [p.name for p in modeladmin.get_urls() if isinstance(p, URLPattern)]
+    return [name for name in names if name is not None and name not in standard]
+
+
+def _api_endpoints() -> list[tuple[str, str]]:
+    found = []
+    for pattern in api_urls.urlpatterns:
+        assert isinstance(pattern, URLPattern), f"nested API URL conf {pattern!r}: walk it here"
+        view_class = getattr(pattern.callback, "view_class", None)
+        methods = [m for m in API_METHODS if view_class is None or hasattr(view_class, m)]
+        name = pattern.name or str(pattern.pattern)
+        found += [(name, method.upper()) for method in methods]
+    return found
+
+
+def enumerated() -> list[Key]:
+    keys: list[Key] = []
+    for model, modeladmin in admin.site._registry.items():
+        label = _label(model)
+        keys += [("admin", label, op) for op in ADMIN_PAGES]
+        keys += [("admin", label, f"action:{name}") for name in _admin_actions(modeladmin)]
+        keys += [("admin", label, f"url:{name}") for name in _custom_admin_urls(modeladmin)]
+    keys += [("api", name, method) for name, method in _api_endpoints()]
+    return keys
+
+
+def test_every_item_has_a_rule() -> None:
+    items = enumerated()
+    missing = [key for key in items if key not in RULES]
+    assert not missing, (
+        "No rule in tests/accounts/test_rights_matrix.py RULES for: "
+        + ", ".join(" ".join(key) for key in missing)
+        + ". Add one from DESIGN.md's rights table (and make the code enforce it)."
+    )
+    stale = sorted(set(RULES) - set(items))
+    assert not stale, f"Rules for things that no longer exist: {stale}"
+    custom = {key[2][4:] for key in items if key[2].startswith("url:")}
+    assert custom <= set(CUSTOM_ADMIN_CALLS), (
+        f"Say how to call these admin URLs in CUSTOM_ADMIN_CALLS: {custom - set(CUSTOM_ADMIN_CALLS)}"
+    )
+
+
+# One object per admin --------------------------------------------------------------------
+
+
+def _make_objects(requester: User) -> dict[str, Model]:
+    """One existing row per registered model, built through the services where there is one."""
+    from django_q import signing
+    from django_q.models import OrmQ, Schedule, Task
+
+    now = timezone.now()
+    customer = make_customer()
+    payment = make_paid_payment(order=make_order(customer=customer))
+    order = payment.order
+    refund = refund_request(
+        payment=payment,
+        requested_by=requester,
+        reason=RefundReason.REQUESTED_BY_CUSTOMER,
+        amount=1_000,
+    )
+    event = DomainEvent.objects.order_by("id").first()
+    assert event is not None
+    key, _ = api_key_create(name="storefront", scopes=["orders:read"])
+    task = {"name": "t", "func": "math.floor", "started": now, "stopped": now}
+    objects: dict[str, Model] = {
+        "accounts.customer": customer,
+        "accounts.customernote": customer_note_add(
+            customer=customer, author=requester, body="Wants a call back."
+        ),
+        "accounts.user": requester,
+        "auth.group": Group.objects.get(name=SUPPORT),
+        "accounts.apikey": key,
+        "accounts.auditlogentry": AuditLogEntry.objects.create(
+            action=AuditLogEntry.Action.LOGIN, actor=requester
+        ),
+        "integrations.domainevent": event,
+        "notifications.notification": Notification.objects.create(
+            customer=customer,
+            channel=Notification._meta.get_field("channel").choices[0][0],  # type: ignore[index]
+            template="order_placed",
+            recipient=customer.email,
+            body="Thanks!",
+        ),
+        "orders.order": order,
+        "shipping.shipment": shipment_create(order=order, carrier="correios"),
+        "payments.payment": payment,
+        "payments.refund": refund,
+        "payments.dispute": Dispute.objects.create(
+            payment=payment,
+            provider="sandbox",
+            provider_dispute_id="dp_1",
+            amount=1_000,
+            currency="BRL",
+            opened_at=now,
+        ),
+        "payments.reconciliationexception": ReconciliationException.objects.create(
+            provider="sandbox", kind=ReconciliationException.Kind.UNKNOWN_OBJECT, detail="?"
+        ),
+        "integrations.webhookevent": WebhookEvent.objects.create(
+            provider="sandbox", event_id="evt_1", body="{}"
+        ),
+        "integrations.webhookrejection": WebhookRejection.objects.create(
+            provider="sandbox",
+            reason="bad signature",
+            status_code=401,
+            body_sha256="0",
+            body_size=0,
+        ),
+        "integrations.providercall": ProviderCall.objects.create(
+            provider="sandbox",
+            operation="charge",
+            method="POST",
+            url="https://sandbox.test/",
+            outcome=ProviderCall._meta.get_field("outcome").choices[0][0],  # type: ignore[index]
+        ),
+        "integrations.circuitbreaker": CircuitBreaker.objects.get_or_create(provider="sandbox")[0],
+        "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
+        "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
+        "django_q.schedule": Schedule.objects.create(func="math.floor"),
+        "django_q.success": Task.objects.create(id="a" * 32, success=True, **task),
+        "django_q.failure": Task.objects.create(id="b" * 32, success=False, **task),
+        "django_q.ormq": OrmQ.objects.create(
+            key="default",
+            payload=signing.SignedPackage.dumps(
+                {"id": "c" * 32, "name": "t", "func": "math.floor"}
+            ),
+            lock=now + timedelta(minutes=1),
+        ),
+    }
+    return objects
+
+
+def _api_calls(customer_email: str) -> dict[tuple[str, str], tuple[str, dict[str, Any], int]]:
+    """(endpoint, method) -> (path, JSON body, success status)."""
+    order = {
+        "customer": {"email": "bia@example.test", "name": "Bia Lima"},
+        "currency": "BRL",
+        "payment_method": "pix",
+        "lines": [{"sku": "CAF-250", "description": "Coffee", "quantity": 1, "unit_amount": 4990}],
+    }
+    from orders.models import Order
+
+    number = Order.objects.values_list("number", flat=True).first()
+    return {
+        ("api-orders", "GET"): (reverse("api-orders"), {}, 200),
+        ("api-orders", "POST"): (reverse("api-orders"), order, 201),
+        ("api-order-detail", "GET"): (reverse("api-order-detail", args=[number]), {}, 200),
+        ("api-usage", "POST"): (
+            reverse("api-usage"),
+            {"customer_email": customer_email, "name": "signed_in"},
+            202,
+        ),
+    }
+
+
+# The walk ---------------------------------------------------------------------------------
+
+
+class ActionRecorder:
+    """Stands in for every admin action (the ModelAdmins' and the site's ``delete_selected``):
+    records that it ran instead of running it, so walking the actions has no side effects and a
+    refused action is seen not to have run. Keeps each action's ``allowed_permissions``, which
+    is what Django offers or refuses it by."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, list[Any]]] = []
+
+    def stand_in(self, func: Any, name: str) -> Any:
+        def record(modeladmin: Any, request: Any, queryset: Any) -> None:
+            pks = sorted(queryset.values_list("pk", flat=True))
+            self.calls.append((_label(modeladmin.model), name, pks))
+
+        if hasattr(func, "allowed_permissions"):
+            record.allowed_permissions = func.allowed_permissions  # type: ignore[attr-defined]
+        record.short_description = getattr(func, "short_description", name)  # type: ignore[attr-defined]
+        return record
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name, func in list(admin.site.actions):
+            monkeypatch.setitem(admin.site._actions, name, self.stand_in(func, name))
+        for modeladmin in admin.site._registry.values():
+            monkeypatch.setattr(modeladmin, "get_action", self._get_action(modeladmin))
+
+    def _get_action(self, modeladmin: admin.ModelAdmin[Any]) -> Callable[[Any], Any]:
+        original = modeladmin.get_action
+
+        def get_action(action: Any) -> Any:
+            found = original(action)
+            if found is None:
+                return None
+            func, name, description = found
+            return self.stand_in(func, name), name, description
+
+        return get_action
+
+
+def _is_login_redirect(response: Any) -> bool:
+    return response.status_code == 302 and response["Location"].startswith(reverse("admin:login"))
+
+
+@pytest.mark.django_db
+def test_rights_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
+    sync_roles()
+    cache.clear()  # API throttles
+    requester = make_staff("requester", role=SUPPORT)
+    users = {role: make_staff(f"role-{role}", role=role) for role in ROLES}
+    assert not users[ADMIN].is_superuser  # the admin role's rights come from its group
+    users[NO_ROLE] = make_staff("no-role")
+    clients: dict[str, Client] = {ANONYMOUS: Client()}
+    for who, user in users.items():
+        clients[who] = Client()
+        clients[who].force_login(user)
+    objects = _make_objects(requester)
+    recorder = ActionRecorder()
+    recorder.install(monkeypatch)
+
+    wrong: list[str] = []
+
+    def check(key: Key, who: str, ok: bool, response: Any, expected: str) -> None:
+        if not ok:
+            wrong.append(
+                f"{' '.join(key)} as {who}: expected {expected}, got {response.status_code}"
+                + (f" -> {response['Location']}" if response.status_code == 302 else "")
+            )
+
+    def walk_page(key: Key, url: str, method: str, data: dict[str, Any], success: int) -> None:
+        allowed = RULES[key]
+        for who, client in clients.items():
+            response = getattr(client, method)(url, data)
+            if who == ANONYMOUS:
+                check(key, who, _is_login_redirect(response), response, "login redirect")
+            elif who in allowed:
+                check(key, who, response.status_code == success, response, str(success))
+            else:
+                check(key, who, response.status_code == 403, response, "403")
+
+    for model, modeladmin in admin.site._registry.items():
+        label = _label(model)
+        obj = objects.get(label)
+        assert obj is not None, f"Add {label} to _make_objects, so its change page is walked."
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        pk = obj.pk
+        for page in ADMIN_PAGES:
+            args = [] if page in ("changelist", "add") else [pk]
+            url = reverse(f"{info}_{page}", args=args)
+            walk_page(("admin", label, page), url, "get", {}, 200)
+        # Actions first: they are stand-ins, while the custom URLs below act for real.
+        changelist = reverse(f"{info}_changelist")
+        for name in _admin_actions(modeladmin):
+            key = ("admin", label, f"action:{name}")
+            for who, client in clients.items():
+                recorder.calls.clear()
+                response = client.post(changelist, {"action": name, "_selected_action": [pk]})
+                ran = recorder.calls == [(label, name, [pk])]
+                if who == ANONYMOUS:
+                    ok = _is_login_redirect(response) and not recorder.calls
+                    check(key, who, ok, response, "login redirect, action not run")
+                elif who in RULES[key]:
+                    check(key, who, ran and response.status_code == 302, response, "302, ran")
+                else:
+                    # Django answers a refused action with the changelist (or 403 without
+                    # view rights); what matters is that it did not run.
+                    ok = not recorder.calls and response.status_code in (200, 302, 403)
+                    check(key, who, ok, response, "action not run")
+        for name in _custom_admin_urls(modeladmin):
+            method, data, success = CUSTOM_ADMIN_CALLS[name]
+            walk_page(
+                ("admin", label, f"url:{name}"),
+                reverse(f"admin:{name}", args=[pk]),
+                method,
+                data,
+                success,
+            )
+
+    calls = _api_calls(objects["accounts.customer"].email)  # type: ignore[attr-defined]
+    for name, method in _api_endpoints():
+        key = ("api", name, method)
+        assert (name, method) in calls, f"Say how to call {name} {method} in _api_calls."
+        url, body, success = calls[(name, method)]
+        for who, client in clients.items():
+            call: Callable[..., Any] = getattr(client, method.lower())
+            response = (
+                call(url, body, content_type="application/json") if method != "GET" else call(url)
+            )
+            if who == ANONYMOUS:
+                check(key, who, response.status_code in (401, 403), response, "401/403")
+            elif who in RULES[key]:
+                check(key, who, response.status_code == success, response, str(success))
+            else:
+                check(key, who, response.status_code == 403, response, "403")
+
+    assert not wrong, "Rights differ from the design's table:\n" + "\n".join(wrong)
+
+
+def _roles_of(rules: Iterable[Roles]) -> set[str]:
+    return set().union(*rules)
+
+
+def test_rules_name_only_known_roles() -> None:
+    assert _roles_of(RULES.values()) <= set(ROLES)
