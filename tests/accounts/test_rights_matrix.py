@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.cache import cache
@@ -167,7 +168,12 @@ RULES: dict[Key, Roles] = {
         delete=ADMIN_ONLY,
         action__resubmit_task=ADMIN_ONLY,
     ),
-    **_admin("django_q.ormq", view=ADMIN_ONLY, delete=ADMIN_ONLY),
+    # django-q2 registers its queue admin only with the ORM broker (the embedded profile).
+    **(
+        _admin("django_q.ormq", view=ADMIN_ONLY, delete=ADMIN_ONLY)
+        if "orm" in settings.Q_CLUSTER
+        else {}
+    ),
     # /api/v1/ with a staff session: what the role reaches in the admin (HasScope maps the
     # endpoint's scope to a Django permission). Placing orders and sending usage is the
     # product's, through its API key; of the staff, only the admin role may.
