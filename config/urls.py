@@ -3,6 +3,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.auth import admin_login
 from accounts.reauth import reauth_sso_view, reauth_view
 from accounts.views import sso_no_access
 from integrations.views import health
@@ -14,7 +15,10 @@ admin.site.index_title = "Back-office"
 urlpatterns = [
     path("admin/reauth/", admin.site.admin_view(reauth_view), name="reauth"),
     path("admin/reauth/sso/", admin.site.admin_view(reauth_sso_view), name="reauth-sso"),
+    # Password login: Django's form, or allauth's with a TOTP step when MFA is required.
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
     path("health/", health, name="health"),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("sso/no-access/", sso_no_access, name="sso-no-access"),

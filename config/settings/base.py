@@ -12,6 +12,7 @@ from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
 from config.settings.providers import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
+from config.settings.security import *  # noqa: F403
 from config.settings.stripe import *  # noqa: F403
 from config.settings.tasks import q_cluster_from_env
 from config.settings.webhooks import *  # noqa: F403
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    *ALLAUTH_APPS,  # noqa: F405 - break-glass password login with TOTP (security.py)
     "integrations",
     "accounts",
     "orders",
@@ -56,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "accounts.middleware.AuditMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "accounts.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -16,6 +16,11 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Password used for the seeded demo users (one per role).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="switchboard-demo")
+# The demo users (one per role) sign in with that password, without MFA (settings/security.py).
+PASSWORD_LOGIN_ROLES = env.list(
+    "PASSWORD_LOGIN_ROLES", default=["support", "sales", "finance", "ops", "admin"]
+)
+PASSWORD_LOGIN_REQUIRES_MFA = env.bool("PASSWORD_LOGIN_REQUIRES_MFA", default=False)
 
 
 def _install_secret(path: Path) -> str:

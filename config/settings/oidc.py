@@ -86,7 +86,7 @@ LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/sso/no-access/"
 
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.auth.PasswordLoginBackend",  # break-glass password login (settings/security.py)
     *(["accounts.oidc.StaffOIDCBackend"] if OIDC_ENABLED else []),
 ]
 # Appended to MIDDLEWARE by base.py: the periodic re-check against the IdP (SessionRefresh).

@@ -41,3 +41,6 @@ X_FRAME_OPTIONS = "DENY"
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
 )
+# Break-glass password login: admins only, always with a TOTP code (settings/security.py).
+PASSWORD_LOGIN_ROLES = env.list("PASSWORD_LOGIN_ROLES", default=["admin"])
+PASSWORD_LOGIN_REQUIRES_MFA = True

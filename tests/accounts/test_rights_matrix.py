@@ -154,6 +154,15 @@ RULES: dict[Key, Roles] = {
         action__revoke_selected=ADMIN_ONLY,
     ),
     **_admin("accounts.auditlogentry", view=ADMIN_ONLY, actions=False),
+    # allauth's screens (break-glass password login): e-mail addresses, TOTP authenticators
+    **_admin(
+        "account.emailaddress",
+        view=ADMIN_ONLY,
+        add=ADMIN_ONLY,
+        delete=ADMIN_ONLY,
+        action__make_verified=ADMIN_ONLY,
+    ),
+    **_admin("mfa.authenticator", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
     # the task queue's own screens (django-q): not in the table, so admin only
     **_admin("django_q.schedule", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
     **_admin(
@@ -262,6 +271,8 @@ def test_every_item_has_a_rule() -> None:
 
 def _make_objects(requester: User) -> dict[str, Model]:
     """One existing row per registered model, built through the services where there is one."""
+    from allauth.account.models import EmailAddress  # type: ignore[import-untyped]
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret  # type: ignore[import-untyped]
     from django_q import signing
     from django_q.models import OrmQ, Schedule, Task
 
@@ -333,6 +344,10 @@ def _make_objects(requester: User) -> dict[str, Model]:
         "integrations.circuitbreaker": CircuitBreaker.objects.get_or_create(provider="sandbox")[0],
         "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
         "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
+        "account.emailaddress": EmailAddress.objects.create(
+            user=requester, email=requester.email, primary=True
+        ),
+        "mfa.authenticator": TOTP.activate(requester, generate_totp_secret()).instance,
         "django_q.schedule": Schedule.objects.create(func="math.floor"),
         "django_q.success": Task.objects.create(id="a" * 32, success=True, **task),
         "django_q.failure": Task.objects.create(id="b" * 32, success=False, **task),
