@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from allauth.account.adapter import DefaultAccountAdapter  # type: ignore[import-untyped]
+from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
 
 

@@ -53,7 +53,7 @@ def may_use_password(user: User) -> bool:
 
 
 def has_totp(user: User) -> bool:
-    from allauth.mfa.models import Authenticator  # type: ignore[import-untyped]
+    from allauth.mfa.models import Authenticator
 
     return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
 

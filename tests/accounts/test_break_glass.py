@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from allauth.mfa.models import Authenticator  # type: ignore[import-untyped]
-from allauth.mfa.totp.internal.auth import (  # type: ignore[import-untyped]
+from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.internal.auth import (
     TOTP,
     format_hotp_value,
     generate_totp_secret,

@@ -271,8 +271,8 @@ def test_every_item_has_a_rule() -> None:
 
 def _make_objects(requester: User) -> dict[str, Model]:
     """One existing row per registered model, built through the services where there is one."""
-    from allauth.account.models import EmailAddress  # type: ignore[import-untyped]
-    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret  # type: ignore[import-untyped]
+    from allauth.account.models import EmailAddress
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
     from django_q import signing
     from django_q.models import OrmQ, Schedule, Task
 
