@@ -11,6 +11,7 @@ from config.settings.oidc import *  # noqa: F403
 from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name
 from config.settings.providers import *  # noqa: F403
+from config.settings.saml import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.stripe import *  # noqa: F403
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     *ALLAUTH_APPS,  # noqa: F405 - break-glass password login with TOTP (security.py)
+    *SAML_APPS,  # noqa: F405 - staff SSO over SAML (saml.py)
     "integrations",
     "accounts",
     "orders",

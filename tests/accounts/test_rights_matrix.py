@@ -163,6 +163,10 @@ RULES: dict[Key, Roles] = {
         action__make_verified=ADMIN_ONLY,
     ),
     **_admin("mfa.authenticator", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
+    # allauth's social accounts (staff SSO over SAML): admin only
+    **_admin("socialaccount.socialapp", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
+    **_admin("socialaccount.socialaccount", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
+    **_admin("socialaccount.socialtoken", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
     # the task queue's own screens (django-q): not in the table, so admin only
     **_admin("django_q.schedule", view=ADMIN_ONLY, add=ADMIN_ONLY, delete=ADMIN_ONLY),
     **_admin(
@@ -273,6 +277,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
     """One existing row per registered model, built through the services where there is one."""
     from allauth.account.models import EmailAddress
     from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from allauth.socialaccount.models import SocialAccount, SocialApp, SocialToken
     from django_q import signing
     from django_q.models import OrmQ, Schedule, Task
 
@@ -290,6 +295,8 @@ def _make_objects(requester: User) -> dict[str, Model]:
     assert event is not None
     key, _ = api_key_create(name="storefront", scopes=["orders:read"])
     task = {"name": "t", "func": "math.floor", "started": now, "stopped": now}
+    social_app = SocialApp.objects.create(provider="saml", name="SAML", client_id="rights")
+    social_account = SocialAccount.objects.create(user=requester, provider="saml", uid="rights")
     objects: dict[str, Model] = {
         "accounts.customer": customer,
         "accounts.customernote": customer_note_add(
@@ -348,6 +355,11 @@ def _make_objects(requester: User) -> dict[str, Model]:
             user=requester, email=requester.email, primary=True
         ),
         "mfa.authenticator": TOTP.activate(requester, generate_totp_secret()).instance,
+        "socialaccount.socialapp": social_app,
+        "socialaccount.socialaccount": social_account,
+        "socialaccount.socialtoken": SocialToken.objects.create(
+            app=social_app, account=social_account, token="t"
+        ),
         "django_q.schedule": Schedule.objects.create(func="math.floor"),
         "django_q.success": Task.objects.create(id="a" * 32, success=True, **task),
         "django_q.failure": Task.objects.create(id="b" * 32, success=False, **task),

@@ -1,0 +1,256 @@
+"""Staff SSO over SAML against a real pysaml2 identity provider on loopback (tests/idp/saml).
+
+The IdP is a WSGI app in a thread (``saml2.server.Server``, assertions signed with a key made at
+start-up); each test drives the whole flow with requests against Django's live server: the SP's
+login (confirmation form), the HTTP-Redirect AuthnRequest, the IdP's login form, the auto-POST
+Response to the ACS, the session and the admin.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from allauth.socialaccount.models import SocialAccount
+from django.contrib.auth.models import Group
+from lxml import etree  # type: ignore[import-untyped]
+from pytest_django.live_server_helper import LiveServer
+
+from accounts.models import User
+from accounts.roles import ADMIN, FINANCE, SUPPORT, sync_roles
+from config.settings.saml import saml_app
+from tests.idp.saml.idp import PASSWORD, SamlIdp
+
+SLUG = "switchboard"
+SP_ENTITY_ID = "https://switchboard.test/saml/sp"
+MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+
+DEFAULT_ACCOUNTS = {
+    "sam": ["switchboard-support"],
+    "fin": ["switchboard-finance", "unrelated"],
+    "nobody": ["some-other-app"],
+}
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session")
+def saml_idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlIdp]:
+    idp = SamlIdp(workdir=Path(tmp_path_factory.mktemp("saml-idp")))
+    idp.start()
+    try:
+        yield idp
+    finally:
+        idp.stop()
+
+
+@pytest.fixture
+def saml_idp(saml_idp_server: SamlIdp, settings: Any, live_server: LiveServer) -> SamlIdp:
+    """The IdP, configured in Django's settings and trusting this live server's SP metadata."""
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "saml": {
+            "APPS": [
+                saml_app(
+                    idp_entity_id=saml_idp_server.entity_id,
+                    idp_sso_url=saml_idp_server.sso_url,
+                    idp_x509_cert=saml_idp_server.cert_pem,
+                    sp_entity_id=SP_ENTITY_ID,
+                    slug=SLUG,
+                )
+            ]
+        }
+    }
+    saml_idp_server.mode = "normal"
+    saml_idp_server.accounts = dict(DEFAULT_ACCOUNTS)
+    metadata = requests.get(f"{live_server.url}/accounts/saml/{SLUG}/metadata/", timeout=10)
+    assert metadata.status_code == 200, metadata.text
+    saml_idp_server.trust_sp(metadata.text)
+    return saml_idp_server
+
+
+def _hidden(page: str) -> dict[str, str]:
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page)
+    return {name: html.unescape(value) for name, value in fields}
+
+
+def _saml_login(live_server: LiveServer, idp: SamlIdp, login: str) -> tuple[requests.Session, Any]:
+    """The whole SP-initiated flow; returns the browser session and the final response."""
+    browser = requests.Session()
+    start = f"{live_server.url}/accounts/saml/{SLUG}/login/?next=/admin/"
+    # 1. our login page: a confirmation form (no login on GET), POSTed with the CSRF token
+    page = browser.get(start, timeout=10)
+    assert page.status_code == 200
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    to_idp = browser.post(
+        start,
+        data={"csrfmiddlewaretoken": token.group(1), "next": "/admin/"},
+        headers={"Referer": start},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert to_idp.status_code == 302, to_idp.text
+    location = to_idp.headers["Location"]
+    # 2. HTTP-Redirect binding to the IdP, which shows its sign-in form
+    assert location.startswith(idp.sso_url + "?")
+    assert "SAMLRequest=" in location
+    form = browser.get(location, timeout=10)
+    assert form.status_code == 200
+    assert 'name="password"' in form.text
+    # 3. sign in at the IdP: it answers with an auto-POST form to our ACS
+    answer = browser.post(
+        idp.sso_url,
+        data={**_hidden(form.text), "username": login, "password": PASSWORD},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    action = re.search(r'<form method="post" action="([^"]+)" id="saml-post">', answer.text)
+    assert action is not None
+    acs = html.unescape(action.group(1))
+    assert acs == f"{live_server.url}/accounts/saml/{SLUG}/acs/"
+    # 4. HTTP-POST binding back to the ACS, then allauth's redirects
+    final = browser.post(acs, data=_hidden(answer.text), timeout=10)
+    return browser, final
+
+
+def _has_admin_session(live_server: LiveServer, browser: requests.Session) -> bool:
+    response = browser.get(f"{live_server.url}/admin/", allow_redirects=False, timeout=10)
+    return response.status_code == 200
+
+
+def _assert_refused(live_server: LiveServer, browser: requests.Session, final: Any) -> None:
+    assert final.url == f"{live_server.url}/sso/no-access/"
+    assert final.status_code == 403
+    assert not _has_admin_session(live_server, browser)
+
+
+def test_sp_metadata_names_the_acs(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    response = requests.get(f"{live_server.url}/accounts/saml/{SLUG}/metadata/", timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/xml")
+    root = etree.fromstring(response.content)
+    assert root.get("entityID") == SP_ENTITY_ID
+    sp = root.find(f"{{{MD_NS}}}SPSSODescriptor")
+    assert sp is not None
+    assert sp.get("WantAssertionsSigned") == "true"
+    acs = sp.find(f"{{{MD_NS}}}AssertionConsumerService")
+    assert acs is not None
+    assert acs.get("Location") == f"{live_server.url}/accounts/saml/{SLUG}/acs/"
+    assert acs.get("Binding") == "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+
+
+def test_saml_urls_404_when_not_configured(live_server: LiveServer, settings: Any) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = {"saml": {"APPS": []}}
+    response = requests.get(f"{live_server.url}/accounts/saml/{SLUG}/metadata/", timeout=10)
+    assert response.status_code == 404
+
+
+def test_login_page_offers_saml(saml_idp: SamlIdp, client: Any) -> None:
+    page = client.get("/accounts/login/")
+    assert page.status_code == 200
+    assert "Sign in with SAML" in page.content.decode()
+    assert f"/accounts/saml/{SLUG}/login/" in page.content.decode()
+
+
+def test_full_login_maps_groups_to_roles(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    sync_roles()  # the roles' permissions (a transactional test starts from an empty database)
+    browser, final = _saml_login(live_server, saml_idp, "fin")
+    assert final.status_code == 200
+    assert final.url == f"{live_server.url}/admin/"
+    assert _has_admin_session(live_server, browser)
+    user = User.objects.get(email="fin@idp.switchboard.test")
+    assert user.is_staff
+    assert not user.has_usable_password()
+    assert set(user.groups.values_list("name", flat=True)) == {FINANCE}
+    assert SocialAccount.objects.get(user=user).provider == "saml"
+    # the role's rights hold: finance sees payments
+    payments = browser.get(
+        f"{live_server.url}/admin/payments/payment/", allow_redirects=False, timeout=10
+    )
+    assert payments.status_code == 200
+
+
+def test_roles_follow_the_idp_on_every_login(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    """An existing user (matched by e-mail) gets exactly the roles their IdP groups map to."""
+    user = User.objects.create_user(username="sam-local", email="sam@idp.switchboard.test")
+    user.groups.add(Group.objects.get_or_create(name=ADMIN)[0])
+    browser, final = _saml_login(live_server, saml_idp, "sam")
+    assert final.url == f"{live_server.url}/admin/"
+    user.refresh_from_db()
+    assert user.is_staff
+    assert set(user.groups.values_list("name", flat=True)) == {SUPPORT}
+    assert SocialAccount.objects.filter(user=user).count() == 1
+    # the IdP drops the group: the next login is refused and the roles go
+    saml_idp.accounts["sam"] = ["some-other-app"]
+    browser, final = _saml_login(live_server, saml_idp, "sam")
+    _assert_refused(live_server, browser, final)
+    assert "not in any group" in final.text
+    user.refresh_from_db()
+    assert not user.is_staff
+    assert not user.groups.exists()
+
+
+def test_unmapped_group_is_refused(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    browser, final = _saml_login(live_server, saml_idp, "nobody")
+    _assert_refused(live_server, browser, final)
+    assert "not in any group" in final.text
+    assert not User.objects.filter(email="nobody@idp.switchboard.test").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "login"),
+    [
+        ("unsigned", "sam"),
+        # the signed assertion said "some-other-app"; it now says "switchboard-admin"
+        ("tamper_groups", "nobody"),
+        ("tamper_nameid", "sam"),
+        ("wrong_audience", "sam"),
+        # IdP-initiated (no InResponseTo): refused
+        ("unsolicited", "sam"),
+    ],
+)
+def test_bad_assertions_are_refused(
+    saml_idp: SamlIdp, live_server: LiveServer, mode: str, login: str
+) -> None:
+    saml_idp.mode = mode
+    browser, final = _saml_login(live_server, saml_idp, login)
+    _assert_refused(live_server, browser, final)
+    assert "could not be verified" in final.text
+    assert not User.objects.filter(email=f"{login}@idp.switchboard.test").exists()
+    assert not User.objects.filter(groups__name=ADMIN).exists()
+
+
+def test_replayed_response_is_refused(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    """A valid signed Response for a login started in another browser is refused."""
+    browser, _ = _saml_login(live_server, saml_idp, "sam")
+    assert _has_admin_session(live_server, browser)
+    # replay the IdP's answer into a fresh browser: no matching request state there
+    fresh = requests.Session()
+    start = f"{live_server.url}/accounts/saml/{SLUG}/login/?next=/admin/"
+    page = browser.get(start, timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token is not None
+    to_idp = browser.post(
+        start,
+        data={"csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": start},
+        allow_redirects=False,
+        timeout=10,
+    )
+    form = browser.get(to_idp.headers["Location"], timeout=10)
+    answer = browser.post(
+        saml_idp.sso_url,
+        data={**_hidden(form.text), "username": "sam", "password": PASSWORD},
+        timeout=10,
+    )
+    fields = _hidden(answer.text)
+    fields["RelayState"] = "/admin/"
+    final = fresh.post(f"{live_server.url}/accounts/saml/{SLUG}/acs/", data=fields, timeout=10)
+    # allauth finds no login of ours that this Response answers: 403, no session
+    assert final.status_code == 403
+    assert not _has_admin_session(live_server, fresh)
