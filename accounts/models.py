@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.validators import validate_e164, validate_tax_document
-from integrations.models import AppendOnlyQuerySet
+from integrations.models.core import AppendOnlyModel, AppendOnlyQuerySet
 
 
 class User(AbstractUser):
@@ -131,7 +131,7 @@ class AuditLogQuerySet(AppendOnlyQuerySet):
         raise TypeError("AuditLogEntry rows are append-only.")
 
 
-class AuditLogEntry(models.Model):
+class AuditLogEntry(AppendOnlyModel):
     """Who did what to which object, from where: written by ``accounts.audit.audit_record``
     and never changed or deleted afterwards (the queryset and ``save``/``delete`` refuse)."""
 
@@ -183,7 +183,7 @@ class AuditLogEntry(models.Model):
     ip = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=128, blank=True)
 
-    objects = AuditLogQuerySet.as_manager()
+    objects: ClassVar[Any] = AuditLogQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -200,11 +200,6 @@ class AuditLogEntry(models.Model):
     def __str__(self) -> str:
         who = self.actor_label or "anonymous"
         return f"{self.get_action_display()} by {who} #{self.pk}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise TypeError("AuditLogEntry rows are append-only.")
-        super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("AuditLogEntry rows are append-only.")

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -88,6 +88,39 @@ def _staff(request: HttpRequest) -> User:
     if not isinstance(request.user, User):
         raise PermissionDenied("Sign in first.")
     return request.user
+
+
+def confirm_with_form(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    *,
+    form_class: type[forms.Form],
+    rows: tuple[str, list[Any]],
+    action: str,
+    title: str,
+    template: str,
+    apply: Callable[[Any, dict[str, Any]], bool],
+    done_message: str,
+) -> HttpResponse | None:
+    """An admin action that asks for a form first (a reason, a note): shows the form page with
+    the selected rows; once submitted and valid, applies ``apply`` to each row (which reports
+    its own errors and returns whether it did anything) and says how many it did."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done = sum(1 for obj in rows[1] if apply(obj, form.cleaned_data))
+        if done:
+            modeladmin.message_user(request, done_message.format(n=done), messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.opts,
+        rows[0]: rows[1],
+        "form": form,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "action": action,
+    }
+    return TemplateResponse(request, template, context)
 
 
 @admin.register(Payment)
@@ -277,26 +310,18 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def reject_selected(
         self, request: HttpRequest, queryset: QuerySet[Refund]
     ) -> HttpResponse | None:
-        form = RejectForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            approver = _staff(request)
-            done = 0
-            for refund in queryset:
-                if self._reject(request, refund, approver, form.cleaned_data["reason"]):
-                    done += 1
-            if done:
-                self.message_user(request, f"Rejected {done} refund request(s).", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reject refund requests",
-            "opts": self.opts,
-            "refunds": list(queryset.select_related("payment__order")),
-            "form": form,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "action": "reject_selected",
-        }
-        return TemplateResponse(request, "admin/payments/refund/reject.html", context)
+        approver = _staff(request)
+        return confirm_with_form(
+            self,
+            request,
+            form_class=RejectForm,
+            rows=("refunds", list(queryset.select_related("payment__order"))),
+            action="reject_selected",
+            title="Reject refund requests",
+            template="admin/payments/refund/reject.html",
+            apply=lambda refund, data: self._reject(request, refund, approver, data["reason"]),
+            done_message="Rejected {n} refund request(s).",
+        )
 
     def _needs_reauth(self, request: HttpRequest, *refunds: Refund) -> bool:
         """Approving above the dual-approval threshold needs a recent password or SSO login;
@@ -495,31 +520,24 @@ class ReconciliationExceptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, adm
     def resolve_selected(
         self, request: HttpRequest, queryset: QuerySet[ReconciliationException]
     ) -> HttpResponse | None:
-        form = ResolveForm(request.POST if "apply" in request.POST else None)
-        if "apply" in request.POST and form.is_valid():
-            user = _staff(request)
-            done = 0
-            for exception in queryset:
-                try:
-                    reconciliation_resolve(
-                        exception=exception, user=user, note=form.cleaned_data["note"]
-                    )
-                except SwitchboardError as exc:
-                    self.message_user(request, f"#{exception.pk}: {exc}", level=messages.ERROR)
-                else:
-                    done += 1
-            if done:
-                self.message_user(request, f"Resolved {done} exception(s).", messages.SUCCESS)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Resolve reconciliation exceptions",
-            "opts": self.opts,
-            "exceptions": list(queryset),
-            "form": form,
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "action": "resolve_selected",
-        }
-        return TemplateResponse(
-            request, "admin/payments/reconciliationexception/resolve.html", context
+        user = _staff(request)
+
+        def resolve(exception: ReconciliationException, data: dict[str, Any]) -> bool:
+            try:
+                reconciliation_resolve(exception=exception, user=user, note=data["note"])
+            except SwitchboardError as exc:
+                self.message_user(request, f"#{exception.pk}: {exc}", level=messages.ERROR)
+                return False
+            return True
+
+        return confirm_with_form(
+            self,
+            request,
+            form_class=ResolveForm,
+            rows=("exceptions", list(queryset)),
+            action="resolve_selected",
+            title="Resolve reconciliation exceptions",
+            template="admin/payments/reconciliationexception/resolve.html",
+            apply=resolve,
+            done_message="Resolved {n} exception(s).",
         )

@@ -4,10 +4,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.utils import timezone
 
-from integrations.models.core import AppendOnlyQuerySet
+from integrations.models.core import AppendOnlyModel
 
 
-class ProviderCall(models.Model):
+class ProviderCall(AppendOnlyModel):
     """One attempt of one outbound call. Append-only; secrets and card data never reach it."""
 
     class Outcome(models.TextChoices):
@@ -32,8 +32,6 @@ class ProviderCall(models.Model):
     )
     subject_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
-
-    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -14,7 +14,22 @@ class AppendOnlyQuerySet(models.QuerySet[Any]):
         raise TypeError(f"{self.model.__name__} rows are append-only.")
 
 
-class DomainEvent(models.Model):
+class AppendOnlyModel(models.Model):
+    """A row written once and never changed: ``save`` refuses an update, the default manager's
+    ``update`` refuses too (ledgers: DomainEvent, ProviderCall, the audit log)."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise TypeError(f"{type(self).__name__} rows are append-only.")
+        super().save(*args, **kwargs)
+
+
+class DomainEvent(AppendOnlyModel):
     """A fact that happened to a customer or an object: the timeline and the outbox.
 
     Append-only: written by ``integrations.events.record_event`` in the caller's transaction and
@@ -58,8 +73,6 @@ class DomainEvent(models.Model):
     subject_label = models.CharField(max_length=200, blank=True)
     data = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
-    objects = AppendOnlyQuerySet.as_manager()
-
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
@@ -75,11 +88,6 @@ class DomainEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.pk}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise TypeError("DomainEvent rows are append-only.")
-        super().save(*args, **kwargs)
 
 
 class TaskHeartbeat(models.Model):

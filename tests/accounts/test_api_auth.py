@@ -6,18 +6,13 @@ checks it at the IdP's userinfo endpoint and maps the user's groups to roles, as
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import re
-import secrets
 import socket
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-import requests
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
@@ -26,12 +21,9 @@ from accounts.oidc import _DISCOVERY_CACHE
 from accounts.roles import sync_roles
 from tests.accounts import test_oidc
 from tests.accounts.test_oidc import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    PASSWORD,
     Idp,
     _configure,
-    _form_action,
+    idp_tokens,
 )
 from tests.factories import make_staff
 
@@ -43,51 +35,9 @@ idp = test_oidc.idp
 
 
 def _access_token(idp: Idp, login: str) -> str:
-    """An access token the IdP issues to our client, by a code flow driven from the test."""
-    discovery = requests.get(f"{idp.issuer}/.well-known/openid-configuration", timeout=30).json()
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    redirect_uri = "http://127.0.0.1:9/oidc/callback/"
-    params = {
-        "response_type": "code",
-        "client_id": CLIENT_ID,
-        "redirect_uri": redirect_uri,
-        "scope": "openid email profile groups",
-        "state": secrets.token_urlsafe(16),
-        "nonce": secrets.token_urlsafe(16),
-        "code_challenge": challenge.rstrip(b"=").decode(),
-        "code_challenge_method": "S256",
-    }
-    with requests.Session() as http:
-        page = http.get(f"{discovery['authorization_endpoint']}?{urlencode(params)}", timeout=30)
-        consent = http.post(
-            f"{idp.issuer}{_form_action(page.text, '/login')}",
-            data={"login": login, "password": PASSWORD},
-            timeout=30,
-        )
-        response = http.post(
-            f"{idp.issuer}{_form_action(consent.text, '/confirm')}",
-            allow_redirects=False,
-            timeout=30,
-        )
-        while not response.headers["Location"].startswith(redirect_uri):
-            response = http.get(response.headers["Location"], allow_redirects=False, timeout=30)
-    code = parse_qs(urlparse(response.headers["Location"]).query)["code"][0]
-    tokens = requests.post(
-        discovery["token_endpoint"],
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": redirect_uri,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "code_verifier": verifier,
-        },
-        timeout=30,
-    )
-    assert tokens.status_code == 200, tokens.text
-    token: str = tokens.json()["access_token"]
-    return token
+    """An access token the IdP issues to our client."""
+    tokens, _ = idp_tokens(idp, login)
+    return tokens["access_token"]
 
 
 @pytest.fixture

@@ -335,7 +335,14 @@ def test_password_login_still_works_with_sso_on(make_server, idp):
 
 
 def _real_id_token(idp: Idp, login: str) -> tuple[str, str]:
-    """An ID token the IdP issues to our client, by a code flow driven from the test itself."""
+    """An ID token the IdP issues to our client, and the nonce it carries."""
+    tokens, nonce = idp_tokens(idp, login)
+    return tokens["id_token"], nonce
+
+
+def idp_tokens(idp: Idp, login: str) -> tuple[dict[str, str], str]:
+    """The token response the IdP gives our client (and the nonce sent), by a code flow driven
+    from the test itself. Shared with tests/accounts/test_api_auth.py."""
     discovery = requests.get(f"{idp.issuer}/.well-known/openid-configuration", timeout=30).json()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -378,7 +385,7 @@ def _real_id_token(idp: Idp, login: str) -> tuple[str, str]:
         timeout=30,
     )
     assert tokens.status_code == 200, tokens.text
-    return tokens.json()["id_token"], nonce
+    return tokens.json(), nonce
 
 
 def _b64(data: bytes) -> str:

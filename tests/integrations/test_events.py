@@ -104,3 +104,15 @@ def test_summary_formats_money_exactly(db):
     order = make_order(amount=199_990)
     event = events_for(order).get(type="order.placed")
     assert render_summary(event) == f"{order.number}: R$ 1,999.90, 1 item(s)"
+
+
+def test_provider_calls_are_append_only(db):
+    from integrations.models import ProviderCall
+
+    call = ProviderCall.objects.create(
+        provider="sandbox", operation="ping", method="GET", url="/", outcome="success"
+    )
+    with pytest.raises(TypeError, match="append-only"):
+        call.save()
+    with pytest.raises(TypeError, match="append-only"):
+        ProviderCall.objects.filter(pk=call.pk).update(outcome="timeout")
