@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from integrations.outbound.client import ProviderClient
+from tests.outbound_support import Sleeps, fast_outbound
 
 
 @dataclass(frozen=True)
@@ -119,24 +120,14 @@ def closed_port_url() -> str:
 
 
 @pytest.fixture(autouse=True)
-def fast_outbound(settings: Any) -> Any:
-    settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS = 1.0
-    settings.OUTBOUND_READ_TIMEOUT_SECONDS = 1.0
-    settings.OUTBOUND_MAX_ATTEMPTS = 3
-    settings.OUTBOUND_BACKOFF_BASE_SECONDS = 0.01
-    settings.OUTBOUND_BACKOFF_MAX_SECONDS = 5.0
-    settings.CIRCUIT_BREAKER_MIN_CALLS = 4
-    settings.CIRCUIT_BREAKER_FAILURE_RATIO = 0.5
-    settings.CIRCUIT_BREAKER_WINDOW_SECONDS = 60
-    settings.CIRCUIT_BREAKER_COOLDOWN_SECONDS = 30
-    return settings
-
-
-class Sleeps(list[float]):
-    """Records the waits between attempts instead of waiting."""
-
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+def fast_outbound_settings(settings: Any) -> Any:
+    return fast_outbound(
+        settings,
+        CIRCUIT_BREAKER_MIN_CALLS=4,
+        CIRCUIT_BREAKER_FAILURE_RATIO=0.5,
+        CIRCUIT_BREAKER_WINDOW_SECONDS=60,
+        CIRCUIT_BREAKER_COOLDOWN_SECONDS=30,
+    )
 
 
 @pytest.fixture

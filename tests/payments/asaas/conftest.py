@@ -32,6 +32,7 @@ from integrations.webhooks.registry import (
 )
 from payments.providers.asaas.adapter import AsaasPaymentProvider
 from payments.providers.asaas.webhooks import endpoint as asaas_endpoint
+from tests.outbound_support import Sleeps, fast_outbound
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
 WEBHOOK_TOKEN = "whtok-asaas-test-0123456789"
@@ -278,18 +279,7 @@ def fake_asaas(settings: Any) -> Iterator[FakeAsaas]:
 def asaas_settings(settings: Any) -> Any:
     settings.ASAAS_WEBHOOK_TOKEN = WEBHOOK_TOKEN
     settings.ASAAS_API_KEY = API_KEY
-    settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS = 1.0
-    settings.OUTBOUND_READ_TIMEOUT_SECONDS = 1.0
-    settings.OUTBOUND_MAX_ATTEMPTS = 3
-    settings.OUTBOUND_BACKOFF_BASE_SECONDS = 0.01
-    settings.OUTBOUND_BACKOFF_MAX_SECONDS = 5.0
-    settings.CIRCUIT_BREAKER_MIN_CALLS = 100
-    return settings
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
+    return fast_outbound(settings, CIRCUIT_BREAKER_MIN_CALLS=100)
 
 
 @pytest.fixture

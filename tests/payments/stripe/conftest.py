@@ -19,6 +19,7 @@ from integrations.webhooks.registry import (
 )
 from payments.providers.stripe.client import sign_payload
 from payments.providers.stripe.webhooks import endpoint
+from tests.outbound_support import fast_outbound
 from tests.payments.stripe.fake_stripe import API_KEY, FakeStripe, serve
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -38,14 +39,13 @@ def stripe_settings(settings: Any, fake_stripe: FakeStripe) -> Any:
     settings.STRIPE_WEBHOOK_SECRETS = [SECRET]
     settings.STRIPE_API_BASE = fake_stripe.url
     settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
-    settings.OUTBOUND_CONNECT_TIMEOUT_SECONDS = 1.0
-    settings.OUTBOUND_READ_TIMEOUT_SECONDS = 0.4
-    settings.OUTBOUND_MAX_ATTEMPTS = 3
-    settings.OUTBOUND_BACKOFF_BASE_SECONDS = 0.01
-    settings.OUTBOUND_BACKOFF_MAX_SECONDS = 0.05
-    settings.CIRCUIT_BREAKER_MIN_CALLS = 1000
     settings.REFUND_DUAL_APPROVAL_THRESHOLD = 10**12  # one approval is enough in these tests
-    return settings
+    return fast_outbound(
+        settings,
+        OUTBOUND_READ_TIMEOUT_SECONDS=0.4,
+        OUTBOUND_BACKOFF_MAX_SECONDS=0.05,
+        CIRCUIT_BREAKER_MIN_CALLS=1000,
+    )
 
 
 @pytest.fixture(autouse=True)
