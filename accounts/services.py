@@ -60,6 +60,17 @@ def customer_create(
     return customer
 
 
+def customer_find_or_create(
+    *, email: str, name: str, phone: str = "", tax_document: str = ""
+) -> Customer:
+    """The customer with this e-mail (case-insensitive, oldest first), else a new one.
+    Raises ValidationError for invalid contact data when one has to be created."""
+    existing = Customer.objects.filter(email__iexact=email.strip()).order_by("id").first()
+    if existing is not None:
+        return existing
+    return customer_create(name=name, email=email, phone=phone, tax_document=tax_document)
+
+
 def customer_update(*, customer: Customer, actor: User | None = None, **changes: Any) -> Customer:
     """Change name, email, phone or tax document; records which fields changed (not values)."""
     allowed = {"name", "email", "phone", "tax_document"}

@@ -15,18 +15,15 @@ from rest_framework.views import APIView
 
 from accounts.api_keys import HasScope
 from accounts.models import Customer
-from accounts.services import customer_create
+from accounts.services import customer_find_or_create
 from orders.models import Order
 from orders.serializers import OrderCreateSerializer, OrderSerializer, UsageEventSerializer
 from orders.services import OrderLineInput, order_place, usage_record
 
 
 def _customer_for(data: dict[str, Any]) -> Customer:
-    customer = Customer.objects.filter(email__iexact=data["email"]).order_by("id").first()
-    if customer is not None:
-        return customer
     try:
-        return customer_create(**data)
+        return customer_find_or_create(**data)
     except DjangoValidationError as exc:
         raise ValidationError({"customer": exc.messages}) from exc
 
