@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class IntegrationsConfig(AppConfig):
@@ -9,6 +10,14 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.events import domain_event_committed
+        from integrations.forksafe import install_fork_hooks
+        from integrations.schedules import ensure_schedules_after_migrate
+
+        install_fork_hooks()
+        # Every deploy's `migrate` registers the periodic jobs (sweepers, prune, heartbeats).
+        post_migrate.connect(
+            ensure_schedules_after_migrate, sender=self, dispatch_uid="integrations.schedules"
+        )
 
         domain_event_committed.connect(
             enqueue_committed_deliveries, dispatch_uid="integrations.deliveries.enqueue"

@@ -38,22 +38,33 @@ def health_report() -> tuple[bool, dict[str, Any]]:
     except DatabaseError as exc:
         report["database"] = {"ok": False, "vendor": connection.vendor, "error": type(exc).__name__}
         report["task_cluster"] = {"ok": False, "last_heartbeat": None}
+        report["sweeper_cluster"] = {"ok": False, "last_heartbeat": None}
         report["circuit_breakers"] = None
         report["status"] = "down"
         return False, report
 
-    heartbeat = TaskHeartbeat.objects.filter(cluster=settings.Q_CLUSTER["name"]).first()
-    if heartbeat is None:
-        report["task_cluster"] = {"ok": False, "last_heartbeat": None, "age_seconds": None}
-    else:
-        age = timezone.now() - heartbeat.beat_at
-        report["task_cluster"] = {
-            "ok": age <= timedelta(seconds=settings.TASK_HEARTBEAT_STALE_SECONDS),
-            "last_heartbeat": heartbeat.beat_at.isoformat(),
-            "age_seconds": round(age.total_seconds(), 1),
-        }
+    beats = {
+        row.cluster: row
+        for row in TaskHeartbeat.objects.filter(
+            cluster__in=[settings.Q_CLUSTER["name"], settings.Q_SWEEPER_CLUSTER]
+        )
+    }
+    report["task_cluster"] = _cluster_health(beats.get(settings.Q_CLUSTER["name"]))
+    report["sweeper_cluster"] = _cluster_health(beats.get(settings.Q_SWEEPER_CLUSTER))
     breakers = {row["provider"]: row["state"] for row in breaker_states()}
     report["circuit_breakers"] = breakers
     all_closed = all(state == CircuitBreaker.State.CLOSED for state in breakers.values())
-    report["status"] = "ok" if report["task_cluster"]["ok"] and all_closed else "degraded"
+    clusters_ok = report["task_cluster"]["ok"] and report["sweeper_cluster"]["ok"]
+    report["status"] = "ok" if clusters_ok and all_closed else "degraded"
     return True, report
+
+
+def _cluster_health(heartbeat: TaskHeartbeat | None) -> dict[str, Any]:
+    if heartbeat is None:
+        return {"ok": False, "last_heartbeat": None, "age_seconds": None}
+    age = timezone.now() - heartbeat.beat_at
+    return {
+        "ok": age <= timedelta(seconds=settings.TASK_HEARTBEAT_STALE_SECONDS),
+        "last_heartbeat": heartbeat.beat_at.isoformat(),
+        "age_seconds": round(age.total_seconds(), 1),
+    }

@@ -3,6 +3,9 @@
 A sandbox provider (payments, shipping, messaging) answers our calls in-process and then, like a
 real provider, POSTs Standard Webhooks-signed events to our own ``/webhooks/sandbox-*/`` URL after
 a realistic delay. Settings add chaos: duplicate deliveries, reordering, delays.
+
+Each webhook owed is a ``SandboxWebhook`` row first. One sender task at a time (a cache lease)
+sends rows as they fall due; the sweeper sends whatever a lost queue or a killed sender left.
 """
 
 from __future__ import annotations
@@ -13,21 +16,28 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from time import monotonic
 from typing import Any
 
 import requests
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
 from django_q.tasks import async_task
 
+from integrations.models import SandboxWebhook
 from integrations.webhooks.standard import standard_webhooks_headers
 
 log = structlog.get_logger(__name__)
 
 SEND_TIMEOUT_SECONDS = 10
+SENDER_TASK = "integrations.sandbox.send"
+SENDER_LOCK_KEY = "sandbox-webhooks-sender"
 _rng = random.Random()  # noqa: S311 - simulation, not security
 
 
@@ -49,10 +59,12 @@ def sandbox_secrets() -> list[str]:
 
 
 def sandbox_emit(*, endpoint: str, events: Sequence[SandboxEvent]) -> list[str]:
-    """Schedule ``events`` for delivery to ``/webhooks/<endpoint>/`` once the caller commits.
+    """Owe ``events`` to ``/webhooks/<endpoint>/``: one ``SandboxWebhook`` row each, written in
+    the caller's transaction (or at once outside one), and a sender woken once it commits.
 
     Each event gets its own webhook id; chaos settings may duplicate a delivery (same id) or
-    shuffle the order. Returns the webhook ids."""
+    shuffle the order. The rows, not the task queue, are the record: a lost queue or a killed
+    worker delays them until the sweeper sends them. Returns the webhook ids."""
     deliveries: list[tuple[str, str, int]] = []
     low, high = settings.SANDBOX_DELAY_MIN_MS, settings.SANDBOX_DELAY_MAX_MS
     for index, event in enumerate(events):
@@ -70,41 +82,138 @@ def sandbox_emit(*, endpoint: str, events: Sequence[SandboxEvent]) -> list[str]:
     if settings.SANDBOX_CHAOS_REORDER:
         _rng.shuffle(deliveries)
         deliveries = [(m, b, _rng.randint(low, high)) for m, b, _ in deliveries]
-
-    def enqueue() -> None:
-        if not settings.SANDBOX_SEND_WEBHOOKS:
-            return
-        for msg_id, body, delay in deliveries:
-            async_task(
-                "integrations.sandbox.deliver_sandbox_webhook",
-                endpoint,
-                msg_id,
-                body,
-                delay,
-                task_name=f"sandbox-webhook-{msg_id}"[:100],
-                q_options={"ack_failure": True},
-            )
-
-    transaction.on_commit(enqueue, robust=True)
+    if not settings.SANDBOX_SEND_WEBHOOKS:
+        return [msg_id for msg_id, _, _ in deliveries]
+    now = timezone.now()
+    SandboxWebhook.objects.bulk_create(
+        SandboxWebhook(
+            endpoint=endpoint,
+            msg_id=msg_id,
+            body=body,
+            due_at=now + timedelta(milliseconds=delay),
+            created_at=now,
+        )
+        for msg_id, body, delay in deliveries
+    )
+    transaction.on_commit(sandbox_wake, robust=True)
     return [msg_id for msg_id, _, _ in deliveries]
 
 
-def deliver_sandbox_webhook(endpoint: str, msg_id: str, body: str, delay_ms: int) -> int:
-    """Task: wait ``delay_ms`` like a real provider would, then POST the signed event.
+def sandbox_wake() -> None:
+    """Start a sender task unless one is running (a broker failure is logged: the sweeper sends
+    the rows anyway)."""
+    if cache.get(SENDER_LOCK_KEY) is not None:
+        return
+    try:
+        async_task(SENDER_TASK, task_name="sandbox-webhooks-send", save=False)
+    except Exception:  # boundary: the broker is down; the rows stay due for the sweeper
+        log.exception("sandbox.wake_failed")
 
-    Returns the HTTP status. A non-2xx answer raises, so the task cluster retries it like a
-    provider's retry schedule would."""
-    if delay_ms > 0:
-        time.sleep(delay_ms / 1000)
+
+def _claimable(now: datetime) -> Q:
+    stale = now - timedelta(seconds=settings.SANDBOX_CLAIM_TIMEOUT_SECONDS)
+    return Q(status=SandboxWebhook.Status.PENDING, due_at__lte=now) & (
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale)
+    )
+
+
+def _send_one(row: SandboxWebhook) -> bool:
+    """Claim ``row`` (a conditional update, so two senders never both send it), POST it, and
+    record the outcome. A failed POST is retried later with backoff, like a provider would."""
+    now = timezone.now()
+    claimed = SandboxWebhook.objects.filter(
+        _claimable(now), pk=row.pk, claimed_at=row.claimed_at
+    ).update(claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return False
+    attempts = row.attempts + 1
+    try:
+        status = deliver_sandbox_webhook(row.endpoint, row.msg_id, row.body)
+    except (requests.RequestException, RuntimeError) as exc:
+        dead = attempts >= settings.SANDBOX_MAX_ATTEMPTS
+        delay = min(60.0, 0.5 * 2 ** min(attempts, 10))
+        SandboxWebhook.objects.filter(pk=row.pk, claimed_at=now).update(
+            status=SandboxWebhook.Status.DEAD if dead else SandboxWebhook.Status.PENDING,
+            claimed_at=None,
+            due_at=timezone.now() + timedelta(seconds=delay),
+            last_error=f"{type(exc).__name__}: {exc}"[:300],
+        )
+        log.warning(
+            "sandbox.webhook_failed",
+            endpoint=row.endpoint,
+            webhook_id=row.msg_id,
+            attempts=attempts,
+            dead=dead,
+            error=type(exc).__name__,
+        )
+        return True
+    SandboxWebhook.objects.filter(pk=row.pk, claimed_at=now).update(
+        status=SandboxWebhook.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+    log.info("sandbox.webhook_sent", endpoint=row.endpoint, webhook_id=row.msg_id, status=status)
+    return True
+
+
+def sandbox_send_due(*, time_budget_seconds: float, linger: bool) -> int:
+    """Send every due webhook (oldest due first) until none is due and, with ``linger``, none is
+    pending within the budget either. Returns how many were sent or tried."""
+    deadline = monotonic() + time_budget_seconds
+    sent = 0
+    while monotonic() < deadline:
+        now = timezone.now()
+        due = list(SandboxWebhook.objects.filter(_claimable(now)).order_by("due_at", "pk")[:50])
+        for row in due:
+            sent += _send_one(row)
+        if due:
+            continue
+        if not linger:
+            break
+        next_due = (
+            SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING)
+            .order_by("due_at")
+            .values_list("due_at", flat=True)
+            .first()
+        )
+        if next_due is None:
+            break
+        time.sleep(min(max((next_due - now).total_seconds(), 0.01), 0.25))
+    return sent
+
+
+def send() -> int:
+    """Task: the single sender (a cache lease keeps it to one at a time) sends due webhooks and
+    waits for those due soon, for at most SANDBOX_SENDER_MAX_SECONDS; if any are still pending
+    then, it hands over to a fresh task."""
+    token = uuid.uuid4().hex
+    lease = settings.SANDBOX_SENDER_MAX_SECONDS + 15
+    if not cache.add(SENDER_LOCK_KEY, token, timeout=lease):
+        return 0
+    try:
+        sent = sandbox_send_due(
+            time_budget_seconds=settings.SANDBOX_SENDER_MAX_SECONDS, linger=True
+        )
+    finally:
+        if cache.get(SENDER_LOCK_KEY) == token:
+            cache.delete(SENDER_LOCK_KEY)
+    if SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).exists():
+        sandbox_wake()
+    return sent
+
+
+def sweep() -> int:
+    """Every minute (sweeper cluster): send what is due, including rows whose sender died."""
+    return sandbox_send_due(time_budget_seconds=settings.WEBHOOK_SWEEP_SECONDS, linger=False)
+
+
+def deliver_sandbox_webhook(endpoint: str, msg_id: str, body: str) -> int:
+    """POST one signed event to our own endpoint; returns the HTTP status. A non-2xx answer
+    raises RuntimeError, so the row is retried like a provider's retry schedule would."""
     headers = standard_webhooks_headers(
         secret=sandbox_secret(), msg_id=msg_id, body=body, at=datetime.now(tz=UTC)
     )
     headers["content-type"] = "application/json"
     url = f"{settings.SANDBOX_WEBHOOK_TARGET.rstrip('/')}/webhooks/{endpoint}/"
     response = requests.post(url, data=body.encode(), headers=headers, timeout=SEND_TIMEOUT_SECONDS)
-    log.info(
-        "sandbox.webhook_sent", endpoint=endpoint, webhook_id=msg_id, status=response.status_code
-    )
     if response.status_code >= 300:
         raise RuntimeError(f"Our webhook endpoint answered {response.status_code} to {msg_id}.")
     return response.status_code

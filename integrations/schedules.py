@@ -1,26 +1,79 @@
-"""Periodic tasks the cluster runs; ``ensure_schedules`` is idempotent."""
+"""Periodic tasks, registered by ``migrate`` (a ``post_migrate`` receiver) so every deploy has them.
+
+The sweepers and heartbeats run on the sweeper cluster (``SWEEPER_CLUSTER``, its own queue), so a
+backlog in the main queue never delays the jobs that recover lost work. Everything else runs on
+the main cluster. ``ensure_schedules`` is idempotent: it creates or updates each entry by name.
+"""
 
 from __future__ import annotations
 
-from django_q.models import Schedule
+from dataclasses import dataclass, field
+from typing import Any
 
-SCHEDULES = [
-    {"name": "task-cluster-heartbeat", "func": "integrations.tasks.heartbeat", "minutes": 1},
-    {"name": "deliveries-sweep", "func": "integrations.deliveries.tasks.sweep", "minutes": 1},
-    {"name": "webhooks-sweep", "func": "integrations.webhooks.tasks.sweep", "minutes": 1},
-    {"name": "webhooks-prune", "func": "integrations.webhooks.tasks.prune", "minutes": 1440},
+from django.conf import settings
+
+MAIN = "main"
+SWEEPERS = "sweepers"
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    func: str
+    minutes: int
+    cluster: str = SWEEPERS
+    """``MAIN`` or ``SWEEPERS``: which cluster's queue runs it."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def cluster_name(role: str) -> str:
+    """The django-q2 cluster name behind ``MAIN`` or ``SWEEPERS``."""
+    return str(settings.Q_CLUSTER["name"] if role == MAIN else settings.Q_SWEEPER_CLUSTER)
+
+
+SCHEDULES: list[PeriodicJob] = [
+    PeriodicJob(
+        "task-cluster-heartbeat",
+        "integrations.tasks.heartbeat",
+        1,
+        cluster=MAIN,
+        kwargs={"role": MAIN},
+    ),
+    PeriodicJob(
+        "sweeper-cluster-heartbeat",
+        "integrations.tasks.heartbeat",
+        1,
+        kwargs={"role": SWEEPERS},
+    ),
+    PeriodicJob("deliveries-sweep", "integrations.deliveries.tasks.sweep", 1),
+    PeriodicJob("webhooks-sweep", "integrations.webhooks.tasks.sweep", 1),
+    PeriodicJob("sandbox-webhooks-sweep", "integrations.sandbox.sweep", 1),
+    PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),
 ]
 
 
-def ensure_schedules() -> int:
-    for spec in SCHEDULES:
-        Schedule.objects.update_or_create(
-            name=spec["name"],
+def ensure_schedules(using: str = "default") -> int:
+    """Create or update every periodic job; returns how many there are."""
+    from django_q.models import Schedule
+
+    for job in SCHEDULES:
+        Schedule.objects.using(using).update_or_create(
+            name=job.name,
             defaults={
-                "func": spec["func"],
+                "func": job.func,
+                "kwargs": repr(job.kwargs) if job.kwargs else None,
                 "schedule_type": Schedule.MINUTES,
-                "minutes": spec["minutes"],
+                "minutes": job.minutes,
                 "repeats": -1,
+                "cluster": cluster_name(job.cluster),
             },
         )
     return len(SCHEDULES)
+
+
+def ensure_schedules_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """``post_migrate`` receiver: register the jobs once django_q's tables exist."""
+    from django.db import connections
+
+    if "django_q_schedule" in connections[using].introspection.table_names():
+        ensure_schedules(using=using)

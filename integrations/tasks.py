@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from integrations.health import task_heartbeat_record
+from integrations.schedules import MAIN, cluster_name
 
 
-def heartbeat() -> None:
-    task_heartbeat_record(cluster=settings.Q_CLUSTER["name"])
+def heartbeat(role: str = MAIN) -> None:
+    """Record that the ``role`` cluster (main or sweepers) is running its scheduled tasks."""
+    task_heartbeat_record(cluster=cluster_name(role))

@@ -15,7 +15,7 @@ from config.settings.saml import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.stripe import *  # noqa: F403
-from config.settings.tasks import q_cluster_from_env
+from config.settings.tasks import SWEEPER_CLUSTER, q_cluster_from_env
 from config.settings.webhooks import *  # noqa: F403
 
 VAR_DIR = BASE_DIR / "var"
@@ -173,6 +173,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 Q_CLUSTER = q_cluster_from_env(env)
+# The second cluster that runs only the sweepers and heartbeats (config/settings/tasks.py).
+Q_SWEEPER_CLUSTER = SWEEPER_CLUSTER
 # A cluster heartbeat older than this makes /health/ report the task cluster as stale.
 TASK_HEARTBEAT_STALE_SECONDS = env.int("TASK_HEARTBEAT_STALE_SECONDS", default=180)
 

@@ -16,3 +16,10 @@ SANDBOX_CHAOS_FAILURE_RATE = env.float("SANDBOX_CHAOS_FAILURE_RATE", default=0.0
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
 # Whether the sandbox really POSTs its webhooks (unit tests turn it off; flow tests turn it on).
 SANDBOX_SEND_WEBHOOKS = env.bool("SANDBOX_SEND_WEBHOOKS", default=True)
+# The sandbox's own retry schedule for webhooks our endpoint did not accept (0.5 s doubling to
+# a minute), and when it gives up.
+SANDBOX_MAX_ATTEMPTS = env.int("SANDBOX_MAX_ATTEMPTS", default=30)
+# A sender that died mid-send is presumed dead after this long; its row is sent again.
+SANDBOX_CLAIM_TIMEOUT_SECONDS = env.int("SANDBOX_CLAIM_TIMEOUT_SECONDS", default=30)
+# One sender task runs at most this long, then hands over to a new task if rows are pending.
+SANDBOX_SENDER_MAX_SECONDS = env.float("SANDBOX_SENDER_MAX_SECONDS", default=30.0)

@@ -1,6 +1,7 @@
 from integrations.models.calls import CircuitBreaker, ProviderCall
 from integrations.models.core import AppendOnlyQuerySet, DomainEvent, TaskHeartbeat
 from integrations.models.deliveries import Delivery
+from integrations.models.sandbox import SandboxWebhook
 from integrations.models.webhooks import WebhookEvent, WebhookRejection
 
 __all__ = [
@@ -9,6 +10,7 @@ __all__ = [
     "Delivery",
     "DomainEvent",
     "ProviderCall",
+    "SandboxWebhook",
     "TaskHeartbeat",
     "WebhookEvent",
     "WebhookRejection",

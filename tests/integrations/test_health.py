@@ -6,10 +6,17 @@ from django.utils import timezone
 from config import __version__
 from integrations import tasks
 from integrations.models import CircuitBreaker, TaskHeartbeat
+from integrations.schedules import MAIN, SWEEPERS
+
+
+def _both_clusters_beat() -> None:
+    """What each cluster's scheduled heartbeat task does every minute."""
+    tasks.heartbeat(role=MAIN)
+    tasks.heartbeat(role=SWEEPERS)
 
 
 def test_health_reports_database_cluster_and_version(client, db):
-    tasks.heartbeat()  # what the cluster's scheduled task does every minute
+    _both_clusters_beat()
     response = client.get("/health/")
     body = response.json()
     assert response.status_code == 200
@@ -17,7 +24,17 @@ def test_health_reports_database_cluster_and_version(client, db):
     assert body["database"]["ok"] is True
     assert body["task_cluster"]["ok"] is True
     assert body["task_cluster"]["age_seconds"] < 5
+    assert body["sweeper_cluster"]["ok"] is True
     assert body["version"] == __version__
+
+
+def test_a_silent_sweeper_cluster_degrades_health(client, db):
+    """The sweepers recover lost work; without their cluster /health/ says so."""
+    tasks.heartbeat(role=MAIN)
+    body = client.get("/health/").json()
+    assert body["task_cluster"]["ok"] is True
+    assert body["sweeper_cluster"] == {"ok": False, "last_heartbeat": None, "age_seconds": None}
+    assert body["status"] == "degraded"
 
 
 def test_stale_or_missing_heartbeat_degrades_but_stays_200(client, db):
@@ -51,7 +68,7 @@ def test_health_only_answers_get(client, db):
 
 
 def test_health_reports_breakers_and_an_open_one_degrades(client, db):
-    tasks.heartbeat()
+    _both_clusters_beat()
     CircuitBreaker.objects.create(provider="acme")
     body = client.get("/health/").json()
     assert body["status"] == "ok"

@@ -102,13 +102,13 @@ def test_run_demo_serves_runs_tasks_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             except queue.Empty:
                 continue
             output.append(line)
-            if match := re.fullmatch(r"(web|tasks) pid (\d+)\n", line):
+            if match := re.fullmatch(r"(web|tasks|sweepers) pid (\d+)\n", line):
                 child_pids[match[1]] = int(match[2])
 
     try:
         read_until(lambda: any(admin_url in line for line in output), timeout=60)
         read_until(lambda: any("Press Ctrl-C to stop." in line for line in output), timeout=5)
-        assert set(child_pids) == {"web", "tasks"}
+        assert set(child_pids) == {"web", "tasks", "sweepers"}
         banner = "".join(output)
         for role in ROLES:
             assert re.search(rf"^\s+{role}\s+/ \S+$", banner, re.MULTILINE), role
@@ -127,6 +127,11 @@ def test_run_demo_serves_runs_tasks_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         while not _health(port)["task_cluster"]["ok"]:
             assert time.monotonic() < deadline, "the task cluster never ran the heartbeat"
             time.sleep(0.5)
+        # The sweeper cluster runs its own schedule, which `migrate` alone registered.
+        deadline = time.monotonic() + 75
+        while not _health(port)["sweeper_cluster"]["ok"]:
+            assert time.monotonic() < deadline, "the sweeper cluster never ran its heartbeat"
+            time.sleep(1)
 
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=20) == 0

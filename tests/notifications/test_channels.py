@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -7,6 +8,7 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
 from integrations.exceptions import SwitchboardError
+from integrations.models import SandboxWebhook
 from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage
 from notifications.channels.email import EmailChannel
@@ -83,13 +85,20 @@ def test_sandbox_whatsapp_fails_numbers_ending_in_0000(emitted: EmitRecorder) ->
     assert emitted.events[0].data["error"]
 
 
-def test_sandbox_whatsapp_only_schedules_its_webhooks_for_after_commit(
-    django_capture_on_commit_callbacks, emitted: EmitRecorder
+def test_sandbox_whatsapp_owes_its_webhooks_as_rows_and_wakes_the_sender_after_commit(
+    django_capture_on_commit_callbacks, emitted: EmitRecorder, settings: Any
 ) -> None:
+    settings.SANDBOX_SEND_WEBHOOKS = True
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         SandboxWhatsAppChannel().send(message=_message())
 
     assert len(callbacks) == 1
+    owed = SandboxWebhook.objects.filter(endpoint="sandbox-messaging")
+    assert sorted(json.loads(row.body)["type"] for row in owed) == [
+        "message.delivered",
+        "message.read",
+    ]
+    assert {row.status for row in owed} == {SandboxWebhook.Status.PENDING}
 
 
 def test_sandbox_whatsapp_chaos_fails_before_accepting(

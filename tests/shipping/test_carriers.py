@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from integrations.exceptions import SwitchboardError
+from integrations.models import SandboxWebhook
 from shipping.carriers import get_carrier
 from shipping.carriers.base import LabelRequest, QuoteRequest
 from shipping.carriers.sandbox.adapter import SandboxCarrier, sandbox_tracking_code
@@ -122,14 +123,18 @@ def test_track_knows_nothing_of_an_unknown_code() -> None:
     assert SandboxCarrier().track(tracking_code="SB000000000BR") == []
 
 
-def test_webhooks_are_only_scheduled_for_after_commit(
-    django_capture_on_commit_callbacks, emitted: EmitRecorder
+def test_webhooks_are_owed_as_rows_and_only_sent_after_commit(
+    django_capture_on_commit_callbacks, emitted: EmitRecorder, settings: Any
 ) -> None:
+    settings.SANDBOX_SEND_WEBHOOKS = True
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         SandboxCarrier().buy_label(request=_label_request())
 
-    assert len(callbacks) == 1  # one enqueue of the four deliveries, run only on commit
+    assert len(callbacks) == 1  # one wake of the sender, run only on commit
     assert len(emitted.events) == 4
+    owed = SandboxWebhook.objects.filter(endpoint="sandbox-shipping")
+    assert owed.count() == 4
+    assert set(owed.values_list("status", "sent_at")) == {(SandboxWebhook.Status.PENDING, None)}
 
 
 def test_chaos_makes_calls_fail_like_an_outage(settings: Any, emitted: EmitRecorder) -> None:

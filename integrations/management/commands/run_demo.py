@@ -1,4 +1,5 @@
-"""Runs the demo: gunicorn and the django-q2 cluster as supervised child processes.
+"""Runs the demo: gunicorn, the django-q2 task cluster and the sweeper cluster as supervised
+child processes.
 
 Each child gets its own process group, so the terminal's Ctrl-C reaches only this command, which
 then stops both children (SIGTERM, then SIGKILL after a grace period) and exits cleanly.
@@ -20,8 +21,6 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
-
-from integrations.schedules import ensure_schedules
 
 ROLES = ("support", "sales", "finance", "ops", "admin")
 STOP_GRACE_SECONDS = 10.0
@@ -47,7 +46,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
 
-        ensure_schedules()
         connections.close_all()
 
         host: str = options["host"]
@@ -73,14 +71,20 @@ class Command(BaseCommand):
             "--no-control-socket",
         ]
         tasks_cmd = [sys.executable, "manage.py", "qcluster"]
+        # The sweepers run from their own queue, ahead of any backlog (config/settings/tasks.py).
+        sweeper_env = {**env, "Q_CLUSTER_NAME": settings.Q_SWEEPER_CLUSTER}
 
         children: dict[str, subprocess.Popen[bytes]] = {}
         try:
-            for name, cmd in (("web", web_cmd), ("tasks", tasks_cmd)):
+            for name, cmd, child_env in (
+                ("web", web_cmd, env),
+                ("tasks", tasks_cmd, env),
+                ("sweepers", tasks_cmd, sweeper_env),
+            ):
                 children[name] = subprocess.Popen(  # noqa: S603
                     cmd,
                     cwd=settings.BASE_DIR,
-                    env=env,
+                    env=child_env,
                     stdin=subprocess.DEVNULL,
                     process_group=0,
                 )

@@ -285,6 +285,6 @@ def test_any_order_of_duplicate_deliveries_yields_one_row_and_one_effect_per_eve
 def test_the_sweeper_is_scheduled_every_minute():
     from integrations.schedules import SCHEDULES
 
-    spec = next(s for s in SCHEDULES if s["name"] == "webhooks-sweep")
-    assert spec["minutes"] == 1
-    assert pydoc.locate(str(spec["func"])) is sweep
+    spec = next(s for s in SCHEDULES if s.name == "webhooks-sweep")
+    assert spec.minutes == 1
+    assert pydoc.locate(spec.func) is sweep
