@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -51,19 +51,22 @@ class AuditMiddleware:
 
 
 class SessionTimeoutMiddleware:
-    """Logs a signed-in user out after ``SESSION_IDLE_TIMEOUT_SECONDS`` without a request, or
-    ``SESSION_COOKIE_AGE`` seconds after sign-in whatever the activity. A timed-out API call gets
-    401 JSON; an admin page redirects to the login form; other pages go on anonymously.
+    """Logs a user signed in through the session out after ``SESSION_IDLE_TIMEOUT_SECONDS``
+    without a request, or ``SESSION_COOKIE_AGE`` seconds after sign-in whatever the activity. A
+    timed-out API call gets 401 JSON; an admin page redirects to the login form; other pages go
+    on anonymously.
 
     The last-activity stamp is rewritten at most every ``timeout / 10`` seconds (capped at a
-    minute), so not every request saves the session."""
+    minute), so not every request saves the session. Requests authenticated per request (an API
+    key, an OIDC bearer token: DRF sets ``request.user`` for them) are left alone, so they write
+    no session and get no session cookie."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         now = time.time()
-        if request.user.is_authenticated:
+        if self._signed_in_by_session(request):
             reason = self._expired(request, now)
             if reason:
                 setattr(request, LOGOUT_REASON_ATTR, reason)
@@ -73,9 +76,16 @@ class SessionTimeoutMiddleware:
                 if request.path.startswith("/admin/"):
                     return redirect_to_login(request.get_full_path())
         response = self.get_response(request)
-        if request.user.is_authenticated:
+        if self._signed_in_by_session(request):
             self._touch(request, now)
         return response
+
+    @staticmethod
+    def _signed_in_by_session(request: HttpRequest) -> bool:
+        """Whether ``request.user`` is the user this session signed in (not an API key's or a
+        bearer token's, which DRF puts on the request instead)."""
+        user = request.user
+        return user.is_authenticated and request.session.get(SESSION_KEY) == str(user.pk)
 
     @staticmethod
     def _expired(request: HttpRequest, now: float) -> str:

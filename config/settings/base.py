@@ -90,11 +90,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # With Redis down, reads miss and writes are dropped after at most this long per call, so
+    # throttling lets API calls through instead of failing them (integrations/cache.py).
+    redis_cache_timeout = env.float("REDIS_CACHE_TIMEOUT_SECONDS", default=0.5)
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "integrations.cache.DegradingRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "switchboard",
+            "OPTIONS": {
+                "socket_connect_timeout": redis_cache_timeout,
+                "socket_timeout": redis_cache_timeout,
+            },
         }
     }
 else:
