@@ -15,15 +15,6 @@ import environ
 SQLITE_BUSY_TIMEOUT_SECONDS = 20
 
 
-def check_pooled_connection(conn: Any) -> None:
-    """psycopg_pool's ``check`` callback: raise if ``conn`` no longer reaches the server (the
-    pool then discards it and hands out another). ``ConnectionPool.check_connection`` itself,
-    imported lazily so that settings load without psycopg installed."""
-    from psycopg_pool import ConnectionPool
-
-    ConnectionPool.check_connection(conn)
-
-
 def sqlite_database(path: Path) -> dict[str, Any]:
     """SQLite tuned to serve a web server and task workers at once."""
     if str(path) != ":memory:":
@@ -61,13 +52,14 @@ def database_from_env(env: environ.Env, default_sqlite_path: Path) -> dict[str, 
     if config["ENGINE"] == "django.db.backends.postgresql":
         # psycopg 3's pool replaces persistent connections (CONN_MAX_AGE must then be 0).
         config["CONN_MAX_AGE"] = 0
+        # With a pool, Django hands this to psycopg_pool as its ``check``: each connection is
+        # checked (a trivial round trip) as it leaves the pool, so after a database restart a
+        # stale pooled connection is replaced instead of failing a request.
+        config["CONN_HEALTH_CHECKS"] = True
         config.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN", default=2),
             "max_size": env.int("DATABASE_POOL_MAX", default=10),
             "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
-            # Each connection is checked (a trivial round trip) as it leaves the pool, so after a
-            # database restart a stale pooled connection is replaced instead of failing a request.
-            "check": check_pooled_connection,
         }
     return config
 

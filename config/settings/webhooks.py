@@ -16,8 +16,13 @@ WEBHOOK_REJECTION_RETENTION_DAYS = env.int("WEBHOOK_REJECTION_RETENTION_DAYS", d
 # after this many seconds (it must end well within the task cluster's timeout).
 WEBHOOK_SWEEP_BATCH = env.int("WEBHOOK_SWEEP_BATCH", default=500)
 WEBHOOK_SWEEP_SECONDS = env.float("WEBHOOK_SWEEP_SECONDS", default=40.0)
-# A fact that arrives before its object is recorded is retried within seconds, not minutes.
-WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", default=8.0)
+# A fact that arrives before its object is recorded is retried within half a second at first,
+# then less often (a quarter of the time it has waited), at most this far apart...
+WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", default=60.0)
+# ...and without using up WEBHOOK_MAX_ATTEMPTS, until it has waited this long. Its object may be
+# recorded only after a crashed provider call is recovered (DELIVERY_CLAIM_TIMEOUT_SECONDS, then
+# the retry), so keep this well above that.
+WEBHOOK_NOT_READY_GIVE_UP_SECONDS = env.int("WEBHOOK_NOT_READY_GIVE_UP_SECONDS", default=6 * 3600)
 # The processing task waits in place for a retry due within this many seconds.
 WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)
 # Storing an event wakes a drain task, at most once per window per process; a drain keeps

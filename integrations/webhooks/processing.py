@@ -139,21 +139,31 @@ def _finish(event: WebhookEvent, *, status: str, affected: list[dict[str, str]])
         raise ClaimLost
 
 
-def not_ready_retry_delay(attempts: int) -> float:
+def not_ready_retry_delay(waited_seconds: float) -> float:
     """A fact that beat its own object (``ObjectNotReady``) usually needs only the other write to
-    commit: retry within seconds (0.5, 1, 2, 4 ... capped at WEBHOOK_NOT_READY_MAX_SECONDS)."""
+    commit, so it is retried within half a second; the longer it has waited, the longer the next
+    wait (a quarter of the time waited so far), capped at WEBHOOK_NOT_READY_MAX_SECONDS."""
     cap: float = settings.WEBHOOK_NOT_READY_MAX_SECONDS
-    return min(cap, 0.5 * 2 ** min(max(attempts - 1, 0), 16))
+    return min(cap, max(0.5, waited_seconds / 4))
 
 
 def _record_failure(
     event: WebhookEvent, *, error: str, trace: str, not_ready: bool = False
 ) -> None:
-    dead = event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+    """Record a failed attempt (only if this worker still holds the claim). A fact whose object is
+    not recorded yet does not use up the attempt budget: its object may be recorded only once a
+    crashed provider call is recovered (a delivery's claim timeout plus its retry), so it waits up
+    to WEBHOOK_NOT_READY_GIVE_UP_SECONDS from its arrival before it is dead."""
     now = timezone.now()
-    delay = (
-        not_ready_retry_delay(event.attempts) if not_ready else webhook_retry_delay(event.attempts)
-    )
+    if not_ready:
+        waited = (now - event.received_at).total_seconds()
+        dead = waited >= settings.WEBHOOK_NOT_READY_GIVE_UP_SECONDS
+        delay = not_ready_retry_delay(waited)
+        attempts: Any = F("attempts") - 1  # a wait, not an attempt
+    else:
+        dead = event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+        delay = webhook_retry_delay(event.attempts)
+        attempts = event.attempts
     next_attempt_at = None if dead else now + timedelta(seconds=delay)
     updated = WebhookEvent.objects.filter(
         pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
@@ -162,6 +172,7 @@ def _record_failure(
         last_error=error[:ERROR_LIMIT],
         traceback=trace[-TRACEBACK_LIMIT:],
         next_attempt_at=next_attempt_at,
+        attempts=attempts,
     )
     fields: dict[str, Any] = {
         "webhook_event": event.pk,

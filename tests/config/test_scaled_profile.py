@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 
-from config.settings.profile import check_pooled_connection, database_from_env, profile_name
+from config.settings.profile import database_from_env, profile_name
 from config.settings.tasks import q_cluster_from_env
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
@@ -83,10 +83,9 @@ def test_postgres_url_selects_pooled_postgresql(
     assert (db["HOST"], int(db["PORT"])) == ("db.example.test", 6543)
     # psycopg's pool replaces persistent connections, which Django requires to be off.
     assert db["CONN_MAX_AGE"] == 0
-    pool = dict(db["OPTIONS"]["pool"])
-    # Connections are health-checked as they leave the pool (see test_scaled_faults).
-    assert pool.pop("check") is check_pooled_connection
-    assert pool == {"min_size": 2, "max_size": 10, "timeout": 10}
+    assert db["OPTIONS"]["pool"] == {"min_size": 2, "max_size": 10, "timeout": 10}
+    # Django then checks each connection as it leaves the pool (see test_scaled_faults).
+    assert db["CONN_HEALTH_CHECKS"] is True
     assert not (tmp_path / "unused.sqlite3").exists()
     assert profile_name(bare_env) == "scaled"
     # The database alone does not move the task broker off the ORM.
@@ -101,11 +100,7 @@ def test_pool_size_comes_from_env(bare_env: environ.Env, monkeypatch: pytest.Mon
 
     db = database_from_env(bare_env, Path("unused.sqlite3"))
 
-    assert {k: v for k, v in db["OPTIONS"]["pool"].items() if k != "check"} == {
-        "min_size": 1,
-        "max_size": 4,
-        "timeout": 3,
-    }
+    assert db["OPTIONS"]["pool"] == {"min_size": 1, "max_size": 4, "timeout": 3}
 
 
 def test_sqlite_url_keeps_the_tuned_sqlite_settings(
