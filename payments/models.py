@@ -51,6 +51,12 @@ class Payment(models.Model):
     provider_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Watermark: the newest provider fact applied."
     )
+    provider_checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the status backstop last asked the provider about this payment "
+        "(answered or not).",
+    )
     checkout = models.JSONField(
         default=dict,
         blank=True,
@@ -66,6 +72,14 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["provider_payment_id"], name="payment_provider_id"),
             models.Index(fields=["status", "-created_at"], name="payment_status_created"),
+            # The status backstop's queue: open payments with a provider id, least recently
+            # checked first.
+            models.Index(
+                fields=["provider_checked_at", "created_at"],
+                condition=models.Q(status__in=["pending", "processing"])
+                & ~models.Q(provider_payment_id=""),
+                name="payment_backstop_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
