@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import io
 import logging
+import socket
 from collections.abc import Iterator
 
 import pytest
+from django_q.conf import Conf
 
 from accounts.models import Customer, User
 from config.settings.logging import logging_config
@@ -51,3 +53,19 @@ def json_log() -> Iterator[io.StringIO]:
     yield stream
     root.removeHandler(handler)
     root.setLevel(old_level)
+
+
+@pytest.fixture
+def broken_broker() -> Iterator[pytest.MonkeyPatch]:
+    """django-q2 as in production (not synchronous), its Redis broker on a loopback port nobody
+    listens on: ``async_task`` fails the way it does when the broker is down. ``.undo()`` on the
+    returned patch brings the broker back."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("BROKER_CLASS", "IRON_MQ", "SQS", "ORM", "MONGO", "DJANGO_REDIS"):
+            patch.setattr(Conf, name, None)
+        patch.setattr(Conf, "SYNC", False)
+        patch.setattr(Conf, "REDIS", f"redis://127.0.0.1:{port}/0")
+        yield patch

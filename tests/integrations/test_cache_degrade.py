@@ -22,6 +22,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 from django.core.cache import caches
+from django.test import TestCase
 from rest_framework.test import APIClient
 
 import integrations.cache
@@ -273,3 +274,32 @@ def test_against_a_live_redis_throttling_throttles(settings, live_prefix):
     codes = [client.get(ORDERS).status_code for _ in range(5)]
 
     assert codes == [200, 200, 200, 429, 429]
+
+
+@pytest.mark.django_db
+def test_with_redis_down_an_order_is_taken_and_its_work_waits_in_rows(
+    settings, closed_port, broken_broker, json_log
+):
+    """Redis down means both the cache and the task broker: the order is still created (201),
+    its deliveries wait as rows, and the sweeper hands them over once the broker is back."""
+    from integrations.deliveries.tasks import sweep
+    from integrations.models import Delivery
+    from payments.models import Payment
+
+    settings.CACHES = {"default": _dead(closed_port)}
+    settings.DELIVERY_SWEEP_PENDING_AFTER_SECONDS = 0
+    client = _api_client()
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        created = client.post(ORDERS, ORDER, format="json")
+
+    assert created.status_code == 201, created.content
+    order = Order.objects.get(number=created.json()["number"])
+    waiting = Delivery.objects.filter(event__subject_id=str(order.pk), status="pending")
+    assert waiting.filter(subscriber="payments.start_payment").exists()
+    assert not Payment.objects.filter(order=order).exists()
+    assert "delivery.enqueue_failed" in json_log.getvalue()
+
+    broken_broker.undo()  # Redis is back (the test cluster runs tasks in place)
+    sweep()
+    assert Payment.objects.filter(order=order).exists()

@@ -7,12 +7,10 @@ add deliveries to the events these tests record) and registers what it needs thr
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django_q.conf import Conf
 
 from integrations.deliveries import registry
 from integrations.deliveries.dispatch import enqueue_committed_deliveries
@@ -56,19 +54,3 @@ def no_enqueue() -> Iterator[None]:
     assert domain_event_committed.disconnect(dispatch_uid=RECEIVER_UID)
     yield
     domain_event_committed.connect(enqueue_committed_deliveries, dispatch_uid=RECEIVER_UID)
-
-
-@pytest.fixture
-def broken_broker() -> Iterator[pytest.MonkeyPatch]:
-    """django-q2 as in production (not synchronous), its Redis broker on a loopback port nobody
-    listens on: ``async_task`` fails the way it does when the broker is down. ``.undo()`` on the
-    returned patch brings the broker back."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    with pytest.MonkeyPatch.context() as patch:
-        for name in ("BROKER_CLASS", "IRON_MQ", "SQS", "ORM", "MONGO", "DJANGO_REDIS"):
-            patch.setattr(Conf, name, None)
-        patch.setattr(Conf, "SYNC", False)
-        patch.setattr(Conf, "REDIS", f"redis://127.0.0.1:{port}/0")
-        yield patch
