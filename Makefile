@@ -22,7 +22,6 @@ $(STAMP): requirements/dev.txt
 
 demo: venv idp
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py migrate --no-input
-	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py createcachetable
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py seed_demo
 	DJANGO_SETTINGS_MODULE=config.settings.local $(IDP_DIR)/with-idp.sh $(BIN)/python manage.py run_demo --port $(PORT)

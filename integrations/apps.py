@@ -11,12 +11,19 @@ class IntegrationsConfig(AppConfig):
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.events import domain_event_committed
         from integrations.forksafe import install_fork_hooks
-        from integrations.schedules import ensure_schedules_after_migrate
+        from integrations.schedules import (
+            create_cache_tables_after_migrate,
+            ensure_schedules_after_migrate,
+        )
 
         install_fork_hooks()
-        # Every deploy's `migrate` registers the periodic jobs (sweepers, prune, heartbeats).
+        # Every deploy's `migrate` registers the periodic jobs (sweepers, prune, heartbeats) and
+        # creates the database cache's table: no step of its own to forget.
         post_migrate.connect(
             ensure_schedules_after_migrate, sender=self, dispatch_uid="integrations.schedules"
+        )
+        post_migrate.connect(
+            create_cache_tables_after_migrate, sender=self, dispatch_uid="integrations.cache_table"
         )
 
         domain_event_committed.connect(

@@ -78,3 +78,12 @@ def ensure_schedules_after_migrate(sender: Any, using: str = "default", **kwargs
 
     if "django_q_schedule" in connections[using].introspection.table_names():
         ensure_schedules(using=using)
+
+
+def create_cache_tables_after_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+    """``post_migrate`` receiver: the embedded profile's database cache table (throttling, the
+    sandbox sender's lease) exists after ``migrate`` alone; a no-op for other cache backends and
+    for tables already there."""
+    from django.core.management import call_command
+
+    call_command("createcachetable", database=using, verbosity=0)

@@ -104,7 +104,6 @@ def test_web_and_cluster_processes_with_chaos_reach_the_same_final_state(tmp_pat
         "LOG_LEVEL": "INFO",
     }
     _manage(env, "migrate", "--no-input")
-    _manage(env, "createcachetable")
     raw_key = (
         _manage(
             env,

@@ -72,7 +72,6 @@ def test_run_demo_serves_runs_tasks_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     }
     env["REDIS_URL"] = ""  # empty, not absent: a developer's .env cannot fill it in
     _manage(env, "migrate", "--no-input")
-    _manage(env, "createcachetable")
 
     port = _free_port()
     admin_url = f"http://127.0.0.1:{port}/admin/"
