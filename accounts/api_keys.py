@@ -19,6 +19,7 @@ from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 
 from accounts.models import ApiKey, User
 
@@ -153,18 +154,51 @@ class HasScope(permissions.BasePermission):
         return permission is not None and bool(user.has_perm(permission))
 
 
-class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
-    """Per-key request rate (``DEFAULT_THROTTLE_RATES["api_key"]``); answers 429 past it."""
+def api_client_identity(request: Request) -> str | None:
+    """Who calls the API, for state kept per client (throttle buckets, idempotency keys):
+    ``api_key:<id>`` for an API key, ``user:<id>`` for a staff user (OIDC bearer token or
+    session), None for an anonymous request."""
+    if isinstance(request.auth, ApiKey):
+        return f"api_key:{request.auth.pk}"
+    user = request.user
+    if user is not None and user.is_authenticated and getattr(user, "pk", None) is not None:
+        return f"user:{user.pk}"
+    return None
 
-    scope = "api_key"
 
-    def get_rate(self) -> str:
-        return str(settings.API_KEY_RATE)
+class ApiClientRateThrottle(throttling.SimpleRateThrottle):
+    """A request budget per API client and per scope; answers 429 past it.
+
+    Each API key (``API_KEY_RATE``) and each staff user, by bearer token or session
+    (``DEFAULT_THROTTLE_RATES["user"]``), has one bucket per scope the endpoint needs
+    (``required_scope``), so one client never uses up another's budget, and reading orders never
+    uses up a client's budget for placing them. Anonymous requests are refused before throttling.
+    """
+
+    def __init__(self) -> None:
+        # The rate depends on who calls: it is chosen per request, in allow_request.
+        self.rate: str | None = None
+        self._cache_key: str | None = None
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        client = api_client_identity(request)
+        if client is None:
+            return True
+        if isinstance(request.auth, ApiKey):
+            self.rate = str(settings.API_KEY_RATE)
+        else:
+            # DRF's own THROTTLE_RATES is read once at import; this follows settings changes.
+            user_rate = api_settings.DEFAULT_THROTTLE_RATES.get("user")
+            self.rate = None if user_rate is None else str(user_rate)
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        api_scope = getattr(view, "required_scope", None) or "any"
+        self._cache_key = f"throttle:{client}:{api_scope}"
+        return bool(super().allow_request(request, view))
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        if not isinstance(request.auth, ApiKey):
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
+        return self._cache_key
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

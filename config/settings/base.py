@@ -153,10 +153,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "accounts.api_keys.ApiKeyRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    # One bucket per API key or staff user and per scope (DRF's UserRateThrottle keyed every
+    # API key on user.pk None: one bucket shared by all). API keys: API_KEY_RATE below.
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api_keys.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_USER_RATE", default="600/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
