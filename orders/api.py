@@ -34,7 +34,13 @@ class NewestFirst(pagination.CursorPagination):
 
 
 class OrderListCreate(generics.ListAPIView[Order]):
-    """GET the newest orders (cursor-paginated); POST places one."""
+    """GET the newest orders (cursor-paginated); POST places one.
+
+    POST answers 201 with the order, or 400 with the reason and nothing written: a malformed
+    body, an order whose total is 0 (the API places only orders with an amount to pay, so every
+    order it places can get a payment), a discount larger than the order, or an amount too large
+    to store (any amount, line total or order total past 2**63 - 1 minor units).
+    """
 
     permission_classes = [HasScope]
     pagination_class = NewestFirst

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from integrations.money import CURRENCY_CHOICES
 from orders.models import Order, OrderLine
+from orders.services import AMOUNT_MAX, OrderLineInput, order_totals
 
 MAX_LINES = 200
 
@@ -23,7 +24,9 @@ class OrderLineInputSerializer(serializers.Serializer[Any]):
     sku = serializers.CharField(max_length=64)
     description = serializers.CharField(max_length=200)
     quantity = serializers.IntegerField(min_value=1, max_value=10_000)
-    unit_amount = serializers.IntegerField(min_value=0, help_text="Minor units.")
+    unit_amount = serializers.IntegerField(
+        min_value=0, max_value=AMOUNT_MAX, help_text="Minor units."
+    )
 
 
 class OrderCreateSerializer(serializers.Serializer[Any]):
@@ -31,13 +34,30 @@ class OrderCreateSerializer(serializers.Serializer[Any]):
     currency = serializers.ChoiceField(choices=CURRENCY_CHOICES)
     payment_method = serializers.ChoiceField(choices=["card", "pix", "boleto"], default="card")
     lines = OrderLineInputSerializer(many=True, allow_empty=False)
-    shipping_amount = serializers.IntegerField(min_value=0, default=0)
-    discount_amount = serializers.IntegerField(min_value=0, default=0)
+    shipping_amount = serializers.IntegerField(min_value=0, max_value=AMOUNT_MAX, default=0)
+    discount_amount = serializers.IntegerField(min_value=0, max_value=AMOUNT_MAX, default=0)
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(lines) > MAX_LINES:
             raise serializers.ValidationError(f"At most {MAX_LINES} lines per order.")
         return lines
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The totals must be storable and more than zero: an order the API places is one the
+        customer pays for, and a payment of 0 cannot be created at a provider."""
+        try:
+            _, total = order_totals(
+                lines=[OrderLineInput(**line) for line in attrs["lines"]],
+                shipping_amount=attrs["shipping_amount"],
+                discount_amount=attrs["discount_amount"],
+            )
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        if total == 0:
+            raise serializers.ValidationError(
+                "The order's total is 0; the API places only orders with an amount to pay."
+            )
+        return attrs
 
 
 class OrderLineSerializer(serializers.ModelSerializer[OrderLine]):

@@ -25,6 +25,37 @@ class OrderLineInput:
     unit_amount: int
 
 
+# The largest amount the orders' and payments' amount columns hold (64-bit signed integers).
+AMOUNT_MAX = 2**63 - 1
+# The largest quantity an order line's column holds (32-bit signed on PostgreSQL).
+QUANTITY_MAX = 2**31 - 1
+
+
+def order_totals(
+    *, lines: Sequence[OrderLineInput], shipping_amount: int = 0, discount_amount: int = 0
+) -> tuple[int, int]:
+    """(subtotal, total) of an order with these lines; computes, writes nothing.
+
+    Raises ValueError for no lines, a non-positive quantity or one past ``QUANTITY_MAX``, negative
+    amounts, a discount larger than the order, or any amount past ``AMOUNT_MAX``."""
+    if not lines:
+        raise ValueError("An order needs at least one line.")
+    if any(line.quantity <= 0 or line.unit_amount < 0 for line in lines):
+        raise ValueError("Quantities must be positive and unit amounts not negative.")
+    if shipping_amount < 0 or discount_amount < 0:
+        raise ValueError("Shipping and discount amounts cannot be negative.")
+    if any(line.quantity > QUANTITY_MAX for line in lines):
+        raise ValueError(f"A line's quantity must not exceed {QUANTITY_MAX}.")
+    subtotal = sum(line.quantity * line.unit_amount for line in lines)
+    # Every line total is at most the subtotal: these two bound every amount stored.
+    if subtotal + shipping_amount > AMOUNT_MAX or discount_amount > AMOUNT_MAX:
+        raise ValueError(f"Amounts must not exceed {AMOUNT_MAX} minor units.")
+    total = subtotal + shipping_amount - discount_amount
+    if total < 0:
+        raise ValueError("The discount is larger than the order.")
+    return subtotal, total
+
+
 def order_place(
     *,
     customer: Customer,
@@ -38,18 +69,11 @@ def order_place(
 ) -> Order:
     """Place an order: totals are computed from the lines, never taken from the caller.
 
-    Raises ValueError for no lines, a non-positive quantity, negative amounts or a discount larger
-    than the order."""
-    if not lines:
-        raise ValueError("An order needs at least one line.")
-    if any(line.quantity <= 0 or line.unit_amount < 0 for line in lines):
-        raise ValueError("Quantities must be positive and unit amounts not negative.")
-    if shipping_amount < 0 or discount_amount < 0:
-        raise ValueError("Shipping and discount amounts cannot be negative.")
-    subtotal = sum(line.quantity * line.unit_amount for line in lines)
-    total = subtotal + shipping_amount - discount_amount
-    if total < 0:
-        raise ValueError("The discount is larger than the order.")
+    Raises ValueError as ``order_totals`` does (bad lines or amounts, a discount larger than the
+    order, an amount too large to store)."""
+    subtotal, total = order_totals(
+        lines=lines, shipping_amount=shipping_amount, discount_amount=discount_amount
+    )
     placed_at = placed_at or timezone.now()
     with transaction.atomic():
         order = Order.objects.create(
