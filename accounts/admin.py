@@ -250,8 +250,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["change"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        user = request.user if isinstance(request.user, User) else None
         for key in queryset:
-            api_key_revoke(key=key)
+            api_key_revoke(key=key, revoked_by=user)
         self.message_user(request, f"Revoked {queryset.count()} key(s).", messages.SUCCESS)
 
 

@@ -21,6 +21,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
+from accounts.audit import Action, audit_record
 from accounts.models import ApiKey, User
 
 if TYPE_CHECKING:  # importing DRF's views here would be circular (DRF loads this module)
@@ -59,13 +60,34 @@ def api_key_create(
             expires_at=expires_at,
             created_by=created_by,
         )
+        audit_record(
+            action=Action.API_KEY_CREATED,
+            actor=created_by,
+            obj=key,
+            changes={
+                "name": [None, key.name],
+                "scopes": [None, key.scopes],
+                "expires_at": [None, key.expires_at],
+            },
+        )
     return key, raw_key
 
 
-def api_key_revoke(*, key: ApiKey) -> ApiKey:
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+def api_key_revoke(*, key: ApiKey, revoked_by: User | None = None) -> ApiKey:
+    """Revoke ``key`` now; revoking a revoked key changes nothing and records nothing.
+    Audited (who, which key) in the same transaction."""
+    with transaction.atomic():
+        revoked = ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        key.refresh_from_db(fields=["revoked_at"])
+        if revoked:
+            audit_record(
+                action=Action.API_KEY_REVOKED,
+                actor=revoked_by,
+                obj=key,
+                changes={"revoked_at": [None, key.revoked_at]},
+            )
     return key
 
 

@@ -145,9 +145,12 @@ class AuditLogEntry(AppendOnlyModel):
         ADMIN_DELETE = "admin_delete", "Admin: deleted"
         EXPORT = "export", "Export"
         WEBHOOK_REPLAY = "webhook_replay", "Webhook replayed"
+        REFUND_REQUESTED = "refund_requested", "Refund requested"
         REFUND_APPROVAL_ADDED = "refund_approval_added", "Refund approval added"
         REFUND_APPROVED = "refund_approved", "Refund approved"
         REFUND_REJECTED = "refund_rejected", "Refund rejected"
+        API_KEY_CREATED = "api_key_created", "API key created"
+        API_KEY_REVOKED = "api_key_revoked", "API key revoked"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -6,15 +6,29 @@ project without it, ``audit`` does nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 _recorder: Callable[..., Any] | None = None
+_acting_as: ContextVar[str] = ContextVar("audit_acting_as", default="")
 
 
 def register_audit_recorder(recorder: Callable[..., Any]) -> None:
     global _recorder
     _recorder = recorder
+
+
+@contextmanager
+def acting_as(label: str) -> Iterator[None]:
+    """Entries recorded meanwhile without a staff actor name ``label`` as who acted (e.g. the OS
+    user running a management command) instead of "system"."""
+    token = _acting_as.set(label)
+    try:
+        yield
+    finally:
+        _acting_as.reset(token)
 
 
 def audit(
@@ -27,4 +41,12 @@ def audit(
 ) -> None:
     """Record ``action`` in the audit log through the registered recorder, if any."""
     if _recorder is not None:
-        _recorder(action=action, actor=actor, obj=obj, changes=changes, request=request)
+        label = _acting_as.get() if actor is None else ""
+        _recorder(
+            action=action,
+            actor=actor,
+            obj=obj,
+            changes=changes,
+            request=request,
+            **({"actor_label": label} if label else {}),
+        )

@@ -1,7 +1,13 @@
-"""Replay inbox events: ``manage.py replay_webhooks --provider P --status failed --since ISO``."""
+"""Replay inbox events: ``manage.py replay_webhooks --provider P --status failed --since ISO``.
+
+Each replayed event is one audit-log entry whose actor is the operating-system user who ran the
+command (``os:<user>``, with the sudo caller when run through sudo); a dry run records nothing.
+"""
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -11,9 +17,20 @@ from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
+from integrations.audit_hook import acting_as
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent
 from integrations.webhooks.processing import webhook_event_replay
+
+
+def os_user_label() -> str:
+    """``os:<user>`` for the audit log, ``os:<user> (sudo by <caller>)`` under sudo."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    caller = os.environ.get("SUDO_USER", "")
+    return f"os:{user}" + (f" (sudo by {caller})" if caller and caller != user else "")
 
 
 def _aware(value: str, option: str) -> datetime:
@@ -83,6 +100,10 @@ class Command(BaseCommand):
                 )
             self.stdout.write(f"Dry run: {count} event(s) would be replayed. Nothing changed.")
             return
+        with acting_as(os_user_label()):
+            self._replay(selection)
+
+    def _replay(self, selection: QuerySet[WebhookEvent]) -> None:
         outcomes: Counter[str] = Counter()
         # Ids first: replaying writes to the rows being selected.
         for pk in list(selection.values_list("pk", flat=True)):
