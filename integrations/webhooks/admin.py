@@ -17,7 +17,11 @@ from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent, WebhookRejection
 from integrations.webhooks.processing import webhook_event_replay
-from integrations.webhooks.registry import registered_webhook_endpoints
+from integrations.webhooks.registry import (
+    MalformedWebhook,
+    load_json,
+    registered_webhook_endpoints,
+)
 
 EVENT_TYPE_FILTER_LIMIT = 100
 
@@ -146,11 +150,13 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     @admin.display(description="Body")
     def pretty_body(self, obj: WebhookEvent) -> str:
+        """Pretty-printed when it parses as a webhook body would; else as received, escaped
+        (a body nested 10,000 deep or holding a lone surrogate must not break the page)."""
         try:
-            text = _pretty_json(json.loads(obj.body))
-        except ValueError:
-            text = obj.body
-        return _pre(text)
+            return _pre(_pretty_json(load_json(obj.body.encode("utf-8", "surrogatepass"))))
+        except MalformedWebhook as exc:
+            text = obj.body.encode("utf-8", "backslashreplace").decode("utf-8")
+            return format_html("<p>{} (not shown pretty-printed)</p>{}", exc, _pre(text))
 
     @admin.display(description="Headers (secrets removed)")
     def pretty_headers(self, obj: WebhookEvent) -> str:

@@ -30,7 +30,7 @@ from integrations.audit_hook import audit
 from integrations.exceptions import InvalidTransition
 from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
-from integrations.webhooks.registry import HandlerOutcome, get_webhook_endpoint
+from integrations.webhooks.registry import HandlerOutcome, MalformedWebhook, get_webhook_endpoint
 
 log = structlog.get_logger(__name__)
 
@@ -148,12 +148,13 @@ def not_ready_retry_delay(waited_seconds: float) -> float:
 
 
 def _record_failure(
-    event: WebhookEvent, *, error: str, trace: str, not_ready: bool = False
+    event: WebhookEvent, *, error: str, trace: str, not_ready: bool = False, malformed: bool = False
 ) -> None:
     """Record a failed attempt (only if this worker still holds the claim). A fact whose object is
     not recorded yet does not use up the attempt budget: its object may be recorded only once a
     crashed provider call is recovered (a delivery's claim timeout plus its retry), so it waits up
-    to WEBHOOK_NOT_READY_GIVE_UP_SECONDS from its arrival before it is dead."""
+    to WEBHOOK_NOT_READY_GIVE_UP_SECONDS from its arrival before it is dead. A malformed body stays
+    malformed: it is dead at once (a replay after a fix still re-runs it)."""
     now = timezone.now()
     if not_ready:
         waited = (now - event.received_at).total_seconds()
@@ -161,7 +162,7 @@ def _record_failure(
         delay = not_ready_retry_delay(waited)
         attempts: Any = F("attempts") - 1  # a wait, not an attempt
     else:
-        dead = event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+        dead = malformed or event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
         delay = webhook_retry_delay(event.attempts)
         attempts = event.attempts
     next_attempt_at = None if dead else now + timedelta(seconds=delay)
@@ -227,6 +228,7 @@ def _run(event: WebhookEvent) -> None:
             error=f"{type(exc).__name__}: {exc}",
             trace=traceback.format_exc(),
             not_ready=isinstance(exc, ObjectNotReady),
+            malformed=isinstance(exc, MalformedWebhook),
         )
         return
     log.info(
@@ -254,7 +256,8 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
     Outcomes: ``processed`` (handler's writes and ``affected`` committed together), ``ignored``
     (no handler for the type; kept), ``failed`` with ``last_error``, ``traceback`` and a
     backed-off ``next_attempt_at`` (the handler's writes rolled back), or ``dead`` once
-    WEBHOOK_MAX_ATTEMPTS attempts have failed (an attempt whose worker died counts). An event that is not claimable now (finished,
+    WEBHOOK_MAX_ATTEMPTS attempts have failed (an attempt whose worker died counts) or at once
+    when the stored body or a fact in it is malformed. An event that is not claimable now (finished,
     waiting for its retry time, or held by a live worker) is returned unchanged: calling this
     twice never runs a handler twice. Handler errors are recorded, never raised; raises
     WebhookEvent.DoesNotExist for an unknown id."""

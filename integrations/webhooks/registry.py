@@ -3,15 +3,25 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from django.db import models
 
 from integrations.exceptions import SwitchboardError
 from integrations.models import WebhookEvent
+
+MAX_JSON_DEPTH = 64
+"""Nesting allowed in a webhook body (provider events nest a handful of levels)."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""JSON numbers must fit the database's BigIntegerField."""
+EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_OCCURRED_AT = datetime(9000, 1, 1, tzinfo=UTC)
+"""A provider time outside this window is malformed (and far from Python's and SQL's limits)."""
 
 
 class WebhookError(SwitchboardError):
@@ -28,13 +38,138 @@ class SignatureRejected(WebhookError):  # -> 401, the attempt is logged, nothing
 
 @dataclass(frozen=True)
 class ParsedWebhook:
-    """What an endpoint reads off a verified delivery; ``payload`` is the decoded JSON body."""
+    """What an endpoint reads off a verified delivery; ``payload`` is the decoded JSON body.
+
+    Raises MalformedWebhook for texts a database refuses (NUL, lone surrogates) and for an
+    ``occurred_at`` that is naive or out of range; ``occurred_at`` is kept in UTC."""
 
     event_id: str
     event_type: str
     payload: Mapping[str, Any]
     occurred_at: datetime | None = None
     object_id: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("event_id", "event_type", "object_id"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not storable_text(value):
+                raise MalformedWebhook(f"The {name} is not storable text.")
+        if self.occurred_at is not None:
+            object.__setattr__(self, "occurred_at", bounded_time(self.occurred_at))
+
+
+def storable_text(value: str) -> bool:
+    """True unless ``value`` holds a NUL or a lone surrogate (PostgreSQL and SQLite refuse them)."""
+    if "\x00" in value:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def bounded_time(value: datetime) -> datetime:
+    """``value`` in UTC; raises MalformedWebhook if it is naive or outside the plausible window."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise MalformedWebhook("A provider time must carry its offset.")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise MalformedWebhook("A provider time is out of range.") from None
+    if not EARLIEST_OCCURRED_AT <= utc < LATEST_OCCURRED_AT:
+        raise MalformedWebhook("A provider time is out of range.")
+    return utc
+
+
+def unix_time(value: Any) -> datetime:
+    """A provider's integer unix seconds as an aware UTC datetime; raises MalformedWebhook for
+    anything else (bools, floats, strings) or a time out of range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MalformedWebhook("A unix time must be an integer.")
+    try:
+        return bounded_time(datetime.fromtimestamp(value, tz=UTC))
+    except (OverflowError, OSError, ValueError):
+        raise MalformedWebhook("A unix time is out of range.") from None
+
+
+def _json_int(text: str) -> int:
+    if len(text) > 20:  # before int(): a 4,300-digit literal costs time and raises ValueError
+        raise MalformedWebhook("A number is out of range.")
+    value = int(text)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise MalformedWebhook("A number is out of range.")
+    return value
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not abs(value) <= INT64_MAX:  # also refuses inf (a literal like 1e400)
+        raise MalformedWebhook("A number is out of range.")
+    return value
+
+
+def _json_decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        raise MalformedWebhook("A number is out of range.") from None
+    if not abs(value) <= INT64_MAX:
+        raise MalformedWebhook("A number is out of range.")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise MalformedWebhook(f"{name} is not JSON.")
+
+
+def load_json(body: bytes, *, decimals: bool = False) -> Any:
+    """Decode a webhook body: UTF-8 JSON nested at most MAX_JSON_DEPTH deep, every number within
+    64 bits (``decimals``: non-integers as ``Decimal``, else ``float``), no ``NaN``/``Infinity``,
+    no NUL or lone surrogate in any string. Raises MalformedWebhook for anything else, so nothing
+    a sender puts in a body can raise past a parser."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedWebhook("Body is not UTF-8.") from None
+    try:
+        value = json.loads(
+            text,
+            parse_int=_json_int,
+            parse_float=_json_decimal if decimals else _json_float,
+            parse_constant=_json_constant,
+        )
+    except RecursionError:
+        raise MalformedWebhook(f"Body is nested deeper than {MAX_JSON_DEPTH}.") from None
+    except ValueError:
+        raise MalformedWebhook("Body is not JSON.") from None
+    _check_tree(value)
+    return value
+
+
+def _check_tree(value: Any) -> None:
+    """Raise MalformedWebhook past MAX_JSON_DEPTH or for an unstorable string (iterative: the
+    decoder already stopped anything deep enough to exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not storable_text(item):
+                raise MalformedWebhook("A string holds a NUL or a lone surrogate.")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise MalformedWebhook(f"Body is nested deeper than {MAX_JSON_DEPTH}.")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not storable_text(key):
+                    raise MalformedWebhook("A key holds a NUL or a lone surrogate.")
+                stack.append((child, depth + 1))
+        else:
+            stack.extend((child, depth + 1) for child in item)
 
 
 @dataclass(frozen=True)
