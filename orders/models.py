@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Customer
 from integrations.money import CURRENCY_CHOICES
@@ -86,3 +89,36 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} x {self.sku}"
+
+
+# How long an Idempotency-Key on POST /api/v1/orders/ keeps its first answer.
+IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
+
+
+class OrderIdempotencyKey(models.Model):
+    """The first answer to ``POST /api/v1/orders/`` sent with an ``Idempotency-Key`` header, per
+    API client: a retry with the same key and body within ``IDEMPOTENCY_KEY_TTL`` gets this
+    answer again and places no second order (``orders.api``). Pruned by a periodic job."""
+
+    client = models.CharField(
+        max_length=64, help_text="Who sent it: api_key:<id> or user:<id> (bearer or session)."
+    )
+    key = models.CharField(max_length=255, help_text="The Idempotency-Key header, as sent.")
+    request_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the request body as canonical JSON."
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.TextField(help_text="The JSON answered, replayed as is.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="order_idempotency_client_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="order_idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.client} {self.key}"

@@ -14,7 +14,14 @@ from accounts.models import Customer, User
 from integrations.events import record_event
 from integrations.models import DomainEvent
 from integrations.transitions import ensure_transition, lock
-from orders.models import ORDER_TRANSITIONS, Order, OrderLine, OrderStatus
+from orders.models import (
+    IDEMPOTENCY_KEY_TTL,
+    ORDER_TRANSITIONS,
+    Order,
+    OrderIdempotencyKey,
+    OrderLine,
+    OrderStatus,
+)
 
 
 @dataclass(frozen=True)
@@ -269,3 +276,41 @@ def usage_record(
             occurred_at=occurred_at,
             data=dict(properties or {}),
         )
+
+
+def order_idempotency_key_claim(*, client: str, key: str, request_hash: str) -> OrderIdempotencyKey:
+    """Claim ``key`` for ``client``'s order being placed in the caller's transaction; the caller
+    stores the answer with ``order_idempotency_key_answer`` before committing. An expired claim
+    of the same key is replaced. Raises IntegrityError when the key is live already (another
+    request committed it, or commits it while this one waits on the unique constraint)."""
+    cutoff = timezone.now() - IDEMPOTENCY_KEY_TTL
+    OrderIdempotencyKey.objects.filter(client=client, key=key, created_at__lt=cutoff).delete()
+    return OrderIdempotencyKey.objects.create(
+        client=client, key=key, request_hash=request_hash, status_code=0, response_body=""
+    )
+
+
+def order_idempotency_key_answer(
+    *, claim: OrderIdempotencyKey, order: Order, status_code: int, response_body: str
+) -> OrderIdempotencyKey:
+    """Keep the answer given to the request that claimed the key, to replay it to retries."""
+    claim.order = order
+    claim.status_code = status_code
+    claim.response_body = response_body
+    claim.save(update_fields=["order", "status_code", "response_body"])
+    return claim
+
+
+PRUNE_BATCH = 1000
+
+
+def order_idempotency_keys_prune(*, now: datetime | None = None) -> int:
+    """Delete the orders API's idempotency keys older than ``IDEMPOTENCY_KEY_TTL`` and return how
+    many went. Idempotent; deletes in short batches so other writers never wait long. Run hourly
+    by the ``orders-idempotency-prune`` periodic job (``integrations.schedules``)."""
+    cutoff = (now or timezone.now()) - IDEMPOTENCY_KEY_TTL
+    expired = OrderIdempotencyKey.objects.filter(created_at__lt=cutoff)
+    pruned = 0
+    while batch := list(expired.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        pruned += OrderIdempotencyKey.objects.filter(pk__in=batch).delete()[0]
+    return pruned
