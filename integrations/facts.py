@@ -19,6 +19,8 @@ from integrations.webhooks.registry import HandlerOutcome, ParsedWebhook
 
 log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=models.Model)
+ASCII_DIGITS = frozenset("0123456789")
+MAX_PK_DIGITS = 18  # every 18-digit number fits a 64-bit primary key
 
 
 class ObjectNotReady(SwitchboardError):
@@ -34,7 +36,8 @@ def referenced(model: type[M], data: Mapping[str, Any], *, key: str = "reference
     provider, like Stripe metadata or Asaas externalReference). Raises ObjectNotReady."""
     prefix, _, pk = str(data.get(key, "")).partition(":")
     name = model.__name__.lower()
-    if prefix != name or not pk.isdigit():
+    # ASCII digits only: str.isdigit() also takes "²" (int() raises) and "١٢" (int() reads 12).
+    if prefix != name or not 0 < len(pk) <= MAX_PK_DIGITS or not ASCII_DIGITS.issuperset(pk):
         raise ObjectNotReady(f"The event carries no {name} reference.")
     try:
         return model._default_manager.get(pk=int(pk))
@@ -43,8 +46,14 @@ def referenced(model: type[M], data: Mapping[str, Any], *, key: str = "reference
 
 
 def check_amount(obj: Any, data: Mapping[str, Any]) -> None:
-    """Raise AmountMismatch unless ``data`` has ``obj``'s amount (minor units) and currency."""
-    if data.get("amount") != obj.amount or str(data.get("currency", "")).upper() != obj.currency:
+    """Raise AmountMismatch unless ``data`` has ``obj``'s amount (minor units) and currency.
+    The amount must be a JSON integer: ``4990.0`` for 4990 is a mismatch, not the same amount."""
+    amount = data.get("amount")
+    if (
+        type(amount) is not int
+        or amount != obj.amount
+        or str(data.get("currency", "")).upper() != obj.currency
+    ):
         raise AmountMismatch(
             f"{obj}: provider says {data.get('amount')} {data.get('currency')}, "
             f"we have {obj.amount} {obj.currency}."
