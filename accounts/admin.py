@@ -55,6 +55,27 @@ class CustomerAdminForm(forms.ModelForm):
         model = Customer
         fields = ("name", "email", "phone", "tax_document")
 
+    def _others(self) -> QuerySet[Customer]:
+        if self.instance.pk is None:
+            return Customer.objects.all()
+        return Customer.objects.exclude(pk=self.instance.pk)
+
+    @staticmethod
+    def _taken(what: str, other: Customer) -> forms.ValidationError:
+        return forms.ValidationError(
+            "%(what)s already belongs to customer %(name)s (#%(id)s). Open that customer "
+            "instead, or merge the two with manage.py merge_customers.",
+            code="duplicate",
+            params={"what": what, "name": other.name, "id": other.pk},
+        )
+
+    def clean_email(self) -> str:
+        value = self.cleaned_data["email"].strip().lower()
+        other = self._others().filter(email__iexact=value).first() if value else None
+        if other is not None:
+            raise self._taken("This e-mail address", other)
+        return value
+
     def clean_phone(self) -> str:
         value = self.cleaned_data["phone"].strip()
         return normalize_phone(value) if value else ""
@@ -63,6 +84,9 @@ class CustomerAdminForm(forms.ModelForm):
         value = normalize_tax_document(self.cleaned_data["tax_document"])
         if value:
             tax_document_kind(value)
+            other = self._others().filter(tax_document=value).first()
+            if other is not None:
+                raise self._taken("This CPF/CNPJ", other)
         return value
 
 

@@ -49,6 +49,24 @@ class Customer(models.Model):
             models.Index(fields=["phone"], name="customer_phone"),
             models.Index(fields=["tax_document"], name="customer_tax_document"),
         ]
+        # One customer per e-mail (case-insensitively) and per CPF/CNPJ; blanks are not values.
+        # Duplicates from before these existed are merged by ``manage.py merge_customers``.
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=~models.Q(email=""),
+                name="customer_email_unique_ci",
+                violation_error_code="duplicate_email",
+                violation_error_message="A customer with this e-mail address already exists.",
+            ),
+            models.UniqueConstraint(
+                fields=["tax_document"],
+                condition=~models.Q(tax_document=""),
+                name="customer_tax_document_unique",
+                violation_error_code="duplicate_tax_document",
+                violation_error_message="A customer with this CPF/CNPJ already exists.",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -151,6 +169,7 @@ class AuditLogEntry(AppendOnlyModel):
         REFUND_REJECTED = "refund_rejected", "Refund rejected"
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
+        CUSTOMER_MERGED = "customer_merged", "Customers merged"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from accounts.audit import Action, audit_record
 from accounts.models import Customer, CustomerIdentifier, CustomerNote, User
 from accounts.validators import (
     normalize_phone,
@@ -16,6 +20,10 @@ from integrations.events import record_event
 from integrations.transitions import lock
 
 NOTE_EXCERPT_LENGTH = 140
+DUPLICATE_CUSTOMER = (
+    "Another customer already has this e-mail address or CPF/CNPJ "
+    "(duplicates are merged with manage.py merge_customers)."
+)
 
 
 def _clean_contact(*, phone: str, tax_document: str) -> dict[str, str]:
@@ -37,42 +45,54 @@ def customer_create(
 ) -> Customer:
     """Create a customer with a normalised phone (E.164) and document (CPF/CNPJ).
 
-    Raises ValidationError for an invalid phone or document; nothing is written then."""
+    Raises ValidationError for an invalid phone or document, or an e-mail (case-insensitively)
+    or CPF/CNPJ another customer has, even one created concurrently; nothing is written then."""
     cleaned = _clean_contact(phone=phone, tax_document=tax_document)
-    with transaction.atomic():
-        customer = Customer(
-            name=name.strip(),
-            email=email.strip().lower(),
-            phone=cleaned["phone"],
-            tax_document=cleaned["tax_document"],
-            tax_document_type=cleaned["kind"],
-        )
-        customer.full_clean()
-        customer.save()
-        record_event(
-            type="customer.created",
-            customer=customer,
-            subject=customer,
-            actor=actor,
-            actor_label="system",
-            data={"name": customer.name},
-        )
+    try:
+        with transaction.atomic():
+            customer = Customer(
+                name=name.strip(),
+                email=email.strip().lower(),
+                phone=cleaned["phone"],
+                tax_document=cleaned["tax_document"],
+                tax_document_type=cleaned["kind"],
+            )
+            customer.full_clean()
+            customer.save()
+            record_event(
+                type="customer.created",
+                customer=customer,
+                subject=customer,
+                actor=actor,
+                actor_label="system",
+                data={"name": customer.name},
+            )
+    except IntegrityError as exc:  # the unique constraints, lost to a concurrent write
+        raise ValidationError(DUPLICATE_CUSTOMER, code="duplicate_customer") from exc
     return customer
 
 
 def customer_find_or_create(
     *, email: str, name: str, phone: str = "", tax_document: str = ""
 ) -> Customer:
-    """The customer with this e-mail (case-insensitive, oldest first), else a new one.
-    Raises ValidationError for invalid contact data when one has to be created."""
+    """The customer with this e-mail (case-insensitive), else a new one. Two concurrent calls
+    for one new e-mail return the same customer. Raises ValidationError for invalid contact data
+    or a CPF/CNPJ that another customer has, when one has to be created."""
     existing = Customer.objects.filter(email__iexact=email.strip()).order_by("id").first()
     if existing is not None:
         return existing
-    return customer_create(name=name, email=email, phone=phone, tax_document=tax_document)
+    try:
+        return customer_create(name=name, email=email, phone=phone, tax_document=tax_document)
+    except ValidationError:
+        raced = Customer.objects.filter(email__iexact=email.strip()).order_by("id").first()
+        if raced is None:
+            raise
+        return raced
 
 
 def customer_update(*, customer: Customer, actor: User | None = None, **changes: Any) -> Customer:
-    """Change name, email, phone or tax document; records which fields changed (not values)."""
+    """Change name, email, phone or tax document; records which fields changed (not values).
+    Raises ValidationError for invalid data or an e-mail/CPF/CNPJ another customer has."""
     allowed = {"name", "email", "phone", "tax_document"}
     unknown = set(changes) - allowed
     if unknown:
@@ -97,7 +117,11 @@ def customer_update(*, customer: Customer, actor: User | None = None, **changes:
         if not changed:
             return customer
         customer.full_clean()
-        customer.save(update_fields=[*changed, "tax_document_type", "updated_at"])
+        try:
+            with transaction.atomic():
+                customer.save(update_fields=[*changed, "tax_document_type", "updated_at"])
+        except IntegrityError as exc:  # the unique constraints, lost to a concurrent write
+            raise ValidationError(DUPLICATE_CUSTOMER, code="duplicate_customer") from exc
         record_event(
             type="customer.updated",
             customer=customer,
@@ -149,3 +173,97 @@ def customer_note_add(*, customer: Customer, author: User, body: str) -> Custome
             data={"excerpt": excerpt},
         )
     return note
+
+
+@dataclass(frozen=True)
+class CustomerMergeResult:
+    kept: Customer
+    merged_ids: list[int]
+    merged_labels: list[str]
+    moved: dict[str, int] = field(default_factory=dict)
+    filled: dict[str, str] = field(default_factory=dict)
+
+
+def customer_merge(
+    *,
+    keep: Customer,
+    duplicates: Sequence[Customer],
+    actor: User | None = None,
+    actor_label: str = "",
+) -> CustomerMergeResult:
+    """Fold ``duplicates`` into ``keep``: every row that points at a duplicate (orders, notes,
+    identifiers, notifications, timeline DomainEvents, and any model added later) points at
+    ``keep`` afterwards; ``keep``'s blank e-mail, phone or CPF/CNPJ take the first duplicate's
+    value; the duplicates are deleted. One transaction with the rows locked, a
+    ``customer.merged`` DomainEvent on ``keep`` and one audit entry.
+
+    Not idempotent by nature (the duplicates are gone afterwards): a second call raises
+    ``Customer.DoesNotExist``. Raises ValueError when there is nothing to merge."""
+    duplicate_ids = sorted({d.pk for d in duplicates} - {keep.pk})
+    if not duplicate_ids:
+        raise ValueError("Name at least one customer other than the one kept.")
+    with transaction.atomic():
+        locked = {
+            c.pk: c
+            for c in Customer.objects.select_for_update()
+            .filter(pk__in=[keep.pk, *duplicate_ids])
+            .order_by("pk")
+        }
+        missing = {keep.pk, *duplicate_ids} - set(locked)
+        if missing:
+            raise Customer.DoesNotExist(f"Customers {sorted(missing)} no longer exist.")
+        keep = locked[keep.pk]
+        merged = [locked[pk] for pk in duplicate_ids]
+        moved: dict[str, int] = {}
+        for relation in Customer._meta.related_objects:
+            if not (relation.one_to_many or relation.one_to_one):
+                continue
+            model: Any = relation.related_model
+            name = relation.field.name
+            # The base manager is a plain one: DomainEvent's default manager refuses updates
+            # (append-only). Re-pointing a fact at the surviving customer is the one change a
+            # merge makes to it; what happened and when stay as written.
+            count = model._base_manager.filter(**{f"{name}__in": duplicate_ids}).update(
+                **{name: keep}
+            )
+            if count:
+                moved[str(model._meta.verbose_name_plural)] = count
+        filled: dict[str, str] = {}
+        for field_name in ("email", "phone", "tax_document"):
+            if not getattr(keep, field_name):
+                value = next((getattr(m, field_name) for m in merged if getattr(m, field_name)), "")
+                if value:
+                    filled[field_name] = value
+        if "tax_document" in filled:
+            filled["tax_document_type"] = next(
+                m.tax_document_type for m in merged if m.tax_document == filled["tax_document"]
+            )
+        labels = [f"{m.name} (#{m.pk})" for m in merged]
+        Customer.objects.filter(pk__in=duplicate_ids).delete()
+        if filled:
+            for field_name, value in filled.items():
+                setattr(keep, field_name, value)
+            keep.save(update_fields=[*filled, "updated_at"])
+        record_event(
+            type="customer.merged",
+            customer=keep,
+            subject=keep,
+            actor=actor,
+            actor_label=actor_label or "system",
+            data={"merged": ", ".join(labels), "merged_ids": duplicate_ids, "moved": moved},
+        )
+        audit_record(
+            action=Action.CUSTOMER_MERGED,
+            actor=actor,
+            actor_label=actor_label,
+            obj=keep,
+            changes={
+                "merged_customers": [labels, None],
+                "moved": [None, moved],
+                **{f: ["", v] for f, v in filled.items()},
+            },
+            summary=f"Merged {', '.join(labels)} into {keep.name} (#{keep.pk}).",
+        )
+    return CustomerMergeResult(
+        kept=keep, merged_ids=duplicate_ids, merged_labels=labels, moved=moved, filled=filled
+    )

@@ -6,6 +6,8 @@ project without it, ``audit`` does nothing.
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,6 +31,17 @@ def acting_as(label: str) -> Iterator[None]:
         yield
     finally:
         _acting_as.reset(token)
+
+
+def os_user_label() -> str:
+    """Who runs this process, for the audit log: ``os:<user>``, ``os:<user> (sudo by <caller>)``
+    under sudo (management commands act as this through ``acting_as``)."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    caller = os.environ.get("SUDO_USER", "")
+    return f"os:{user}" + (f" (sudo by {caller})" if caller and caller != user else "")
 
 
 def audit(

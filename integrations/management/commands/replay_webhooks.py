@@ -6,8 +6,6 @@ command (``os:<user>``, with the sudo caller when run through sudo); a dry run r
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -17,20 +15,10 @@ from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
-from integrations.audit_hook import acting_as
+from integrations.audit_hook import acting_as, os_user_label
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent
 from integrations.webhooks.processing import webhook_event_replay
-
-
-def os_user_label() -> str:
-    """``os:<user>`` for the audit log, ``os:<user> (sudo by <caller>)`` under sudo."""
-    try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
-        user = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
-    caller = os.environ.get("SUDO_USER", "")
-    return f"os:{user}" + (f" (sudo by {caller})" if caller and caller != user else "")
 
 
 def _aware(value: str, option: str) -> datetime:
