@@ -3,7 +3,11 @@
     register_subscriber(Subscriber(name="shipping.ship_paid_order", event_types={"order.paid"},
                                    handle=ship_paid_order))
 
-``handle(event)`` must be idempotent on the event id: a delivery may run more than once.
+``handle(event)`` must be idempotent on the event id: a delivery may run more than once. What it
+raises decides what happens next (``relay.is_terminal``): ``ProviderRejected`` (the provider said
+no; a 4xx other than 408/409/429) ends the delivery at once as dead, with the reason in
+``last_error``; anything else, ``ProviderUnavailable`` first, is retried with backoff until the
+subscriber's ``max_attempts``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ class Subscriber:
     event_types: frozenset[str]
     handle: Callable[[DomainEvent], None]
     max_attempts: int | None = None
-    """Attempts before the delivery is dead; ``None`` means ``settings.DELIVERY_MAX_ATTEMPTS``."""
+    """Attempts before the delivery is dead; ``None`` means ``settings.DELIVERY_MAX_ATTEMPTS``.
+    A terminal error (a provider's rejection) makes it dead at the first attempt."""
     atomic: bool = True
     """Run ``handle`` in one transaction, rolled back when it raises. A handler that waits on a
     provider should set ``False`` and keep its own transactions short: on SQLite an open

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from integrations.deliveries.dispatch import delivery_enqueue
 from integrations.deliveries.registry import get_subscriber
+from integrations.exceptions import ProviderRejected
 from integrations.models import Delivery
 from integrations.transitions import Transitions, ensure_transition, lock
 
@@ -40,6 +41,9 @@ DELIVERY_TRANSITIONS: Transitions = {
 """Claims and outcomes are enforced by conditional UPDATEs; manual retries by this map."""
 
 LAST_ERROR_MAX_CHARS = 500
+# 4xx answers that mean "not now" rather than "never": request timeout, conflict (e.g. Stripe's
+# concurrent use of an idempotency key), too many requests.
+RETRYABLE_REJECTION_STATUSES = frozenset({408, 409, 429})
 
 
 def delivery_run(*, delivery_id: int) -> Delivery:
@@ -51,7 +55,8 @@ def delivery_run(*, delivery_id: int) -> Delivery:
     in ``transaction.atomic`` (unless it opted out), so a failed attempt leaves none of its writes;
     the outcome is committed separately: succeeded, failed with ``last_error`` and a backoff
     ``next_attempt_at`` (an exception's ``retry_after`` wins), or dead once the subscriber's
-    attempts are used up or when it is no longer registered.
+    attempts are used up, at once for an error retrying cannot help (``is_terminal``: a
+    provider's rejection), or when it is no longer registered.
 
     Never raises for a failing subscriber. Raises Delivery.DoesNotExist for an unknown id, and
     database errors of its own bookkeeping (the claim then goes stale and is retried).
@@ -188,6 +193,17 @@ def retry_delay(*, attempts: int, error: BaseException | None = None) -> timedel
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
 
 
+def is_terminal(error: BaseException) -> bool:
+    """Whether retrying the subscriber cannot help: a ``ProviderRejected`` (the provider answered
+    and said no: a 4xx, e.g. Asaas's ``invalid_*`` codes, or a request our adapter refused to
+    send), unless its status is one a provider uses for "try again" (408, 409, 429). Anything
+    else, ``ProviderUnavailable`` first, is retried with backoff."""
+    return (
+        isinstance(error, ProviderRejected)
+        and error.status_code not in RETRYABLE_REJECTION_STATUSES
+    )
+
+
 def _claimable(now: datetime) -> Q:
     stale = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
     return Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) | Q(
@@ -249,15 +265,17 @@ def _run(delivery_id: int) -> Delivery | None:
             subscriber.handle(delivery.event)
     except Exception as exc:  # the subscriber is a boundary: record the error, retry later
         error = f"{type(exc).__name__}: {exc}"[:LAST_ERROR_MAX_CHARS]
+        terminal = is_terminal(exc)
         log.warning(
             "delivery.failed",
             delivery_id=delivery.pk,
             subscriber=delivery.subscriber,
             event_id=delivery.event_id,
             attempt=delivery.attempts,
+            terminal=terminal,
             exc_info=True,
         )
-        if delivery.attempts >= max_attempts:
+        if terminal or delivery.attempts >= max_attempts:
             return _finish(delivery, status=Status.DEAD, last_error=error)
         return _finish(
             delivery,
