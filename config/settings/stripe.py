@@ -7,7 +7,10 @@ from config.settings.env import env
 STRIPE_ENABLED = env.bool("STRIPE_ENABLED", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 # Comma-separated: during a secret rotation both the old and the new whsec_ are accepted.
-STRIPE_WEBHOOK_SECRETS: list[str] = env.list("STRIPE_WEBHOOK_SECRET", default=[])
+# Spaces around the commas ("whsec_old, whsec_new") are not part of a secret.
+STRIPE_WEBHOOK_SECRETS: list[str] = [
+    secret.strip() for secret in env.list("STRIPE_WEBHOOK_SECRET", default=[]) if secret.strip()
+]
 # Only for tests against a local fake Stripe: the SDK's API base.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)

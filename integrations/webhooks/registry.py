@@ -116,7 +116,7 @@ def _json_decimal(text: str) -> Decimal:
         value = Decimal(text)
     except ArithmeticError:
         raise MalformedWebhook("A number is out of range.") from None
-    if not abs(value) <= INT64_MAX:
+    if not value.copy_abs() <= INT64_MAX:  # abs() rounds: Decimal("1e999999999") overflows
         raise MalformedWebhook("A number is out of range.")
     return value
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -27,11 +27,13 @@ from django.conf import settings
 from integrations.facts import AmountMismatch, ObjectNotReady, apply_fact, referenced
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import (
+    INT64_MAX,
     Handler,
     HandlerOutcome,
     MalformedWebhook,
     ParsedWebhook,
     SignatureRejected,
+    load_json,
 )
 from payments.disputes import dispute_apply_fact, reconciliation_flag
 from payments.models import (
@@ -117,10 +119,24 @@ def _locate(event: WebhookEvent, data: Mapping[str, Any]) -> Payment | None:
     return payment
 
 
+def _minor(value: Any) -> int:
+    """``to_minor`` for a value a sender wrote: a string past 64 bits (``"1e999999999"`` made
+    the decimal context overflow, ``"1e500000"`` a number too long to print) is refused like any
+    other unreadable amount (AsaasMoneyError). JSON numbers are bounded by ``load_json``."""
+    if isinstance(value, str):
+        try:
+            in_range = Decimal(value.strip()).copy_abs() <= INT64_MAX
+        except ArithmeticError:  # not a number, or NaN
+            in_range = False
+        if not in_range:
+            raise AsaasMoneyError(f"Not an amount: {value[:40]!r}.")
+    return to_minor(value)
+
+
 def _amount(data: Mapping[str, Any]) -> int:
     """What Asaas says the charge is for, in centavos: ``originalValue`` when a late payment's
     interest or fine changed ``value``, else ``value``."""
-    return to_minor(data.get("originalValue") or data.get("value"))
+    return _minor(data.get("originalValue") or data.get("value"))
 
 
 def _checked(
@@ -227,7 +243,7 @@ def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome
             matched.append((refund, item))
     for refund, item in matched:  # all amounts first: a mismatch applies nothing
         try:
-            value = to_minor(item.get("value"))
+            value = _minor(item.get("value"))
         except AsaasMoneyError as exc:
             return flag_mismatch(event, payment, AmountMismatch(f"{refund}: {exc}"))
         if value != refund.amount:
@@ -323,10 +339,7 @@ class AsaasWebhookEndpoint:
     def parse(self, *, headers: Mapping[str, str], body: bytes) -> ParsedWebhook:
         """Read the envelope; raise MalformedWebhook for anything else. The event id is the
         payload's ``id``, else one derived from event, payment id and ``dateCreated``."""
-        try:
-            payload = json.loads(body, parse_float=Decimal)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedWebhook("Body is not JSON.") from exc
+        payload = load_json(body, decimals=True)
         if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
             raise MalformedWebhook('Body must be an object with a string "event".')
         event_type: str = payload["event"]
@@ -342,12 +355,21 @@ class AsaasWebhookEndpoint:
             event_id=event_id,
             event_type=event_type,
             payload=payload,
-            occurred_at=parse_datetime(payload.get("dateCreated")),
+            occurred_at=_date_created(payload.get("dateCreated")),
             object_id=object_id[:200],
         )
 
     def handler_for(self, event_type: str) -> Handler | None:
         return HANDLERS.get(event_type)
+
+
+def _date_created(value: Any) -> datetime | None:
+    """``dateCreated`` in UTC; MalformedWebhook when it cannot be (``"9999-12-31 23:59:59"`` in
+    Brasília time is past year 9999 in UTC). ParsedWebhook refuses the implausible rest."""
+    try:
+        return parse_datetime(value)
+    except OverflowError:
+        raise MalformedWebhook("dateCreated is out of range.") from None
 
 
 endpoint = AsaasWebhookEndpoint()

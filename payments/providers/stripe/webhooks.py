@@ -8,9 +8,7 @@ machine has moved past is a no-op, so duplicates and any order of delivery are h
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -23,6 +21,9 @@ from integrations.webhooks.registry import (
     HandlerOutcome,
     MalformedWebhook,
     ParsedWebhook,
+    SignatureRejected,
+    load_json,
+    unix_time,
 )
 from payments.disputes import dispute_apply_fact, reconciliation_flag
 from payments.models import (
@@ -47,6 +48,7 @@ from payments.webhook_handlers import flag_mismatch
 
 log = structlog.get_logger(__name__)
 Kind = ReconciliationException.Kind
+MAX_TIMESTAMP_DIGITS = 12
 
 DISPUTE_STATUS: dict[str, str] = {
     "warning_needs_response": DisputeStatus.NEEDS_RESPONSE,
@@ -273,7 +275,7 @@ def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     amount = dispute.get("amount")
     currency = str(dispute.get("currency", "")).upper()
     if (
-        not isinstance(amount, int)
+        type(amount) is not int  # not a bool, not 2000.0
         or currency != payment.currency
         or not 0 < amount <= payment.amount
     ):
@@ -295,7 +297,7 @@ def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
         amount=amount,
         currency=currency,
         reason=str(dispute.get("reason") or "")[:60],
-        evidence_due_by=datetime.fromtimestamp(due, tz=UTC) if isinstance(due, int) else None,
+        evidence_due_by=None if due is None else unix_time(due),
         occurred_at=parsed.occurred_at,
     )
     return HandlerOutcome(affected=[payment])
@@ -327,18 +329,17 @@ class StripeWebhookEndpoint:
 
     def verify(self, *, headers: Mapping[str, str], body: bytes) -> None:
         lowered = {k.lower(): v for k, v in headers.items()}
+        header = lowered.get("stripe-signature", "")
+        _check_timestamp(header)
         verify_signature(
             body=body,
-            header=lowered.get("stripe-signature", ""),
-            secrets=list(settings.STRIPE_WEBHOOK_SECRETS),
+            header=header,
+            secrets=[s.strip() for s in settings.STRIPE_WEBHOOK_SECRETS],
             tolerance=int(settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS),
         )
 
     def parse(self, *, headers: Mapping[str, str], body: bytes) -> ParsedWebhook:
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedWebhook("Body is not JSON.") from exc
+        payload = load_json(body)
         if not isinstance(payload, dict) or payload.get("object") != "event":
             raise MalformedWebhook('Body must be a Stripe event ("object": "event").')
         event_id, event_type, created = (
@@ -348,8 +349,7 @@ class StripeWebhookEndpoint:
         )
         if not isinstance(event_id, str) or not isinstance(event_type, str):
             raise MalformedWebhook("A Stripe event needs a string id and type.")
-        if not isinstance(created, int) or isinstance(created, bool):
-            raise MalformedWebhook("A Stripe event needs an integer created.")
+        occurred_at = unix_time(created)
         data = payload.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
             raise MalformedWebhook('A Stripe event needs an object "data.object".')
@@ -357,12 +357,30 @@ class StripeWebhookEndpoint:
             event_id=event_id,
             event_type=event_type,
             payload=payload,
-            occurred_at=datetime.fromtimestamp(created, tz=UTC),
+            occurred_at=occurred_at,
             object_id=_id(data["object"].get("id"))[:200],
         )
 
     def handler_for(self, event_type: str) -> Handler | None:
         return HANDLERS.get(event_type)
+
+
+def _check_timestamp(header: str) -> None:
+    """Refuse a ``Stripe-Signature`` whose first ``t`` is not 1 to 12 ASCII digits, before any
+    secret is tried: ``str.isdigit()`` takes ``"²"`` (``int()`` then raises: a 500) and ``int()``
+    reads Arabic-Indic or fullwidth digits as the number the MAC covers."""
+    first = next(
+        (
+            value
+            for key, _, value in (item.partition("=") for item in header.split(","))
+            if key == "t"
+        ),
+        None,
+    )
+    if first is None or not 0 < len(first) <= MAX_TIMESTAMP_DIGITS:
+        raise SignatureRejected("Unable to extract timestamp from Stripe-Signature.")
+    if not (first.isascii() and first.isdigit()):
+        raise SignatureRejected("Unable to extract timestamp from Stripe-Signature.")
 
 
 endpoint = StripeWebhookEndpoint()
