@@ -9,11 +9,22 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.audit import audit_record
 from integrations.events import record_event
 from integrations.exceptions import SwitchboardError
+from integrations.money import format_money
 from integrations.transitions import Transitions, lock
+from orders.models import OrderStatus
 from orders.services import order_flag
-from payments.models import Dispute, DisputeStatus, Payment, ReconciliationException
+from payments.models import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentStatus,
+    ReconciliationException,
+    Refund,
+    RefundStatus,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -131,6 +142,13 @@ def _data(dispute: Dispute, order_number: str) -> dict[str, object]:
     }
 
 
+# Kinds finance hears about at once (an e-mail), and of which one open exception per payment and
+# provider object is enough: the same news redelivered, or told by two events, adds nothing.
+NOTIFY_FINANCE_KINDS = frozenset(
+    {ReconciliationException.Kind.CONTRADICTS_FINAL, ReconciliationException.Kind.PAID_AFTER_CANCEL}
+)
+
+
 def reconciliation_flag(
     *,
     provider: str,
@@ -141,11 +159,23 @@ def reconciliation_flag(
     webhook_event_id: int | None = None,
 ) -> ReconciliationException:
     """Put a provider fact we will not apply on finance's reconciliation list. Idempotent per
-    webhook event and kind (a redelivered or replayed event adds nothing)."""
+    webhook event and kind (a redelivered or replayed event adds nothing), and for the kinds in
+    ``NOTIFY_FINANCE_KINDS`` per open exception of the payment and provider object. Records
+    ``reconciliation.flagged`` on the payment's timeline (its subscriber tells finance of the
+    ``NOTIFY_FINANCE_KINDS``)."""
     with transaction.atomic():
         if webhook_event_id is not None:
             existing = ReconciliationException.objects.filter(
                 webhook_event_id=webhook_event_id, kind=kind
+            ).first()
+            if existing is not None:
+                return existing
+        if payment is not None and kind in NOTIFY_FINANCE_KINDS:
+            existing = ReconciliationException.objects.filter(
+                payment=payment,
+                kind=kind,
+                provider_object_id=provider_object_id,
+                status=ReconciliationException.Status.OPEN,
             ).first()
             if existing is not None:
                 return existing
@@ -164,9 +194,67 @@ def reconciliation_flag(
                 customer=payment.order.customer,
                 subject=payment,
                 actor_label=provider,
-                data={"kind": exception.get_kind_display(), "detail": detail[:200]},
+                data={
+                    "kind": exception.get_kind_display(),
+                    "detail": detail[:200],
+                    "exception": exception.pk,
+                },
             )
     return exception
+
+
+# A provider's word that contradicts one of our final statuses: {model: {target: {final, ...}}}.
+# Anything else a state machine refuses is an older fact, superseded by what we already have.
+CONTRADICTIONS: dict[type[Payment | Refund], dict[str, frozenset[str]]] = {
+    Payment: {PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED})},
+    Refund: {
+        RefundStatus.SUCCEEDED: frozenset({RefundStatus.REJECTED, RefundStatus.FAILED}),
+        RefundStatus.PROCESSING: frozenset({RefundStatus.REJECTED}),
+    },
+}
+
+
+def reconciliation_flag_contradiction(
+    *,
+    obj: Payment | Refund,
+    target: str,
+    provider: str,
+    provider_object_id: str = "",
+    webhook_event_id: int | None = None,
+) -> ReconciliationException | None:
+    """Flag the provider's claim that ``obj`` is now ``target`` when that contradicts the final
+    status ``obj`` has (re-read here): a payment that succeeded although it failed or was
+    cancelled, a refund that went through although it was rejected or had failed. Money taken
+    on a cancelled order is ``paid_after_cancel`` (a refund is due), anything else
+    ``contradicts_final``; finance is told of both. Returns None, and flags nothing, when the
+    claim is merely older than what we have (a superseded fact)."""
+    model = type(obj)
+    current = model._default_manager.filter(pk=obj.pk).values_list("status", flat=True).first()
+    if current not in CONTRADICTIONS[model].get(target, frozenset()):
+        return None
+    payment = obj if isinstance(obj, Payment) else obj.payment
+    payment = Payment.objects.select_related("order__customer").get(pk=payment.pk)
+    kind = ReconciliationException.Kind.CONTRADICTS_FINAL
+    detail = f"{provider} says {obj} is {target}, but it is {current} here."
+    if isinstance(obj, Payment) and payment.order.status == OrderStatus.CANCELLED:
+        kind = ReconciliationException.Kind.PAID_AFTER_CANCEL
+        detail = paid_after_cancel_detail(payment, f"{provider} says it succeeded ({current} here)")
+    return reconciliation_flag(
+        provider=provider,
+        kind=kind,
+        detail=detail,
+        payment=payment,
+        provider_object_id=provider_object_id,
+        webhook_event_id=webhook_event_id,
+    )
+
+
+def paid_after_cancel_detail(payment: Payment, what: str) -> str:
+    money = format_money(payment.amount, payment.currency)
+    return (
+        f"{payment} on cancelled order {payment.order.number}: {what}. "
+        f"{money} taken after the order was cancelled: refund due."
+    )
 
 
 def reconciliation_resolve(
@@ -187,5 +275,12 @@ def reconciliation_resolve(
         exception.resolved_at = timezone.now()
         exception.resolution_note = note.strip()
         exception.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
+        audit_record(
+            action="reconciliation_resolved",
+            actor=user,
+            obj=exception,
+            changes={"status": [ReconciliationException.Status.OPEN, exception.status]},
+            summary=exception.resolution_note,
+        )
     log.info("reconciliation.resolved", exception_id=exception.pk, user_id=user.pk)
     return exception

@@ -249,13 +249,16 @@ class Dispute(models.Model):
 
 
 class ReconciliationException(models.Model):
-    """A provider fact we refused to apply silently (amount or currency mismatch, unknown object):
-    finance works this list."""
+    """A provider fact we refused to apply silently (amount or currency mismatch, unknown object,
+    a fact contradicting a final state, money taken on a cancelled order): finance works this
+    list."""
 
     class Kind(models.TextChoices):
         AMOUNT_MISMATCH = "amount_mismatch", "Amount or currency mismatch"
         UNKNOWN_OBJECT = "unknown_object", "Unknown provider object"
         CONFLICTING_FACT = "conflicting_fact", "Conflicting provider fact"
+        CONTRADICTS_FINAL = "contradicts_final", "Contradicts a final status"
+        PAID_AFTER_CANCEL = "paid_after_cancel", "Paid after cancel, refund due"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -14,14 +14,16 @@ from accounts.models import User
 from integrations.events import record_event
 from integrations.exceptions import InvalidTransition
 from integrations.transitions import ensure_transition, lock
-from orders.models import Order, OrderStatus
+from orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from orders.services import order_mark_paid, order_mark_refunded
+from payments.disputes import paid_after_cancel_detail, reconciliation_flag
 from payments.exceptions import RefundNotAllowed, SelfApprovalForbidden
 from payments.models import (
     PAYMENT_TRANSITIONS,
     REFUND_TRANSITIONS,
     Payment,
     PaymentStatus,
+    ReconciliationException,
     Refund,
     RefundApproval,
     RefundReason,
@@ -138,7 +140,12 @@ def payment_mark_processing(*, payment: Payment, occurred_at: datetime | None = 
 
 
 def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
-    """The money is ours: the payment succeeds and a placed order becomes paid, atomically."""
+    """The money is ours: the payment succeeds and a placed order becomes paid, atomically.
+
+    On a cancelled order the payment still succeeds (the money was taken) but the order stays
+    cancelled, and the payment goes on the reconciliation list as paid after cancel, refund due
+    (finance is told). The order row is locked first, so a cancellation committing meanwhile is
+    seen, never overwritten."""
     with transaction.atomic():
         payment = _payment_transition(
             payment=payment,
@@ -146,8 +153,18 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
             occurred_at=occurred_at,
             update_fields={"succeeded_at": occurred_at or timezone.now()},
         )
-        if payment.order.status == OrderStatus.PLACED:
-            order_mark_paid(order=payment.order, occurred_at=occurred_at)
+        order = lock(payment.order, "customer")
+        payment.order = order
+        if order.status == OrderStatus.PLACED:
+            order_mark_paid(order=order, occurred_at=occurred_at)
+        elif order.status == OrderStatus.CANCELLED:
+            reconciliation_flag(
+                provider=payment.provider,
+                kind=ReconciliationException.Kind.PAID_AFTER_CANCEL,
+                detail=paid_after_cancel_detail(payment, "the payment succeeded"),
+                payment=payment,
+                provider_object_id=payment.provider_payment_id,
+            )
     return payment
 
 
@@ -211,6 +228,13 @@ def refund_request(
             subject=refund,
             actor=requested_by,
             data=_refund_data(refund, reason=refund.get_reason_display()),
+        )
+        audit_record(
+            action="refund_requested",
+            actor=requested_by,
+            obj=refund,
+            changes={"amount": [None, refund.amount], "reason": [None, refund.reason]},
+            summary=refund.note,
         )
     return refund
 
@@ -377,9 +401,11 @@ def refund_mark_succeeded(
             occurred_at=occurred_at,
             data=_refund_data(refund),
         )
+        # A cancelled order whose payment still went through (paid after cancel) stays
+        # cancelled once that money is returned.
         if (
             payment.amount_refunded == payment.amount
-            and payment.order.status != OrderStatus.REFUNDED
+            and OrderStatus.REFUNDED in ORDER_TRANSITIONS[payment.order.status]
         ):
             order_mark_refunded(order=payment.order, occurred_at=occurred_at)
     return refund

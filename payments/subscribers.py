@@ -6,26 +6,49 @@ or an outage continues where the last attempt stopped and never charges or refun
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.urls import reverse
 
 from accounts.roles import FINANCE
 from integrations.deliveries.registry import Subscriber
+from integrations.deliveries.relay import is_terminal
 from integrations.events import render_summary
+from integrations.exceptions import InvalidTransition, ProviderRejected, ProviderUnavailable
 from integrations.models import DomainEvent
 from orders.models import Order, OrderStatus
-from payments.models import Dispute, Payment, PaymentStatus, Refund, RefundStatus
+from payments.disputes import NOTIFY_FINANCE_KINDS, reconciliation_flag_contradiction
+from payments.models import (
+    Dispute,
+    Payment,
+    PaymentStatus,
+    ReconciliationException,
+    Refund,
+    RefundStatus,
+)
 from payments.providers import get_payment_provider
 from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
-from payments.services import payment_attach_provider_id, payment_create, refund_mark_processing
+from payments.services import (
+    payment_attach_provider_id,
+    payment_cancel,
+    payment_create,
+    payment_mark_failed,
+    payment_mark_succeeded,
+    refund_mark_failed,
+    refund_mark_processing,
+)
 
 
 def start_payment_for_order(event: DomainEvent) -> None:
-    """order.placed -> a payment at the provider (idempotency key ``payment:<pk>``)."""
+    """order.placed -> a payment at the provider (idempotency key ``payment:<pk>``). A charge the
+    provider rejects (a 4xx) marks the payment failed with the provider's reason and ends the
+    delivery with it; an unavailable provider retries it."""
     order = Order.objects.select_related("customer").get(pk=event.subject_id)
     payment = (
         Payment.objects.filter(order=order)
@@ -42,21 +65,93 @@ def start_payment_for_order(event: DomainEvent) -> None:
         )
     if payment.provider_payment_id:
         return
-    answer = get_payment_provider(payment.provider).create_payment(
-        request=PaymentRequest(
-            reference=f"payment:{payment.pk}",
-            amount=payment.amount,
-            currency=payment.currency,
-            method=payment.method,
-            customer_email=order.customer.email,
-            customer_name=order.customer.name,
+    if order.status == OrderStatus.CANCELLED:
+        # Cancelled before its charge was created: nothing to create, nothing to cancel there.
+        _payment_cancel_quietly(payment)
+        return
+    try:
+        answer = get_payment_provider(payment.provider).create_payment(
+            request=PaymentRequest(
+                reference=f"payment:{payment.pk}",
+                amount=payment.amount,
+                currency=payment.currency,
+                method=payment.method,
+                customer_email=order.customer.email,
+                customer_name=order.customer.name,
+            )
         )
-    )
-    payment_attach_provider_id(
+    except ProviderRejected as exc:
+        if is_terminal(exc):  # the provider will never take it: say so on the payment
+            with contextlib.suppress(InvalidTransition):
+                payment_mark_failed(payment=payment, reason=exc.detail)
+        raise
+    payment = payment_attach_provider_id(
         payment=payment,
         provider_payment_id=answer.provider_payment_id,
         checkout=checkout_of(answer),
     )
+    if Order.objects.filter(pk=order.pk, status=OrderStatus.CANCELLED).exists():
+        # The order was cancelled while the charge was being created: cancel that too.
+        cancel_payment_at_provider(payment)
+
+
+OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
+
+
+def cancel_payments_of_cancelled_order(event: DomainEvent) -> None:
+    """order.cancelled -> each open payment of the order is cancelled at its provider (idempotency
+    key ``payment:<pk>:cancel``) and here, so the customer can no longer pay it.
+
+    A provider that answers the payment was paid first has it applied as succeeded: the order
+    stays cancelled and the payment goes on the reconciliation list as paid after cancel, refund
+    due (finance is told). ProviderUnavailable retries the delivery; ProviderRejected ends it
+    with the reason. Idempotent: a cancelled payment is not asked again."""
+    payments = Payment.objects.filter(
+        order_id=event.subject_id, status__in=OPEN_PAYMENT_STATUSES
+    ).order_by("pk")
+    for payment in payments:
+        cancel_payment_at_provider(payment)
+
+
+def cancel_payment_at_provider(payment: Payment) -> None:
+    """Cancel ``payment`` at its provider (if it has a charge there), then apply the provider's
+    answer through the services. Calls the provider: never inside a transaction."""
+    if not payment.provider_payment_id:
+        _payment_cancel_quietly(payment)
+        return
+    answer = get_payment_provider(payment.provider).cancel(
+        provider_payment_id=payment.provider_payment_id, reference=f"payment:{payment.pk}"
+    )
+    apply: dict[str, Callable[[], Any]] = {
+        PaymentStatus.CANCELLED: lambda: payment_cancel(payment=payment),
+        PaymentStatus.SUCCEEDED: lambda: payment_mark_succeeded(payment=payment),
+        PaymentStatus.FAILED: lambda: payment_mark_failed(
+            payment=payment, reason="failed at the provider before it was cancelled"
+        ),
+    }
+    action = apply.get(answer.status)
+    if action is None:  # the provider neither cancelled nor ended it: ask again later
+        raise ProviderUnavailable(
+            f"{payment.provider} left {payment} {answer.status} when asked to cancel it.",
+            provider=payment.provider,
+            operation="payment.cancel",
+        )
+    try:
+        action()
+    except InvalidTransition:
+        # Already there, or moved meanwhile: a success on a payment cancelled here is news.
+        reconciliation_flag_contradiction(
+            obj=payment,
+            target=answer.status,
+            provider=payment.provider,
+            provider_object_id=payment.provider_payment_id,
+        )
+
+
+def _payment_cancel_quietly(payment: Payment) -> None:
+    # It may have ended meanwhile (cancelled, or a provider fact moved it): nothing to undo then.
+    with contextlib.suppress(InvalidTransition):
+        payment_cancel(payment=payment)
 
 
 def checkout_of(answer: ProviderPayment) -> dict[str, Any]:
@@ -71,18 +166,26 @@ def checkout_of(answer: ProviderPayment) -> dict[str, Any]:
 
 def execute_approved_refund(event: DomainEvent) -> None:
     """refund.approved -> the provider refund (idempotency key ``refund:<pk>``). While the provider
-    is down the delivery fails and is retried: the refund stays approved and queued."""
+    is down the delivery fails and is retried: the refund stays approved and queued. A refund the
+    provider rejects (a 4xx: more than is left, a charge not refundable) is marked failed with
+    the provider's reason, and the delivery ends with it (terminal, not retried)."""
     refund = Refund.objects.select_related("payment").get(pk=event.subject_id)
     if refund.status != RefundStatus.APPROVED:
         return
-    answer = get_payment_provider(refund.payment.provider).refund(
-        request=RefundRequest(
-            reference=refund.idempotency_key,
-            provider_payment_id=refund.payment.provider_payment_id,
-            amount=refund.amount,
-            currency=refund.currency,
+    try:
+        answer = get_payment_provider(refund.payment.provider).refund(
+            request=RefundRequest(
+                reference=refund.idempotency_key,
+                provider_payment_id=refund.payment.provider_payment_id,
+                amount=refund.amount,
+                currency=refund.currency,
+            )
         )
-    )
+    except ProviderRejected as exc:
+        if is_terminal(exc):  # the provider will never do it: the refund failed, with why
+            with contextlib.suppress(InvalidTransition):
+                refund_mark_failed(refund=refund, reason=exc.detail)
+        raise
     refund.refresh_from_db()
     if refund.status == RefundStatus.APPROVED:
         refund_mark_processing(refund=refund, provider_refund_id=answer.provider_refund_id)
@@ -119,6 +222,38 @@ def notify_finance_of_dispute(event: DomainEvent) -> None:
     )
 
 
+def notify_finance_of_reconciliation(event: DomainEvent) -> None:
+    """reconciliation.flagged -> one e-mail to the finance group for the kinds that are news
+    (``NOTIFY_FINANCE_KINDS``: a fact contradicting a final status, money taken on a cancelled
+    order); the others wait on the list. Sent once per exception (the Delivery row)."""
+    exception = (
+        ReconciliationException.objects.select_related("payment__order")
+        .filter(pk=event.data.get("exception"))
+        .first()
+    )
+    if exception is None or exception.kind not in NOTIFY_FINANCE_KINDS:
+        return
+    recipients = finance_emails()
+    if not recipients:
+        return
+    order = exception.payment.order.number if exception.payment else "-"
+    send_mail(
+        subject=f"Reconciliation: {exception.get_kind_display()} on {order}",
+        message=(
+            f"{exception.detail}\n\n"
+            f"Provider: {exception.provider} ({exception.provider_object_id or '-'})\n"
+            f"Order: {order}\n"
+            f"Admin: {exception_admin_url(exception)}\n"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
+def exception_admin_url(exception: ReconciliationException) -> str:
+    return reverse("admin:payments_reconciliationexception_change", args=[exception.pk])
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="payments.start_payment",
@@ -133,8 +268,19 @@ SUBSCRIBERS = [
         atomic=False,
     ),
     Subscriber(
+        name="payments.cancel_payments_of_cancelled_order",
+        event_types=frozenset({"order.cancelled"}),
+        handle=cancel_payments_of_cancelled_order,
+        atomic=False,
+    ),
+    Subscriber(
         name="payments.notify_finance_of_dispute",
         event_types=frozenset({"dispute.opened"}),
         handle=notify_finance_of_dispute,
+    ),
+    Subscriber(
+        name="payments.notify_finance_of_reconciliation",
+        event_types=frozenset({"reconciliation.flagged"}),
+        handle=notify_finance_of_reconciliation,
     ),
 ]

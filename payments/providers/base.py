@@ -50,6 +50,14 @@ class PaymentProvider(Protocol):
         """Start a payment. Idempotent on ``request.reference``. Raises ProviderUnavailable
         (retry later) or ProviderRejected (terminal)."""
 
+    def cancel(self, *, provider_payment_id: str, reference: str) -> ProviderPayment:
+        """Cancel a payment that has not been paid, so the customer can no longer pay it.
+        Idempotent on ``reference`` (``payment:<pk>``): cancelling a cancelled payment answers
+        it as cancelled. When the provider refuses because the payment already ended (it was
+        paid first), answers the provider's current view instead (status ``succeeded``), so the
+        caller applies it. Raises ProviderUnavailable (retry later) or ProviderRejected
+        (terminal: unknown id, or a payment the provider will not cancel yet)."""
+
     def refund(self, *, request: RefundRequest) -> ProviderRefund:
         """Refund part or all of a payment. Idempotent on ``request.reference``."""
 

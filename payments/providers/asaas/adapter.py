@@ -67,6 +67,8 @@ STATUS_MAP: dict[str, str] = {
     "CHARGEBACK_DISPUTE": _S.SUCCEEDED,
     "AWAITING_CHARGEBACK_REVERSAL": _S.SUCCEEDED,
 }
+# Our statuses of an Asaas charge that will not change by cancelling it.
+ENDED = frozenset({_S.CANCELLED, _S.SUCCEEDED})
 # Asaas refunds[].status -> ProviderRefund.status.
 REFUND_STATUS_MAP = {"PENDING": "processing", "DONE": "succeeded", "CANCELLED": "failed"}
 
@@ -331,6 +333,40 @@ class AsaasPaymentProvider:
             status=REFUND_STATUS_MAP.get(str(item.get("status", "")), "processing"),
             amount=request.amount,
         )
+
+    # cancel --------------------------------------------------------------------------------
+
+    def cancel(self, *, provider_payment_id: str, reference: str) -> AsaasPayment:
+        """Cancel the Asaas charge (``DELETE /payments/{id}``): it becomes ``deleted`` and can no
+        longer be paid.
+
+        Idempotent: before every attempt the charge is read, and one already deleted (or already
+        paid) is answered as it is, without sending the DELETE again; a DELETE Asaas refuses is
+        answered the same way when the charge turns out paid or deleted meanwhile (the customer
+        paid first: status ``succeeded``). Raises ProviderRejected for a charge Asaas does not
+        know or will not delete, ProviderUnavailable / CircuitOpen (retry later), RuntimeError
+        inside a transaction."""
+        ours = _our_row(Payment, reference)
+        client = self._client()
+        once = self._client(max_attempts=1)
+        seen: dict[str, Any] = {}
+
+        def ended() -> dict[str, Any] | None:
+            seen.update(client.get_payment(provider_payment_id, subject=ours))
+            return seen if payment_status(seen) in ENDED else None
+
+        def send() -> dict[str, Any]:
+            try:
+                once.delete_payment(
+                    provider_payment_id, idempotency_key=f"{reference}:cancel", subject=ours
+                )
+            except ProviderRejected:
+                if ended() is None:
+                    raise
+                return seen
+            return {**seen, "deleted": True}
+
+        return self._to_payment(self._check_then_send(ended, send))
 
     # retrieve ------------------------------------------------------------------------------
 

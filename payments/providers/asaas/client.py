@@ -235,6 +235,21 @@ class AsaasClient:
             self._call("payment.get", "GET", f"payments/{_segment(payment_id)}", subject=subject)
         )
 
+    def delete_payment(
+        self, payment_id: str, *, idempotency_key: str, subject: models.Model | None = None
+    ) -> dict[str, Any]:
+        """``DELETE /payments/{id}``: cancels a charge awaiting payment or overdue (Asaas refuses
+        others with a 400); answers ``{"deleted": true, "id": ...}``."""
+        return _object(
+            self._call(
+                "payment.delete",
+                "DELETE",
+                f"payments/{_segment(payment_id)}",
+                idempotency_key=idempotency_key,
+                subject=subject,
+            )
+        )
+
     def pix_qr_code(
         self, payment_id: str, *, subject: models.Model | None = None
     ) -> dict[str, Any]:

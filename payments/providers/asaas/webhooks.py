@@ -7,9 +7,11 @@ verbatim in the ``asaas-access-token`` header, compared here in constant time wi
 
 Our payment is found by ``externalReference`` (``payment:<pk>``, set by the adapter), else by
 its Asaas id; our refunds by the ``description`` of Asaas's ``refunds[]`` items (the adapter
-sends ``refund:<pk>`` there). Every fact goes through a service, so duplicates and any order of
-delivery end in the same state; an amount that disagrees with ours goes to the reconciliation
-list instead of being applied.
+sends ``refund:<pk>`` there). A reference to another provider's payment is refused (logged,
+nothing applied). Every fact goes through a service, so duplicates and any order of delivery end
+in the same state; an amount that disagrees with ours, or a fact contradicting a final status
+(paid after deleted, a rejected refund done), goes to the reconciliation list instead of being
+applied.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 
-from integrations.facts import AmountMismatch, ObjectNotReady, apply_fact, referenced
+from integrations.facts import AmountMismatch, ObjectNotReady, referenced
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import (
     INT64_MAX,
@@ -39,6 +41,7 @@ from payments.disputes import dispute_apply_fact, reconciliation_flag
 from payments.models import (
     DisputeStatus,
     Payment,
+    PaymentStatus,
     ReconciliationException,
     Refund,
     RefundStatus,
@@ -59,7 +62,7 @@ from payments.services import (
     refund_mark_processing,
     refund_mark_succeeded,
 )
-from payments.webhook_handlers import flag_mismatch
+from payments.webhook_handlers import apply_provider_fact, flag_mismatch, refuse_foreign
 
 TOKEN_HEADER = "asaas-access-token"  # noqa: S105 - a header name, not a secret
 MAX_TOKEN_LENGTH = 1024
@@ -147,6 +150,9 @@ def _checked(
     payment = _locate(event, data)
     if payment is None:
         return None, HandlerOutcome()
+    refused = refuse_foreign(event, payment, PROVIDER)
+    if refused is not None:
+        return None, refused
     try:
         amount = _amount(data)
     except AsaasMoneyError as exc:
@@ -158,9 +164,7 @@ def _checked(
         )
         return None, flag_mismatch(event, payment, mismatch)
     asaas_id = str(data.get("id") or "")
-    if payment.provider != PROVIDER or (
-        payment.provider_payment_id and asaas_id and payment.provider_payment_id != asaas_id
-    ):
+    if payment.provider_payment_id and asaas_id and payment.provider_payment_id != asaas_id:
         reconciliation_flag(
             provider=PROVIDER,
             kind=Kind.CONFLICTING_FACT,
@@ -181,16 +185,26 @@ def _checked(
 # Handlers -----------------------------------------------------------------------------------
 
 
-def _payment_handler(action: Callable[[Payment, ParsedWebhook], Any] | None) -> Handler:
-    """A handler that checks and links the payment, then applies ``action`` (None: just that)."""
+def _payment_handler(
+    target: str | None = None, action: Callable[[Payment, ParsedWebhook], Any] | None = None
+) -> Handler:
+    """A handler that checks and links the payment, then applies ``action``, which moves it to
+    ``target`` (None: just the check and link)."""
 
     def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
         payment, early = _checked(event, _payment_data(parsed))
         if payment is None:
             return early or HandlerOutcome()
-        if action is None:
+        if target is None or action is None:
             return HandlerOutcome(affected=[payment])
-        return apply_fact(parsed, payment, lambda: action(payment, parsed))
+        return apply_provider_fact(
+            event,
+            parsed,
+            payment,
+            target=target,
+            provider=PROVIDER,
+            action=lambda: action(payment, parsed),
+        )
 
     return handle
 
@@ -201,6 +215,9 @@ def _succeed(payment: Payment, parsed: ParsedWebhook) -> Any:
 
 def _cancel(payment: Payment, parsed: ParsedWebhook) -> Any:
     return payment_cancel(payment=payment, occurred_at=parsed.occurred_at)
+
+
+REFUND_TARGETS = {"DONE": RefundStatus.SUCCEEDED, "CANCELLED": RefundStatus.FAILED}
 
 
 def _refund_action(refund: Refund, item: Mapping[str, Any], parsed: ParsedWebhook) -> Any:
@@ -237,9 +254,9 @@ def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome
             continue
         if refund.payment_id != payment.pk:
             unmatched.append(f"{description} belongs to another payment")
-        elif refund.status in (RefundStatus.REQUESTED, RefundStatus.REJECTED):
+        elif refund.status == RefundStatus.REQUESTED:
             unmatched.append(f"{refund} was never approved ({refund.status})")
-        else:
+        else:  # a rejected one too: Asaas moving it contradicts its final status
             matched.append((refund, item))
     for refund, item in matched:  # all amounts first: a mismatch applies nothing
         try:
@@ -253,7 +270,14 @@ def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome
             )
             return flag_mismatch(event, payment, AmountMismatch(detail))
     for refund, item in matched:
-        apply_fact(parsed, refund, partial(_refund_action, refund, item, parsed))
+        apply_provider_fact(
+            event,
+            parsed,
+            refund,
+            target=REFUND_TARGETS.get(str(item.get("status", "")), RefundStatus.PROCESSING),
+            provider=PROVIDER,
+            action=partial(_refund_action, refund, item, parsed),
+        )
         affected.append(refund)
     if unmatched or len(affected) == 1:
         reconciliation_flag(
@@ -296,14 +320,14 @@ def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutc
 
 
 HANDLERS: dict[str, Handler] = {
-    "PAYMENT_CREATED": _payment_handler(None),
-    "PAYMENT_UPDATED": _payment_handler(None),
+    "PAYMENT_CREATED": _payment_handler(),
+    "PAYMENT_UPDATED": _payment_handler(),
     # A boleto may be paid after its due date: overdue keeps the payment pending.
-    "PAYMENT_OVERDUE": _payment_handler(None),
-    "PAYMENT_CONFIRMED": _payment_handler(_succeed),
-    "PAYMENT_RECEIVED": _payment_handler(_succeed),
-    "PAYMENT_DUNNING_RECEIVED": _payment_handler(_succeed),
-    "PAYMENT_DELETED": _payment_handler(_cancel),
+    "PAYMENT_OVERDUE": _payment_handler(),
+    "PAYMENT_CONFIRMED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
+    "PAYMENT_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
+    "PAYMENT_DUNNING_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
+    "PAYMENT_DELETED": _payment_handler(PaymentStatus.CANCELLED, _cancel),
     "PAYMENT_REFUNDED": handle_refunds,
     "PAYMENT_PARTIALLY_REFUNDED": handle_refunds,
     "PAYMENT_REFUND_IN_PROGRESS": handle_refunds,

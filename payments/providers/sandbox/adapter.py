@@ -5,17 +5,23 @@ seconds after it was created; a boleto goes through ``payment.processing`` after
 the request reference, like a real provider with idempotency keys.
 
 It keeps no memory of its own: ``retrieve`` derives the same outcome from durable state (our
-Payment row carrying the sandbox's id), so it answers the same in every process, as a real
-provider's API would."""
+Payment row carrying the sandbox's id, and the ``payment.cancelled`` webhook it owes once it
+cancelled one), so it answers the same in every process, as a real provider's API would. A
+payment cancelled before its outcome never reports one: ``cancel`` withdraws the webhooks still
+owed."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
+from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from integrations.exceptions import ProviderRejected
+from integrations.models import SandboxWebhook
 from integrations.sandbox import SandboxEvent, sandbox_emit, sandbox_maybe_fail
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.providers.base import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
@@ -105,32 +111,92 @@ class SandboxPaymentProvider:
             provider_refund_id=provider_id, status="processing", amount=request.amount
         )
 
+    def cancel(self, *, provider_payment_id: str, reference: str) -> ProviderPayment:
+        """Cancel a sandbox payment that has no outcome yet: the outcome webhooks it still owes
+        are withdrawn and a ``payment.cancelled`` one is owed instead. A payment past its outcome
+        (or cancelled before) is answered as it is, like a real provider that refuses to cancel
+        a paid charge. Raises ProviderRejected (404) for an id the sandbox never issued, and
+        ProviderUnavailable at the chaos failure rate."""
+        sandbox_maybe_fail(self.name)
+        row = self._row(provider_payment_id, operation="payment.cancel")
+        status = _status_of(row)
+        if status in (PaymentStatus.SUCCEEDED, PaymentStatus.FAILED, PaymentStatus.CANCELLED):
+            return _answer(row, status)
+        with transaction.atomic():
+            _owed_for(reference).filter(status=SandboxWebhook.Status.PENDING).delete()
+            sandbox_emit(
+                endpoint=ENDPOINT,
+                events=[
+                    SandboxEvent(
+                        "payment.cancelled",
+                        {
+                            "id": provider_payment_id,
+                            "amount": row["amount"],
+                            "currency": row["currency"],
+                            "reference": reference,
+                        },
+                        timezone.now(),
+                    )
+                ],
+            )
+        return _answer(row, PaymentStatus.CANCELLED)
+
     def retrieve(self, *, provider_payment_id: str) -> ProviderPayment:
         """The sandbox's current view of a payment (read-only, safe to repeat), derived from our
         Payment row with this sandbox id: its amount, method and creation time. Raises
         ProviderRejected (a 404) for an id the sandbox never issued or we never recorded, and
         ProviderUnavailable at the chaos failure rate."""
         sandbox_maybe_fail(self.name)
+        row = self._row(provider_payment_id, operation="payment.retrieve")
+        return _answer(row, _status_of(row))
+
+    def _row(self, provider_payment_id: str, *, operation: str) -> dict[str, Any]:
+        """Our row for the sandbox's id: the sandbox's only memory. Raises ProviderRejected."""
         row = (
             Payment.objects.filter(provider=self.name, provider_payment_id=provider_payment_id)
-            .values("amount", "currency", "method", "created_at")
+            .values("pk", "amount", "currency", "method", "status", "created_at")
             .first()
         )
         if row is None:
             raise ProviderRejected(
                 f"{self.name}: 404 no payment {provider_payment_id[:40]}",
                 provider=self.name,
-                operation="payment.retrieve",
+                operation=operation,
                 status_code=404,
             )
-        return ProviderPayment(
-            provider_payment_id=provider_payment_id,
-            status=sandbox_payment_status(
-                amount=row["amount"],
-                method=row["method"],
-                created_at=row["created_at"],
-                now=timezone.now(),
-            ),
-            amount=row["amount"],
-            currency=row["currency"],
-        )
+        return {**row, "provider_payment_id": provider_payment_id}
+
+
+def _owed_for(reference: str) -> QuerySet[SandboxWebhook]:
+    """The payment webhooks the sandbox owes (or sent) about our ``reference``."""
+    return SandboxWebhook.objects.filter(
+        endpoint=ENDPOINT, body__contains=f'"reference":"{reference}"'
+    )
+
+
+def _status_of(row: dict[str, Any]) -> str:
+    """The sandbox's status for the payment: cancelled once it cancelled it (its own record is
+    the ``payment.cancelled`` webhook it owes; our row when webhooks are off), else the outcome
+    its age gives."""
+    cancelled = row["status"] == PaymentStatus.CANCELLED or (
+        _owed_for(f"payment:{row['pk']}")
+        .filter(body__contains='"type":"payment.cancelled"')
+        .exists()
+    )
+    if cancelled:
+        return PaymentStatus.CANCELLED
+    return sandbox_payment_status(
+        amount=row["amount"],
+        method=row["method"],
+        created_at=row["created_at"],
+        now=timezone.now(),
+    )
+
+
+def _answer(row: dict[str, Any], status: str) -> ProviderPayment:
+    return ProviderPayment(
+        provider_payment_id=row["provider_payment_id"],
+        status=status,
+        amount=row["amount"],
+        currency=row["currency"],
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from integrations.exceptions import ProviderRejected
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund
 from payments.providers.base import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
 from payments.providers.stripe.client import StripeGateway, StripePaymentIntent
@@ -33,6 +34,8 @@ REFUND_STATUS: dict[str, str] = {
     "failed": "failed",
     "canceled": "failed",
 }
+# PaymentIntent statuses from which it moves no more.
+ENDED = frozenset({"succeeded", "canceled"})
 PAYMENT_METHOD_TYPES: dict[str, str] = {
     PaymentMethod.CARD: "card",
     PaymentMethod.PIX: "pix",
@@ -113,14 +116,26 @@ class StripePaymentProvider:
         )
         return _payment(intent)
 
-    def cancel_payment(self, *, provider_payment_id: str, reference: str) -> ProviderPayment:
-        """Cancel the PaymentIntent (``POST .../cancel``). Idempotent on ``<reference>:cancel``.
-        Raises ProviderUnavailable or ProviderRejected (e.g. it already succeeded)."""
-        intent = self.gateway.cancel_payment_intent(
-            intent_id=provider_payment_id,
-            idempotency_key=f"{reference}:cancel",
-            subject=_subject(reference),
-        )
+    def cancel(self, *, provider_payment_id: str, reference: str) -> ProviderPayment:
+        """Cancel the PaymentIntent (``POST .../cancel``, ``cancellation_reason=abandoned``).
+        Idempotent on ``<reference>:cancel``. When Stripe refuses because the intent already
+        ended (succeeded, or canceled before), answers Stripe's current view of it instead (a
+        ``GET``). Raises ProviderUnavailable, or ProviderRejected (unknown id, or an intent
+        Stripe will not cancel in its current state, such as most ``processing`` ones)."""
+        subject = _subject(reference)
+        try:
+            intent = self.gateway.cancel_payment_intent(
+                intent_id=provider_payment_id,
+                idempotency_key=f"{reference}:cancel",
+                subject=subject,
+            )
+        except ProviderRejected:
+            current = self.gateway.retrieve_payment_intent(
+                intent_id=provider_payment_id, subject=subject
+            )
+            if current.status not in ENDED:
+                raise
+            intent = current
         return _payment(intent)
 
     def retrieve(self, *, provider_payment_id: str) -> ProviderPayment:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import stripe
 from django.conf import settings
@@ -27,10 +27,13 @@ from integrations.outbound.client import ProviderClient
 from integrations.webhooks.registry import SignatureRejected
 
 if TYPE_CHECKING:
+    from stripe.params._payment_intent_cancel_params import PaymentIntentCancelParams
     from stripe.params._payment_intent_create_params import PaymentIntentCreateParams
     from stripe.params._refund_create_params import RefundCreateParams
 
 PROVIDER = "stripe"
+# The reasons the API lets us give when cancelling a PaymentIntent.
+PaymentIntentCancelReason = Literal["abandoned", "duplicate", "fraudulent", "requested_by_customer"]
 MAX_SIGNATURE_HEADER = 4096
 
 
@@ -236,12 +239,18 @@ class StripeGateway:
         return _intent(intent)
 
     def cancel_payment_intent(
-        self, *, intent_id: str, idempotency_key: str, subject: models.Model | None = None
+        self,
+        *,
+        intent_id: str,
+        idempotency_key: str,
+        cancellation_reason: PaymentIntentCancelReason = "abandoned",
+        subject: models.Model | None = None,
     ) -> StripePaymentIntent:
-        """``POST /v1/payment_intents/{id}/cancel``."""
+        """``POST /v1/payment_intents/{id}/cancel`` with ``cancellation_reason``."""
+        params: PaymentIntentCancelParams = {"cancellation_reason": cancellation_reason}
         with self._call("cancel_payment", subject):
             intent = self._client.v1.payment_intents.cancel(
-                intent_id, options={"idempotency_key": idempotency_key}
+                intent_id, params, options={"idempotency_key": idempotency_key}
             )
         return _intent(intent)
 

@@ -1,9 +1,11 @@
 """``POST /webhooks/stripe/``: ``Stripe-Signature``-verified events applied through the services.
 
 Facts are found by our reference (``metadata.reference``: ``payment:<pk>`` / ``refund:<pk>``) or
-by Stripe's id on our row; amounts and currencies are checked against our record (a mismatch goes
-on the reconciliation list, never applied). Every fact goes through ``apply_fact``: one the state
-machine has moved past is a no-op, so duplicates and any order of delivery are harmless.
+by Stripe's id on our row; a reference to another provider's payment is refused (logged, nothing
+applied); amounts and currencies are checked against our record (a mismatch goes on the
+reconciliation list, never applied). Every fact goes through ``apply_provider_fact``: one the
+state machine has moved past is a no-op, so duplicates and any order of delivery are harmless,
+while one contradicting a final status goes on the reconciliation list and finance is told.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
-from integrations.facts import AmountMismatch, apply_fact, check_amount, referenced
+from integrations.facts import AmountMismatch, check_amount, referenced
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import (
     Handler,
@@ -29,6 +31,7 @@ from payments.disputes import dispute_apply_fact, reconciliation_flag
 from payments.models import (
     DisputeStatus,
     Payment,
+    PaymentStatus,
     ReconciliationException,
     Refund,
     RefundStatus,
@@ -44,7 +47,11 @@ from payments.services import (
     refund_mark_processing,
     refund_mark_succeeded,
 )
-from payments.webhook_handlers import flag_mismatch
+from payments.webhook_handlers import (
+    apply_provider_fact,
+    flag_mismatch,
+    refuse_foreign,
+)
 
 log = structlog.get_logger(__name__)
 Kind = ReconciliationException.Kind
@@ -109,6 +116,13 @@ def _find_payment(obj: Mapping[str, Any], intent_id: str) -> Payment | None:
 
 # --- payment_intent.* ------------------------------------------------------------------------
 
+INTENT_TARGETS = {
+    "processing": PaymentStatus.PROCESSING,
+    "succeeded": PaymentStatus.SUCCEEDED,
+    "failed": PaymentStatus.FAILED,
+    "canceled": PaymentStatus.CANCELLED,
+}
+
 
 def _failure_reason(intent: Mapping[str, Any]) -> str:
     error = intent.get("last_payment_error")
@@ -130,9 +144,10 @@ def payment_intent_fact(kind: str) -> Handler:
             return _flag(
                 event, Kind.UNKNOWN_OBJECT, f"Unknown PaymentIntent {intent_id}.", None, intent_id
             )
-        if payment.provider != PROVIDER or (
-            payment.provider_payment_id and payment.provider_payment_id != intent_id
-        ):
+        refused = refuse_foreign(event, payment, PROVIDER)
+        if refused is not None:
+            return refused
+        if payment.provider_payment_id and payment.provider_payment_id != intent_id:
             return _flag(
                 event,
                 Kind.CONFLICTING_FACT,
@@ -156,7 +171,14 @@ def payment_intent_fact(kind: str) -> Handler:
             ),
             "canceled": lambda: payment_cancel(payment=payment, occurred_at=at),
         }
-        return apply_fact(parsed, payment, actions[kind])
+        return apply_provider_fact(
+            event,
+            parsed,
+            payment,
+            target=INTENT_TARGETS[kind],
+            provider=PROVIDER,
+            action=actions[kind],
+        )
 
     return handle
 
@@ -193,6 +215,9 @@ def _apply_refund(
             payment,
             refund_id,
         )
+    refused = refuse_foreign(event, refund.payment, PROVIDER)
+    if refused is not None:
+        return refused
     if refund.provider_refund_id and refund.provider_refund_id != refund_id:
         return _flag(
             event,
@@ -211,20 +236,25 @@ def _apply_refund(
         if refund.status == RefundStatus.FAILED:
             # Stripe never revives a failed refund: this pending fact is an old one.
             return HandlerOutcome(affected=[refund])
+        target = RefundStatus.PROCESSING
         action: Callable[[], Any] = lambda: refund_mark_processing(  # noqa: E731
             refund=refund, provider_refund_id=refund_id, occurred_at=at
         )
     elif status == "succeeded":
+        target = RefundStatus.SUCCEEDED
         action = lambda: refund_mark_succeeded(  # noqa: E731
             refund=refund, provider_refund_id=refund_id, occurred_at=at
         )
     elif status in ("failed", "canceled"):
+        target = RefundStatus.FAILED
         reason = str(obj.get("failure_reason") or status)
         action = lambda: refund_mark_failed(refund=refund, reason=reason, occurred_at=at)  # noqa: E731
     else:
         log.info("stripe.refund_status_unknown", status=status, refund=refund_id)
         return HandlerOutcome(affected=[refund])
-    return apply_fact(parsed, refund, action)
+    return apply_provider_fact(
+        event, parsed, refund, target=target, provider=PROVIDER, action=action
+    )
 
 
 def refund_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
@@ -261,6 +291,9 @@ def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     payment = _payment_by_intent(_id(dispute.get("payment_intent")))
     if payment is None and _metadata(dispute).get("reference"):
         payment = referenced(Payment, _metadata(dispute))
+        refused = refuse_foreign(event, payment, PROVIDER)
+        if refused is not None:
+            return refused
     if payment is None:
         return _flag(
             event,

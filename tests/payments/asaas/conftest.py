@@ -1,6 +1,7 @@
 """A fake Asaas API on 127.0.0.1 speaking the endpoints of CONTRACTS §2, and webhook helpers.
 
-The fake keeps customers, payments and their refunds in memory, checks ``access_token`` on every
+The fake keeps customers, payments and their refunds in memory (``DELETE /payments/{id}`` only
+for a charge awaiting payment or overdue, as the docs say), checks ``access_token`` on every
 request (401 with Asaas's error body otherwise), records every request, and injects faults per
 ``(method, path)``: ``"500"`` (answer 500, apply nothing), ``"timeout"`` (apply nothing, answer
 too late), ``"timeout_after_apply"`` (apply, then answer too late: the case that double-charges
@@ -125,6 +126,8 @@ class FakeAsaas:
                 return 404, _error("not_found", "Cobrança não encontrada.")
             if len(parts) == 2 and method == "GET":
                 return 200, self.payment_json(payment)
+            if len(parts) == 2 and method == "DELETE":
+                return self.delete_payment(payment)
             if parts[2:] == ["pixQrCode"] and method == "GET":
                 return 200, {
                     "success": True,
@@ -169,6 +172,25 @@ class FakeAsaas:
         }
         self.payments[pid] = payment
         return 200, self.payment_json(payment)
+
+    def delete_payment(self, payment: dict[str, Any]) -> tuple[int, Any]:
+        # "Somente cobranças aguardando pagamento ou vencidas podem ser removidas" (docs).
+        if payment["deleted"] or payment["status"] not in ("PENDING", "OVERDUE"):
+            return 400, _error(
+                "invalid_action",
+                "Somente cobranças aguardando pagamento ou vencidas podem ser removidas.",
+            )
+        payment["deleted"] = True
+        return 200, {"deleted": True, "id": payment["id"]}
+
+    def pay(self, payment_id: str, status: str = "RECEIVED") -> dict[str, Any]:
+        """The customer pays the charge; a deleted charge can no longer be paid (ValueError)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            if payment["deleted"]:
+                raise ValueError(f"{payment_id} was deleted: the customer cannot pay it.")
+            payment["status"] = status
+            return self.payment_json(payment)
 
     def refund(self, payment: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
         if payment["status"] not in ("RECEIVED", "CONFIRMED"):
@@ -249,7 +271,7 @@ def _handler_for(fake: FakeAsaas) -> type[BaseHTTPRequestHandler]:
             except OSError:
                 pass  # the client gave up (read timeout)
 
-        do_GET = do_POST = _answer
+        do_GET = do_POST = do_DELETE = _answer
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

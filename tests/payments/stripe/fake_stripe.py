@@ -2,6 +2,9 @@
 
 * ``POST /v1/payment_intents``, ``POST /v1/payment_intents/{id}/confirm``, ``/cancel``,
   ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds``; ``Authorization: Bearer <key>`` checked.
+* ``/cancel`` refuses, like Stripe, an intent that succeeded, was canceled or is processing
+  (400 ``payment_intent_unexpected_state``) and a ``cancellation_reason`` outside the API's enum;
+  ``succeed(id)`` is the customer paying out of band, never on a canceled intent.
 * ``Idempotency-Key`` like Stripe: the first answer (status and body, 500s included) is stored and
   replayed for the same key; the same key with other parameters -> 400 ``idempotency_error``;
   parameter validation failures are not stored.
@@ -24,6 +27,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 API_KEY = "sk_test_fake_0123456789abcdefSECRET"
+# The cancellation reasons the API accepts (the others are set by Stripe itself).
+CANCELLATION_REASONS = frozenset({"abandoned", "duplicate", "fraudulent", "requested_by_customer"})
 HANG_SECONDS = 1.5
 
 
@@ -125,11 +130,7 @@ class FakeStripe:
                     intent, form.get("payment_method") or intent.get("payment_method") or ""
                 )
             if method == "POST" and parts[3:] == ["cancel"]:
-                if intent["status"] in ("succeeded", "canceled"):
-                    return _unexpected_state(intent), False
-                intent["status"] = "canceled"
-                intent["cancellation_reason"] = form.get("cancellation_reason")
-                return Answer(200, dict(intent)), False
+                return self._cancel(intent, form)
         if method == "POST" and parts == ["v1", "refunds"]:
             return self._create_refund(form)
         return _error(
@@ -191,6 +192,36 @@ class FakeStripe:
         intent["amount_received"] = intent["amount"]
         intent["latest_charge"] = f"ch_{intent['id'][3:]}"
         return Answer(200, dict(intent)), False
+
+    def _cancel(self, intent: dict[str, Any], form: dict[str, str]) -> tuple[Answer, bool]:
+        reason = form.get("cancellation_reason")
+        if reason is not None and reason not in CANCELLATION_REASONS:
+            return _error(
+                400,
+                "invalid_request_error",
+                "parameter_invalid_string",
+                "Invalid cancellation_reason.",
+            ), True
+        # Stripe cancels only an intent still waiting for something (processing: rarely, not
+        # here); a succeeded or canceled one is refused.
+        if intent["status"] in ("succeeded", "canceled", "processing"):
+            return _unexpected_state(intent), False
+        intent["status"] = "canceled"
+        intent["cancellation_reason"] = reason
+        intent["canceled_at"] = int(time.time())
+        return Answer(200, dict(intent)), False
+
+    def succeed(self, intent_id: str) -> dict[str, Any]:
+        """The customer pays (e.g. a Pix or boleto paid out of band): the intent succeeds,
+        unless it was canceled: Stripe takes no money for a canceled intent (ValueError)."""
+        with self.lock:
+            intent = self.intents[intent_id]
+            if intent["status"] == "canceled":
+                raise ValueError(f"{intent_id} is canceled: Stripe takes no payment for it.")
+            intent["status"] = "succeeded"
+            intent["amount_received"] = intent["amount"]
+            intent["latest_charge"] = f"ch_{intent_id[3:]}"
+            return dict(intent)
 
     def _create_refund(self, form: dict[str, str]) -> tuple[Answer, bool]:
         intent = self.intents.get(form.get("payment_intent", ""))

@@ -125,18 +125,39 @@ def test_confirm_retrieve_cancel(provider, fake_stripe) -> None:
     assert provider.retrieve(provider_payment_id=created.provider_payment_id) == confirmed
     (seen,) = fake_stripe.requests_to(f"/v1/payment_intents/{created.provider_payment_id}/confirm")
     assert seen.headers["idempotency-key"] == f"{reference}:confirm"
-    with pytest.raises(ProviderRejected, match="payment_intent_unexpected_state"):
-        provider.cancel_payment(
-            provider_payment_id=created.provider_payment_id, reference=reference
-        )
+    # Stripe refuses to cancel a succeeded intent; the adapter answers what Stripe now says.
+    too_late = provider.cancel(provider_payment_id=created.provider_payment_id, reference=reference)
+    assert too_late.status == PaymentStatus.SUCCEEDED
+    (refused,) = ProviderCall.objects.filter(operation="cancel_payment")
+    assert (refused.status_code, refused.idempotency_key) == (400, f"{reference}:cancel")
+    assert fake_stripe.intents[created.provider_payment_id]["status"] == "succeeded"
 
     other = provider.create_payment(request=_request(second))
-    cancelled = provider.cancel_payment(
+    cancelled = provider.cancel(
         provider_payment_id=other.provider_payment_id, reference=f"payment:{second.pk}"
     )
     assert cancelled.status == PaymentStatus.CANCELLED
+    (seen,) = fake_stripe.requests_to(f"/v1/payment_intents/{other.provider_payment_id}/cancel")
+    assert seen.form == {"cancellation_reason": "abandoned"}
+    assert seen.headers["idempotency-key"] == f"payment:{second.pk}:cancel"
+    again = provider.cancel(
+        provider_payment_id=other.provider_payment_id, reference=f"payment:{second.pk}"
+    )
+    assert again.status == PaymentStatus.CANCELLED  # idempotent: the stored answer
     retrieve_calls = ProviderCall.objects.filter(operation="retrieve_payment")
-    assert [(c.method, c.idempotency_key) for c in retrieve_calls] == [("GET", "")]
+    assert [(c.method, c.idempotency_key) for c in retrieve_calls] == [("GET", ""), ("GET", "")]
+
+
+def test_cancel_of_a_processing_intent_is_rejected(provider, fake_stripe) -> None:
+    payment = _payment()
+    created = provider.create_payment(request=_request(payment))
+    fake_stripe.intents[created.provider_payment_id]["status"] = "processing"
+
+    with pytest.raises(ProviderRejected, match="payment_intent_unexpected_state"):
+        provider.cancel(
+            provider_payment_id=created.provider_payment_id, reference=f"payment:{payment.pk}"
+        )
+    assert fake_stripe.intents[created.provider_payment_id]["status"] == "processing"
 
 
 @pytest.mark.parametrize(
