@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from integrations.audit_hook import audit
 from integrations.deliveries.dispatch import delivery_enqueue
 from integrations.deliveries.registry import get_subscriber
 from integrations.exceptions import ProviderRejected
@@ -117,7 +118,8 @@ def delivery_retry(*, delivery: Delivery, actor: AbstractBaseUser | None = None)
     """Give a failed or dead delivery a fresh set of attempts, due now, and queue it on commit.
 
     Raises InvalidTransition (nothing changed) for a delivery that is pending, running or
-    succeeded. ``last_error`` is kept for reference; ``actor`` is logged.
+    succeeded. ``last_error`` is kept for reference; ``actor`` is logged and the retry written
+    to the audit log in the same transaction.
     """
     with transaction.atomic():
         delivery = lock(delivery)
@@ -133,6 +135,12 @@ def delivery_retry(*, delivery: Delivery, actor: AbstractBaseUser | None = None)
         delivery.next_attempt_at = timezone.now()
         delivery.completed_at = None
         delivery.save(update_fields=["status", "attempts", "next_attempt_at", "completed_at"])
+        audit(
+            "delivery_retried",
+            actor=actor,
+            obj=delivery,
+            changes={"status": [previous, Status.PENDING]},
+        )
         transaction.on_commit(partial(delivery_enqueue, delivery_id=delivery.pk))
     log.info(
         "delivery.retried",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -141,7 +142,8 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reset_breakers(self, request: HttpRequest, queryset: QuerySet[CircuitBreaker]) -> None:
         providers = list(queryset.values_list("provider", flat=True))
         for provider in providers:
-            breaker_reset(provider, actor=request.user)
+            with transaction.atomic():  # the reset and its audit entry, together
+                breaker_reset(provider, actor=request.user)
         self.message_user(
             request,
             f"Closed {len(providers)} breaker(s): {', '.join(providers)}.",

@@ -35,6 +35,7 @@ from django.db.models import F, FloatField, Q, Value
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from integrations.audit_hook import audit
 from integrations.models import CircuitBreaker
 
 log = structlog.get_logger(__name__)
@@ -180,9 +181,13 @@ def breaker_states() -> list[dict[str, Any]]:
 
 
 def breaker_reset(provider: str, *, actor: AbstractBaseUser | AnonymousUser | None = None) -> bool:
-    """Close ``provider``'s breaker by hand and start a fresh window. Idempotent; returns False
-    when the provider has no breaker row (nothing to reset). The admin action calls this."""
+    """Close ``provider``'s breaker by hand and start a fresh window, with an audit log entry
+    (``actor``, the state it left). Idempotent; returns False when the provider has no breaker
+    row (nothing to reset). The admin action calls this."""
     now = timezone.now()
+    before = (
+        CircuitBreaker.objects.filter(provider=provider).values_list("state", flat=True).first()
+    )
     reset = CircuitBreaker.objects.filter(provider=provider).update(
         state=State.CLOSED,
         opened_at=None,
@@ -196,5 +201,11 @@ def breaker_reset(provider: str, *, actor: AbstractBaseUser | AnonymousUser | No
             "circuit_breaker.reset",
             provider=provider,
             actor=actor.get_username() if actor is not None else None,
+        )
+        audit(
+            "circuit_breaker_reset",
+            actor=actor,
+            obj=CircuitBreaker.objects.get(provider=provider),
+            changes={"state": [before, State.CLOSED]},
         )
     return bool(reset)
