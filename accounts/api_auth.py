@@ -1,26 +1,33 @@
-"""OIDC bearer tokens on the API: ``Authorization: Bearer <access token from our IdP>``.
+"""OIDC bearer tokens on the API: ``Authorization: Bearer <JWT access token from our IdP>``.
 
-mozilla-django-oidc's DRF authentication, with our SSO backend: the token is checked by calling
-the IdP's userinfo endpoint with it, and the user behind it goes through the same role mapping as
-an SSO login (``SSO_GROUP_ROLE_MAP``). A valid token of someone with no mapped role answers 403
-(and, as at an SSO login, takes their staff access and roles away here); an invalid, expired or
-forged token answers 401. When SSO is not configured the class does nothing (returns None).
+The token is checked here, without calling the IdP per request: a JWT access token (RFC 9068,
+header ``typ`` in ``OIDC_API_TOKEN_TYPES``) signed RS256 by a key in the IdP's JWKS (fetched and
+cached), with our issuer, a lifetime, and ``aud`` containing ``OIDC_API_AUDIENCE``. A token the
+IdP issued for another app (another audience), an ID token, an opaque token or a forged one
+answers 401. The user behind it is found by ``(iss, sub)`` and its groups claim mapped to roles
+as at an SSO login (``accounts.oidc.sso_user_for_claims``): a token of someone with no mapped
+role answers 403 (and takes their roles away here); a token issued before the IdP's last
+statement about the user may take roles away but never add them back. When SSO is not
+configured the class does nothing (returns None).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-import requests
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied, SuspiciousOperation
+import jwt
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from mozilla_django_oidc.contrib.drf import OIDCAuthentication  # type: ignore[import-untyped]
-from mozilla_django_oidc.utils import parse_www_authenticate_header  # type: ignore[import-untyped]
 from rest_framework import authentication, exceptions, status
 from rest_framework.request import Request
 
 from accounts.models import User
-from accounts.oidc import StaffOIDCBackend, sso_enabled
+from accounts.oidc import _timestamp, oidc_setting, sso_enabled, sso_user_for_claims
+
+ALGORITHM = "RS256"
+LEEWAY_SECONDS = 30
 
 
 class IdpUnavailable(exceptions.APIException):
@@ -29,76 +36,100 @@ class IdpUnavailable(exceptions.APIException):
     default_code = "idp_unavailable"
 
 
-class BearerOIDCBackend(StaffOIDCBackend):
-    """The SSO backend for a bearer token: there is no ID token, userinfo is the only source."""
-
-    _userinfo: dict[str, Any] | None = None
-
-    def get_userinfo(self, access_token: str, id_token: Any, payload: Any) -> dict[str, Any]:
-        if self._userinfo is None:
-            claims: Any = super().get_userinfo(access_token, id_token, payload)
-            if not isinstance(claims, dict):
-                raise SuspiciousOperation("userinfo is not a JSON object")
-            self._userinfo = claims
-        return self._userinfo
-
-    def get_or_create_user(
-        self, access_token: str, id_token: Any, payload: dict[str, Any] | None
-    ) -> User | None:
-        if payload is None:
-            payload = {"sub": self.get_userinfo(access_token, None, None).get("sub")}
-        return super().get_or_create_user(access_token, id_token, payload)
+# One key client per JWKS URL: the key set is cached (5 min) and re-read for an unknown kid.
+_JWKS_CLIENTS: dict[str, jwt.PyJWKClient] = {}
 
 
-class OIDCBearerAuthentication(OIDCAuthentication):
+def _jwks_client(url: str) -> jwt.PyJWKClient:
+    client = _JWKS_CLIENTS.get(url)
+    if client is None:
+        client = _JWKS_CLIENTS[url] = jwt.PyJWKClient(
+            url, timeout=float(getattr(settings, "OIDC_TIMEOUT", 10)), cooldown_duration=5
+        )
+    return client
+
+
+def verify_access_token(token: str) -> dict[str, Any]:
+    """The claims of a JWT access token our IdP issued for our API audience.
+
+    Raises SuspiciousOperation for any token that is not one (malformed, opaque, wrong type,
+    algorithm, signature, issuer or audience, expired), IdpUnavailable when the IdP's keys
+    cannot be read."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise SuspiciousOperation(f"Not a JWT access token: {exc}") from exc
+    types = {t.lower() for t in getattr(settings, "OIDC_API_TOKEN_TYPES", ["at+jwt"])}
+    if str(header.get("typ", "")).lower() not in types:
+        raise SuspiciousOperation(f"Token type {header.get('typ')!r} is not an access token")
+    if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+        raise SuspiciousOperation("Token algorithm or key id not allowed")
+    issuer = oidc_setting("OIDC_OP_ISSUER", "")
+    jwks_url = oidc_setting("OIDC_OP_JWKS_ENDPOINT", "")
+    audience = getattr(settings, "OIDC_API_AUDIENCE", "") or oidc_setting("OIDC_RP_CLIENT_ID")
+    if not issuer or not jwks_url:
+        raise IdpUnavailable()
+    try:
+        key = _jwks_client(jwks_url).get_signing_key(header["kid"])
+    except jwt.PyJWKClientConnectionError as exc:
+        raise IdpUnavailable() from exc
+    except jwt.PyJWKClientError as exc:
+        raise SuspiciousOperation(f"No IdP key for this token: {exc}") from exc
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[ALGORITHM],
+            audience=audience,
+            issuer=issuer,
+            options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            leeway=LEEWAY_SECONDS,
+        )
+    except jwt.InvalidTokenError as exc:
+        raise SuspiciousOperation(f"Token refused: {exc}") from exc
+    if claims["iat"] > time.time() + LEEWAY_SECONDS:
+        raise SuspiciousOperation("Token issued in the future")
+    return claims
+
+
+class OIDCBearerAuthentication(authentication.BaseAuthentication):
     """``Authorization: Bearer <access token>``; active only when SSO is configured."""
 
-    def __init__(self, backend: BearerOIDCBackend | None = None) -> None:
-        # DRF builds authenticators on every request: build the backend only when a token comes.
-        self.backend = backend
-
-    def get_access_token(self, request: Request) -> str | None:
-        header = authentication.get_authorization_header(request)
-        if not header.split():
-            return None
-        token: str | None = super().get_access_token(request)
-        return token
+    keyword = "Bearer"
 
     def authenticate(self, request: Request) -> tuple[User, str] | None:
         if not sso_enabled():
             return None
-        access_token = self.get_access_token(request)
-        if not access_token:
+        parts = authentication.get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
             return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Malformed bearer token.")
         try:
-            backend = self.backend or BearerOIDCBackend()
-        except ImproperlyConfigured as exc:  # IdP endpoints unknown: discovery failed
-            raise IdpUnavailable() from exc
-        backend.request = request._request
+            access_token = parts[1].decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise exceptions.AuthenticationFailed("Malformed bearer token.") from exc
         try:
-            user = backend.get_or_create_user(access_token, None, None)
-        except requests.HTTPError as exc:
-            response = exc.response
-            if response is not None and response.status_code in (400, 401, 403):
-                detail = "Invalid or expired access token."
-                if "www-authenticate" in response.headers:
-                    data = parse_www_authenticate_header(response.headers["www-authenticate"])
-                    detail = data.get("error_description") or detail
-                raise exceptions.AuthenticationFailed(detail) from exc
-            raise IdpUnavailable() from exc
-        except requests.RequestException as exc:
-            raise IdpUnavailable() from exc
+            claims = verify_access_token(access_token)
+            user = sso_user_for_claims(
+                issuer=str(claims["iss"]),
+                claims=claims,
+                stated_at=_timestamp(claims.get("iat")),
+                source="oidc-bearer",
+                authoritative=False,
+            )
         except SuspiciousOperation as exc:
             raise exceptions.AuthenticationFailed("Access token refused.") from exc
         except PermissionDenied as exc:
             raise exceptions.PermissionDenied(
                 "None of this user's IdP groups maps to a role here."
             ) from exc
-        if user is None or not user.is_active:
+        if not user.is_active:
             raise exceptions.AuthenticationFailed("No active user for this access token.")
-        if not user.is_staff:
-            raise exceptions.PermissionDenied("This user has no staff access.")
         return user, access_token
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="api"'
 
 
 class OIDCBearerScheme(OpenApiAuthenticationExtension):
@@ -111,9 +142,10 @@ class OIDCBearerScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
+            "bearerFormat": "JWT",
             "description": (
-                "`Bearer <access token>` issued by the staff identity provider (SSO); checked "
-                "at its userinfo endpoint, and the user's IdP groups must map to a role. "
-                "Only accepted when SSO is configured."
+                "`Bearer <access token>`: a JWT access token issued by the staff identity "
+                "provider (SSO) for this API's audience, checked against the IdP's signing keys; "
+                "the user's IdP groups must map to a role. Only accepted when SSO is configured."
             ),
         }

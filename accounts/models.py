@@ -19,6 +19,42 @@ class User(AbstractUser):
     """Staff member. Roles are Django groups (see ``accounts.roles``)."""
 
 
+class SsoIdentity(models.Model):
+    """The OIDC subject a staff user signs in as. SSO logins and bearer tokens find the user by
+    ``(issuer, subject)``, stored at the first login; an e-mail address alone never does."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities"
+    )
+    issuer = models.CharField(max_length=255, help_text="The IdP's issuer (``iss``).")
+    subject = models.CharField(
+        max_length=255, help_text="The IdP's stable id of the person (``sub``)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+    roles_stated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Issue time of the newest IdP statement (ID or access token) that set this user's "
+            "roles; a token issued earlier may take roles away, never add them."
+        ),
+    )
+
+    class Meta:
+        verbose_name = "SSO identity"
+        verbose_name_plural = "SSO identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="sso_identity_subject_unique"
+            ),
+            models.UniqueConstraint(fields=["user", "issuer"], name="sso_identity_one_per_issuer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} @ {self.issuer}"
+
+
 class Customer(models.Model):
     class TaxDocumentType(models.TextChoices):
         CPF = "cpf", "CPF"
@@ -170,6 +206,8 @@ class AuditLogEntry(AppendOnlyModel):
         API_KEY_CREATED = "api_key_created", "API key created"
         API_KEY_REVOKED = "api_key_revoked", "API key revoked"
         CUSTOMER_MERGED = "customer_merged", "Customers merged"
+        SSO_ROLES_CHANGED = "sso_roles_changed", "Roles changed at SSO"
+        SSO_IDENTITY_LINKED = "sso_identity_linked", "SSO identity linked"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

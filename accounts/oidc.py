@@ -1,15 +1,23 @@
 """Staff SSO: the OIDC backend, its views and the session re-check (see config/settings/oidc.py).
 
 At every SSO login the user's role groups are replaced by the roles their IdP groups map to
-(``SSO_GROUP_ROLE_MAP``). Someone with no mapped group is refused (and, if they had an account,
-loses staff access and roles here); the callback then shows ``sso-no-access``.
+(``SSO_GROUP_ROLE_MAP``); a change is written to the audit log. Someone with no mapped group is
+refused (and, if they had an account, loses staff access and roles here); the callback then shows
+``sso-no-access``.
+
+Who is who: the user is found by the IdP's ``(iss, sub)`` (``SsoIdentity``, stored at the first
+login). A first login links to an existing account with the same e-mail only when the IdP says
+the address is verified (``email_verified``), and never to an account already bound to another
+subject of that IdP; otherwise it is refused, and that account is left as it was.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import jwt
 import requests
@@ -20,6 +28,7 @@ from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
 from mozilla_django_oidc.auth import (  # type: ignore[import-untyped]
     OIDCAuthenticationBackend,
     default_username_algo,
@@ -31,7 +40,8 @@ from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
     OIDCAuthenticationRequestView,
 )
 
-from accounts.models import User
+from accounts.audit import Action, audit_record
+from accounts.models import SsoIdentity, User
 from accounts.roles import ROLES
 
 logger = logging.getLogger(__name__)
@@ -46,7 +56,9 @@ _DISCOVERED = {
     "OIDC_OP_USER_ENDPOINT": "userinfo_endpoint",
     "OIDC_OP_JWKS_ENDPOINT": "jwks_uri",
     "OIDC_OP_ISSUER": "issuer",
+    "OIDC_OP_LOGOUT_ENDPOINT": "end_session_endpoint",
 }
+DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
 
 
 def sso_enabled() -> bool:
@@ -71,6 +83,12 @@ def _discovery(url: str) -> dict[str, Any]:
         document = response.json()
         if not isinstance(document, dict):
             raise ValueError("discovery document is not an object")
+        # OpenID Connect Discovery 1.0, 4.3: the issuer is the URL the document was read under,
+        # so a document (or a cache, or a proxy) cannot name another issuer.
+        if url.endswith(DISCOVERY_SUFFIX) and document.get("issuer") != url.removesuffix(
+            DISCOVERY_SUFFIX
+        ):
+            raise ValueError(f"discovery names issuer {document.get('issuer')!r}, not its own URL")
         ttl = DISCOVERY_TTL_SECONDS
     except (requests.RequestException, ValueError) as exc:
         logger.warning("OIDC discovery failed: %s", exc, extra={"url": url})
@@ -104,22 +122,171 @@ def roles_for_groups(groups: Any) -> list[str]:
     return [role for role in ROLES if role in mapped]
 
 
-def set_roles(user: User, roles: list[str]) -> None:
-    """Make ``user``'s role groups exactly ``roles`` (other groups stay) and is_staff match."""
+def current_roles(user: User) -> set[str]:
+    return set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+
+
+def set_roles(user: User, roles: list[str], *, source: str = "sso") -> bool:
+    """Make ``user``'s role groups exactly ``roles`` (other groups stay) and is_staff match.
+    A change is one audit entry (``sso_roles_changed``, actor ``idp:<source>``) in the caller's
+    transaction. Returns whether anything changed."""
     role_groups = {g.name: g for g in Group.objects.filter(name__in=ROLES)}
     for role in roles:
         if role not in role_groups:
             role_groups[role], _ = Group.objects.get_or_create(name=role)
-    current = set(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+    current = current_roles(user)
     stale = [role_groups[name] for name in current - set(roles)]
     if stale:
         user.groups.remove(*stale)
     fresh = [role_groups[name] for name in set(roles) - current]
     if fresh:
         user.groups.add(*fresh)
+    was_staff = user.is_staff
     if user.is_staff != bool(roles):
         user.is_staff = bool(roles)
         user.save(update_fields=["is_staff"])
+    if not (stale or fresh or was_staff != user.is_staff):
+        return False
+    changes: dict[str, Any] = {
+        "roles": [[r for r in ROLES if r in current], [r for r in ROLES if r in roles]]
+    }
+    if was_staff != user.is_staff:
+        changes["is_staff"] = [was_staff, user.is_staff]
+    audit_record(
+        action=Action.SSO_ROLES_CHANGED,
+        actor_label=f"idp:{source}",
+        obj=user,
+        changes=changes,
+        summary=f"Roles of {user.get_username()} set from the identity provider ({source}).",
+    )
+    return True
+
+
+def email_verified(claims: dict[str, Any]) -> bool:
+    """Whether the IdP vouches for the e-mail claim (``email_verified`` true; some IdPs send it
+    as the string "true")."""
+    value = claims.get("email_verified")
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+def _timestamp(value: Any) -> datetime:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=UTC)
+    return timezone.now()
+
+
+def sso_user_for_claims(
+    *,
+    issuer: str,
+    claims: dict[str, Any],
+    stated_at: datetime,
+    source: str,
+    authoritative: bool,
+    request: HttpRequest | None = None,
+) -> User:
+    """The staff user an IdP statement (verified ID-token + userinfo claims, or a verified
+    access token) is about, with roles set from its groups.
+
+    The user is found by ``(issuer, sub)``; a first statement for a subject links to the
+    account with the same e-mail only if ``email_verified`` is true and that account is not
+    bound to another subject of this issuer, else creates an account (if the e-mail is new).
+    ``authoritative`` statements (interactive logins) set the roles; a bearer token set roles
+    only when issued after the last statement that did, else it may only take roles away.
+
+    Raises SuspiciousOperation (nothing changed) for a statement that cannot be tied to one
+    account, PermissionDenied when no role is mapped (an existing account then loses its roles
+    and staff access)."""
+    subject = claims.get("sub")
+    if not issuer or not isinstance(subject, str) or not subject:
+        raise SuspiciousOperation("The statement names no issuer or subject")
+    identity = (
+        SsoIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+    user: User | None = identity.user if identity is not None else None
+    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    verified = email_verified(claims)
+    if user is None and email:
+        matches = list(User.objects.filter(email__iexact=email)[:2])
+        if matches and not verified:
+            raise SuspiciousOperation(
+                "An unverified e-mail address matches an existing account; not linking"
+            )
+        if len(matches) > 1:
+            raise SuspiciousOperation("Several users have this e-mail address")
+        if matches and SsoIdentity.objects.filter(user=matches[0], issuer=issuer).exists():
+            raise SuspiciousOperation(
+                "The account with this e-mail is bound to another subject of this IdP"
+            )
+        user = matches[0] if matches else None
+    groups_claim = oidc_setting("OIDC_GROUPS_CLAIM", "groups")
+    roles = roles_for_groups(claims.get(groups_claim))
+    stale = (
+        not authoritative
+        and identity is not None
+        and identity.roles_stated_at is not None
+        and stated_at <= identity.roles_stated_at
+    )
+    if stale and user is not None:
+        held = current_roles(user)
+        roles = [role for role in roles if role in held]
+    if not roles:
+        if user is not None:
+            with transaction.atomic():
+                set_roles(user, [], source=source)
+        logger.info("SSO refused: no mapped group", extra={"sub": subject, "source": source})
+        _refuse(request, NO_ROLE)
+        raise PermissionDenied("None of this user's IdP groups maps to a role")
+    with transaction.atomic():
+        if user is None:
+            if not email:
+                raise SuspiciousOperation("A first login needs an e-mail address")
+            user = _create_user(claims)
+        if identity is None:
+            identity = SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            audit_record(
+                action=Action.SSO_IDENTITY_LINKED,
+                actor_label=f"idp:{source}",
+                obj=user,
+                changes={"subject": [None, subject], "issuer": [None, issuer]},
+                summary=f"{user.get_username()} signs in as {subject} at {issuer}.",
+            )
+        _update_user(user, claims, verified=verified)
+        set_roles(user, roles, source=source)
+        fields = []
+        if not stale:
+            identity.roles_stated_at = max(stated_at, identity.roles_stated_at or stated_at)
+            fields.append("roles_stated_at")
+        if authoritative:
+            identity.last_login_at = timezone.now()
+            fields.append("last_login_at")
+        if fields:
+            identity.save(update_fields=fields)
+    return user
+
+
+def _create_user(claims: dict[str, Any]) -> User:
+    username = str(claims.get("preferred_username") or "").strip()[:150]
+    if not username or User.objects.filter(username__iexact=username).exists():
+        username = default_username_algo(claims["email"], claims)
+    user = User(username=username, email=claims["email"])
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def _update_user(user: User, claims: dict[str, Any], *, verified: bool) -> None:
+    """Names from the claims; the e-mail only when the IdP vouches for it."""
+    first, last = claims.get("given_name"), claims.get("family_name")
+    if not first and not last and claims.get("name"):
+        first, _, last = str(claims["name"]).partition(" ")
+    fields = {"first_name": str(first or "")[:150], "last_name": str(last or "")[:150]}
+    if verified and claims.get("email"):
+        fields["email"] = str(claims["email"])
+    changed = [name for name, value in fields.items() if getattr(user, name) != value]
+    for name in changed:
+        setattr(user, name, fields[name])
+    if changed:
+        user.save(update_fields=changed)
 
 
 class StaffOIDCBackend(OIDCAuthenticationBackend):
@@ -160,8 +327,10 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation(f"Malformed token: {exc}") from exc
         if header.get("alg") != self.OIDC_RP_SIGN_ALGO:
             raise SuspiciousOperation(f"Token algorithm {header.get('alg')!r} is not allowed")
-        issuer = self.get_settings("OIDC_OP_ISSUER", "") or None
-        required = ["exp", "iat", "aud", "sub", *(["iss"] if issuer else [])]
+        issuer = self.get_settings("OIDC_OP_ISSUER", "")
+        if not issuer:  # discovery failed or named no issuer: nothing to check iss against
+            raise SuspiciousOperation("The IdP's issuer is unknown; refusing the token")
+        required = ["exp", "iat", "aud", "sub", "iss"]
         try:
             claims: dict[str, Any] = jwt.decode(
                 payload,
@@ -180,17 +349,14 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         return claims
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
-        return (
-            bool(claims.get("sub"))
-            and bool(claims.get("email"))
-            and (claims.get("email_verified") is not False)
-        )
+        return bool(claims.get("sub"))
 
     def filter_users_by_claims(self, claims: dict[str, Any]) -> QuerySet[User]:
-        email = claims.get("email")
-        if not email:
-            return User.objects.none()
-        return User.objects.filter(email__iexact=email)
+        """Users by the IdP's subject (never by e-mail; see ``sso_user_for_claims``)."""
+        issuer = self.get_settings("OIDC_OP_ISSUER", "")
+        return User.objects.filter(
+            sso_identities__issuer=issuer, sso_identities__subject=str(claims.get("sub") or "")
+        )
 
     def get_or_create_user(
         self, access_token: str, id_token: str, payload: dict[str, Any]
@@ -199,50 +365,35 @@ class StaffOIDCBackend(OIDCAuthenticationBackend):
         if claims.get("sub") != payload.get("sub"):
             raise SuspiciousOperation("userinfo and ID token name different subjects")
         if not self.verify_claims(claims):
-            raise SuspiciousOperation("Claims verification failed (need sub and a verified email)")
-        users = list(self.filter_users_by_claims(claims)[:2])
-        if len(users) > 1:
-            raise SuspiciousOperation("Several users have this e-mail address")
-        user = users[0] if users else None
-        groups_claim = self.get_settings("OIDC_GROUPS_CLAIM", "groups")
-        roles = roles_for_groups(claims.get(groups_claim))
-        if not roles:
-            if user is not None:
-                set_roles(user, [])
-            logger.info("SSO login refused: no mapped group", extra={"sub": claims.get("sub")})
-            _refuse(self.request, NO_ROLE)
-            raise PermissionDenied("None of this user's IdP groups maps to a role")
-        with transaction.atomic():
-            if user is None:
-                user = self.create_user(claims)
-            user = self.update_user(user, claims)
-            set_roles(user, roles)
-        return user
+            raise SuspiciousOperation("Claims verification failed (need sub)")
+        return sso_user_for_claims(
+            issuer=str(payload.get("iss") or ""),
+            claims=claims,
+            stated_at=_timestamp(payload.get("iat")),
+            source="oidc",
+            authoritative=True,
+            request=self.request,
+        )
 
-    def create_user(self, claims: dict[str, Any]) -> User:
-        username = str(claims.get("preferred_username") or "").strip()[:150]
-        if not username or User.objects.filter(username__iexact=username).exists():
-            username = default_username_algo(claims["email"], claims)
-        user = User(username=username, email=claims["email"])
-        user.set_unusable_password()
-        user.save()
-        return user
 
-    def update_user(self, user: User, claims: dict[str, Any]) -> User:
-        first, last = claims.get("given_name"), claims.get("family_name")
-        if not first and not last and claims.get("name"):
-            first, _, last = str(claims["name"]).partition(" ")
-        fields = {
-            "email": str(claims["email"]),
-            "first_name": str(first or "")[:150],
-            "last_name": str(last or "")[:150],
+def oidc_logout_url(request: HttpRequest, return_to: str) -> str | None:
+    """The IdP's end-session URL for this session (OIDC RP-initiated logout: the session's ID
+    token as ``id_token_hint``, ``return_to`` as ``post_logout_redirect_uri``), or None when the
+    session did not sign in through OIDC or the IdP has no end-session endpoint."""
+    id_token = request.session.get("oidc_id_token")
+    if not sso_enabled() or not isinstance(id_token, str) or not id_token:
+        return None
+    endpoint = oidc_setting("OIDC_OP_LOGOUT_ENDPOINT", "")
+    if not endpoint:
+        return None
+    query = urlencode(
+        {
+            "id_token_hint": id_token,
+            "client_id": oidc_setting("OIDC_RP_CLIENT_ID"),
+            "post_logout_redirect_uri": return_to,
         }
-        changed = [name for name, value in fields.items() if getattr(user, name) != value]
-        for name in changed:
-            setattr(user, name, fields[name])
-        if changed:
-            user.save(update_fields=changed)
-        return user
+    )
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
 
 
 class SSOAuthenticateView(OIDCAuthenticationRequestView):

@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.urls import include, path
+from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.auth import admin_login
 from accounts.reauth import reauth_sso_view, reauth_view
-from accounts.views import sso_no_access
+from accounts.views import account_logout, admin_logout, sso_no_access, sso_signed_out
 from integrations.views import health
 
 admin.site.site_header = "Switchboard"
@@ -17,11 +18,15 @@ urlpatterns = [
     path("admin/reauth/sso/", admin.site.admin_view(reauth_sso_view), name="reauth-sso"),
     # Password login: Django's form, or allauth's with a TOTP step when MFA is required.
     path("admin/login/", admin_login),
+    # Logouts end an SSO session at the IdP too (OIDC end-session, SAML single logout).
+    path("admin/logout/", never_cache(admin_logout)),
     path("admin/", admin.site.urls),
+    path("accounts/logout/", never_cache(account_logout)),
     path("accounts/", include("allauth.urls")),
     path("health/", health, name="health"),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("sso/no-access/", sso_no_access, name="sso-no-access"),
+    path("sso/signed-out/", sso_signed_out, name="sso-signed-out"),
     path("webhooks/", include("integrations.webhooks.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

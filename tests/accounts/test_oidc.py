@@ -45,17 +45,19 @@ class Idp:
     issuer: str
     accounts_file: Path
 
-    def set_accounts(self, accounts: dict[str, list[str]]) -> None:
-        """Login -> groups; written to the file the IdP reads at every account lookup."""
-        data = {
-            login: {
+    def set_accounts(self, accounts: dict[str, Any]) -> None:
+        """Login (the IdP's ``sub``) -> groups, or -> a dict of account fields to override
+        (``groups``, ``email``, ``email_verified``); written to the file the IdP reads at every
+        account lookup."""
+        data = {}
+        for login, spec in accounts.items():
+            fields = spec if isinstance(spec, dict) else {"groups": spec}
+            data[login] = {
                 "password": PASSWORD,
                 "email": f"{login}@idp.switchboard.test",
                 "name": f"{login.capitalize()} Person",
-                "groups": groups,
+                **fields,
             }
-            for login, groups in accounts.items()
-        }
         self.accounts_file.write_text(json.dumps(data))
 
 
@@ -340,9 +342,10 @@ def _real_id_token(idp: Idp, login: str) -> tuple[str, str]:
     return tokens["id_token"], nonce
 
 
-def idp_tokens(idp: Idp, login: str) -> tuple[dict[str, str], str]:
+def idp_tokens(idp: Idp, login: str, *, resource: str = "") -> tuple[dict[str, str], str]:
     """The token response the IdP gives our client (and the nonce sent), by a code flow driven
-    from the test itself. Shared with tests/accounts/test_api_auth.py."""
+    from the test itself; with ``resource`` (RFC 8707) the access token is a JWT for that
+    audience. Shared with tests/accounts/test_api_auth.py."""
     discovery = requests.get(f"{idp.issuer}/.well-known/openid-configuration", timeout=30).json()
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -351,11 +354,12 @@ def idp_tokens(idp: Idp, login: str) -> tuple[dict[str, str], str]:
         "response_type": "code",
         "client_id": CLIENT_ID,
         "redirect_uri": redirect_uri,
-        "scope": "openid email profile groups",
+        "scope": "openid email profile groups" + (" api" if resource else ""),
         "state": secrets.token_urlsafe(16),
         "nonce": nonce,
         "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
+        **({"resource": resource} if resource else {}),
     }
     with requests.Session() as http:
         page = http.get(f"{discovery['authorization_endpoint']}?{urlencode(params)}", timeout=30)
@@ -381,6 +385,7 @@ def idp_tokens(idp: Idp, login: str) -> tuple[dict[str, str], str]:
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
             "code_verifier": verifier,
+            **({"resource": resource} if resource else {}),
         },
         timeout=30,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,9 @@ from django.contrib.auth.models import Group
 from lxml import etree  # type: ignore[import-untyped]
 from pytest_django.live_server_helper import LiveServer
 
-from accounts.models import User
+from accounts.models import AuditLogEntry, User
 from accounts.roles import ADMIN, FINANCE, SUPPORT, sync_roles
-from config.settings.saml import saml_app
+from config.settings.saml import saml_app, saml_providers
 from tests.idp.saml.idp import PASSWORD, SamlIdp
 
 SLUG = "switchboard"
@@ -49,24 +50,29 @@ def saml_idp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SamlId
         idp.stop()
 
 
+def _configure(settings: Any, idp: SamlIdp, **options: Any) -> None:
+    """SAML in Django's settings for ``idp`` (``options``: saml_app's, e.g. emails_verified)."""
+    settings.SOCIALACCOUNT_PROVIDERS = saml_providers(
+        [
+            saml_app(
+                idp_entity_id=idp.entity_id,
+                idp_sso_url=idp.sso_url,
+                idp_x509_cert=idp.cert_pem,
+                sp_entity_id=SP_ENTITY_ID,
+                slug=SLUG,
+                **{"idp_slo_url": idp.slo_url, **options},
+            )
+        ]
+    )
+
+
 @pytest.fixture
 def saml_idp(saml_idp_server: SamlIdp, settings: Any, live_server: LiveServer) -> SamlIdp:
     """The IdP, configured in Django's settings and trusting this live server's SP metadata."""
-    settings.SOCIALACCOUNT_PROVIDERS = {
-        "saml": {
-            "APPS": [
-                saml_app(
-                    idp_entity_id=saml_idp_server.entity_id,
-                    idp_sso_url=saml_idp_server.sso_url,
-                    idp_x509_cert=saml_idp_server.cert_pem,
-                    sp_entity_id=SP_ENTITY_ID,
-                    slug=SLUG,
-                )
-            ]
-        }
-    }
+    _configure(settings, saml_idp_server)
     saml_idp_server.mode = "normal"
     saml_idp_server.accounts = dict(DEFAULT_ACCOUNTS)
+    saml_idp_server.logouts.clear()
     metadata = requests.get(f"{live_server.url}/accounts/saml/{SLUG}/metadata/", timeout=10)
     assert metadata.status_code == 200, metadata.text
     saml_idp_server.trust_sp(metadata.text)
@@ -175,8 +181,12 @@ def test_full_login_maps_groups_to_roles(saml_idp: SamlIdp, live_server: LiveSer
     assert payments.status_code == 200
 
 
-def test_roles_follow_the_idp_on_every_login(saml_idp: SamlIdp, live_server: LiveServer) -> None:
-    """An existing user (matched by e-mail) gets exactly the roles their IdP groups map to."""
+def test_roles_follow_the_idp_on_every_login(
+    saml_idp: SamlIdp, live_server: LiveServer, settings: Any
+) -> None:
+    """An existing user (matched by e-mail, which this IdP vouches for) gets exactly the roles
+    their IdP groups map to."""
+    _configure(settings, saml_idp, emails_verified=True)
     user = User.objects.create_user(username="sam-local", email="sam@idp.switchboard.test")
     user.groups.add(Group.objects.get_or_create(name=ADMIN)[0])
     browser, final = _saml_login(live_server, saml_idp, "sam")
@@ -254,3 +264,158 @@ def test_replayed_response_is_refused(saml_idp: SamlIdp, live_server: LiveServer
     # allauth finds no login of ours that this Response answers: 403, no session
     assert final.status_code == 403
     assert not _has_admin_session(live_server, fresh)
+
+
+# --- hardening: e-mail linking, audited roles, session length, single logout -------------------
+
+
+def test_an_unverified_email_never_links_to_an_existing_account(
+    saml_idp: SamlIdp, live_server: LiveServer
+) -> None:
+    """The IdP asserts an e-mail without saying it is verified (and is not configured as
+    vouching for its e-mails): the existing account with that e-mail is left alone."""
+    boss = User.objects.create_user(username="boss", email="SAM@idp.switchboard.test")
+    boss.groups.add(Group.objects.get_or_create(name=ADMIN)[0])
+    boss.is_staff = True
+    boss.save()
+
+    browser, final = _saml_login(live_server, saml_idp, "sam")
+
+    _assert_refused(live_server, browser, final)
+    assert "could not be verified" in final.text
+    boss.refresh_from_db()
+    assert boss.is_staff
+    assert set(boss.groups.values_list("name", flat=True)) == {ADMIN}
+    assert not SocialAccount.objects.exists()
+    assert User.objects.count() == 1
+
+
+def test_a_first_login_with_no_matching_account_still_creates_one(
+    saml_idp: SamlIdp, live_server: LiveServer
+) -> None:
+    _, final = _saml_login(live_server, saml_idp, "sam")
+    assert final.url == f"{live_server.url}/admin/"
+    assert SocialAccount.objects.get().user.email == "sam@idp.switchboard.test"
+
+
+def test_role_changes_at_saml_login_are_audited(saml_idp: SamlIdp, live_server: LiveServer) -> None:
+    _saml_login(live_server, saml_idp, "fin")
+    user = User.objects.get(email="fin@idp.switchboard.test")
+    [entry] = AuditLogEntry.objects.filter(action=AuditLogEntry.Action.SSO_ROLES_CHANGED)
+    assert entry.object_id == str(user.pk)
+    assert entry.actor_label == "idp:saml"
+    assert entry.changes == {"roles": [[], [FINANCE]], "is_staff": [False, True]}
+
+    _saml_login(live_server, saml_idp, "fin")  # same groups: nothing changes, nothing recorded
+    assert AuditLogEntry.objects.filter(action=AuditLogEntry.Action.SSO_ROLES_CHANGED).count() == 1
+
+    saml_idp.accounts["fin"] = ["switchboard-support"]
+    _saml_login(live_server, saml_idp, "fin")
+    latest = AuditLogEntry.objects.filter(action=AuditLogEntry.Action.SSO_ROLES_CHANGED).first()
+    assert latest is not None
+    assert latest.changes == {"roles": [[FINANCE], [SUPPORT]]}
+
+
+def test_saml_sessions_end_after_the_sso_recheck_interval(
+    saml_idp: SamlIdp, live_server: LiveServer, settings: Any
+) -> None:
+    """As OIDC sessions go back to the IdP every OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS, a SAML
+    session ends after SAML_SESSION_MAX_SECONDS and the browser is sent through the IdP again,
+    where the groups are stated anew."""
+    settings.SAML_SESSION_MAX_SECONDS = 2
+    browser, _ = _saml_login(live_server, saml_idp, "fin")
+    assert _has_admin_session(live_server, browser)
+
+    time.sleep(2.2)
+    page = browser.get(f"{live_server.url}/admin/", allow_redirects=False, timeout=10)
+
+    assert page.status_code == 302
+    assert page.headers["Location"] == f"/accounts/saml/{SLUG}/login/?next=%2Fadmin%2F"
+    assert not _has_admin_session(live_server, browser)
+    logout = AuditLogEntry.objects.get(action=AuditLogEntry.Action.LOGOUT)
+    assert logout.summary == "SAML session older than 2 s."
+    # Signing in again goes through the IdP, which now says "support".
+    saml_idp.accounts["fin"] = ["switchboard-support"]
+    browser, final = _saml_login(live_server, saml_idp, "fin")
+    assert final.url == f"{live_server.url}/admin/"
+    user = User.objects.get(email="fin@idp.switchboard.test")
+    assert set(user.groups.values_list("name", flat=True)) == {SUPPORT}
+
+
+def test_a_saml_session_within_the_interval_is_not_touched(
+    saml_idp: SamlIdp, live_server: LiveServer, settings: Any
+) -> None:
+    settings.SAML_SESSION_MAX_SECONDS = 600
+    browser, _ = _saml_login(live_server, saml_idp, "fin")
+    time.sleep(1)
+    assert _has_admin_session(live_server, browser)
+    assert not AuditLogEntry.objects.filter(action=AuditLogEntry.Action.LOGOUT).exists()
+
+
+def _post_logout(live_server: LiveServer, browser: requests.Session) -> requests.Response:
+    browser.get(f"{live_server.url}/admin/", timeout=10)  # sets the CSRF cookie
+    return browser.post(
+        f"{live_server.url}/admin/logout/",
+        data={"csrfmiddlewaretoken": browser.cookies["csrftoken"]},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+
+def test_logout_also_ends_the_session_at_the_idp(
+    saml_idp: SamlIdp, live_server: LiveServer
+) -> None:
+    browser, _ = _saml_login(live_server, saml_idp, "fin")
+    issued = saml_idp.issued["fin"]
+    assert issued["name_id"] and issued["session_index"]
+
+    response = _post_logout(live_server, browser)
+
+    # Our session ends at once, and the browser carries a LogoutRequest to the IdP ...
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(f"{saml_idp.slo_url}?SAMLRequest=")
+    assert not _has_admin_session(live_server, browser)
+    final = browser.get(response.headers["Location"], timeout=10)
+    # ... which the IdP took for this very login, and answered to our single-logout endpoint.
+    assert saml_idp.logouts == [
+        {
+            "name_id": issued["name_id"],
+            "session_indexes": [issued["session_index"]],
+            "issuer": SP_ENTITY_ID,
+        }
+    ]
+    assert any(f"/accounts/saml/{SLUG}/sls/?SAMLResponse=" in r.url for r in final.history)
+    assert final.status_code == 200
+    assert final.url.startswith(f"{live_server.url}/admin/login/")
+    logout = AuditLogEntry.objects.get(action=AuditLogEntry.Action.LOGOUT)
+    assert logout.actor == User.objects.get(email="fin@idp.switchboard.test")
+
+
+def test_without_an_idp_logout_service_logout_stays_local(
+    saml_idp: SamlIdp, live_server: LiveServer, settings: Any
+) -> None:
+    _configure(settings, saml_idp, idp_slo_url="")
+    browser, _ = _saml_login(live_server, saml_idp, "fin")
+
+    response = _post_logout(live_server, browser)
+
+    assert response.status_code == 200  # the admin's "logged out" page
+    assert not saml_idp.logouts
+    assert not _has_admin_session(live_server, browser)
+
+
+def test_an_idp_initiated_logout_ends_the_session_here(
+    saml_idp: SamlIdp, live_server: LiveServer
+) -> None:
+    browser, _ = _saml_login(live_server, saml_idp, "fin")
+    assert _has_admin_session(live_server, browser)
+    url = saml_idp.logout_request_url(
+        "fin", f"{live_server.url}/accounts/saml/{SLUG}/sls/", SP_ENTITY_ID
+    )
+
+    final = browser.get(url, timeout=10)
+
+    assert final.status_code == 200
+    assert "idp-logout-done" in final.text  # our LogoutResponse reached the IdP
+    assert not _has_admin_session(live_server, browser)
+    assert AuditLogEntry.objects.filter(action=AuditLogEntry.Action.LOGOUT).count() == 1

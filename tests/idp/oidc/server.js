@@ -6,11 +6,16 @@
 //
 // Environment (all optional):
 //   IDP_PORT           port on 127.0.0.1 (default 0: a free port)
-//   IDP_ACCOUNTS_FILE  JSON file {"<login>": {"password", "email", "name", "groups": [...]}},
+//   IDP_ACCOUNTS_FILE  JSON file {"<login>": {"password", "email", "name", "groups": [...],
+//                      "email_verified" (optional: true when absent; null sends it empty)}},
 //                      read again at every lookup, so a test can change groups or remove a user
 //                      while the provider runs (default: one account per demo role, below)
 //   IDP_CLIENT_ID      client id (default "switchboard")
 //   IDP_CLIENT_SECRET  client secret (default "switchboard-local-secret")
+//   IDP_API_RESOURCES  resource indicators (RFC 8707) the provider issues JWT access tokens
+//                      for, comma-separated (default "urn:switchboard:api,urn:other-app:api");
+//                      a token request with resource=<one of them> gets an RFC 9068 JWT access
+//                      token with that audience, carrying email, email_verified and groups
 //
 // Prints one line "IDP_READY <issuer>" on stdout once it listens. RS256 keys are generated at
 // every start. The code flow requires PKCE (S256). Login and consent are two small HTML forms.
@@ -18,7 +23,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 
-import Provider, { interactionPolicy as policies } from 'oidc-provider';
+import Provider, { errors, interactionPolicy as policies } from 'oidc-provider';
 
 const ROLES = ['support', 'sales', 'finance', 'ops', 'admin'];
 const DEMO_PASSWORD = 'switchboard-demo';
@@ -113,6 +118,9 @@ async function interaction(provider, req, res, uid, action) {
       : new provider.Grant({ accountId: details.session.accountId, clientId: params.client_id });
     if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(' '));
     if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes || {})) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
     const grantId = await grant.save();
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     return;
@@ -143,6 +151,9 @@ function interactionPolicy() {
   return policy;
 }
 
+const API_RESOURCES = (process.env.IDP_API_RESOURCES || 'urn:switchboard:api,urn:other-app:api')
+  .split(',').map((r) => r.trim()).filter(Boolean);
+
 function signingKey() {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg: 'RS256', use: 'sig' };
@@ -161,6 +172,7 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
       // test live server and the demo.
       application_type: 'native',
       redirect_uris: ['http://127.0.0.1/oidc/callback/', 'http://localhost/oidc/callback/'],
+      post_logout_redirect_uris: ['http://127.0.0.1/sso/signed-out/', 'http://localhost/sso/signed-out/'],
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_post',
@@ -175,7 +187,35 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
       profile: ['name', 'preferred_username'],
       groups: ['groups'],
     },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource) => {
+          if (!API_RESOURCES.includes(resource)) throw new errors.InvalidTarget();
+          return {
+            scope: 'api',
+            audience: resource,
+            accessTokenTTL: 10 * 60,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+    async extraTokenClaims(_ctx, token) {
+      if (!token.resourceServer) return undefined;
+      const account = findAccountRecord(token.accountId);
+      if (!account) return undefined;
+      return {
+        email: account.email,
+        email_verified: 'email_verified' in account ? account.email_verified : true,
+        groups: account.groups || [],
+      };
+    },
     interactions: { policy: interactionPolicy(), url: (_ctx, i) => `/interaction/${i.uid}` },
     cookies: { keys: [randomUUID()] },
     async findAccount(_ctx, sub) {
@@ -187,7 +227,7 @@ server.listen(Number(process.env.IDP_PORT || 0), '127.0.0.1', () => {
           return {
             sub,
             email: account.email,
-            email_verified: true,
+            email_verified: 'email_verified' in account ? account.email_verified : true,
             name: account.name,
             preferred_username: sub,
             groups: account.groups || [],

@@ -5,6 +5,10 @@ HTTP-Redirect binding; the IdP shows a login form (user/password) and answers wi
 form (HTTP-POST binding) whose Response carries an assertion signed with a self-signed key made
 at start-up (python ``xmlsec`` binding: there is no ``xmlsec1`` binary here).
 
+Single logout (HTTP-Redirect binding at ``slo_url``): a LogoutRequest from the SP is recorded in
+``logouts`` and answered with a LogoutResponse to the SP's SLS; ``logout_request_url`` builds an
+IdP-initiated LogoutRequest for a login it issued (``issued``).
+
 ``mode`` makes it misbehave on purpose: ``unsigned`` (no signature), ``tamper_groups`` and
 ``tamper_nameid`` (the signed assertion changed afterwards), ``wrong_audience`` (issued for
 another SP entity id), ``unsolicited`` (answers no request: IdP-initiated).
@@ -31,7 +35,7 @@ from cryptography.x509.oid import NameOID
 from lxml import etree  # type: ignore[import-untyped]
 from saml2 import BINDING_HTTP_REDIRECT  # type: ignore[import-untyped]
 from saml2.config import IdPConfig  # type: ignore[import-untyped]
-from saml2.saml import NAMEID_FORMAT_PERSISTENT  # type: ignore[import-untyped]
+from saml2.saml import NAMEID_FORMAT_PERSISTENT, NameID  # type: ignore[import-untyped]
 from saml2.server import Server  # type: ignore[import-untyped]
 
 PASSWORD = "pw-saml-idp-tests"
@@ -100,6 +104,11 @@ class SamlIdp:
     # login -> groups
     accounts: dict[str, list[str]] = field(default_factory=dict)
     mode: str = "normal"
+    slo_url: str = ""
+    # login -> {"name_id", "session_index"} of the last assertion issued for it
+    issued: dict[str, dict[str, str]] = field(default_factory=dict)
+    # LogoutRequests received: {"name_id", "session_indexes", "issuer"}
+    logouts: list[dict[str, Any]] = field(default_factory=list)
     _key_pem: bytes = b""
     _server: Server | None = None
     _sp_metadata: str = ""
@@ -121,6 +130,7 @@ class SamlIdp:
         port = self._httpd.server_port
         self.entity_id = f"http://{self.host}:{port}/idp/metadata"
         self.sso_url = f"http://{self.host}:{port}/idp/sso/redirect"
+        self.slo_url = f"http://{self.host}:{port}/idp/slo/redirect"
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -144,7 +154,8 @@ class SamlIdp:
                 "service": {
                     "idp": {
                         "endpoints": {
-                            "single_sign_on_service": [(self.sso_url, BINDING_HTTP_REDIRECT)]
+                            "single_sign_on_service": [(self.sso_url, BINDING_HTTP_REDIRECT)],
+                            "single_logout_service": [(self.slo_url, BINDING_HTTP_REDIRECT)],
                         },
                         "name_id_format": [NAMEID_FORMAT_PERSISTENT],
                         "policy": {"default": {"lifetime": {"minutes": 5}}},
@@ -167,8 +178,57 @@ class SamlIdp:
             body = environ["wsgi.input"].read(length).decode()
             form = {k: v[0] for k, v in parse_qs(body).items()}
             return self._authenticate(start_response, form)
+        if path == "/idp/slo/redirect" and environ["REQUEST_METHOD"] == "GET":
+            query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            return self._single_logout(start_response, query)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
+
+    def _single_logout(self, start_response: StartResponse, query: dict[str, str]) -> list[bytes]:
+        """A LogoutRequest from the SP: record it, answer with a LogoutResponse to its SLS. A
+        LogoutResponse (to an IdP-initiated logout): a page saying so."""
+        assert self._server is not None, "call trust_sp() first"
+        if "SAMLResponse" in query:
+            return self._html(start_response, "200 OK", "<p id='idp-logout-done'>Signed out</p>")
+        parsed = self._server.parse_logout_request(query["SAMLRequest"], BINDING_HTTP_REDIRECT)
+        request = parsed.message
+        self.logouts.append(
+            {
+                "name_id": request.name_id.text,
+                "session_indexes": [si.text for si in request.session_index],
+                "issuer": request.issuer.text,
+            }
+        )
+        response = self._server.create_logout_response(request, [BINDING_HTTP_REDIRECT])
+        http_args = self._server.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(response),
+            response.destination,
+            relay_state=query.get("RelayState", ""),
+            response=True,
+            sign=False,
+        )
+        location = dict(http_args["headers"])["Location"]
+        start_response("302 Found", [("Location", location)])
+        return [b""]
+
+    def logout_request_url(self, login: str, sp_sls_url: str, sp_entity_id: str) -> str:
+        """An IdP-initiated LogoutRequest (HTTP-Redirect) for ``login``'s last assertion."""
+        assert self._server is not None, "call trust_sp() first"
+        issued = self.issued[login]
+        _, request = self._server.create_logout_request(
+            destination=sp_sls_url,
+            issuer_entity_id=sp_entity_id,
+            name_id=NameID(
+                text=issued["name_id"], format=NAMEID_FORMAT_PERSISTENT, sp_name_qualifier=None
+            ),
+            session_indexes=[issued["session_index"]],
+            sign=False,
+        )
+        http_args = self._server.apply_binding(
+            BINDING_HTTP_REDIRECT, str(request), sp_sls_url, relay_state="", sign=False
+        )
+        return str(dict(http_args["headers"])["Location"])
 
     def _html(self, start_response: StartResponse, status: str, body: str) -> list[bytes]:
         start_response(status, [("Content-Type", "text/html; charset=utf-8")])
@@ -222,6 +282,11 @@ class SamlIdp:
             sign_assertion=False,
         )
         xml = str(response)
+        statement = etree.fromstring(xml.encode()).find(f".//{{{SAML_NS}}}AuthnStatement")
+        self.issued[login] = {
+            "name_id": self._nameid(xml),
+            "session_index": statement.get("SessionIndex", "") if statement is not None else "",
+        }
         if self.mode == "wrong_audience":
             # issued (and then signed) for another SP
             root = etree.fromstring(xml.encode())
