@@ -10,6 +10,9 @@ import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from integrations.models import WebhookEvent, WebhookRejection
 from payments.models import (
@@ -21,7 +24,8 @@ from payments.models import (
 )
 from payments.services import payment_create, refund_approve, refund_request
 from tests.factories import make_order, make_staff
-from tests.payments.asaas.conftest import webhook_body
+from tests.integrations.webhooks.hostile import hostile_body
+from tests.payments.asaas.conftest import WEBHOOK_TOKEN, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +156,47 @@ def test_an_external_reference_that_is_not_ascii_digits_waits_as_not_ready(
     assert event.last_error.startswith("ObjectNotReady: ")
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
+
+
+# --- property: hostile bodies with the right token -------------------------------------------
+
+asaas_events = st.builds(
+    lambda name, reference: webhook_body(
+        name, event_id=f"evt_{uuid.uuid4().hex}", externalReference=reference
+    ),
+    st.sampled_from(
+        [
+            "payment_received",
+            "payment_deleted",
+            "payment_partially_refunded",
+            "payment_chargeback_requested",
+        ]
+    ),
+    st.sampled_from(["payment:1", "payment:2", ""]),
+)
+
+
+@hypothesis_settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=hostile_body(asaas_events))
+def test_a_hostile_asaas_body_with_the_token_never_gets_a_5xx(
+    client, django_capture_on_commit_callbacks, asaas_webhooks, body
+) -> None:
+    stored_before = WebhookEvent.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/webhooks/asaas/",
+            data=body,
+            content_type="application/json",
+            headers={"asaas-access-token": WEBHOOK_TOKEN},
+        )
+
+    assert response.status_code in (200, 400), (response.status_code, body[:300])
+    if response.status_code == 400:
+        assert WebhookEvent.objects.count() == stored_before
+    else:
+        event = WebhookEvent.objects.get(pk=response.json()["id"])
+        assert event.status != WebhookEvent.Status.RECEIVED

@@ -7,12 +7,18 @@ that is not a JSON integer is an amount mismatch, flagged, never applied.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from integrations.models import WebhookEvent, WebhookRejection
 from payments.models import (
@@ -27,6 +33,7 @@ from payments.models import (
 from payments.providers.stripe.client import sign_payload
 from payments.services import payment_create, payment_mark_succeeded, refund_approve, refund_request
 from tests.factories import make_order, make_staff
+from tests.integrations.webhooks.hostile import hostile_body
 from tests.payments.stripe.conftest import SECRET, load_event, signature
 
 pytestmark = pytest.mark.django_db
@@ -328,3 +335,56 @@ def test_a_delivery_signed_with_the_second_secret_of_a_spaced_list_is_accepted(
 def _v1(body: str) -> str:
     header = sign_payload(body=body, secret=SECRET, timestamp=int(time.time()))
     return header.split("v1=", 1)[1]
+
+
+# --- property: hostile bodies, correctly signed ----------------------------------------------
+
+FIXTURE_NAMES = [
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
+    "refund.updated",
+    "charge.refunded",
+    "charge.dispute.created",
+]
+stripe_events = st.builds(
+    lambda name, reference: load_event(
+        name,
+        event_id=f"evt_{uuid.uuid4().hex}",
+        created=int(time.time()),
+        metadata={"reference": reference},
+    ),
+    st.sampled_from(FIXTURE_NAMES),
+    st.sampled_from(["payment:1", "refund:1", ""]),
+)
+
+
+def _stripe_signed(body: bytes) -> str:
+    timestamp = int(time.time())
+    mac = hmac.new(SECRET.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+@hypothesis_settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=hostile_body(stripe_events))
+def test_a_signed_hostile_stripe_body_never_gets_a_5xx(
+    client, django_capture_on_commit_callbacks, body
+) -> None:
+    stored_before = WebhookEvent.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/webhooks/stripe/",
+            data=body,
+            content_type="application/json",
+            headers={"Stripe-Signature": _stripe_signed(body)},
+        )
+
+    assert response.status_code in (200, 400, 401), (response.status_code, body[:300])
+    if response.status_code != 200:
+        assert WebhookEvent.objects.count() == stored_before
+    else:
+        event = WebhookEvent.objects.get(pk=response.json()["id"])
+        assert event.status != WebhookEvent.Status.RECEIVED
