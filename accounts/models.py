@@ -208,6 +208,9 @@ class AuditLogEntry(AppendOnlyModel):
         CUSTOMER_MERGED = "customer_merged", "Customers merged"
         SSO_ROLES_CHANGED = "sso_roles_changed", "Roles changed at SSO"
         SSO_IDENTITY_LINKED = "sso_identity_linked", "SSO identity linked"
+        RECONCILIATION_RESOLVED = "reconciliation_resolved", "Reconciliation item resolved"
+        CIRCUIT_BREAKER_RESET = "circuit_breaker_reset", "Circuit breaker reset"
+        DELIVERY_RETRIED = "delivery_retried", "Delivery retried"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)
