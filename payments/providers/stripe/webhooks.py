@@ -399,9 +399,13 @@ class StripeWebhookEndpoint:
 
 
 def _check_timestamp(header: str) -> None:
-    """Refuse a ``Stripe-Signature`` whose first ``t`` is not 1 to 12 ASCII digits, before any
-    secret is tried: ``str.isdigit()`` takes ``"²"`` (``int()`` then raises: a 500) and ``int()``
-    reads Arabic-Indic or fullwidth digits as the number the MAC covers."""
+    """Refuse a ``Stripe-Signature`` that is not ASCII (the SDK compares signatures with
+    ``hmac.compare_digest`` on str, which raises TypeError on anything else: a 500) or whose
+    first ``t`` is not 1 to 12 ASCII digits, before any secret is tried: ``str.isdigit()`` takes
+    ``"²"`` (``int()`` then raises: a 500) and ``int()`` reads Arabic-Indic or fullwidth digits
+    as the number the MAC covers."""
+    if not header.isascii():
+        raise SignatureRejected("Stripe-Signature is not ASCII.")
     first = next(
         (
             value

@@ -39,10 +39,12 @@ def _envelope(
     return f'{{"type": {type_}, "timestamp": {timestamp}, "data": {data}}}'
 
 
-def _sign(body: str, *, msg_id: str = "msg_hostile", secret: str | None = None) -> dict[str, str]:
-    """Standard Webhooks headers for ``body`` exactly as given, at the real clock."""
+def _sign(
+    body: str, *, msg_id: str = "msg_hostile", secret: str | None = None, at: int | None = None
+) -> dict[str, str]:
+    """Standard Webhooks headers for ``body`` exactly as given, at the real clock (or ``at``)."""
     key = base64.b64decode((secret or django_settings.SANDBOX_WEBHOOK_SECRET)[len("whsec_") :])
-    timestamp = str(int(time.time()))
+    timestamp = str(int(time.time()) if at is None else at)
     mac = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
     return {
         "webhook-id": msg_id,
@@ -198,7 +200,8 @@ def test_only_malformed_signature_entries_is_401(handlers, deliver):
 
 def test_signatures_by_the_new_and_the_previous_secret_in_one_header_pass(handlers, deliver):
     body = _envelope()
-    new, old = _sign(body), _sign(body, secret=PREVIOUS_SECRET)
+    now = int(time.time())
+    new, old = _sign(body, at=now), _sign(body, secret=PREVIOUS_SECRET, at=now)
     headers = {**new, "webhook-signature": f"{old['webhook-signature']} {new['webhook-signature']}"}
     assert deliver(body.encode(), headers).status_code == 200
 
@@ -209,6 +212,32 @@ def test_a_bad_configured_secret_is_skipped_and_the_previous_one_still_verifies(
     settings.SANDBOX_WEBHOOK_SECRET = "whsec_%%%not base64%%%"
     body = _envelope()
     assert deliver(body.encode(), _sign(body, secret=PREVIOUS_SECRET)).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint", ["sandbox-payments", "sandbox-shipping", "sandbox-messaging"])
+def test_the_sandbox_endpoints_take_the_previous_secret_until_the_rotation_ends(
+    deliver, settings, endpoint
+):
+    settings.SANDBOX_WEBHOOK_SECRET_PREVIOUS = PREVIOUS_SECRET
+    body = _envelope(type_='"unknown.type"')
+    path = f"/webhooks/{endpoint}/"
+    old = _sign(body, msg_id="msg_rot_1", secret=PREVIOUS_SECRET)
+    assert deliver(body.encode(), old, path=path).status_code == 200
+    # Both signatures in one header, junk first, as a sender mid-rotation may send them.
+    now = int(time.time())
+    new = _sign(body, msg_id="msg_rot_2", at=now)
+    previous = _sign(body, msg_id="msg_rot_2", secret=PREVIOUS_SECRET, at=now)
+    both = f"v1 {previous['webhook-signature']} {new['webhook-signature']}"
+    headers = {**new, "webhook-signature": both}
+    assert deliver(body.encode(), headers, path=path).status_code == 200
+
+    settings.SANDBOX_WEBHOOK_SECRET_PREVIOUS = ""
+    late = _sign(body, msg_id="msg_rot_3", secret=PREVIOUS_SECRET)
+    assert deliver(body.encode(), late, path=path).status_code == 401
+    assert set(WebhookEvent.objects.values_list("event_id", flat=True)) == {
+        "msg_rot_1",
+        "msg_rot_2",
+    }
 
 
 # --- hostile rows already in the inbox -------------------------------------------------------

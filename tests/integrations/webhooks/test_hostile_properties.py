@@ -90,3 +90,40 @@ def test_a_signed_hostile_body_never_gets_a_5xx(
     assert event.status != WebhookEvent.Status.RECEIVED  # processed on commit, without raising
     page = admin_client.get(reverse("admin:integrations_webhookevent_change", args=[event.pk]))
     assert page.status_code == 200
+
+
+latin1 = st.text(
+    alphabet=st.characters(max_codepoint=255, blacklist_characters="\r\n"), max_size=80
+)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    endpoint=st.sampled_from(ENDPOINTS),
+    header=st.sampled_from(["webhook-id", "webhook-timestamp", "webhook-signature"]),
+    value=latin1,
+    keep_valid_signature=st.booleans(),
+)
+def test_any_signature_header_value_is_answered_never_5xx(
+    handlers: Any, client: Any, endpoint: str, header: str, value: str, keep_valid_signature: bool
+) -> None:
+    body = b'{"type": "unknown.type", "data": {"id": "obj_1"}}'
+    headers = _sign(body, "msg_header_prop")
+    if header == "webhook-signature" and keep_valid_signature:
+        value = f"{value} {headers[header]}"  # junk first, the valid entry after it
+    headers[header] = value
+    stored_before = WebhookEvent.objects.count()
+
+    response = client.post(
+        f"/webhooks/{endpoint}/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code in (200, 400, 401), (header, value)
+    if header == "webhook-signature" and keep_valid_signature:
+        assert response.status_code == 200, value
+    if response.status_code != 200:
+        assert WebhookEvent.objects.count() == stored_before
