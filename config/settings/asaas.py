@@ -7,11 +7,29 @@ from config.settings.env import env
 
 ASAAS_ENABLED = env.bool("ASAAS_ENABLED", default=False)
 ASAAS_API_KEY = env.str("ASAAS_API_KEY", default="")
+# The authToken set on the Asaas webhook, sent back verbatim in asaas-access-token. To rotate it,
+# accept both while Asaas switches: the new one here and the old one in
+# ASAAS_WEBHOOK_TOKEN_PREVIOUS, or both here comma-separated ("new, old"). Spaces around the commas
+# are not part of a token (Asaas tokens have none); blanks are dropped, never accepted.
 ASAAS_WEBHOOK_TOKEN = env.str("ASAAS_WEBHOOK_TOKEN", default="")
+ASAAS_WEBHOOK_TOKEN_PREVIOUS = env.str("ASAAS_WEBHOOK_TOKEN_PREVIOUS", default="")
 # Sandbox by default; production is https://api.asaas.com/v3. Tests point it at a local fake.
 ASAAS_API_BASE = env.str("ASAAS_API_BASE", default="https://api-sandbox.asaas.com/v3")
 # Split: the sellers' wallet ids and their share, e.g. "wallet_id:10%" or "wallet_id:1500".
 ASAAS_SPLIT: list[str] = env.list("ASAAS_SPLIT", default=[])
 
-if ASAAS_ENABLED and not (ASAAS_API_KEY and ASAAS_WEBHOOK_TOKEN):
+
+def _webhook_tokens(*values: str) -> list[str]:
+    """Every token in ``values`` (each a comma-separated list), trimmed, blanks dropped."""
+    return [token.strip() for value in values for token in str(value).split(",") if token.strip()]
+
+
+if ASAAS_ENABLED and not (
+    ASAAS_API_KEY and _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)
+):
     raise ImproperlyConfigured("ASAAS_ENABLED needs ASAAS_API_KEY and ASAAS_WEBHOOK_TOKEN.")
+if any(
+    any(c.isspace() for c in token)
+    for token in _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)
+):
+    raise ImproperlyConfigured("An Asaas webhook token has no spaces; separate tokens by commas.")

@@ -85,8 +85,10 @@ CHARGEBACK_EVENT_STATUS = {
 
 
 def _tokens() -> list[str]:
-    tokens = [settings.ASAAS_WEBHOOK_TOKEN, getattr(settings, "ASAAS_WEBHOOK_TOKEN_PREVIOUS", "")]
-    return [str(t) for t in tokens if t]
+    """The tokens accepted now: ``ASAAS_WEBHOOK_TOKEN`` and ``ASAAS_WEBHOOK_TOKEN_PREVIOUS``,
+    each a comma-separated list during a rotation; trimmed, blanks never accepted."""
+    values = [settings.ASAAS_WEBHOOK_TOKEN, getattr(settings, "ASAAS_WEBHOOK_TOKEN_PREVIOUS", "")]
+    return [t.strip() for value in values for t in str(value or "").split(",") if t.strip()]
 
 
 # Locating our rows --------------------------------------------------------------------------
@@ -344,8 +346,9 @@ class AsaasWebhookEndpoint:
     secret_headers = frozenset({TOKEN_HEADER})
 
     def verify(self, *, headers: Mapping[str, str], body: bytes) -> None:
-        """Raise SignatureRejected unless ``asaas-access-token`` equals ``ASAAS_WEBHOOK_TOKEN``
-        (or ``ASAAS_WEBHOOK_TOKEN_PREVIOUS`` while rotating), compared in constant time."""
+        """Raise SignatureRejected unless ``asaas-access-token`` equals one of the accepted
+        tokens (``_tokens``: while rotating, the new and the old), compared in constant time
+        with every one of them."""
         tokens = _tokens()
         if not tokens:
             raise SignatureRejected("No ASAAS_WEBHOOK_TOKEN configured.")
