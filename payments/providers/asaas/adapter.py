@@ -196,8 +196,9 @@ class AsaasPaymentProvider:
 
         Idempotent on ``request.reference``: an Asaas payment already carrying it is returned
         instead of creating another (checked before every attempt). Reuses the Asaas customer
-        with the same CPF/CNPJ (else e-mail), or creates one. Raises ProviderRejected for a
-        currency other than BRL, a method Asaas does not take, or a 4xx; ProviderUnavailable /
+        with the same CPF/CNPJ, or creates one. Raises TaxDocumentMissing (a ProviderRejected)
+        before any call when our customer has no CPF/CNPJ, which Asaas requires; ProviderRejected
+        for a currency other than BRL, a method Asaas does not take, or a 4xx; ProviderUnavailable /
         CircuitOpen when Asaas cannot be reached (retry later); RuntimeError inside a
         transaction."""
         operation = "payment.create"
@@ -216,6 +217,7 @@ class AsaasPaymentProvider:
             )
         split = split_rules()  # ImproperlyConfigured before anything is sent
         ours = _our_row(Payment, request.reference)
+        cpf_cnpj = _tax_document(ours, operation)  # refused before anything is sent
         client = self._client()
         once = self._client(max_attempts=1)
 
@@ -226,7 +228,7 @@ class AsaasPaymentProvider:
             return candidates[0] if candidates else None
 
         def send() -> dict[str, Any]:
-            customer = self._customer(client, request, ours)
+            customer = self._customer(client, request, ours, cpf_cnpj)
             today = timezone.now().astimezone(ASAAS_TZ).date()
             body: dict[str, Any] = {
                 "customer": customer,
@@ -252,22 +254,21 @@ class AsaasPaymentProvider:
             )
         return payment
 
-    def _customer(self, client: AsaasClient, request: PaymentRequest, ours: Payment | None) -> str:
-        """The ``cus_...`` to charge: the first with the same CPF/CNPJ (else e-mail), or a new one."""
+    def _customer(
+        self, client: AsaasClient, request: PaymentRequest, ours: Payment | None, cpf_cnpj: str
+    ) -> str:
+        """The ``cus_...`` to charge: the first with the same CPF/CNPJ, or a new one."""
         customer = ours.order.customer if ours is not None else None
-        cpf_cnpj = customer.tax_document if customer is not None else ""
         email = request.customer_email or (customer.email if customer is not None else "")
-        if cpf_cnpj or email:
-            for found in client.find_customers(email=email, cpf_cnpj=cpf_cnpj):
-                if found.get("deleted") is not True and found.get("id"):
-                    return str(found["id"])
+        for found in client.find_customers(cpf_cnpj=cpf_cnpj):
+            if found.get("deleted") is not True and found.get("id"):
+                return str(found["id"])
         body: dict[str, Any] = {
             "name": request.customer_name or (customer.name if customer else "") or "Cliente",
+            "cpfCnpj": cpf_cnpj,
         }
         if email:
             body["email"] = email
-        if cpf_cnpj:
-            body["cpfCnpj"] = cpf_cnpj
         if customer is not None:
             body["externalReference"] = f"customer:{customer.pk}"
         created = client.create_customer(
@@ -374,6 +375,29 @@ class AsaasPaymentProvider:
         """Asaas's current view of the payment (``GET /payments/{id}``); read-only, safe to
         repeat. Raises ProviderRejected (e.g. 404) or ProviderUnavailable."""
         return self._to_payment(self._client().get_payment(provider_payment_id))
+
+
+class TaxDocumentMissing(ProviderRejected):
+    """Asaas issues no charge to a customer without a CPF/CNPJ (``cpfCnpj`` is required to
+    create its customer); refused here, before any call. Terminal: the same order fails the same
+    way until the customer's document is filled in. ``customer_reason`` is what the customer is
+    told."""
+
+    customer_reason = "We need your CPF or CNPJ to issue this charge. Please send it to us."
+
+
+def _tax_document(ours: Payment | None, operation: str) -> str:
+    """The CPF/CNPJ of the customer whose payment ``ours`` is; TaxDocumentMissing when there is
+    none (or no payment of ours to read it from)."""
+    customer = ours.order.customer if ours is not None else None
+    if customer is None or not customer.tax_document.strip():
+        who = f"customer {customer.pk}" if customer is not None else "an unknown customer"
+        raise TaxDocumentMissing(
+            f"{PROVIDER}: {who} has no CPF/CNPJ; Asaas needs one to issue a charge.",
+            provider=PROVIDER,
+            operation=operation,
+        )
+    return customer.tax_document.strip()
 
 
 M = TypeVar("M", Payment, Refund)

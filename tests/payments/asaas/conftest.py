@@ -1,7 +1,8 @@
 """A fake Asaas API on 127.0.0.1 speaking the endpoints of CONTRACTS §2, and webhook helpers.
 
 The fake keeps customers, payments and their refunds in memory (``DELETE /payments/{id}`` only
-for a charge awaiting payment or overdue, as the docs say), checks ``access_token`` on every
+for a charge awaiting payment or overdue, as the docs say; a customer only with a valid
+``cpfCnpj``, and a charge only for a customer that has one, as the live API), checks ``access_token`` on every
 request (401 with Asaas's error body otherwise), records every request, and injects faults per
 ``(method, path)``: ``"500"`` (answer 500, apply nothing), ``"timeout"`` (apply nothing, answer
 too late), ``"timeout_after_apply"`` (apply, then answer too late: the case that double-charges
@@ -25,7 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from django.core.exceptions import ValidationError
 
+from accounts.models import Customer
+from accounts.validators import normalize_tax_document, tax_document_kind
 from integrations.webhooks.registry import (
     get_webhook_endpoint,
     register_webhook_endpoint,
@@ -33,6 +37,7 @@ from integrations.webhooks.registry import (
 )
 from payments.providers.asaas.adapter import AsaasPaymentProvider
 from payments.providers.asaas.webhooks import endpoint as asaas_endpoint
+from tests.factories import make_customer
 from tests.outbound_support import Sleeps, fast_outbound
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
@@ -107,6 +112,13 @@ class FakeAsaas:
         if parts == ["customers"] and method == "POST":
             if not body.get("name"):
                 return 400, _error("invalid_name", "O nome do cliente é obrigatório.")
+            # cpfCnpj is required on create (CONTRACTS §2: the official SDK and Postman).
+            if not body.get("cpfCnpj"):
+                return 400, _error("invalid_cpfCnpj", "O CPF/CNPJ do cliente é obrigatório.")
+            try:
+                tax_document_kind(normalize_tax_document(str(body["cpfCnpj"])))
+            except ValidationError:
+                return 400, _error("invalid_cpfCnpj", "O CPF/CNPJ informado é inválido.")
             customer = {"object": "customer", "id": f"cus_{next(self.ids):012d}", **body}
             self.customers[customer["id"]] = customer
             return 200, customer
@@ -145,6 +157,12 @@ class FakeAsaas:
                 return 400, _error(f"invalid_{required}", f"{required} is required.")
         if body["customer"] not in self.customers:
             return 400, _error("invalid_customer", "Cliente inexistente.")
+        if not self.customers[body["customer"]].get("cpfCnpj"):
+            # A customer kept from before cpfCnpj was required cannot be charged.
+            return 400, _error(
+                "invalid_customer.cpfCnpj",
+                "Para criar esta cobrança é necessário preencher o CPF ou CNPJ do cliente.",
+            )
         if body["billingType"] not in ("BOLETO", "PIX", "CREDIT_CARD", "UNDEFINED"):
             return 400, _error("invalid_billingType", "billingType inválido.")
         value = body["value"]
@@ -345,6 +363,24 @@ def post_webhook(client: Any, django_capture_on_commit_callbacks: Any, asaas_web
             )
 
     return post
+
+
+_cpf_seq = itertools.count(100_000_001)
+
+
+def valid_cpf(n: int) -> str:
+    """A valid CPF (check digits computed) from any number of up to nine digits."""
+    digits = [int(c) for c in f"{n:09d}"[-9:]]
+    for weights in (range(10, 1, -1), range(11, 1, -1)):
+        remainder = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+        digits.append(0 if remainder < 2 else 11 - remainder)
+    return "".join(map(str, digits))
+
+
+def make_asaas_customer(**overrides: Any) -> Customer:
+    """A customer Asaas can charge: with a valid CPF of its own (unique per customer)."""
+    overrides.setdefault("tax_document", valid_cpf(next(_cpf_seq)))
+    return make_customer(**overrides)
 
 
 def days_from_today(days: int) -> str:

@@ -22,14 +22,16 @@ from payments.providers.asaas.adapter import (
 from payments.providers.asaas.client import AsaasMoneyError, dumps, to_decimal, to_minor
 from payments.providers.base import PaymentRequest, RefundRequest
 from payments.services import payment_create, refund_approve, refund_request
-from tests.factories import make_customer, make_order, make_staff
-from tests.payments.asaas.conftest import API_KEY, FakeAsaas
+from tests.factories import make_order, make_staff
+from tests.payments.asaas.conftest import API_KEY, FakeAsaas, make_asaas_customer
 
 pytestmark = pytest.mark.django_db
 
 
 def _payment(method: str, amount: int = 10_000, **customer: str) -> Payment:
-    order = make_order(amount=amount, customer=make_customer(**customer), payment_method=method)
+    order = make_order(
+        amount=amount, customer=make_asaas_customer(**customer), payment_method=method
+    )
     return payment_create(order=order, provider="asaas", method=method)
 
 
@@ -182,7 +184,7 @@ def test_split_fixed_and_percentage_go_out_as_exact_decimals(
 def test_create_is_idempotent_and_reuses_the_customer(
     fake_asaas: FakeAsaas, provider: AsaasPaymentProvider
 ):
-    customer = make_customer(email="maria@example.test")
+    customer = make_asaas_customer(email="maria@example.test")
     first = payment_create(
         order=make_order(customer=customer), provider="asaas", method=PaymentMethod.PIX
     )
@@ -196,7 +198,7 @@ def test_create_is_idempotent_and_reuses_the_customer(
     )
     b = provider.create_payment(request=_request(second))
     assert b.provider_payment_id != a.provider_payment_id
-    assert len(fake_asaas.requests_to("POST", "/customers")) == 1  # found by e-mail
+    assert len(fake_asaas.requests_to("POST", "/customers")) == 1  # found by CPF
     creates = fake_asaas.requests_to("POST", "/payments")
     assert creates[0].body["customer"] == creates[1].body["customer"]
 

@@ -12,7 +12,7 @@ from orders.models import OrderStatus
 from payments.backstop import payments_backstop_pending
 from payments.models import Payment, PaymentStatus
 from tests.factories import make_order
-from tests.payments.asaas.conftest import FakeAsaas
+from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer
 from tests.payments.backstop_support import age, start_payment, types_of
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,11 @@ pytestmark = pytest.mark.django_db
 def asaas_payment(settings: Any, fake_asaas: FakeAsaas) -> Payment:
     """A Pix charge at Asaas whose ``PAYMENT_RECEIVED`` webhook never reached us."""
     settings.PAYMENT_PROVIDER = "asaas"
-    payment = age(start_payment(make_order(amount=15_090, payment_method="pix")))
+    payment = age(
+        start_payment(
+            make_order(customer=make_asaas_customer(), amount=15_090, payment_method="pix")
+        )
+    )
     assert payment.provider == "asaas"
     assert fake_asaas.payments[payment.provider_payment_id]["status"] == "PENDING"
     return payment

@@ -18,7 +18,7 @@ from payments.models import Payment, PaymentStatus, ReconciliationException
 from payments.providers.asaas.client import AsaasClient, error_codes
 from payments.subscribers import cancel_payments_of_cancelled_order, start_payment_for_order
 from tests.factories import make_order
-from tests.payments.asaas.conftest import FakeAsaas, webhook_body
+from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def asaas_payment(settings, fake_asaas: FakeAsaas, provider, monkeypatch) -> Pay
     settings.PAYMENT_PROVIDER = "asaas"
     # The registry's adapter, with the test's loopback session and sleep recorder.
     monkeypatch.setattr("payments.subscribers.get_payment_provider", lambda name=None: provider)
-    order = make_order(amount=12_000, payment_method="boleto")
+    order = make_order(customer=make_asaas_customer(), amount=12_000, payment_method="boleto")
     start_payment_for_order(DomainEvent.objects.get(type="order.placed", subject_id=str(order.pk)))
     return Payment.objects.get(order=order)
 

@@ -14,7 +14,7 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.services import refund_approve, refund_request
 from payments.subscribers import execute_approved_refund, start_payment_for_order
 from tests.factories import make_order, make_staff
-from tests.payments.asaas.conftest import FakeAsaas, webhook_body
+from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer, webhook_body
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def _event(type_: str, subject_id: int) -> DomainEvent:
 
 def test_order_to_refund_through_asaas(settings, fake_asaas: FakeAsaas, post_webhook):
     settings.PAYMENT_PROVIDER = "asaas"
-    order = make_order(amount=15_090, payment_method="pix")
+    order = make_order(customer=make_asaas_customer(), amount=15_090, payment_method="pix")
     start_payment_for_order(_event("order.placed", order.pk))
     start_payment_for_order(_event("order.placed", order.pk))  # redelivered: nothing new
     payment = Payment.objects.get(order=order)

@@ -10,7 +10,7 @@ from integrations.models import Delivery, ProviderCall
 from payments.models import Payment, PaymentStatus, RefundStatus
 from payments.services import refund_approve, refund_request
 from tests.factories import make_order, make_staff
-from tests.payments.asaas.conftest import FakeAsaas
+from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer
 from tests.payments.backstop_support import start_payment
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,9 @@ START = "payments.start_payment"
 @pytest.fixture
 def asaas_payment(settings, fake_asaas: FakeAsaas) -> Payment:
     settings.PAYMENT_PROVIDER = "asaas"
-    payment = start_payment(make_order(amount=5_000, payment_method="pix"))
+    payment = start_payment(
+        make_order(customer=make_asaas_customer(), amount=5_000, payment_method="pix")
+    )
     # The paid state as we see it; Asaas still has the charge PENDING (refund impossible there).
     Payment.objects.filter(pk=payment.pk).update(status=PaymentStatus.SUCCEEDED)
     payment.refresh_from_db()
