@@ -49,7 +49,7 @@ def dispute_apply_fact(
     provider: str,
     provider_dispute_id: str,
     status: str,
-    amount: int,
+    amount: int | None,
     currency: str,
     reason: str = "",
     evidence_due_by: datetime | None = None,
@@ -57,6 +57,10 @@ def dispute_apply_fact(
 ) -> Dispute:
     """Record what the provider says about a dispute: the first fact opens it (the order is
     flagged, finance is told through the ``dispute.opened`` event), later ones move it.
+
+    ``amount`` is the disputed amount the provider gives (it may be less than the payment's);
+    None when this fact does not say, then the dispute opens for the payment's amount and a
+    later fact's amount replaces it. A newer fact's ``evidence_due_by`` replaces the deadline.
 
     Idempotent and order-insensitive: a fact older than the dispute's watermark, or one that
     would leave a final status (won, lost, closed), changes nothing. Never touches the order's
@@ -75,7 +79,7 @@ def dispute_apply_fact(
                         provider=provider,
                         provider_dispute_id=provider_dispute_id,
                         reason=reason,
-                        amount=amount,
+                        amount=payment.amount if amount is None else amount,
                         currency=currency.upper(),
                         status=target,
                         evidence_due_by=evidence_due_by,
@@ -110,6 +114,9 @@ def dispute_apply_fact(
         if evidence_due_by and evidence_due_by != dispute.evidence_due_by:
             dispute.evidence_due_by = evidence_due_by
             fields.append("evidence_due_by")
+        if amount is not None and amount != dispute.amount:
+            dispute.amount = amount
+            fields.append("amount")
         moved = target != dispute.status and target in DISPUTE_TRANSITIONS[dispute.status]
         if moved:
             dispute.status = target

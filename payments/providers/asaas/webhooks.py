@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, time
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -35,6 +35,7 @@ from integrations.webhooks.registry import (
     MalformedWebhook,
     ParsedWebhook,
     SignatureRejected,
+    bounded_time,
     load_json,
 )
 from payments.disputes import dispute_apply_fact, reconciliation_flag
@@ -48,9 +49,11 @@ from payments.models import (
 )
 from payments.providers.asaas.adapter import provider_refund_id
 from payments.providers.asaas.client import (
+    ASAAS_TZ,
     CURRENCY,
     PROVIDER,
     AsaasMoneyError,
+    parse_date,
     parse_datetime,
     to_minor,
 )
@@ -296,9 +299,23 @@ def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome
     return HandlerOutcome(affected=affected)
 
 
+def _evidence_deadline(value: Any) -> datetime | None:
+    """``chargeback.deadlineToSendDisputeDocuments`` (a date): the end of that day in Brasília,
+    in UTC; None when absent or not a date. MalformedWebhook when out of the plausible range."""
+    day = parse_date(value)
+    if day is None:
+        return None
+    return bounded_time(datetime.combine(day, time(23, 59, 59), tzinfo=ASAAS_TZ))
+
+
 def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     """PAYMENT_CHARGEBACK_REQUESTED / _DISPUTE / PAYMENT_AWAITING_CHARGEBACK_REVERSAL: open or
-    move the payment's Dispute (the first fact flags the order). One chargeback per payment."""
+    move the payment's Dispute (the first fact flags the order). One chargeback per payment.
+
+    The dispute is for the chargeback's own ``value`` (it may be less than the payment's; the
+    payment's amount only when Asaas does not say), and its evidence deadline is the
+    chargeback's ``deadlineToSendDisputeDocuments``. A value that is not an amount, or not
+    between one centavo and the payment's amount, is a mismatch: flagged, nothing applied."""
     data = _payment_data(parsed)
     payment, early = _checked(event, data)
     if payment is None:
@@ -308,14 +325,27 @@ def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutc
     status = CHARGEBACK_STATUS.get(
         str(chargeback.get("status", "")), CHARGEBACK_EVENT_STATUS[parsed.event_type]
     )
+    amount: int | None = None
+    if chargeback.get("value") is not None:
+        try:
+            amount = _minor(chargeback["value"])
+        except AsaasMoneyError as exc:
+            return flag_mismatch(event, payment, AmountMismatch(f"Chargeback on {payment}: {exc}"))
+        if not 0 < amount <= payment.amount:
+            detail = (
+                f"Chargeback on {payment}: provider says {amount} {CURRENCY}, "
+                f"payment is {payment.amount} {payment.currency}."
+            )
+            return flag_mismatch(event, payment, AmountMismatch(detail))
     dispute = dispute_apply_fact(
         payment=payment,
         provider=PROVIDER,
         provider_dispute_id=f"{data.get('id')}:chargeback",
         status=status,
-        amount=payment.amount,
+        amount=amount,
         currency=CURRENCY,
         reason=str(chargeback.get("reason") or "")[:60],
+        evidence_due_by=_evidence_deadline(chargeback.get("deadlineToSendDisputeDocuments")),
         occurred_at=parsed.occurred_at,
     )
     return HandlerOutcome(affected=[payment, dispute])
