@@ -1,13 +1,20 @@
 """``POST /webhooks/<provider>/``: verify the raw body, store once, answer fast.
 
-Status codes: 200 stored or already stored; 400 malformed; 401 bad or stale signature (the attempt
-is recorded as a WebhookRejection); 404 unknown provider; 405 not POST; 413 body too big.
+Status codes: 200 stored or already stored; 400 malformed (or a body the server could not read);
+401 bad or stale signature (the attempt is recorded as a WebhookRejection); 404 unknown provider;
+405 not POST; 411 a chunked body the server cannot frame; 413 body too big.
+
+A body may come with a Content-Length or in chunks (``Transfer-Encoding: chunked``, no length):
+the same 1 MiB cap applies to both, counted on the bytes read.
 """
 
 from __future__ import annotations
 
+from typing import IO, cast
+
 import structlog
 from django.conf import settings
+from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -33,13 +40,37 @@ class BadContentLength(Exception):
     pass
 
 
+class LengthRequired(Exception):
+    """A chunked body under a WSGI server that does not mark its input as terminated: without a
+    length there is no safe way to know where the body ends."""
+
+
+class UnreadableBody(Exception):
+    """The server could not hand over the body (client gone, bad chunk framing, read timeout)."""
+
+
 def _error(status: int, error: str, **extra: str) -> JsonResponse:
     return JsonResponse({"error": error, **extra}, status=status)
 
 
+def _body_stream(request: HttpRequest) -> IO[bytes] | HttpRequest:
+    """Where to read the body from. Django's WSGI request reads at most Content-Length bytes, so
+    a chunked body (no length) reads as empty there; a WSGI server that de-chunks the body and
+    ends the stream with it says so with ``wsgi.input_terminated`` (gunicorn does), and then its
+    ``wsgi.input`` is read directly. An ASGI request already holds the whole body."""
+    if not isinstance(request, WSGIRequest) or request.META.get("CONTENT_LENGTH"):
+        return request
+    if request.environ.get("wsgi.input_terminated"):
+        return cast("IO[bytes]", request.environ["wsgi.input"])
+    if request.META.get("HTTP_TRANSFER_ENCODING"):
+        raise LengthRequired
+    return request
+
+
 def _read_capped_body(request: HttpRequest) -> bytes:
     """The body, refusing more than WEBHOOK_MAX_BODY_BYTES: first by the declared length (nothing
-    is read), then by what the stream really yields (a server may hand over an unbounded one)."""
+    is read), then by what the stream really yields (a chunked body has no declared length, and
+    a server may hand over an unbounded stream)."""
     limit: int = settings.WEBHOOK_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared:
@@ -51,7 +82,11 @@ def _read_capped_body(request: HttpRequest) -> bytes:
             raise BadContentLength
         if length > limit:
             raise BodyTooLarge
-    body = request.read(limit + 1)
+    stream = _body_stream(request)
+    try:
+        body = stream.read(limit + 1)
+    except Exception as exc:  # boundary: the server's body reader (gunicorn raises its own errors)
+        raise UnreadableBody(type(exc).__name__) from exc
     if len(body) > limit:
         raise BodyTooLarge
     return body
@@ -73,6 +108,11 @@ def webhook_receive(request: HttpRequest, provider: str) -> JsonResponse:
         return _error(413, "body too large")
     except BadContentLength:
         return _error(400, "malformed", detail="Invalid Content-Length.")
+    except LengthRequired:
+        return _error(411, "length required")
+    except UnreadableBody as exc:
+        log.info("webhook.unreadable_body", provider=provider, error=str(exc))
+        return _error(400, "malformed", detail="The body could not be read.")
     headers = dict(request.headers.items())
     try:
         endpoint.verify(headers=headers, body=raw)
