@@ -98,8 +98,40 @@ def refund_succeeded(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
+def _money(data: Mapping[str, Any]) -> str:
+    amount, currency = data.get("amount"), data.get("currency")
+    return format_money(amount, str(currency)) if isinstance(amount, int) and currency else ""
+
+
+def _link(data: Mapping[str, Any], key: str) -> str:
+    url = _text(data, key)
+    return url if url.startswith("https://") else ""
+
+
+def payment_failed(data: Mapping[str, Any]) -> CustomerMessage:
+    """A declined or refused payment: what the customer can do, with the provider's page to pay
+    again when the payment service put one in the event (``retry_url``)."""
+    number = _text(data, "order", "your order")
+    money = _money(data)
+    of = f" of {money}" if money else ""
+    why = _text(data, "customer_reason")
+    retry = _link(data, "retry_url")
+    next_step = (
+        f" You can try again here: {retry}"
+        if retry
+        else " Reply to this message and we will help you complete it."
+    )
+    return CustomerMessage(
+        template="payment_failed",
+        subject=f"Your payment for {number} did not go through",
+        body=f"We could not take your payment{of} for {number}.{f' {why}' if why else ''}"
+        f"{next_step}",
+    )
+
+
 RULES: dict[str, Rule] = {
     "order.paid": order_paid,
+    "payment.failed": payment_failed,
     "shipment.posted": shipment_posted,
     "shipment.in_transit": shipment_in_transit,
     "shipment.out_for_delivery": shipment_out_for_delivery,

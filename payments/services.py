@@ -97,6 +97,14 @@ def payment_attach_provider_id(
     return payment
 
 
+def payment_retry_url(payment: Payment) -> str:
+    """Where the customer can pay this charge again, when the provider gives such a page (Asaas:
+    the charge's hosted invoice, kept in ``checkout`` from the provider's own answer); only an
+    https URL, else ''."""
+    url = str((payment.checkout or {}).get("invoice_url") or "")
+    return url if url.startswith("https://") else ""
+
+
 def _payment_transition(
     *,
     payment: Payment,
@@ -169,14 +177,26 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
 
 
 def payment_mark_failed(
-    *, payment: Payment, reason: str, occurred_at: datetime | None = None
+    *,
+    payment: Payment,
+    reason: str,
+    occurred_at: datetime | None = None,
+    customer_reason: str = "",
 ) -> Payment:
+    """pending or processing -> failed, keeping ``reason`` (for staff: the order admin shows it).
+    The ``payment.failed`` event carries what the customer is told: ``customer_reason`` (a
+    sentence fit for them, or '') and the provider's page to pay again (``payment_retry_url``).
+    Raises InvalidTransition from any other status or for a fact older than the watermark."""
     return _payment_transition(
         payment=payment,
         target=PaymentStatus.FAILED,
         occurred_at=occurred_at,
         update_fields={"failure_reason": reason[:200]},
-        data={"reason": reason},
+        data={
+            "reason": reason,
+            "customer_reason": customer_reason,
+            "retry_url": payment_retry_url(payment),
+        },
     )
 
 

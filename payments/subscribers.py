@@ -83,7 +83,13 @@ def start_payment_for_order(event: DomainEvent) -> None:
     except ProviderRejected as exc:
         if is_terminal(exc):  # the provider will never take it: say so on the payment
             with contextlib.suppress(InvalidTransition):
-                payment_mark_failed(payment=payment, reason=exc.detail)
+                payment_mark_failed(
+                    payment=payment,
+                    reason=exc.detail,
+                    # An adapter's refusal may say what the customer can do (e.g. Asaas's
+                    # TaxDocumentMissing: send us your CPF/CNPJ).
+                    customer_reason=str(getattr(exc, "customer_reason", "")),
+                )
         raise
     payment = payment_attach_provider_id(
         payment=payment,

@@ -16,6 +16,7 @@ SHIPMENT_DATA = {
 def test_the_rules_cover_the_promised_events() -> None:
     assert set(RULES) == {
         "order.paid",
+        "payment.failed",
         "shipment.posted",
         "shipment.in_transit",
         "shipment.out_for_delivery",
@@ -65,3 +66,33 @@ def test_customer_message_for_picks_the_rule_by_type() -> None:
 
     assert message is not None and message.template == "order_paid"
     assert customer_message_for(note) is None
+
+
+def test_payment_failed_says_what_to_do_with_the_retry_link() -> None:
+    message = RULES["payment.failed"](
+        {
+            "order": "SB-000042",
+            "amount": 2_550,
+            "currency": "BRL",
+            "reason": "Asaas: the card capture was refused.",
+            "customer_reason": "Your card was declined.",
+            "retry_url": "https://sandbox.asaas.com/i/123",
+        }
+    )
+
+    assert message.template == "payment_failed"
+    assert "SB-000042" in message.subject
+    assert "R$ 25.50" in message.body
+    assert "Your card was declined." in message.body
+    assert "https://sandbox.asaas.com/i/123" in message.body
+    assert "capture" not in message.body  # the staff reason is not the customer's
+
+
+def test_payment_failed_without_a_link_offers_help_and_never_an_unsafe_link() -> None:
+    plain = RULES["payment.failed"]({"order": "SB-000042"})
+    unsafe = RULES["payment.failed"]({"order": "SB-000042", "retry_url": "javascript:alert(1)"})
+
+    for message in (plain, unsafe):
+        assert "Reply to this message" in message.body
+        assert "javascript" not in message.body
+    assert "your order" in RULES["payment.failed"]({}).body

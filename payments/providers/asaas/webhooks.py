@@ -60,6 +60,8 @@ from payments.providers.asaas.client import (
 from payments.services import (
     payment_attach_provider_id,
     payment_cancel,
+    payment_mark_failed,
+    payment_mark_processing,
     payment_mark_succeeded,
     refund_mark_failed,
     refund_mark_processing,
@@ -222,6 +224,33 @@ def _cancel(payment: Payment, parsed: ParsedWebhook) -> Any:
     return payment_cancel(payment=payment, occurred_at=parsed.occurred_at)
 
 
+def _processing(payment: Payment, parsed: ParsedWebhook) -> Any:
+    return payment_mark_processing(payment=payment, occurred_at=parsed.occurred_at)
+
+
+# Events that end a card charge: our reason (staff) and what the customer is told.
+CARD_FAILURES = {
+    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": (
+        "Asaas: the card capture was refused.",
+        "Your card was declined.",
+    ),
+    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": (
+        "Asaas: refused by the risk analysis.",
+        "The card payment was not approved.",
+    ),
+}
+
+
+def _fail(payment: Payment, parsed: ParsedWebhook) -> Any:
+    reason, customer_reason = CARD_FAILURES[parsed.event_type]
+    return payment_mark_failed(
+        payment=payment,
+        reason=reason,
+        customer_reason=customer_reason,
+        occurred_at=parsed.occurred_at,
+    )
+
+
 REFUND_TARGETS = {"DONE": RefundStatus.SUCCEEDED, "CANCELLED": RefundStatus.FAILED}
 
 
@@ -360,6 +389,12 @@ HANDLERS: dict[str, Handler] = {
     "PAYMENT_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_DUNNING_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_DELETED": _payment_handler(PaymentStatus.CANCELLED, _cancel),
+    # Card charges: a manual risk analysis holds it (processing) until approved (then
+    # CONFIRMED) or refused; a refused capture or risk analysis ends it.
+    "PAYMENT_AWAITING_RISK_ANALYSIS": _payment_handler(PaymentStatus.PROCESSING, _processing),
+    "PAYMENT_APPROVED_BY_RISK_ANALYSIS": _payment_handler(),
+    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": _payment_handler(PaymentStatus.FAILED, _fail),
+    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": _payment_handler(PaymentStatus.FAILED, _fail),
     "PAYMENT_REFUNDED": handle_refunds,
     "PAYMENT_PARTIALLY_REFUNDED": handle_refunds,
     "PAYMENT_REFUND_IN_PROGRESS": handle_refunds,

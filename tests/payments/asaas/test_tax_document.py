@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import requests
+from django.core import mail
 
 from integrations.deliveries.relay import deliver_due
 from integrations.models import Delivery, ProviderCall
@@ -73,6 +74,9 @@ def test_the_order_flow_fails_the_payment_at_once_with_the_reason(settings, fake
     assert (delivery.status, delivery.attempts) == (Delivery.Status.DEAD, 1)
     assert "TaxDocumentMissing" in delivery.last_error
     assert fake_asaas.seen == []
+    # The customer is told what to do.
+    (email,) = [m for m in mail.outbox if order.number in m.subject]
+    assert TaxDocumentMissing.customer_reason in email.body
 
 
 def test_the_asaas_customer_is_created_and_found_by_its_cpf(
