@@ -5,6 +5,7 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from accounts.models import User
 from integrations.admin_utils import LargeTableAdminMixin, money_column
@@ -45,9 +46,26 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "placed_at",
         "status_changed_at",
         "updated_at",
+        "latest_payment",
     )
     total = money_column("total_amount", "currency", "Total")
     actions = ["place_again"]
+
+    @admin.display(description="Latest payment")
+    def latest_payment(self, obj: Order) -> str:
+        """The status of the order's newest payment and, when it failed or expired, why (the
+        provider's reason), so support sees why an order is still unpaid."""
+        payment = obj.payments.order_by("-created_at", "-id").first()
+        if payment is None:
+            return "-"
+        reason = f": {payment.failure_reason}" if payment.failure_reason else ""
+        return format_html(
+            '<a href="{}">{} via {}</a>{}',
+            payment.get_absolute_url(),
+            payment.get_status_display(),
+            payment.provider,
+            reason,
+        )
 
     def has_place_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.add_order")
