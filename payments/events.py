@@ -6,6 +6,7 @@ register_event_types(
     EventType("payment.succeeded", "Payment succeeded", "{money} received"),
     EventType("payment.failed", "Payment failed", "{money} failed: {reason}"),
     EventType("payment.cancelled", "Payment cancelled", "{money} cancelled"),
+    EventType("payment.restored", "Payment restored", "{money} can be paid again"),
     EventType(
         "refund.approval_added", "Refund approval (1 of 2)", "{money} approved by {approver}"
     ),

@@ -30,7 +30,8 @@ PAYMENT_TRANSITIONS: Transitions = {
     P.PROCESSING: frozenset({P.SUCCEEDED, P.FAILED, P.CANCELLED}),
     P.SUCCEEDED: frozenset(),
     P.FAILED: frozenset(),
-    P.CANCELLED: frozenset(),
+    # Only payment_restore: the provider reopened the charge it had deleted.
+    P.CANCELLED: frozenset({P.PENDING}),
 }
 
 

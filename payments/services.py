@@ -112,6 +112,7 @@ def _payment_transition(
     occurred_at: datetime | None,
     update_fields: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    event_type: str = "",
 ) -> Payment:
     with transaction.atomic():
         payment = lock(payment, "order__customer")
@@ -131,7 +132,7 @@ def _payment_transition(
             setattr(payment, field, value)
         payment.save(update_fields=["status", "updated_at", *fields])
         record_event(
-            type=f"payment.{target}",
+            type=event_type or f"payment.{target}",
             customer=payment.order.customer,
             subject=payment,
             actor_label=payment.provider,
@@ -139,6 +140,30 @@ def _payment_transition(
             data=_payment_data(payment, **(data or {})),
         )
     return payment
+
+
+def payment_restore(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
+    """The provider reopened a charge it had deleted (Asaas ``PAYMENT_RESTORED``): a cancelled
+    payment is pending again (``payment.restored``), so a later payment of it is applied like
+    any other (the order becomes paid, or a cancelled order's payment is flagged paid after
+    cancel). On a payment still open only the watermark moves: the restore is newer than the
+    deletion it undoes, which, arriving late, is then refused. Raises InvalidTransition for a
+    payment that ended otherwise (succeeded, failed) or a fact older than the watermark."""
+    with transaction.atomic():
+        current = lock(payment)
+        if current.status in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+            watermark = current.provider_updated_at
+            if occurred_at is not None and (watermark is None or occurred_at > watermark):
+                current.provider_updated_at = occurred_at
+                current.save(update_fields=["provider_updated_at", "updated_at"])
+            return current
+        return _payment_transition(
+            payment=current,
+            target=PaymentStatus.PENDING,
+            occurred_at=occurred_at,
+            update_fields={"failure_reason": ""},
+            event_type="payment.restored",
+        )
 
 
 def payment_mark_processing(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from integrations.facts import AmountMismatch, ObjectNotReady, referenced
 from integrations.models import WebhookEvent
@@ -63,6 +64,7 @@ from payments.services import (
     payment_mark_failed,
     payment_mark_processing,
     payment_mark_succeeded,
+    payment_restore,
     refund_mark_failed,
     refund_mark_processing,
     refund_mark_succeeded,
@@ -217,7 +219,19 @@ def _payment_handler(
 
 
 def _succeed(payment: Payment, parsed: ParsedWebhook) -> Any:
-    return payment_mark_succeeded(payment=payment, occurred_at=parsed.occurred_at)
+    """Paid. A charge we hold as cancelled that Asaas shows live (``deleted: false``) and paid
+    was restored first (a deleted charge cannot be paid): its PAYMENT_RESTORED may still be on
+    the way, so the restore is applied here with the payment, in one transaction, and every
+    order of delivery ends the same."""
+    with transaction.atomic():
+        live = _payment_data(parsed).get("deleted") is False
+        if live and payment.status == PaymentStatus.CANCELLED:
+            payment_restore(payment=payment, occurred_at=parsed.occurred_at)
+        return payment_mark_succeeded(payment=payment, occurred_at=parsed.occurred_at)
+
+
+def _restore(payment: Payment, parsed: ParsedWebhook) -> Any:
+    return payment_restore(payment=payment, occurred_at=parsed.occurred_at)
 
 
 def _cancel(payment: Payment, parsed: ParsedWebhook) -> Any:
@@ -389,6 +403,8 @@ HANDLERS: dict[str, Handler] = {
     "PAYMENT_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_DUNNING_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_DELETED": _payment_handler(PaymentStatus.CANCELLED, _cancel),
+    # A deleted charge restored at Asaas can be paid again.
+    "PAYMENT_RESTORED": _payment_handler(PaymentStatus.PENDING, _restore),
     # Card charges: a manual risk analysis holds it (processing) until approved (then
     # CONFIRMED) or refused; a refused capture or risk analysis ends it.
     "PAYMENT_AWAITING_RISK_ANALYSIS": _payment_handler(PaymentStatus.PROCESSING, _processing),

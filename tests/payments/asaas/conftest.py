@@ -1,7 +1,8 @@
 """A fake Asaas API on 127.0.0.1 speaking the endpoints of CONTRACTS §2, and webhook helpers.
 
 The fake keeps customers, payments and their refunds in memory (``DELETE /payments/{id}`` only
-for a charge awaiting payment or overdue, as the docs say; a customer only with a valid
+for a charge awaiting payment or overdue, as the docs say, and ``POST .../restore`` only for a
+deleted one; a customer only with a valid
 ``cpfCnpj``, and a charge only for a customer that has one, as the live API), checks ``access_token`` on every
 request (401 with Asaas's error body otherwise), records every request, and injects faults per
 ``(method, path)``: ``"500"`` (answer 500, apply nothing), ``"timeout"`` (apply nothing, answer
@@ -149,6 +150,8 @@ class FakeAsaas:
                 }
             if parts[2:] == ["refund"] and method == "POST":
                 return self.refund(payment, body or {})
+            if parts[2:] == ["restore"] and method == "POST":
+                return self.restore_payment(payment)
         return 404, _error("not_found", f"No route {method} {path}")
 
     def create_payment(self, body: dict[str, Any]) -> tuple[int, Any]:
@@ -200,6 +203,15 @@ class FakeAsaas:
             )
         payment["deleted"] = True
         return 200, {"deleted": True, "id": payment["id"]}
+
+    def restore_payment(self, payment: dict[str, Any]) -> tuple[int, Any]:
+        # POST /payments/{id}/restore: only a removed charge; it can be paid again after.
+        if not payment["deleted"]:
+            return 400, _error(
+                "invalid_action", "Somente cobranças removidas podem ser restauradas."
+            )
+        payment["deleted"] = False
+        return 200, self.payment_json(payment)
 
     def pay(self, payment_id: str, status: str = "RECEIVED") -> dict[str, Any]:
         """The customer pays the charge; a deleted charge can no longer be paid (ValueError)."""

@@ -159,8 +159,11 @@ def test_a_restored_charge_paid_after_the_cancel_is_flagged_once(
     deliver_due()
 
     asaas_payment.refresh_from_db()
-    assert asaas_payment.status == PaymentStatus.CANCELLED  # final: not silently moved
+    # Asaas shows the charge live (deleted: false) and paid: it was restored, so the money taken
+    # is recorded, and the order stays cancelled with the payment flagged, never silently.
+    assert asaas_payment.status == PaymentStatus.SUCCEEDED
+    assert asaas_payment.order.status == OrderStatus.CANCELLED
     flagged = ReconciliationException.objects.get()  # one exception for one payment
     assert (flagged.kind, flagged.payment) == (PAID_AFTER_CANCEL, asaas_payment)
-    assert "asaas says it succeeded (cancelled here)" in flagged.detail
+    assert "refund due" in flagged.detail
     assert len(_reconciliation_mail()) == 1
