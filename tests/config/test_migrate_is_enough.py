@@ -4,16 +4,13 @@ embedded profile's cache table exists, so the API (throttled through the cache) 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from integrations.schedules import SCHEDULES
+from tests.support.processes import manage, scratch_sqlite_env
 
-ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json
 from django.core.cache import cache
@@ -28,30 +25,13 @@ print(json.dumps({
 """
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
-
-
 @pytest.mark.slow
 def test_migrate_alone_registers_every_periodic_job_and_the_cache_table(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
-        "REDIS_URL": "",
-    }
-    _manage(env, "migrate", "--no-input")
-    _manage(env, "migrate", "--no-input")  # idempotent: a second run changes nothing
+    env = scratch_sqlite_env(tmp_path / "fresh.sqlite3")
+    manage(env, "migrate", "--no-input")
+    manage(env, "migrate", "--no-input")  # idempotent: a second run changes nothing
 
-    state = json.loads(_manage(env, "shell", "-c", PROBE).strip().splitlines()[-1])
+    state = json.loads(manage(env, "shell", "-c", PROBE).strip().splitlines()[-1])
 
     assert state["cache_table"] is True
     assert state["cache_works"] is True

@@ -10,7 +10,6 @@ Runs on the embedded profile always, and on PostgreSQL + Redis when the environm
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,8 +22,8 @@ import psycopg
 import pytest
 
 from tests.config.test_scaled_profile import DATABASE_URL, REDIS_URL, needs_postgres, needs_redis
+from tests.support.processes import ROOT, manage, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 # Each task runs 20 queries ~0.5 s in all, so the soak outlasts the sentinel's first scheduler run
 # (30 s in): the forks after it are the ones that inherited an open pool.
 TASKS = 140
@@ -46,18 +45,6 @@ print(sum(1 for t in Success.objects.filter(func="tests.support.soak_tasks.echo"
 """
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    ).stdout
-
-
 def _soak(env: dict[str, str], log_path: Path) -> None:
     env = {
         **env,
@@ -67,8 +54,8 @@ def _soak(env: dict[str, str], log_path: Path) -> None:
         "Q_RECYCLE": "3",  # a fresh fork every 3 tasks: ~45 forks in this run
         "LOG_LEVEL": "INFO",
     }
-    _manage(env, "migrate", "--no-input")
-    _manage(env, "shell", "-c", ENQUEUE)
+    manage(env, "migrate", "--no-input")
+    manage(env, "shell", "-c", ENQUEUE)
     with log_path.open("w") as log:
         cluster = subprocess.Popen(
             [sys.executable, "manage.py", "qcluster"],
@@ -82,21 +69,16 @@ def _soak(env: dict[str, str], log_path: Path) -> None:
             deadline = time.monotonic() + SETTLE_SECONDS
             done = failed = 0
             while time.monotonic() < deadline:
-                done, failed = map(int, _manage(env, "shell", "-c", COUNT).split()[-2:])
+                done, failed = map(int, manage(env, "shell", "-c", COUNT).split()[-2:])
                 if done + failed >= TASKS:
                     break
                 assert cluster.poll() is None, log_path.read_text()[-3000:]
                 time.sleep(1)
         finally:
-            os.killpg(cluster.pid, signal.SIGTERM)
-            try:
-                cluster.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(cluster.pid, signal.SIGKILL)
-                cluster.wait()
+            stop(cluster)
     output = log_path.read_text()
     assert (done, failed) == (TASKS, 0), output[-3000:]
-    assert int(_manage(env, "shell", "-c", WRONG_RESULTS).split()[-1]) == 0
+    assert int(manage(env, "shell", "-c", WRONG_RESULTS).split()[-1]) == 0
     assert "Traceback" not in output, output[-3000:]
     assert "ERROR" not in output, output[-3000:]
 

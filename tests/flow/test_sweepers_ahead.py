@@ -8,8 +8,6 @@ a minute or so: its heartbeat and the three sweepers (webhooks, deliveries, the 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.processes import ROOT, manage, scratch_sqlite_env, stop
+
 BACKLOG = 200
 SETUP = f"""
 from django_q.tasks import async_task
@@ -37,29 +36,11 @@ print(json.dumps({
 """
 
 
-def _manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-
-
 @pytest.mark.slow
 def test_the_sweeper_cluster_runs_its_schedule_behind_a_stuck_main_queue(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'backlog.sqlite3'}",
-        "REDIS_URL": "",
-        "PYTHONUNBUFFERED": "1",
-    }
-    _manage(env, "migrate", "--no-input")
-    _manage(env, "shell", "-c", SETUP)
+    env = scratch_sqlite_env(tmp_path / "backlog.sqlite3")
+    manage(env, "migrate", "--no-input")
+    manage(env, "shell", "-c", SETUP)
     sweepers = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,
@@ -72,18 +53,13 @@ def test_the_sweeper_cluster_runs_its_schedule_behind_a_stuck_main_queue(tmp_pat
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            state = json.loads(_manage(env, "shell", "-c", STATE).strip().splitlines()[-1])
+            state = json.loads(manage(env, "shell", "-c", STATE).strip().splitlines()[-1])
             if state["sweeper_beat"] and len(state["sweeps"]) == 3:  # type: ignore[arg-type]
                 break
             assert sweepers.poll() is None
             time.sleep(1)
     finally:
-        os.killpg(sweepers.pid, signal.SIGTERM)
-        try:
-            sweepers.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(sweepers.pid, signal.SIGKILL)
-            sweepers.wait()
+        stop(sweepers)
 
     assert state["sweeper_beat"] is True
     assert state["sweeps"] == [
