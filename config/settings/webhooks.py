@@ -30,3 +30,17 @@ WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default
 WEBHOOK_WAKE_WINDOW_SECONDS = env.float("WEBHOOK_WAKE_WINDOW_SECONDS", default=0.2)
 WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default=2.0)
 WEBHOOK_DRAIN_MAX_SECONDS = env.float("WEBHOOK_DRAIN_MAX_SECONDS", default=45.0)
+# Refused deliveries (bad or stale signatures) are counted per provider and hour; only a sample is
+# kept as rows: at most this many per provider and hour, and this many per source address...
+WEBHOOK_REJECTION_SAMPLES_PER_HOUR = env.int("WEBHOOK_REJECTION_SAMPLES_PER_HOUR", default=20)
+WEBHOOK_REJECTION_SAMPLES_PER_SOURCE = env.int("WEBHOOK_REJECTION_SAMPLES_PER_SOURCE", default=3)
+# ...with at most this many headers, each name and value cut to this many characters.
+WEBHOOK_REJECTION_HEADER_COUNT = env.int("WEBHOOK_REJECTION_HEADER_COUNT", default=30)
+WEBHOOK_REJECTION_HEADER_CHARS = env.int("WEBHOOK_REJECTION_HEADER_CHARS", default=64)
+# Past this many refusals from one source (IPv4 address or IPv6 /64) for one provider within a
+# minute, a web process only counts the next ones (no database read or write, no log line) and
+# answers 401 as before. Per process: W web processes examine at most W times this.
+WEBHOOK_REJECTION_SOURCE_LIMIT = env.int("WEBHOOK_REJECTION_SOURCE_LIMIT", default=600)
+# Each web process adds its counts to WebhookRejectionCounter at most this often (and with each
+# kept sample); the admin's figures may trail a flood by that much.
+WEBHOOK_REJECTION_FLUSH_SECONDS = env.float("WEBHOOK_REJECTION_FLUSH_SECONDS", default=2.0)

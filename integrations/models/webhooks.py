@@ -66,13 +66,19 @@ class WebhookEvent(models.Model):
 
 
 class WebhookRejection(models.Model):
-    """A delivery refused before storage (bad or stale signature): kept for ops, never processed."""
+    """A sample of the deliveries refused before storage (bad or stale signature), kept for ops,
+    never processed: at most WEBHOOK_REJECTION_SAMPLES_PER_HOUR per provider and hour; every
+    refusal is counted in WebhookRejectionCounter."""
 
     provider = models.CharField(max_length=40)
     reason = models.CharField(max_length=200)
     status_code = models.PositiveSmallIntegerField()
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    headers = models.JSONField(
+        default=dict,
+        help_text="Request header names and the first characters of each value, secrets removed "
+        "(capped in number and size).",
+    )
     body_sha256 = models.CharField(max_length=64)
     body_size = models.PositiveIntegerField()
     received_at = models.DateTimeField(default=timezone.now)
@@ -85,3 +91,32 @@ class WebhookRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.reason}"
+
+
+class WebhookRejectionCounter(models.Model):
+    """Refused deliveries per provider and hour. Every refusal is counted here; only a bounded
+    sample of them is kept as WebhookRejection rows, so a flood of forged deliveries cannot grow
+    the database."""
+
+    provider = models.CharField(max_length=40)
+    hour = models.DateTimeField(help_text="Start of the hour counted (UTC).")
+    rejected = models.PositiveBigIntegerField(default=0, help_text="Deliveries refused.")
+    limited = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Of those, refused past their source's per-minute limit: counted, not examined.",
+    )
+    sampled = models.PositiveIntegerField(
+        default=0, help_text="Of those, kept as WebhookRejection samples."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-hour", "provider"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "hour"], name="webhook_rejection_counter_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.hour:%Y-%m-%d %H:00}: {self.rejected} refused"

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.db.models import QuerySet, Sum
+from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent, WebhookRejection
+from integrations.models.webhooks import WebhookRejectionCounter
 from integrations.webhooks.processing import webhook_event_replay
 from integrations.webhooks.registry import (
     MalformedWebhook,
@@ -24,6 +27,8 @@ from integrations.webhooks.registry import (
 )
 
 EVENT_TYPE_FILTER_LIMIT = 100
+COUNTER_SUMMARY_HOURS = 24
+COUNTER_SUMMARY_PROVIDERS = 10
 
 
 def _pre(text: str) -> SafeString:
@@ -207,6 +212,32 @@ class WebhookRejectionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Mode
     )
     readonly_fields = fields
 
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """The list holds only a sample; the subtitle gives every refusal's count."""
+        return super().changelist_view(
+            request, {**(extra_context or {}), "subtitle": rejection_counts_summary()}
+        )
+
     @admin.display(description="Headers (secrets removed)")
     def pretty_headers(self, obj: WebhookRejection) -> str:
         return _pre(_pretty_json(obj.headers))
+
+
+def rejection_counts_summary(*, hours: int = COUNTER_SUMMARY_HOURS) -> str:
+    """Refusals per provider over the last ``hours`` hours (WebhookRejectionCounter), busiest
+    first, at most COUNTER_SUMMARY_PROVIDERS providers; one short line."""
+    since = timezone.now().replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    totals = (
+        WebhookRejectionCounter.objects.filter(hour__gte=since)
+        .values("provider")
+        .annotate(rejected=Sum("rejected"), limited=Sum("limited"), sampled=Sum("sampled"))
+        .order_by("-rejected", "provider")[:COUNTER_SUMMARY_PROVIDERS]
+    )
+    parts = [
+        f"{row['provider']} {row['rejected']:,} (kept {row['sampled']:,}, "
+        f"{row['limited']:,} past a source's limit)"
+        for row in totals
+    ]
+    return f"Refused in the last {hours} h: " + ("; ".join(parts) if parts else "none") + "."

@@ -1,4 +1,5 @@
-"""Writes of the receiving side: store a verified delivery once, record a refused one.
+"""Writes of the receiving side: store a verified delivery once, count a refused one (and keep a
+bounded sample of refusals).
 
 Nothing here calls a provider or touches a domain row; processing happens after commit, in a task.
 """
@@ -7,20 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from time import monotonic
 from typing import Any, cast
 
 import structlog
 from django.conf import settings
-from django.db import IntegrityError, connections, router, transaction
-from django.db.models import Field
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.db.models import F, Field
 from django.utils import timezone
 
 from integrations.models import WebhookEvent, WebhookRejection
+from integrations.models.webhooks import WebhookRejectionCounter
 from integrations.webhooks.registry import ParsedWebhook
 
 log = structlog.get_logger(__name__)
@@ -127,6 +131,36 @@ def enqueue_webhook_event(event_pk: int) -> None:
         log.exception("webhook.enqueue_failed", webhook_event=event_pk)
 
 
+@dataclass(frozen=True)
+class RejectionResult:
+    """What became of a refused delivery: ``sample`` is the row kept for it, if any; ``limited``
+    says its source was past WEBHOOK_REJECTION_SOURCE_LIMIT, so it was only counted."""
+
+    sample: WebhookRejection | None
+    limited: bool
+
+
+class _RejectionTally:
+    """This process's refusal counts: per provider and source for the current minute (the
+    per-source limit), and per provider and hour until added to WebhookRejectionCounter."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.minute = -1
+        self.per_source: dict[tuple[str, str], int] = {}
+        self.pending: dict[tuple[str, datetime], list[int]] = {}
+        self.flushed_at = monotonic()
+
+
+_tally = _RejectionTally()
+# Sources tracked per minute per process; past it, new sources share one count.
+MAX_TRACKED_SOURCES = 10_000
+OTHER_SOURCES = "(other)"
+
+
 def webhook_rejection_record(
     *,
     provider: str,
@@ -135,29 +169,171 @@ def webhook_rejection_record(
     remote_addr: str | None,
     headers: Mapping[str, str],
     body: bytes,
-) -> WebhookRejection:
-    """Keep a trace of a refused delivery: scrubbed headers and the body's hash and size only.
-    ``headers`` must already be scrubbed of secrets."""
+) -> RejectionResult:
+    """Count a refused delivery, and keep a bounded sample of refusals.
+
+    Every refusal adds one to its provider's WebhookRejectionCounter for the hour (this process
+    adds its counts at most every WEBHOOK_REJECTION_FLUSH_SECONDS, and with each sample kept).
+    Past WEBHOOK_REJECTION_SOURCE_LIMIT refusals from one source (IPv4 address or IPv6 /64) for one
+    provider within a minute, that is all: no database access, no log line (``limited``).
+    Otherwise the refusal is kept as a WebhookRejection (headers capped by
+    ``capped_rejection_headers``, the body's hash and size only) and logged, while the provider
+    has kept fewer than WEBHOOK_REJECTION_SAMPLES_PER_HOUR this hour and the source address fewer
+    than WEBHOOK_REJECTION_SAMPLES_PER_SOURCE. ``headers`` must already be scrubbed of secrets.
+    A database error while counting is logged, not raised (the counts are kept for later)."""
+    now = timezone.now()
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    provider = provider[:40]
+    address = _valid_ip(remote_addr)
+    source = _source_key(address)
+    limit: int = settings.WEBHOOK_REJECTION_SOURCE_LIMIT
+    with _tally.lock:
+        minute = int(time.time() // 60)
+        if minute != _tally.minute:
+            _tally.minute, _tally.per_source = minute, {}
+        key = (provider, source)
+        if key not in _tally.per_source and len(_tally.per_source) >= MAX_TRACKED_SOURCES:
+            key = (provider, OTHER_SOURCES)
+        seen = _tally.per_source[key] = _tally.per_source.get(key, 0) + 1
+        limited = seen > limit
+        counts = _tally.pending.setdefault((provider, hour), [0, 0])
+        counts[0] += 1
+        counts[1] += limited
+        flush_due = monotonic() - _tally.flushed_at >= settings.WEBHOOK_REJECTION_FLUSH_SECONDS
+    if seen == limit + 1:
+        log.warning("webhook.rejections_limited", provider=provider, source=key[1], limit=limit)
+    sample = None
+    if not limited:
+        try:
+            sample = _rejection_sample_keep(
+                provider=provider,
+                hour=hour,
+                address=address,
+                reason=reason,
+                status_code=status_code,
+                headers=headers,
+                body=body,
+            )
+        except DatabaseError:  # a busy database must not turn a refusal into a 500
+            log.warning("webhook.rejection_sample_unsaved", provider=provider, exc_info=True)
+    if sample is None and flush_due:
+        _rejection_counts_flush()
+    return RejectionResult(sample=sample, limited=limited)
+
+
+def capped_rejection_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """At most WEBHOOK_REJECTION_HEADER_COUNT headers, each name and value cut to
+    WEBHOOK_REJECTION_HEADER_CHARS characters ("…" marks a cut value; a "…" entry says how many
+    headers were left out)."""
+    count: int = settings.WEBHOOK_REJECTION_HEADER_COUNT
+    chars: int = settings.WEBHOOK_REJECTION_HEADER_CHARS
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if len(kept) >= count:
+            break
+        kept[name[:chars]] = value if len(value) <= chars else value[:chars] + "…"
+    if len(headers) > len(kept):
+        kept["…"] = f"{len(headers) - len(kept)} more header(s) not kept"
+    return kept
+
+
+def _rejection_sample_keep(
+    *,
+    provider: str,
+    hour: datetime,
+    address: str | None,
+    reason: str,
+    status_code: int,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> WebhookRejection | None:
+    """Keep this refusal as a sample if the hour's and the source's budgets allow; reads first,
+    so a spent budget costs one indexed read and no write."""
+    per_hour: int = settings.WEBHOOK_REJECTION_SAMPLES_PER_HOUR
+    counter = WebhookRejectionCounter.objects.filter(provider=provider, hour=hour)
+    kept = counter.values_list("sampled", flat=True).first()
+    if kept is not None and kept >= per_hour:
+        return None
+    from_source = WebhookRejection.objects.filter(
+        provider=provider, remote_addr=address, received_at__gte=hour
+    ).count()
+    if from_source >= settings.WEBHOOK_REJECTION_SAMPLES_PER_SOURCE:
+        return None
+    if not _rejection_counts_flush():  # the hour's row now exists and counts this refusal
+        return None
     digest = hashlib.sha256(body).hexdigest()
-    rejection = WebhookRejection.objects.create(
-        provider=provider[:40],
-        reason=reason[:200],
-        status_code=status_code,
-        remote_addr=_valid_ip(remote_addr),
-        headers=dict(headers),
-        body_sha256=digest,
-        body_size=len(body),
-    )
+    with transaction.atomic():
+        if not counter.filter(sampled__lt=per_hour).update(sampled=F("sampled") + 1):
+            return None  # another worker took the last place meanwhile
+        rejection = WebhookRejection.objects.create(
+            provider=provider,
+            reason=reason[:200],
+            status_code=status_code,
+            remote_addr=address,
+            headers=capped_rejection_headers(headers),
+            body_sha256=digest,
+            body_size=len(body),
+        )
     log.warning(
         "webhook.rejected",
         provider=provider,
         reason=reason[:200],
         status_code=status_code,
-        remote_addr=rejection.remote_addr,
+        remote_addr=address,
         body_sha256=digest,
         body_size=len(body),
     )
     return rejection
+
+
+def _rejection_counts_flush() -> bool:
+    """Add this process's pending counts to WebhookRejectionCounter. On a database error the
+    counts are put back for the next flush and False is returned."""
+    with _tally.lock:
+        pending, _tally.pending = _tally.pending, {}
+        _tally.flushed_at = monotonic()
+    try:
+        for (provider, hour), (rejected, limited) in list(pending.items()):
+            _rejection_counter_add(provider=provider, hour=hour, rejected=rejected, limited=limited)
+            del pending[(provider, hour)]
+    except DatabaseError:
+        with _tally.lock:
+            for key, (rejected, limited) in pending.items():
+                counts = _tally.pending.setdefault(key, [0, 0])
+                counts[0] += rejected
+                counts[1] += limited
+        log.warning("webhook.rejection_counts_unsaved", exc_info=True)
+        return False
+    return True
+
+
+def _rejection_counter_add(*, provider: str, hour: datetime, rejected: int, limited: int) -> None:
+    def add() -> int:
+        return WebhookRejectionCounter.objects.filter(provider=provider, hour=hour).update(
+            rejected=F("rejected") + rejected,
+            limited=F("limited") + limited,
+            updated_at=timezone.now(),
+        )
+
+    if add():
+        return
+    try:
+        with transaction.atomic():
+            WebhookRejectionCounter.objects.create(
+                provider=provider, hour=hour, rejected=rejected, limited=limited
+            )
+    except IntegrityError:  # another process created the hour's row meanwhile
+        add()
+
+
+def _source_key(address: str | None) -> str:
+    """One source per IPv4 address, per IPv6 /64 (what one client usually holds)."""
+    if address is None:
+        return "unknown"
+    parsed = ip_address(address)
+    if parsed.version == 6:
+        return str(ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def _valid_ip(value: str | None) -> str | None:

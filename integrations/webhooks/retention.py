@@ -1,4 +1,4 @@
-"""Pruning of finished inbox rows and old rejections."""
+"""Pruning of finished inbox rows, old rejection samples and their hourly counters."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from integrations.models import WebhookEvent, WebhookRejection
+from integrations.models.webhooks import WebhookRejectionCounter
 
 PRUNABLE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
 
@@ -19,6 +20,7 @@ PRUNABLE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
 class PruneResult:
     events: int
     rejections: int
+    rejection_counters: int = 0
 
 
 def prunable_webhook_events(*, now: datetime | None = None) -> QuerySet[WebhookEvent]:
@@ -33,6 +35,13 @@ def prunable_webhook_events(*, now: datetime | None = None) -> QuerySet[WebhookE
 def prunable_webhook_rejections(*, now: datetime | None = None) -> QuerySet[WebhookRejection]:
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTION_RETENTION_DAYS)
     return WebhookRejection.objects.filter(received_at__lt=cutoff)
+
+
+def prunable_webhook_rejection_counters(
+    *, now: datetime | None = None
+) -> QuerySet[WebhookRejectionCounter]:
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_REJECTION_RETENTION_DAYS)
+    return WebhookRejectionCounter.objects.filter(hour__lt=cutoff)
 
 
 def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
@@ -51,14 +60,21 @@ def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
 def webhooks_prune(
     *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 1000
 ) -> PruneResult:
-    """Delete what ``prunable_webhook_events`` and ``prunable_webhook_rejections`` select, in
+    """Delete what ``prunable_webhook_events``, ``prunable_webhook_rejections`` and
+    ``prunable_webhook_rejection_counters`` select, in
     batches of short transactions; with ``dry_run`` only count. Returns the numbers (to be)
     deleted. Idempotent."""
     events = prunable_webhook_events(now=now)
     rejections = prunable_webhook_rejections(now=now)
+    counters = prunable_webhook_rejection_counters(now=now)
     if dry_run:
-        return PruneResult(events=events.count(), rejections=rejections.count())
+        return PruneResult(
+            events=events.count(),
+            rejections=rejections.count(),
+            rejection_counters=counters.count(),
+        )
     return PruneResult(
         events=_delete_in_batches(events, batch_size),
         rejections=_delete_in_batches(rejections, batch_size),
+        rejection_counters=_delete_in_batches(counters, batch_size),
     )

@@ -1,7 +1,8 @@
 """``POST /webhooks/<provider>/``: verify the raw body, store once, answer fast.
 
 Status codes: 200 stored or already stored; 400 malformed (or a body the server could not read);
-401 bad or stale signature (the attempt is recorded as a WebhookRejection); 404 unknown provider;
+401 bad or stale signature (counted; a bounded sample is kept as WebhookRejection rows, see
+``inbox.webhook_rejection_record``); 404 unknown provider;
 405 not POST; 411 a chunked body the server cannot frame; 413 body too big.
 
 A body may come with a Content-Length or in chunks (``Transfer-Encoding: chunked``, no length):
@@ -92,6 +93,19 @@ def _read_capped_body(request: HttpRequest) -> bytes:
     return body
 
 
+def _client_ip(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT hops from the right of X-Forwarded-For
+    behind that many proxies (as accounts.audit.client_ip, which integrations cannot import);
+    the inbox validates it."""
+    trusted: int = settings.TRUSTED_PROXY_COUNT
+    if trusted > 0:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= trusted:
+            return hops[-trusted]
+    return request.META.get("REMOTE_ADDR")
+
+
 @csrf_exempt
 def webhook_receive(request: HttpRequest, provider: str) -> JsonResponse:
     endpoint = get_webhook_endpoint(provider)
@@ -121,7 +135,7 @@ def webhook_receive(request: HttpRequest, provider: str) -> JsonResponse:
             provider=provider,
             reason=str(exc) or "signature rejected",
             status_code=401,
-            remote_addr=request.META.get("REMOTE_ADDR"),
+            remote_addr=_client_ip(request),
             headers=scrub_headers(headers, endpoint.secret_headers),
             body=raw,
         )

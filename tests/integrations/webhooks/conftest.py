@@ -13,6 +13,17 @@ from integrations.webhooks.standard import StandardWebhooksEndpoint
 from tests.integrations.webhooks.support import PREVIOUS_SECRET, PROVIDER, URL, Handlers
 
 
+@pytest.fixture(autouse=True)
+def fresh_rejection_tally() -> Iterator[None]:
+    """Each test starts with no refusals counted in this process (the per-source limit and the
+    counts not yet written live in memory, not in the rolled-back database)."""
+    from integrations.webhooks import inbox
+
+    inbox._tally.reset()
+    yield
+    inbox._tally.reset()
+
+
 @pytest.fixture
 def handlers(settings: Any) -> Iterator[Handlers]:
     """Registers ``test-provider`` (current and previous sandbox secrets valid) for one test."""
