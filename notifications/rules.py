@@ -21,7 +21,8 @@ class CustomerMessage:
     body: str
 
 
-Rule = Callable[[Mapping[str, Any]], CustomerMessage]
+# None: this event, with this data, tells the customer nothing.
+Rule = Callable[[Mapping[str, Any]], CustomerMessage | None]
 
 
 def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
@@ -129,9 +130,46 @@ def payment_failed(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
+def payment_expired(data: Mapping[str, Any]) -> CustomerMessage | None:
+    """A Pix code not paid in time whose order is cancelled. When a new charge replaces it the
+    customer hears from ``payment.reissued`` instead, with the new code."""
+    if _text(data, "order_action") != "cancel":
+        return None
+    number = _text(data, "order", "your order")
+    return CustomerMessage(
+        template="payment_expired",
+        subject=f"{number} was cancelled: the Pix code expired",
+        body=f"We did not receive the Pix payment for {number} in time, so the code expired "
+        "and the order was cancelled. You are welcome to place it again at any time.",
+    )
+
+
+def payment_reissued(data: Mapping[str, Any]) -> CustomerMessage:
+    """A new charge for an order whose Pix code expired: the new code and where to pay."""
+    number = _text(data, "order", "your order")
+    money = _money(data)
+    of = f" of {money}" if money else ""
+    code = _text(data, "pix_code")
+    pay = _link(data, "retry_url")
+    how = "".join(
+        [
+            f" Pix copy-and-paste code: {code}" if code else "",
+            f" You can also pay here: {pay}" if pay else "",
+        ]
+    )
+    return CustomerMessage(
+        template="payment_reissued",
+        subject=f"A new Pix code for {number}",
+        body=f"The Pix code for {number} expired before it was paid, so here is a new one "
+        f"for the payment{of}.{how or ' Reply to this message and we will send it to you.'}",
+    )
+
+
 RULES: dict[str, Rule] = {
     "order.paid": order_paid,
     "payment.failed": payment_failed,
+    "payment.expired": payment_expired,
+    "payment.reissued": payment_reissued,
     "shipment.posted": shipment_posted,
     "shipment.in_transit": shipment_in_transit,
     "shipment.out_for_delivery": shipment_out_for_delivery,

@@ -152,7 +152,11 @@ def _data(dispute: Dispute, order_number: str) -> dict[str, object]:
 # Kinds finance hears about at once (an e-mail), and of which one open exception per payment and
 # provider object is enough: the same news redelivered, or told by two events, adds nothing.
 NOTIFY_FINANCE_KINDS = frozenset(
-    {ReconciliationException.Kind.CONTRADICTS_FINAL, ReconciliationException.Kind.PAID_AFTER_CANCEL}
+    {
+        ReconciliationException.Kind.CONTRADICTS_FINAL,
+        ReconciliationException.Kind.PAID_AFTER_CANCEL,
+        ReconciliationException.Kind.PAID_TWICE,
+    }
 )
 
 
@@ -213,7 +217,12 @@ def reconciliation_flag(
 # A provider's word that contradicts one of our final statuses: {model: {target: {final, ...}}}.
 # Anything else a state machine refuses is an older fact, superseded by what we already have.
 CONTRADICTIONS: dict[type[Payment | Refund], dict[str, frozenset[str]]] = {
-    Payment: {PaymentStatus.SUCCEEDED: frozenset({PaymentStatus.FAILED, PaymentStatus.CANCELLED})},
+    Payment: {
+        # Expired -> succeeded is allowed: only a success older than the expiry is refused.
+        PaymentStatus.SUCCEEDED: frozenset(
+            {PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED}
+        )
+    },
     Refund: {
         RefundStatus.SUCCEEDED: frozenset({RefundStatus.REJECTED, RefundStatus.FAILED}),
         RefundStatus.PROCESSING: frozenset({RefundStatus.REJECTED}),

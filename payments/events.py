@@ -7,6 +7,8 @@ register_event_types(
     EventType("payment.failed", "Payment failed", "{money} failed: {reason}"),
     EventType("payment.cancelled", "Payment cancelled", "{money} cancelled"),
     EventType("payment.restored", "Payment restored", "{money} can be paid again"),
+    EventType("payment.expired", "Payment expired", "{money} not paid in time: {reason}"),
+    EventType("payment.reissued", "Payment reissued", "{money}: a new charge to pay"),
     EventType(
         "refund.approval_added", "Refund approval (1 of 2)", "{money} approved by {approver}"
     ),

@@ -16,6 +16,7 @@ class PaymentStatus(models.TextChoices):
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired (not paid in time)"
 
 
 class PaymentMethod(models.TextChoices):
@@ -26,12 +27,15 @@ class PaymentMethod(models.TextChoices):
 
 P = PaymentStatus
 PAYMENT_TRANSITIONS: Transitions = {
-    P.PENDING: frozenset({P.PROCESSING, P.SUCCEEDED, P.FAILED, P.CANCELLED}),
+    P.PENDING: frozenset({P.PROCESSING, P.SUCCEEDED, P.FAILED, P.CANCELLED, P.EXPIRED}),
     P.PROCESSING: frozenset({P.SUCCEEDED, P.FAILED, P.CANCELLED}),
     P.SUCCEEDED: frozenset(),
     P.FAILED: frozenset(),
-    # Only payment_restore: the provider reopened the charge it had deleted.
+    # To pending only through payment_restore: the provider reopened the charge it had deleted.
     P.CANCELLED: frozenset({P.PENDING}),
+    # Expired is our decision (a Pix code not paid in time), not the provider's: money that
+    # still arrives is applied, and a restored charge is open again.
+    P.EXPIRED: frozenset({P.SUCCEEDED, P.PENDING}),
 }
 
 
@@ -260,6 +264,7 @@ class ReconciliationException(models.Model):
         CONFLICTING_FACT = "conflicting_fact", "Conflicting provider fact"
         CONTRADICTS_FINAL = "contradicts_final", "Contradicts a final status"
         PAID_AFTER_CANCEL = "paid_after_cancel", "Paid after cancel, refund due"
+        PAID_TWICE = "paid_twice", "Order paid twice, refund due"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

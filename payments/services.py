@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,6 +14,8 @@ from accounts.audit import audit_record
 from accounts.models import User
 from integrations.events import record_event
 from integrations.exceptions import InvalidTransition
+from integrations.models import DomainEvent
+from integrations.money import format_money
 from integrations.transitions import ensure_transition, lock
 from orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from orders.services import order_mark_paid, order_mark_refunded
@@ -177,8 +180,9 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
 
     On a cancelled order the payment still succeeds (the money was taken) but the order stays
     cancelled, and the payment goes on the reconciliation list as paid after cancel, refund due
-    (finance is told). The order row is locked first, so a cancellation committing meanwhile is
-    seen, never overwritten."""
+    (finance is told); on an order another payment already paid (an expired charge paid after
+    all, besides its replacement), as paid twice, refund due. The order row is locked, so a
+    cancellation committing meanwhile is seen, never overwritten."""
     with transaction.atomic():
         payment = _payment_transition(
             payment=payment,
@@ -197,6 +201,69 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
                 detail=paid_after_cancel_detail(payment, "the payment succeeded"),
                 payment=payment,
                 provider_object_id=payment.provider_payment_id,
+            )
+        else:
+            other = (
+                Payment.objects.filter(order=order, status=PaymentStatus.SUCCEEDED)
+                .exclude(pk=payment.pk)
+                .first()
+            )
+            if other is not None:
+                money = format_money(payment.amount, payment.currency)
+                reconciliation_flag(
+                    provider=payment.provider,
+                    kind=ReconciliationException.Kind.PAID_TWICE,
+                    detail=(
+                        f"{payment} succeeded on order {order.number}, already paid by {other}: "
+                        f"{money} taken twice, refund due."
+                    ),
+                    payment=payment,
+                    provider_object_id=payment.provider_payment_id,
+                )
+    return payment
+
+
+def payment_mark_expired(
+    *, payment: Payment, reason: str, order_action: str, occurred_at: datetime | None = None
+) -> Payment:
+    """pending -> expired: the customer did not pay in time (a Pix code past its due date). The
+    ``payment.expired`` event carries ``order_action`` (``cancel`` or ``new_charge``), what its
+    subscriber does with the order, so the customer's message and the reaction agree. Money
+    that still arrives is applied (expired -> succeeded). Raises InvalidTransition from any other
+    status or for a fact older than the watermark."""
+    return _payment_transition(
+        payment=payment,
+        target=PaymentStatus.EXPIRED,
+        occurred_at=occurred_at,
+        update_fields={"failure_reason": reason[:200]},
+        data={"reason": reason, "order_action": order_action},
+    )
+
+
+def payment_announce_reissued(*, payment: Payment, replaces: Payment) -> Payment:
+    """Record ``payment.reissued``: ``payment`` is the new charge for the order of ``replaces``
+    (which expired), with what the customer needs to pay it (the provider's page, the Pix
+    copy-and-paste code), for the customer's message. Idempotent: once per payment."""
+    with transaction.atomic():
+        payment = lock(payment, "order__customer")
+        announced = DomainEvent.objects.filter(
+            type="payment.reissued",
+            subject_type=ContentType.objects.get_for_model(Payment),
+            subject_id=str(payment.pk),
+        ).exists()
+        if not announced:
+            checkout = payment.checkout or {}
+            record_event(
+                type="payment.reissued",
+                customer=payment.order.customer,
+                subject=payment,
+                actor_label=payment.provider,
+                data=_payment_data(
+                    payment,
+                    replaces=replaces.pk,
+                    retry_url=payment_retry_url(payment),
+                    pix_code=str(checkout.get("pix_payload") or ""),
+                ),
             )
     return payment
 

@@ -23,6 +23,7 @@ from integrations.events import render_summary
 from integrations.exceptions import InvalidTransition, ProviderRejected, ProviderUnavailable
 from integrations.models import DomainEvent
 from orders.models import Order, OrderStatus
+from orders.services import order_cancel
 from payments.disputes import NOTIFY_FINANCE_KINDS, reconciliation_flag_contradiction
 from payments.models import (
     Dispute,
@@ -35,6 +36,7 @@ from payments.models import (
 from payments.providers import get_payment_provider
 from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
 from payments.services import (
+    payment_announce_reissued,
     payment_attach_provider_id,
     payment_cancel,
     payment_create,
@@ -50,25 +52,33 @@ def start_payment_for_order(event: DomainEvent) -> None:
     provider rejects (a 4xx) marks the payment failed with the provider's reason and ends the
     delivery with it; an unavailable provider retries it."""
     order = Order.objects.select_related("customer").get(pk=event.subject_id)
-    payment = (
-        Payment.objects.filter(order=order)
-        .exclude(status__in=[PaymentStatus.FAILED, PaymentStatus.CANCELLED])
-        .first()
+    start_payment(
+        order,
+        provider=settings.PAYMENT_PROVIDER,
+        method=order.payment_method or settings.DEFAULT_PAYMENT_METHOD,
     )
+
+
+# A payment in one of these statuses no longer collects the order's money: another may be made.
+ENDED_UNPAID = (PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED)
+
+
+def start_payment(order: Order, *, provider: str, method: str) -> Payment | None:
+    """The order's live payment, created here and at ``provider`` if it has none (a placed order
+    only), its provider id and checkout attached. Idempotent: a run after a crash or an outage
+    continues the same payment. Raises ProviderUnavailable (retry) or ProviderRejected (the
+    payment was marked failed when terminal). Calls the provider: never inside a transaction."""
+    payment = Payment.objects.filter(order=order).exclude(status__in=ENDED_UNPAID).first()
     if payment is None:
         if order.status != OrderStatus.PLACED:
-            return
-        payment = payment_create(
-            order=order,
-            provider=settings.PAYMENT_PROVIDER,
-            method=order.payment_method or settings.DEFAULT_PAYMENT_METHOD,
-        )
+            return None
+        payment = payment_create(order=order, provider=provider, method=method)
     if payment.provider_payment_id:
-        return
+        return payment
     if order.status == OrderStatus.CANCELLED:
         # Cancelled before its charge was created: nothing to create, nothing to cancel there.
         _payment_cancel_quietly(payment)
-        return
+        return payment
     try:
         answer = get_payment_provider(payment.provider).create_payment(
             request=PaymentRequest(
@@ -99,6 +109,38 @@ def start_payment_for_order(event: DomainEvent) -> None:
     if Order.objects.filter(pk=order.pk, status=OrderStatus.CANCELLED).exists():
         # The order was cancelled while the charge was being created: cancel that too.
         cancel_payment_at_provider(payment)
+    return payment
+
+
+PIX_EXPIRED_CANCEL_REASON = "The Pix code expired before it was paid."
+
+
+def handle_expired_payment(event: DomainEvent) -> None:
+    """payment.expired -> the expired charge is cancelled at its provider (it must not be paid
+    besides a new one), then the order follows the event's ``order_action``: ``cancel`` cancels
+    a still placed order; ``new_charge`` issues a new charge for it (same provider and method)
+    and announces it (``payment.reissued``: the customer gets the new code).
+
+    Nothing more happens when the charge turns out paid (the provider's answer is applied: the
+    order becomes paid), restored, or the order is no longer placed. Idempotent: a retry finds
+    the charge cancelled and the new payment already there. ProviderUnavailable retries the
+    delivery; ProviderRejected ends it."""
+    expired = Payment.objects.select_related("order").get(pk=event.subject_id)
+    if expired.status == PaymentStatus.EXPIRED and expired.provider_payment_id:
+        cancel_payment_at_provider(expired)
+        expired.refresh_from_db()
+    if expired.status != PaymentStatus.EXPIRED:
+        return  # paid after all, or restored: the order is not ours to act on
+    order = Order.objects.select_related("customer").get(pk=expired.order_id)
+    if order.status != OrderStatus.PLACED:
+        return
+    if event.data.get("order_action") == "new_charge":
+        new = start_payment(order, provider=expired.provider, method=expired.method)
+        if new is not None and new.provider_payment_id:
+            payment_announce_reissued(payment=new, replaces=expired)
+        return
+    with contextlib.suppress(InvalidTransition):  # cancelled or paid meanwhile
+        order_cancel(order=order, reason=PIX_EXPIRED_CANCEL_REASON)
 
 
 OPEN_PAYMENT_STATUSES = (PaymentStatus.PENDING, PaymentStatus.PROCESSING)
@@ -266,6 +308,12 @@ SUBSCRIBERS = [
         event_types=frozenset({"order.placed"}),
         handle=start_payment_for_order,
         atomic=False,  # calls the provider: no transaction (lock) held meanwhile
+    ),
+    Subscriber(
+        name="payments.handle_expired_payment",
+        event_types=frozenset({"payment.expired"}),
+        handle=handle_expired_payment,
+        atomic=False,
     ),
     Subscriber(
         name="payments.execute_refund",

@@ -17,6 +17,11 @@ ASAAS_WEBHOOK_TOKEN_PREVIOUS = env.str("ASAAS_WEBHOOK_TOKEN_PREVIOUS", default="
 ASAAS_API_BASE = env.str("ASAAS_API_BASE", default="https://api-sandbox.asaas.com/v3")
 # Split: the sellers' wallet ids and their share, e.g. "wallet_id:10%" or "wallet_id:1500".
 ASAAS_SPLIT: list[str] = env.list("ASAAS_SPLIT", default=[])
+# A Pix charge still unpaid at its due date (PAYMENT_OVERDUE) expires; its order is then
+# "cancel"led, or gets a "new_charge" (a new Pix code, sent to the customer). Either way the
+# expired charge is deleted at Asaas so it can no longer be paid.
+ASAAS_PIX_EXPIRED_ORDER_ACTION = env.str("ASAAS_PIX_EXPIRED_ORDER_ACTION", default="cancel")
+PIX_EXPIRED_ORDER_ACTIONS = ("cancel", "new_charge")
 
 
 def _webhook_tokens(*values: str) -> list[str]:
@@ -28,6 +33,11 @@ if ASAAS_ENABLED and not (
     ASAAS_API_KEY and _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)
 ):
     raise ImproperlyConfigured("ASAAS_ENABLED needs ASAAS_API_KEY and ASAAS_WEBHOOK_TOKEN.")
+if ASAAS_PIX_EXPIRED_ORDER_ACTION not in PIX_EXPIRED_ORDER_ACTIONS:
+    raise ImproperlyConfigured(
+        f"ASAAS_PIX_EXPIRED_ORDER_ACTION is {ASAAS_PIX_EXPIRED_ORDER_ACTION!r}; "
+        f"it must be one of {', '.join(PIX_EXPIRED_ORDER_ACTIONS)}."
+    )
 if any(
     any(c.isspace() for c in token)
     for token in _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from integrations.models import DomainEvent
-from notifications.rules import RULES, customer_message_for
+from notifications.rules import RULES, CustomerMessage, customer_message_for
 
 SHIPMENT_DATA = {
     "order": "SB-000042",
@@ -13,10 +13,18 @@ SHIPMENT_DATA = {
 }
 
 
+def _rule(event_type: str, data: dict) -> CustomerMessage:
+    message = RULES[event_type](data)
+    assert message is not None
+    return message
+
+
 def test_the_rules_cover_the_promised_events() -> None:
     assert set(RULES) == {
         "order.paid",
         "payment.failed",
+        "payment.expired",
+        "payment.reissued",
         "shipment.posted",
         "shipment.in_transit",
         "shipment.out_for_delivery",
@@ -26,7 +34,7 @@ def test_the_rules_cover_the_promised_events() -> None:
 
 
 def test_order_paid_names_the_order() -> None:
-    message = RULES["order.paid"]({"number": "SB-000042"})
+    message = _rule("order.paid", {"number": "SB-000042"})
 
     assert message.template == "order_paid"
     assert "SB-000042" in message.subject
@@ -35,27 +43,27 @@ def test_order_paid_names_the_order() -> None:
 
 def test_shipment_messages_carry_the_order_and_tracking_code() -> None:
     for event_type in ("shipment.posted", "shipment.in_transit", "shipment.out_for_delivery"):
-        message = RULES[event_type](SHIPMENT_DATA)
+        message = _rule(event_type, SHIPMENT_DATA)
 
         assert message.template == event_type.replace(".", "_")
         assert "SB-000042" in message.subject
         assert "SB123456789BR" in message.body
-    assert "Campinas, SP" in RULES["shipment.in_transit"](SHIPMENT_DATA).body
-    delivered = RULES["shipment.delivered"](SHIPMENT_DATA)
+    assert "Campinas, SP" in _rule("shipment.in_transit", SHIPMENT_DATA).body
+    delivered = _rule("shipment.delivered", SHIPMENT_DATA)
     assert delivered.template == "shipment_delivered"
     assert "SB-000042" in delivered.body
 
 
 def test_refund_succeeded_formats_the_money() -> None:
-    message = RULES["refund.succeeded"]({"amount": 199990, "currency": "BRL"})
+    message = _rule("refund.succeeded", {"amount": 199990, "currency": "BRL"})
 
     assert message.template == "refund_succeeded"
     assert "R$ 1,999.90" in message.body
 
 
 def test_a_rule_survives_missing_data() -> None:
-    assert "your order" in RULES["shipment.posted"]({}).body
-    assert "your refund" in RULES["refund.succeeded"]({}).body
+    assert "your order" in _rule("shipment.posted", {}).body
+    assert "your refund" in _rule("refund.succeeded", {}).body
 
 
 def test_customer_message_for_picks_the_rule_by_type() -> None:
@@ -69,7 +77,8 @@ def test_customer_message_for_picks_the_rule_by_type() -> None:
 
 
 def test_payment_failed_says_what_to_do_with_the_retry_link() -> None:
-    message = RULES["payment.failed"](
+    message = _rule(
+        "payment.failed",
         {
             "order": "SB-000042",
             "amount": 2_550,
@@ -77,7 +86,7 @@ def test_payment_failed_says_what_to_do_with_the_retry_link() -> None:
             "reason": "Asaas: the card capture was refused.",
             "customer_reason": "Your card was declined.",
             "retry_url": "https://sandbox.asaas.com/i/123",
-        }
+        },
     )
 
     assert message.template == "payment_failed"
@@ -89,10 +98,41 @@ def test_payment_failed_says_what_to_do_with_the_retry_link() -> None:
 
 
 def test_payment_failed_without_a_link_offers_help_and_never_an_unsafe_link() -> None:
-    plain = RULES["payment.failed"]({"order": "SB-000042"})
-    unsafe = RULES["payment.failed"]({"order": "SB-000042", "retry_url": "javascript:alert(1)"})
+    plain = _rule("payment.failed", {"order": "SB-000042"})
+    unsafe = _rule("payment.failed", {"order": "SB-000042", "retry_url": "javascript:alert(1)"})
 
     for message in (plain, unsafe):
         assert "Reply to this message" in message.body
         assert "javascript" not in message.body
-    assert "your order" in RULES["payment.failed"]({}).body
+    assert "your order" in _rule("payment.failed", {}).body
+
+
+def test_payment_expired_tells_of_the_cancellation_only_when_the_order_is_cancelled() -> None:
+    cancelled = _rule("payment.expired", {"order": "SB-000042", "order_action": "cancel"})
+
+    assert cancelled.template == "payment_expired"
+    assert "SB-000042" in cancelled.subject and "cancelled" in cancelled.body
+    # A new charge replaces it: payment.reissued tells the customer, with the new code.
+    assert RULES["payment.expired"]({"order": "SB-000042", "order_action": "new_charge"}) is None
+    expired = DomainEvent(type="payment.expired", data={"order_action": "new_charge"})
+    assert customer_message_for(expired) is None
+
+
+def test_payment_reissued_carries_the_new_code_and_page() -> None:
+    message = _rule(
+        "payment.reissued",
+        {
+            "order": "SB-000042",
+            "amount": 15_000,
+            "currency": "BRL",
+            "pix_code": "00020101021226820014br.gov.bcb.pix",
+            "retry_url": "https://sandbox.asaas.com/i/9",
+        },
+    )
+
+    assert message.template == "payment_reissued"
+    assert "R$ 150.00" in message.body
+    assert "00020101021226820014br.gov.bcb.pix" in message.body
+    assert "https://sandbox.asaas.com/i/9" in message.body
+    bare = _rule("payment.reissued", {"retry_url": "http://insecure.example/i/9"})
+    assert "insecure" not in bare.body and "your order" in bare.body

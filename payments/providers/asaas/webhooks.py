@@ -43,6 +43,7 @@ from payments.disputes import dispute_apply_fact, reconciliation_flag
 from payments.models import (
     DisputeStatus,
     Payment,
+    PaymentMethod,
     PaymentStatus,
     ReconciliationException,
     Refund,
@@ -61,6 +62,7 @@ from payments.providers.asaas.client import (
 from payments.services import (
     payment_attach_provider_id,
     payment_cancel,
+    payment_mark_expired,
     payment_mark_failed,
     payment_mark_processing,
     payment_mark_succeeded,
@@ -234,6 +236,33 @@ def _restore(payment: Payment, parsed: ParsedWebhook) -> Any:
     return payment_restore(payment=payment, occurred_at=parsed.occurred_at)
 
 
+PIX_EXPIRED_REASON = "The Pix code was not paid by its due date."
+
+
+def handle_overdue(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """PAYMENT_OVERDUE: the due date passed unpaid. A boleto may still be paid late, so it stays
+    pending; a Pix charge expires (our Pix codes are due the next day) and its order follows
+    ``ASAAS_PIX_EXPIRED_ORDER_ACTION`` through the ``payment.expired`` subscriber."""
+    payment, early = _checked(event, _payment_data(parsed))
+    if payment is None:
+        return early or HandlerOutcome()
+    if payment.method != PaymentMethod.PIX:
+        return HandlerOutcome(affected=[payment])
+    return apply_provider_fact(
+        event,
+        parsed,
+        payment,
+        target=PaymentStatus.EXPIRED,
+        provider=PROVIDER,
+        action=lambda: payment_mark_expired(
+            payment=payment,
+            reason=PIX_EXPIRED_REASON,
+            order_action=settings.ASAAS_PIX_EXPIRED_ORDER_ACTION,
+            occurred_at=parsed.occurred_at,
+        ),
+    )
+
+
 def _cancel(payment: Payment, parsed: ParsedWebhook) -> Any:
     return payment_cancel(payment=payment, occurred_at=parsed.occurred_at)
 
@@ -397,8 +426,7 @@ def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutc
 HANDLERS: dict[str, Handler] = {
     "PAYMENT_CREATED": _payment_handler(),
     "PAYMENT_UPDATED": _payment_handler(),
-    # A boleto may be paid after its due date: overdue keeps the payment pending.
-    "PAYMENT_OVERDUE": _payment_handler(),
+    "PAYMENT_OVERDUE": handle_overdue,
     "PAYMENT_CONFIRMED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
     "PAYMENT_DUNNING_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
