@@ -11,6 +11,7 @@ import structlog
 from accounts.models import Customer
 from integrations import exceptions
 from integrations.deliveries.registry import Subscriber
+from integrations.deliveries.relay import is_terminal
 from integrations.models import DomainEvent
 from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage
@@ -31,19 +32,16 @@ def _recipient(customer: Customer, channel: str) -> str:
     return customer.email if channel == NotificationChannel.EMAIL else customer.phone
 
 
-def _terminal_errors() -> tuple[type[BaseException], ...]:
-    rejected = getattr(exceptions, "ProviderRejected", None)
-    return (rejected,) if isinstance(rejected, type) else ()
-
-
 def notify_customer(event: DomainEvent) -> None:
     """Send the message ``notifications.rules`` has for the event, by e-mail and WhatsApp, to
     whichever of the customer's addresses exist.
 
     Idempotent on the event id: each channel's notification is queued once (dedupe key
     ``<event id>:<channel>``) and sent only while still queued. A recipient the services refuse
-    (an invalid phone) is skipped; a terminal provider refusal (ProviderRejected) marks that
-    notification failed. Other provider errors (ProviderUnavailable, the e-mail backend's
+    (an invalid phone) is skipped; a terminal provider refusal (a ProviderRejected that
+    ``is_terminal``, e.g. RecipientUnreachable: not on WhatsApp) marks that notification failed
+    at once with the provider's reason, and is not retried. Other provider errors
+    (ProviderUnavailable, a 408/409/429 refusal, the e-mail backend's
     ``OSError``) are raised once the remaining channels were tried, so the delivery retries what
     is still queued."""
     message = customer_message_for(event)
@@ -87,8 +85,12 @@ def _queue_and_send(
                 body=notification.body,
             )
         )
-    except _terminal_errors() as exc:
-        return notification_mark_failed(notification=notification, error=str(exc))
+    except exceptions.ProviderRejected as exc:
+        if not is_terminal(exc):  # 408/409/429: the provider says "not now"
+            raise
+        # Never goes through (e.g. RecipientUnreachable: not on WhatsApp): failed at once,
+        # with the provider's reason, and not retried.
+        return notification_mark_failed(notification=notification, error=exc.detail)
     return notification_mark_sent(
         notification=notification,
         provider=sent.provider,

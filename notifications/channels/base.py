@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from integrations.exceptions import ProviderRejected
+
 
 @dataclass(frozen=True)
 class OutboundMessage:
@@ -26,6 +28,12 @@ class SentMessage:
     provider_message_id: str
 
 
+class RecipientUnreachable(ProviderRejected):
+    """The provider refuses the recipient itself (a number that is not on WhatsApp): terminal,
+    the same message to the same address never goes through. The notification fails at once
+    with this reason; it is not retried."""
+
+
 class MessageChannel(Protocol):
     name: str
     """The provider's registry name, stored on the notification."""
@@ -33,5 +41,5 @@ class MessageChannel(Protocol):
     def send(self, *, message: OutboundMessage) -> SentMessage:
         """Hand the message to the provider; returns once the provider accepted it. Delivery and
         read receipts, if the provider has them, arrive later by webhook. Raises
-        ProviderUnavailable (retry later) or ProviderRejected (terminal, e.g. a number that is
-        not on WhatsApp)."""
+        ProviderUnavailable (retry later) or ProviderRejected (terminal; RecipientUnreachable
+        for a number that is not on WhatsApp)."""

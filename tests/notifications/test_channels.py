@@ -7,10 +7,11 @@ import pytest
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 
+from integrations.deliveries.relay import is_terminal
 from integrations.exceptions import SwitchboardError
 from integrations.models import SandboxWebhook
 from notifications.channels import get_channel
-from notifications.channels.base import OutboundMessage
+from notifications.channels.base import OutboundMessage, RecipientUnreachable
 from notifications.channels.email import EmailChannel
 from notifications.channels.sandbox import SandboxWhatsAppChannel, sandbox_message_id
 from tests.shipping.helpers import EmitRecorder
@@ -78,11 +79,13 @@ def test_sandbox_whatsapp_reports_delivered_then_read(emitted: EmitRecorder) -> 
     assert events[0].occurred_at < events[1].occurred_at
 
 
-def test_sandbox_whatsapp_fails_numbers_ending_in_0000(emitted: EmitRecorder) -> None:
-    SandboxWhatsAppChannel().send(message=_message(recipient="+5511987650000"))
+def test_sandbox_whatsapp_refuses_numbers_ending_in_0000_at_once(emitted: EmitRecorder) -> None:
+    with pytest.raises(RecipientUnreachable, match="not on WhatsApp") as refused:
+        SandboxWhatsAppChannel().send(message=_message(recipient="+5511987650000"))
 
-    assert [event.type for event in emitted.events] == ["message.failed"]
-    assert emitted.events[0].data["error"]
+    assert is_terminal(refused.value)  # a ProviderRejected retrying cannot help
+    assert refused.value.provider == "sandbox"
+    assert emitted.calls == []  # nothing sent, no status webhook owed
 
 
 def test_sandbox_whatsapp_owes_its_webhooks_as_rows_and_wakes_the_sender_after_commit(
