@@ -2,7 +2,7 @@
 
 Asaas signs nothing (CONTRACTS §2): the ``authToken`` configured on the webhook comes back
 verbatim in the ``asaas-access-token`` header, compared here in constant time with
-``ASAAS_WEBHOOK_TOKEN``. The envelope is ``{"id": "evt_...", "event": "PAYMENT_...",
+``ASAAS_WEBHOOK_TOKEN`` (and, while rotating, ``ASAAS_WEBHOOK_TOKEN_PREVIOUS``). The envelope is ``{"id": "evt_...", "event": "PAYMENT_...",
 "dateCreated": "...", "payment": {...}}``; the event id is stable across redeliveries.
 
 Our payment is found by ``externalReference`` (``payment:<pk>``, set by the adapter), else by
@@ -10,8 +10,9 @@ its Asaas id; our refunds by the ``description`` of Asaas's ``refunds[]`` items 
 sends ``refund:<pk>`` there). A reference to another provider's payment is refused (logged,
 nothing applied). Every fact goes through a service, so duplicates and any order of delivery end
 in the same state; an amount that disagrees with ours, or a fact contradicting a final status
-(paid after deleted, a rejected refund done), goes to the reconciliation list instead of being
-applied.
+(paid although Asaas still shows it deleted, a rejected refund done), goes to the reconciliation
+list instead of being applied. A restored charge (PAYMENT_RESTORED) is open again; a Pix charge
+overdue (PAYMENT_OVERDUE) expires; a refused card capture or risk analysis fails the payment.
 """
 
 from __future__ import annotations
