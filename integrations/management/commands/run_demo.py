@@ -60,6 +60,9 @@ class Command(BaseCommand):
             "-m",
             "gunicorn",
             "config.wsgi:application",
+            # gthread workers and a read timeout, so slow clients cannot hold every worker.
+            "--config",
+            str(settings.BASE_DIR / "gunicorn.conf.py"),
             "--bind",
             f"{host}:{port}",
             "--workers",
