@@ -254,10 +254,11 @@ def _rejection_sample_keep(
     kept = counter.values_list("sampled", flat=True).first()
     if kept is not None and kept >= per_hour:
         return None
+    per_source: int = settings.WEBHOOK_REJECTION_SAMPLES_PER_SOURCE
     from_source = WebhookRejection.objects.filter(
         provider=provider, remote_addr=address, received_at__gte=hour
-    ).count()
-    if from_source >= settings.WEBHOOK_REJECTION_SAMPLES_PER_SOURCE:
+    )
+    if from_source.count() >= per_source:
         return None
     if not _rejection_counts_flush():  # the hour's row now exists and counts this refusal
         return None
@@ -265,6 +266,10 @@ def _rejection_sample_keep(
     with transaction.atomic():
         if not counter.filter(sampled__lt=per_hour).update(sampled=F("sampled") + 1):
             return None  # another worker took the last place meanwhile
+        # Again inside the transaction, which the hour's row lock orders after any concurrent one.
+        if from_source.count() >= per_source:
+            transaction.set_rollback(True)
+            return None
         rejection = WebhookRejection.objects.create(
             provider=provider,
             reason=reason[:200],

@@ -179,3 +179,24 @@ def test_sweepers_racing_over_many_due_events_process_each_exactly_once(
     assert set(WebhookEvent.objects.values_list("attempts", flat=True)) == {1}
     assert len(handlers.calls) == 20
     assert CustomerIdentifier.objects.filter(customer=customer).count() == 20
+
+
+@pytest.mark.parametrize(("per_hour", "per_source"), [(20, 3), (4, 100)])
+def test_concurrent_forged_deliveries_keep_no_more_samples_than_allowed(
+    handlers, server_url, settings, per_hour, per_source
+):
+    from integrations.models import WebhookRejection
+    from integrations.webhooks import inbox
+    from tests.integrations.webhooks.support import UNKNOWN_SECRET
+
+    settings.WEBHOOK_REJECTION_SAMPLES_PER_HOUR = per_hour
+    settings.WEBHOOK_REJECTION_SAMPLES_PER_SOURCE = per_source
+    inbox._tally.reset()
+
+    def forge(i: int) -> int:
+        body, headers = signed("customer.linked", {"id": f"cus_{i}"}, secret=UNKNOWN_SECRET)
+        headers["Content-Type"] = "application/json"
+        return requests.post(server_url + URL, data=body, headers=headers, timeout=60).status_code
+
+    assert _in_parallel(forge) == [401] * CONCURRENCY
+    assert WebhookRejection.objects.count() == min(per_hour, per_source)
