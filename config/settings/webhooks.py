@@ -25,8 +25,9 @@ WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", defau
 WEBHOOK_NOT_READY_GIVE_UP_SECONDS = env.int("WEBHOOK_NOT_READY_GIVE_UP_SECONDS", default=6 * 3600)
 # The processing task waits in place for a retry due within this many seconds.
 WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)
-# Storing an event wakes a drain task, at most once per window per process; a drain keeps
-# polling for the linger time after its queue empties (linger > window, so nothing is missed).
+# Storing an event wakes a drain task (if a drain place is free), at most once per window per
+# process; a drain keeps polling for the linger time after its queue empties, and when it ends it
+# waits one window and wakes a successor if work is due (so nothing is missed).
 WEBHOOK_WAKE_WINDOW_SECONDS = env.float("WEBHOOK_WAKE_WINDOW_SECONDS", default=0.2)
 WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default=2.0)
 WEBHOOK_DRAIN_MAX_SECONDS = env.float("WEBHOOK_DRAIN_MAX_SECONDS", default=45.0)
@@ -44,3 +45,9 @@ WEBHOOK_REJECTION_SOURCE_LIMIT = env.int("WEBHOOK_REJECTION_SOURCE_LIMIT", defau
 # Each web process adds its counts to WebhookRejectionCounter at most this often (and with each
 # kept sample); the admin's figures may trail a flood by that much.
 WEBHOOK_REJECTION_FLUSH_SECONDS = env.float("WEBHOOK_REJECTION_FLUSH_SECONDS", default=2.0)
+# At most this many drain tasks are queued or running at once (0: half of Q_WORKERS, at least one),
+# so stored webhooks cannot fill the task queue with drains nor take every worker.
+WEBHOOK_DRAIN_CONCURRENCY = env.int("WEBHOOK_DRAIN_CONCURRENCY", default=0)
+# A drain's place is presumed lost (its task dropped with the queue, or killed) once it has been
+# held for WEBHOOK_DRAIN_MAX_SECONDS plus this long (the time a woken drain may wait in the queue).
+WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS = env.float("WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS", default=60.0)

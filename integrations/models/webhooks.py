@@ -120,3 +120,26 @@ class WebhookRejectionCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.hour:%Y-%m-%d %H:00}: {self.rejected} refused"
+
+
+class WebhookDrainSlot(models.Model):
+    """A place for one webhook drain task, queued or running. Storing a webhook wakes a drain only
+    if it can take a free place, and there are WEBHOOK_DRAIN_CONCURRENCY places (half the task
+    workers by default), so stored webhooks can never fill the task queue with drains."""
+
+    slot = models.PositiveSmallIntegerField(primary_key=True)
+    token = models.CharField(
+        max_length=32, blank=True, help_text="The holding drain task's token; blank when free."
+    )
+    held_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A holder that has not let go by then is presumed lost (its task dropped with "
+        "the queue, or killed); the place is free again.",
+    )
+
+    class Meta:
+        ordering = ["slot"]
+
+    def __str__(self) -> str:
+        return f"webhook drain slot {self.slot}: {'held' if self.token else 'free'}"

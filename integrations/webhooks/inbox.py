@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from ipaddress import ip_address, ip_network
 from time import monotonic
@@ -20,11 +21,11 @@ from typing import Any, cast
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import F, Field
+from django.db.models import F, Field, Q
 from django.utils import timezone
 
 from integrations.models import WebhookEvent, WebhookRejection
-from integrations.models.webhooks import WebhookRejectionCounter
+from integrations.models.webhooks import WebhookDrainSlot, WebhookRejectionCounter
 from integrations.webhooks.registry import ParsedWebhook
 
 log = structlog.get_logger(__name__)
@@ -109,14 +110,14 @@ _last_wake = -1e9
 
 
 def enqueue_webhook_event(event_pk: int) -> None:
-    """Wake a drain worker for the committed event. Coalesced per process: at most one drain
-    task per WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling
-    for WEBHOOK_DRAIN_LINGER_SECONDS (longer than the window) after its queue empties, so an event
-    committed within the window is still picked up. A broker failure is logged, not raised: the
-    stored row is the record of work and the sweeper picks it up."""
+    """Wake a drain for the committed event. Coalesced per process: at most one wake per
+    WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling for
+    WEBHOOK_DRAIN_LINGER_SECONDS after its queue empties, and a drain that ends waits one window
+    and wakes a successor if work is due, so an event committed within the window is still picked
+    up. A wake queues a task only if a drain place is free (``webhook_drain_wake``). A broker
+    failure is logged, not raised: the stored row is the record of work and the sweeper picks it
+    up."""
     global _last_wake
-    from django_q.tasks import async_task
-
     window: float = settings.WEBHOOK_WAKE_WINDOW_SECONDS
     with _wake_lock:
         now = monotonic()
@@ -124,11 +125,82 @@ def enqueue_webhook_event(event_pk: int) -> None:
             return
         _last_wake = now
     try:
-        async_task(DRAIN_TASK, task_name=f"webhook-drain-{event_pk}", group="webhooks", save=False)
-    except Exception:  # boundary: the broker (or a synchronous run) failed; the row remains due
+        webhook_drain_wake()
+    except Exception:  # boundary: the broker or the database failed; the row remains due
         with _wake_lock:
             _last_wake = -1e9
         log.exception("webhook.enqueue_failed", webhook_event=event_pk)
+
+
+def webhook_drain_places() -> int:
+    """How many drains may be queued or running at once: WEBHOOK_DRAIN_CONCURRENCY, or half the
+    task cluster's workers (at least one), so drains never hold every worker."""
+    configured: int = settings.WEBHOOK_DRAIN_CONCURRENCY
+    if configured > 0:
+        return configured
+    return max(1, int(settings.Q_CLUSTER.get("workers", 2)) // 2)
+
+
+def webhook_drain_hold_seconds() -> float:
+    """How long a place stays held without its drain letting go (queued, then running)."""
+    return float(settings.WEBHOOK_DRAIN_MAX_SECONDS + settings.WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS)
+
+
+def webhook_drain_wake() -> bool:
+    """Queue a drain task if one of the ``webhook_drain_places()`` places is free, holding the
+    place for it; returns whether a task was queued. With every place held (by queued or running
+    drains, which will see the due events) nothing is queued: one read, no write. A place whose
+    holder never let go is free again after ``webhook_drain_hold_seconds()`` (a task lost with the
+    queue). Raises if the broker refuses the task (the place is let go first)."""
+    from django_q.tasks import async_task
+
+    places = webhook_drain_places()
+    now = timezone.now()
+    held = set(
+        WebhookDrainSlot.objects.filter(slot__lt=places)
+        .exclude(token="")
+        .filter(held_until__gte=now)
+        .values_list("slot", flat=True)
+    )
+    for slot in (s for s in range(places) if s not in held):
+        token = uuid.uuid4().hex
+        if not webhook_drain_place_take(slot=slot, token=token, now=now):
+            continue  # another process took it meanwhile
+        try:
+            async_task(
+                DRAIN_TASK,
+                slot=slot,
+                token=token,
+                task_name=f"webhook-drain-{slot}",
+                group="webhooks",
+                save=False,
+            )
+        except Exception:
+            webhook_drain_place_release(slot=slot, token=token)
+            raise
+        return True
+    return False
+
+
+def webhook_drain_place_take(*, slot: int, token: str, now: datetime | None = None) -> bool:
+    """Hold ``slot`` for ``token`` if it is free (never held, let go, or its holder presumed
+    lost), or renew it if ``token`` already holds it. Returns whether ``token`` holds it now."""
+    now = now or timezone.now()
+    until = now + timedelta(seconds=webhook_drain_hold_seconds())
+    takeable = Q(token="") | Q(token=token) | Q(held_until__lt=now) | Q(held_until__isnull=True)
+    if WebhookDrainSlot.objects.filter(takeable, slot=slot).update(token=token, held_until=until):
+        return True
+    try:
+        with transaction.atomic():
+            WebhookDrainSlot.objects.create(slot=slot, token=token, held_until=until)
+    except IntegrityError:  # the place exists and is held
+        return False
+    return True
+
+
+def webhook_drain_place_release(*, slot: int, token: str) -> None:
+    """Let go of ``slot`` if ``token`` still holds it."""
+    WebhookDrainSlot.objects.filter(slot=slot, token=token).update(token="", held_until=None)
 
 
 @dataclass(frozen=True)

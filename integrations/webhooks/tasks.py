@@ -9,7 +9,16 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.models import WebhookEvent
-from integrations.webhooks.processing import process_due_webhooks, webhook_event_process
+from integrations.webhooks.inbox import (
+    webhook_drain_place_release,
+    webhook_drain_place_take,
+    webhook_drain_wake,
+)
+from integrations.webhooks.processing import (
+    due_webhook_event_ids,
+    process_due_webhooks,
+    webhook_event_process,
+)
 from integrations.webhooks.retention import webhooks_prune
 
 log = structlog.get_logger(__name__)
@@ -39,11 +48,34 @@ def process_webhook_event(event_pk: int) -> str:
         return "missing"
 
 
-def drain() -> int:
-    """Woken after events are stored: process every due event, then keep polling for
-    WEBHOOK_DRAIN_LINGER_SECONDS of quiet (new events, or quick retries of facts that beat their
-    object) before returning; never longer than WEBHOOK_DRAIN_MAX_SECONDS. Several drains may run
-    at once: claims keep each event to one worker. Returns how many events it ran."""
+def drain(slot: int | None = None, token: str = "") -> int:
+    """Woken after events are stored, holding drain place ``slot`` (inbox.webhook_drain_wake):
+    process every due event, then keep polling for WEBHOOK_DRAIN_LINGER_SECONDS of quiet (new
+    events, or quick retries of facts that beat their object) before returning; never longer than
+    WEBHOOK_DRAIN_MAX_SECONDS. Then it lets go of its place, waits one WEBHOOK_WAKE_WINDOW_SECONDS
+    (an event stored meanwhile may have found every place held and its wake coalesced away) and
+    wakes a successor if any event is due. A drain whose place was presumed lost and taken by
+    another returns at once. Several drains may run at once: claims keep each event to one worker.
+    Returns how many events it ran."""
+    if slot is not None and not webhook_drain_place_take(slot=slot, token=token):
+        log.info("webhook.drain_place_taken", slot=slot)
+        return 0
+    try:
+        total = _drain_due()
+    finally:
+        if slot is not None:
+            webhook_drain_place_release(slot=slot, token=token)
+    if slot is not None:
+        time.sleep(settings.WEBHOOK_WAKE_WINDOW_SECONDS)
+        if due_webhook_event_ids(limit=1):
+            try:
+                webhook_drain_wake()
+            except Exception:  # boundary: the broker is down; the sweeper runs the due events
+                log.exception("webhook.drain_rewake_failed", slot=slot)
+    return total
+
+
+def _drain_due() -> int:
     started = time.monotonic()
     quiet_since = started
     total = 0
