@@ -132,6 +132,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--workers", type=int, default=0, help="Q_WORKERS (0: the default)")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument(
+        "--web-worker-class",
+        default="",
+        help="gunicorn worker class (default: the project's gunicorn.conf.py, else sync)",
+    )
     parser.add_argument("--pause-min", type=float, default=0.5, help="seconds down after a kill")
     parser.add_argument("--pause-max", type=float, default=3.0)
     parser.add_argument("--down", type=float, default=3.0, help="PostgreSQL/Redis seconds down")
@@ -175,7 +180,12 @@ def main() -> None:
                 workdir=workdir.path,
                 extra=extra,
             )
-            stack = Stack(env, workdir.path, web_workers=args.web_workers)
+            stack = Stack(
+                env,
+                workdir.path,
+                web_workers=args.web_workers,
+                web_class=args.web_worker_class,
+            )
             stack.prepare()
             django_setup(stack.env)
             key = create_api_key()

@@ -110,7 +110,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=200, help="orders per measured batch")
     parser.add_argument("--rate", type=float, default=40.0, help="orders placed per second")
     parser.add_argument("--warmup", type=int, default=20, help="orders before each batch")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--web-worker-class",
+        default="",
+        help="gunicorn worker class (default: the project's gunicorn.conf.py, else sync)",
+    )
     parser.add_argument("--timeout", type=float, default=600.0, help="per batch, seconds")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args()
@@ -130,7 +135,12 @@ def main() -> None:
                     "Q_WORKERS": str(args.workers[0]),
                 },
             )
-            stack = Stack(env, workdir.path, web_workers=args.web_workers)
+            stack = Stack(
+                env,
+                workdir.path,
+                web_workers=args.web_workers,
+                web_class=args.web_worker_class,
+            )
             stack.prepare()
             django_setup(stack.env)
             key = create_api_key()

@@ -378,38 +378,39 @@ def _secret() -> str:
 
 
 class Stack:
-    """gunicorn (sync workers), the main task cluster and the sweeper cluster, each in its own
+    """gunicorn, the main task cluster and the sweeper cluster, each in its own
     process group; the web server keeps its port across restarts (the sandbox posts to it)."""
 
-    def __init__(self, env: dict[str, str], logdir: Path, *, web_workers: int = 2) -> None:
+    def __init__(
+        self, env: dict[str, str], logdir: Path, *, web_workers: int = 2, web_class: str = ""
+    ) -> None:
         self.port = free_port()
         self.env = {**env, "SANDBOX_WEBHOOK_TARGET": f"http://127.0.0.1:{self.port}"}
         self.logdir = logdir
         python = sys.executable
-        self.web = Supervised(
-            "web",
-            [
-                python,
-                "-m",
-                "gunicorn",
-                "config.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(web_workers),
-                "--worker-class",
-                "sync",
-                "--no-control-socket",
-                "--log-level",
-                "warning",
-                "--graceful-timeout",
-                "5",
-                "--keep-alive",
-                "30",
-            ],
-            self.env,
-            logdir / "web.log",
-        )
+        # gunicorn reads the project's gunicorn.conf.py (worker class, threads, timeouts) from the
+        # project directory when there is one; ``web_class`` overrides its worker class. The
+        # keep-alive is raised so the load's idle connections are not closed under it (the load
+        # never retries an order).
+        web_argv = [
+            python,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            str(web_workers),
+            *(["--worker-class", web_class] if web_class else []),
+            "--no-control-socket",
+            "--log-level",
+            "warning",
+            "--graceful-timeout",
+            "5",
+            "--keep-alive",
+            "30",
+        ]
+        self.web = Supervised("web", web_argv, self.env, logdir / "web.log")
         self.tasks = Supervised(
             "tasks", [python, "manage.py", "qcluster"], self.env, logdir / "tasks.log"
         )
