@@ -30,8 +30,10 @@ from typing import Any
 worker_class = os.environ.get("WEB_WORKER_CLASS", "gthread")
 # gunicorn's own variable for the number of worker processes.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-# Threads per worker; each may hold a database connection (keep it within DATABASE_POOL_MAX).
-threads = int(os.environ.get("WEB_THREADS", "8"))
+# Threads per gthread worker (each may hold a database connection: keep it within
+# DATABASE_POOL_MAX). Applied when the server starts, not as ``threads`` here: gunicorn would turn
+# a ``--worker-class sync`` given on the command line into gthread once threads > 1.
+web_threads = int(os.environ.get("WEB_THREADS", "8"))
 # Seconds a client may stall a read or a write before its connection is dropped.
 read_timeout = float(os.environ.get("WEB_READ_TIMEOUT", "10"))
 # A worker that does not check in for this long is killed and replaced.
@@ -41,6 +43,15 @@ keepalive = 5
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
+
+
+def on_starting(server: Any) -> None:
+    """gthread workers get WEB_THREADS threads unless ``--threads`` says otherwise."""
+    if server.worker_class.__name__ == "ThreadWorker" and server.cfg.threads == 1:
+        server.cfg.set("threads", web_threads)
+
+
+on_reload = on_starting
 
 
 def post_worker_init(worker: Any) -> None:
