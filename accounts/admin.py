@@ -12,8 +12,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
-from accounts.api_keys import api_key_create, api_key_revoke
-from accounts.audit import stage_admin_changes, values_diff
+from accounts.access.api_keys import api_key_create, api_key_revoke
+from accounts.access.audit import stage_admin_changes, values_diff
+from accounts.customers.search import customer_search_q
+from accounts.customers.selectors import InvalidCursor, customer_timeline
+from accounts.customers.services import customer_create, customer_note_add, customer_update
+from accounts.customers.validators import normalize_phone, normalize_tax_document, tax_document_kind
 from accounts.models import (
     ApiKey,
     AuditLogEntry,
@@ -22,10 +26,6 @@ from accounts.models import (
     CustomerNote,
     User,
 )
-from accounts.search import customer_search_q
-from accounts.selectors import InvalidCursor, customer_timeline
-from accounts.services import customer_create, customer_note_add, customer_update
-from accounts.validators import normalize_phone, normalize_tax_document, tax_document_kind
 from integrations.admin_utils import LargeTableAdminMixin
 from integrations.events import event_kinds
 
@@ -282,7 +282,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 @admin.register(AuditLogEntry)
 class AuditLogEntryAdmin(LargeTableAdminMixin, admin.ModelAdmin):
-    """The audit log, read-only for everyone: rows are written only by ``accounts.audit``.
+    """The audit log, read-only for everyone: rows are written only by ``accounts.access.audit``.
     Viewing needs ``accounts.view_auditlogentry`` (the admin role has it)."""
 
     list_display = ("created_at", "action", "actor_label", "object_type", "object_label", "ip")

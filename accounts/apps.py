@@ -11,8 +11,9 @@ class AccountsConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
         from django.db.models.signals import post_save
 
-        from accounts import audit, events, reauth  # noqa: F401 - event types; reauth: receiver
-        from accounts.middleware import restart_session_clock
+        from accounts import events  # noqa: F401
+        from accounts.access import audit, reauth  # noqa: F401 - event types; reauth: receiver
+        from accounts.access.middleware import restart_session_clock
         from integrations.audit_hook import register_audit_recorder
 
         user_logged_in.connect(audit.on_user_logged_in, dispatch_uid="audit_login")

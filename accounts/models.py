@@ -11,12 +11,12 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.validators import validate_e164, validate_tax_document
+from accounts.customers.validators import validate_e164, validate_tax_document
 from integrations.models.core import AppendOnlyModel, AppendOnlyQuerySet
 
 
 class User(AbstractUser):
-    """Staff member. Roles are Django groups (see ``accounts.roles``)."""
+    """Staff member. Roles are Django groups (see ``accounts.access.roles``)."""
 
 
 class SsoIdentity(models.Model):
@@ -152,7 +152,7 @@ class CustomerNote(models.Model):
 
 
 class ApiKey(models.Model):
-    """A hashed API key (see ``accounts.api_keys``); the raw key is shown once, never stored."""
+    """A hashed API key (see ``accounts.access.api_keys``); the raw key is shown once, never stored."""
 
     class Scope(models.TextChoices):
         ORDERS_READ = "orders:read", "Read orders"
@@ -186,7 +186,7 @@ class AuditLogQuerySet(AppendOnlyQuerySet):
 
 
 class AuditLogEntry(AppendOnlyModel):
-    """Who did what to which object, from where: written by ``accounts.audit.audit_record``
+    """Who did what to which object, from where: written by ``accounts.access.audit.audit_record``
     and never changed or deleted afterwards (the queryset and ``save``/``delete`` refuse)."""
 
     class Action(models.TextChoices):

@@ -661,7 +661,7 @@ def fresh_connection() -> None:
 
 
 def create_api_key() -> str:
-    from accounts.api_keys import api_key_create
+    from accounts.access.api_keys import api_key_create
 
     return api_key_create(name="flow-bench", scopes=["orders:write", "orders:read"])[1]
 

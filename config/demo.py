@@ -16,10 +16,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.access.roles import ADMIN, ROLES, sync_roles
+from accounts.customers.services import customer_create, customer_identifier_link, customer_note_add
+from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, CustomerIdentifier, User
-from accounts.roles import ADMIN, ROLES, sync_roles
-from accounts.services import customer_create, customer_identifier_link, customer_note_add
-from accounts.validators import normalize_phone
 from integrations.events import recording_history
 from integrations.models import DomainEvent
 from notifications.models import Notification, NotificationChannel

@@ -4,9 +4,9 @@ from django.urls import include, path
 from django.views.decorators.cache import never_cache
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.auth import admin_login
-from accounts.reauth import reauth_sso_view, reauth_view
-from accounts.views import account_logout, admin_logout, sso_no_access, sso_signed_out
+from accounts.access.auth import admin_login
+from accounts.access.reauth import reauth_sso_view, reauth_view
+from accounts.access.views import account_logout, admin_logout, sso_no_access, sso_signed_out
 from integrations.views import health
 
 admin.site.site_header = "Switchboard"

@@ -2,7 +2,7 @@
 
 With Redis unreachable, or too slow to answer within the socket timeouts, reads miss and writes
 are dropped, so the API throttles let requests through instead of every API call answering 500.
-The same holds for the password-login lockout counters (accounts/auth.py): while Redis is down,
+The same holds for the password-login lockout counters (accounts/access/auth.py): while Redis is down,
 failed logins are not counted. Only connection errors and timeouts degrade; any other Redis
 error (a wrong command, a full memory) still raises.
 

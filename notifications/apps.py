@@ -9,7 +9,7 @@ class NotificationsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from accounts.search import register_customer_lookup
+        from accounts.customers.search import register_customer_lookup
         from integrations.deliveries.registry import register_subscriber
         from integrations.webhooks.registry import register_webhook_endpoint
         from notifications import events  # noqa: F401 - registers the event types

@@ -15,8 +15,8 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.customers.validators import normalize_phone
 from accounts.models import Customer
-from accounts.validators import normalize_phone
 from integrations.events import record_event
 from integrations.transitions import ensure_transition, lock
 from notifications.models import (

@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 from rest_framework.views import APIView
 
-from accounts.api_keys import HasScope, api_client_identity
+from accounts.access.api_keys import HasScope, api_client_identity
+from accounts.customers.services import customer_find_or_create
 from accounts.models import Customer
-from accounts.services import customer_find_or_create
 from orders.models import IDEMPOTENCY_KEY_TTL, Order, OrderIdempotencyKey
 from orders.serializers import OrderCreateSerializer, OrderSerializer, UsageEventSerializer
 from orders.services import (

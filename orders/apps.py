@@ -7,7 +7,7 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts.search import register_customer_lookup
+        from accounts.customers.search import register_customer_lookup
         from orders import events  # noqa: F401 - registers the event types
         from orders.selectors import customer_ids_by_order_number
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from accounts.access.reauth import reauth_is_fresh, reauth_required_redirect
+from accounts.customers.selectors import customer_timeline
 from accounts.models import User
-from accounts.reauth import reauth_is_fresh, reauth_required_redirect
-from accounts.selectors import customer_timeline
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
 from integrations.exceptions import SwitchboardError
 from payments.disputes import reconciliation_resolve

@@ -9,7 +9,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.audit import audit_record
+from accounts.access.audit import audit_record
 from integrations.events import record_event
 from integrations.exceptions import SwitchboardError
 from integrations.money import format_money

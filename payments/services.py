@@ -10,7 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.audit import audit_record
+from accounts.access.audit import audit_record
 from accounts.models import User
 from integrations.events import record_event
 from integrations.exceptions import InvalidTransition

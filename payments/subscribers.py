@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.urls import reverse
 
-from accounts.roles import FINANCE
+from accounts.access.roles import FINANCE
 from integrations.deliveries.registry import Subscriber
 from integrations.deliveries.relay import is_terminal
 from integrations.events import render_summary

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 
+from accounts.customers.services import customer_create
 from accounts.models import Customer, User
-from accounts.services import customer_create
 from orders.models import Order
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod

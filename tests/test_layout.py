@@ -56,3 +56,19 @@ def test_imports_flow_one_way(app):
 def test_import_rule_is_checked_on_real_code():
     # Guards the test above against scanning nothing.
     assert _imported_apps(ROOT / "payments" / "services.py") >= {"orders", "integrations"}
+
+
+def test_accounts_has_two_rooms():
+    """Staff access (SSO, roles, re-auth, API keys, audit) and customers (records, notes, search,
+    the timeline) are two sub-packages of the one ``accounts`` app (one app label)."""
+    access = {p.stem for p in (ROOT / "accounts" / "access").glob("*.py")}
+    customers = {p.stem for p in (ROOT / "accounts" / "customers").glob("*.py")}
+    assert {"oidc", "saml", "roles", "reauth", "api_keys", "audit"} <= access
+    assert {"services", "selectors", "search", "validators"} <= customers
+    loose = {p.stem for p in (ROOT / "accounts").glob("*.py")}
+    assert loose <= {"__init__", "admin", "apps", "events", "models"}, sorted(loose)
+
+
+def test_run_demo_is_a_project_command():
+    assert (ROOT / "config" / "management" / "commands" / "run_demo.py").is_file()
+    assert not (ROOT / "integrations" / "management" / "commands" / "run_demo.py").exists()

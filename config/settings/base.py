@@ -59,9 +59,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "accounts.middleware.AuditMiddleware",
+    "accounts.access.middleware.AuditMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "accounts.middleware.SessionTimeoutMiddleware",
+    "accounts.access.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -122,7 +122,7 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 MIDDLEWARE += OIDC_MIDDLEWARE  # noqa: F405 - SSO session re-check, only when OIDC is configured
 # Staff sessions: signed out after this long without a request, and SESSION_COOKIE_AGE after
-# signing in whatever the activity (accounts.middleware.SessionTimeoutMiddleware).
+# signing in whatever the activity (accounts.access.middleware.SessionTimeoutMiddleware).
 SESSION_IDLE_TIMEOUT_SECONDS = env.int("SESSION_IDLE_TIMEOUT_SECONDS", default=30 * 60)
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -148,14 +148,14 @@ ADMIN_COUNT_CAP = env.int("ADMIN_COUNT_CAP", default=10_000)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.api_keys.ApiKeyAuthentication",
-        "accounts.api_auth.OIDCBearerAuthentication",  # only when SSO is configured
+        "accounts.access.api_keys.ApiKeyAuthentication",
+        "accounts.access.api_auth.OIDCBearerAuthentication",  # only when SSO is configured
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # One bucket per API key or staff user and per scope (DRF's UserRateThrottle keyed every
     # API key on user.pk None: one bucket shared by all). API keys: API_KEY_RATE below.
-    "DEFAULT_THROTTLE_CLASSES": ["accounts.api_keys.ApiClientRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.access.api_keys.ApiClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env.str("API_USER_RATE", default="600/min")},
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",

@@ -115,18 +115,18 @@ OIDC_API_TOKEN_TYPES: list[str] = env.list(
 )
 SSO_GROUP_ROLE_MAP: dict[str, str] = parse_group_role_map(env.str("SSO_GROUP_ROLE_MAP", default=""))
 
-OIDC_AUTHENTICATE_CLASS = "accounts.oidc.SSOAuthenticateView"
-OIDC_CALLBACK_CLASS = "accounts.oidc.SSOCallbackView"
+OIDC_AUTHENTICATE_CLASS = "accounts.access.oidc.SSOAuthenticateView"
+OIDC_CALLBACK_CLASS = "accounts.access.oidc.SSOCallbackView"
 LOGIN_REDIRECT_URL = "/admin/"
 LOGIN_REDIRECT_URL_FAILURE = "/sso/no-access/"
 
 AUTHENTICATION_BACKENDS = [
-    "accounts.auth.PasswordLoginBackend",  # break-glass password login (settings/security.py)
-    *(["accounts.oidc.StaffOIDCBackend"] if OIDC_ENABLED else []),
+    "accounts.access.auth.PasswordLoginBackend",  # break-glass password login (settings/security.py)
+    *(["accounts.access.oidc.StaffOIDCBackend"] if OIDC_ENABLED else []),
 ]
 # Appended to MIDDLEWARE by base.py: the periodic re-check against the IdP (SessionRefresh), and
 # the length cap of SAML sessions (a no-op for other sessions, so always installed).
 OIDC_MIDDLEWARE = [
-    *(["accounts.oidc.SSOSessionRecheck"] if OIDC_ENABLED else []),
-    "accounts.saml.SamlSessionCap",
+    *(["accounts.access.oidc.SSOSessionRecheck"] if OIDC_ENABLED else []),
+    "accounts.access.saml.SamlSessionCap",
 ]

@@ -11,7 +11,7 @@ IdP's signing certificate, PEM or bare base64) are set. ``SAML_SP_ENTITY_ID`` is
   IdP-initiated logins are refused.
 - The IdP's ``SAML_GROUPS_ATTRIBUTE`` (default ``groups``) is mapped to roles on every login
   through ``SSO_GROUP_ROLE_MAP`` (config/settings/oidc.py), as for OIDC; a user with no mapped
-  group is refused (accounts.saml).
+  group is refused (accounts.access.saml).
 - A first login links to an existing account by e-mail only if the address is verified: an
   ``email_verified`` attribute, or ``SAML_IDP_EMAILS_VERIFIED=true`` when the IdP's mail attribute
   comes from a directory its users cannot edit.
@@ -38,7 +38,7 @@ SAML_SP_ENTITY_ID: str = env.str("SAML_SP_ENTITY_ID", default="")
 SAML_ORGANIZATION_SLUG: str = env.str("SAML_ORGANIZATION_SLUG", default="switchboard")
 SAML_GROUPS_ATTRIBUTE: str = env.str("SAML_GROUPS_ATTRIBUTE", default="groups")
 SAML_ENABLED: bool = all((SAML_IDP_ENTITY_ID, SAML_IDP_SSO_URL, SAML_IDP_X509_CERT))
-# A SAML session ends this long after its login (accounts.saml.SamlSessionCap); default: the OIDC
+# A SAML session ends this long after its login (accounts.access.saml.SamlSessionCap); default: the OIDC
 # session re-check interval, so both kinds of SSO session follow the IdP on one schedule.
 SAML_SESSION_MAX_SECONDS: int = env.int(
     "SAML_SESSION_MAX_SECONDS",
@@ -104,11 +104,11 @@ def saml_app(
     }
 
 
-SOCIALACCOUNT_ADAPTER = "accounts.saml.StaffSocialAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "accounts.access.saml.StaffSocialAccountAdapter"
 SOCIALACCOUNT_AUTO_SIGNUP = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
 SOCIALACCOUNT_STORE_TOKENS = False
-SAML_PROVIDER_CLASS = "accounts.saml.StaffSAMLProvider"
+SAML_PROVIDER_CLASS = "accounts.access.saml.StaffSAMLProvider"
 
 
 def saml_providers(apps: list[dict[str, Any]]) -> dict[str, Any]:

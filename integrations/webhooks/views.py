@@ -95,7 +95,7 @@ def _read_capped_body(request: HttpRequest) -> bytes:
 
 def _client_ip(request: HttpRequest) -> str | None:
     """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT hops from the right of X-Forwarded-For
-    behind that many proxies (as accounts.audit.client_ip, which integrations cannot import);
+    behind that many proxies (as accounts.access.audit.client_ip, which integrations cannot import);
     the inbox validates it."""
     trusted: int = settings.TRUSTED_PROXY_COUNT
     if trusted > 0:

@@ -2,8 +2,8 @@ import pytest
 from django.test import override_settings
 from django.urls import reverse
 
-from accounts.search import customer_search
-from accounts.services import customer_identifier_link
+from accounts.customers.search import customer_search
+from accounts.customers.services import customer_identifier_link
 from orders.models import Order
 from payments.services import refund_approve, refund_mark_processing, refund_request
 from tests.factories import make_customer, make_order, make_paid_payment

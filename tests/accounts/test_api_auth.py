@@ -21,10 +21,10 @@ import requests
 from django.contrib.staticfiles import finders
 from django.urls import reverse
 
-from accounts import api_auth
+from accounts.access import api_auth
+from accounts.access.oidc import _DISCOVERY_CACHE
+from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry, SsoIdentity, User
-from accounts.oidc import _DISCOVERY_CACHE
-from accounts.roles import sync_roles
 from tests.accounts import test_oidc
 from tests.accounts.test_oidc import (
     CLIENT_ID,

@@ -13,8 +13,8 @@ from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.api_keys import api_key_create
-from accounts.middleware import LAST_ACTIVITY_KEY, STARTED_KEY
+from accounts.access.api_keys import api_key_create
+from accounts.access.middleware import LAST_ACTIVITY_KEY, STARTED_KEY
 from accounts.models import User
 from orders.models import Order
 from tests.accounts import test_oidc

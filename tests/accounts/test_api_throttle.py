@@ -9,8 +9,8 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
 
-from accounts.api_keys import api_key_create
-from accounts.roles import sync_roles
+from accounts.access.api_keys import api_key_create
+from accounts.access.roles import sync_roles
 from orders.models import Order
 from tests.factories import make_staff
 

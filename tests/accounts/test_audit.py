@@ -10,10 +10,10 @@ from django.core.cache import cache
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from accounts.api_keys import api_key_create
-from accounts.audit import audit_record
+from accounts.access.api_keys import api_key_create
+from accounts.access.audit import audit_record
+from accounts.access.roles import ADMIN, sync_roles
 from accounts.models import AuditLogEntry, Customer
-from accounts.roles import ADMIN, sync_roles
 from integrations.models import WebhookEvent
 from payments.models import RefundStatus
 from payments.services import refund_approve, refund_reject, refund_request

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.api_keys import api_key_create, api_key_revoke
+from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, AuditLogEntry
 from integrations.audit_hook import audit
 from integrations.models import WebhookEvent

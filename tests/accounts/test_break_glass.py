@@ -1,4 +1,4 @@
-"""Break-glass password login (accounts.auth, config/settings/security.py), through real flows.
+"""Break-glass password login (accounts.access.auth, config/settings/security.py), through real flows.
 
 Production-like: only admins sign in with a password, through allauth's login and then a TOTP
 code. Everywhere: failed password logins lock a username+IP out for a while.
@@ -21,8 +21,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from accounts.access.roles import ADMIN, FINANCE, ROLES, sync_roles
 from accounts.models import AuditLogEntry, User
-from accounts.roles import ADMIN, FINANCE, ROLES, sync_roles
 from tests.factories import make_staff
 
 PASSWORD = "pw-for-tests-only"
@@ -223,7 +223,7 @@ def test_the_login_page_offers_sso_and_no_sign_up(production: Any) -> None:
     assert "Sign in with SSO" not in page  # SSO is not configured in tests
 
     request = RequestFactory().get("/accounts/login/")
-    request.sso_enabled = True  # type: ignore[attr-defined]  # as accounts.oidc.SSOSessionRecheck
+    request.sso_enabled = True  # type: ignore[attr-defined]  # as accounts.access.oidc.SSOSessionRecheck
     with_sso = render_to_string(
         "account/login.html", {"redirect_field_value": "/admin/"}, request=request
     )

@@ -16,9 +16,8 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
-from accounts import services
-from accounts.models import AuditLogEntry, Customer, CustomerNote
-from accounts.services import (
+from accounts.customers import services
+from accounts.customers.services import (
     customer_create,
     customer_find_or_create,
     customer_identifier_link,
@@ -26,6 +25,7 @@ from accounts.services import (
     customer_note_add,
     customer_update,
 )
+from accounts.models import AuditLogEntry, Customer, CustomerNote
 from integrations.models import DomainEvent
 from notifications.models import Notification
 from orders.models import Order
@@ -131,7 +131,7 @@ def test_find_or_create_returns_the_customer_a_concurrent_call_created(monkeypat
 
 @db
 def test_an_api_order_with_a_document_another_customer_has_is_a_400_not_a_500(client):
-    from accounts.api_keys import api_key_create
+    from accounts.access.api_keys import api_key_create
 
     customer_create(name="Ana", email="ana@example.test", tax_document=CPF_A)
     _, raw = api_key_create(name="shop", scopes=["orders:write"])

@@ -1,7 +1,7 @@
 """The failed-login lockout is per username *and client IP*, through the real login pages.
 
 The client IP is REMOTE_ADDR, or, behind ``TRUSTED_PROXY_COUNT`` proxies, the address that many
-hops from the right of X-Forwarded-For (``accounts.audit.client_ip``). So an attacker locks out
+hops from the right of X-Forwarded-For (``accounts.access.audit.client_ip``). So an attacker locks out
 only themselves: the break-glass admin still signs in from elsewhere, and a forged
 X-Forwarded-For neither picks the address that gets locked nor gets the attacker out of theirs.
 
@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from accounts.roles import ADMIN, sync_roles
+from accounts.access.roles import ADMIN, sync_roles
 from tests.factories import make_staff
 
 PASSWORD = "pw-for-tests-only"

@@ -29,9 +29,9 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import SuspiciousOperation
 from pytest_django.live_server_helper import LiveServer
 
+from accounts.access.oidc import _DISCOVERY_CACHE, StaffOIDCBackend, roles_for_groups
+from accounts.access.roles import ROLES
 from accounts.models import User
-from accounts.oidc import _DISCOVERY_CACHE, StaffOIDCBackend, roles_for_groups
-from accounts.roles import ROLES
 from config.settings.oidc import parse_group_role_map
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp" / "oidc"
@@ -143,10 +143,10 @@ def _configure(settings: Any, idp: Idp, *, recheck_seconds: int = 900) -> None:
     settings.SSO_GROUP_ROLE_MAP = parse_group_role_map("")
     settings.AUTHENTICATION_BACKENDS = [
         "django.contrib.auth.backends.ModelBackend",
-        "accounts.oidc.StaffOIDCBackend",
+        "accounts.access.oidc.StaffOIDCBackend",
     ]
-    if "accounts.oidc.SSOSessionRecheck" not in settings.MIDDLEWARE:
-        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "accounts.oidc.SSOSessionRecheck"]
+    if "accounts.access.oidc.SSOSessionRecheck" not in settings.MIDDLEWARE:
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "accounts.access.oidc.SSOSessionRecheck"]
 
 
 @pytest.fixture

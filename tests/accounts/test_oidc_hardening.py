@@ -23,9 +23,9 @@ import pytest
 import requests
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 
+from accounts.access.oidc import _DISCOVERY_CACHE, StaffOIDCBackend
+from accounts.access.roles import ADMIN, sync_roles
 from accounts.models import AuditLogEntry, SsoIdentity, User
-from accounts.oidc import _DISCOVERY_CACHE, StaffOIDCBackend
-from accounts.roles import ADMIN, sync_roles
 from config.settings.oidc import check_oidc_settings
 from tests.accounts import test_oidc
 from tests.accounts.test_oidc import (

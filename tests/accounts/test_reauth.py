@@ -11,9 +11,9 @@ import requests
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from accounts.access.reauth import MAX_FAILURES, SESSION_KEY
+from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry, User
-from accounts.reauth import MAX_FAILURES, SESSION_KEY
-from accounts.roles import sync_roles
 from payments.models import Refund, RefundApproval, RefundStatus
 from payments.services import refund_request
 from tests.accounts import test_oidc

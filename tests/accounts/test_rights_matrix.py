@@ -21,10 +21,10 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
+from accounts.access.roles import ADMIN, FINANCE, OPS, ROLES, SALES, SUPPORT, sync_roles
+from accounts.customers.services import customer_note_add
 from accounts.models import AuditLogEntry, User
-from accounts.roles import ADMIN, FINANCE, OPS, ROLES, SALES, SUPPORT, sync_roles
-from accounts.services import customer_note_add
 from config import api_urls
 from integrations.models import (
     CircuitBreaker,

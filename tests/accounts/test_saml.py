@@ -22,8 +22,8 @@ from django.contrib.auth.models import Group
 from lxml import etree  # type: ignore[import-untyped]
 from pytest_django.live_server_helper import LiveServer
 
+from accounts.access.roles import ADMIN, FINANCE, SUPPORT, sync_roles
 from accounts.models import AuditLogEntry, User
-from accounts.roles import ADMIN, FINANCE, SUPPORT, sync_roles
 from config.settings.saml import saml_app, saml_providers
 from tests.idp.saml.idp import PASSWORD, SamlIdp
 

@@ -2,13 +2,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from accounts.models import Customer, CustomerIdentifier
-from accounts.services import (
+from accounts.customers.services import (
     customer_create,
     customer_identifier_link,
     customer_note_add,
     customer_update,
 )
+from accounts.models import Customer, CustomerIdentifier
 from integrations.models import DomainEvent
 from tests.factories import make_customer
 

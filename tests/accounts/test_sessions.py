@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from accounts.middleware import LAST_ACTIVITY_KEY, STARTED_KEY
+from accounts.access.middleware import LAST_ACTIVITY_KEY, STARTED_KEY
 from accounts.models import AuditLogEntry
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,12 @@ import pytest
 from django.db import transaction
 from django.urls import reverse
 
-from accounts.selectors import InvalidCursor, customer_timeline, decode_cursor, encode_cursor
+from accounts.customers.selectors import (
+    InvalidCursor,
+    customer_timeline,
+    decode_cursor,
+    encode_cursor,
+)
 from integrations.events import record_event
 from orders.services import usage_record
 from tests.factories import make_customer, make_order
@@ -143,7 +148,7 @@ def test_admin_timeline_pages_filters_and_empty_state(client, admin_user):
 
 
 def test_staff_note_from_the_customer_page(client, support_user):
-    from accounts.roles import sync_roles
+    from accounts.access.roles import sync_roles
 
     sync_roles()
     client.force_login(support_user)
@@ -157,7 +162,7 @@ def test_staff_note_from_the_customer_page(client, support_user):
 
 
 def test_role_without_note_right_cannot_add_notes(client, db):
-    from accounts.roles import sync_roles
+    from accounts.access.roles import sync_roles
     from tests.factories import make_staff
 
     sync_roles()

@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from accounts.validators import (
+from accounts.customers.validators import (
     is_valid_cnpj,
     is_valid_cpf,
     normalize_phone,

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from accounts.access.roles import ROLES
 from accounts.models import Customer, User
-from accounts.roles import ROLES
 from config.demo import DEMO_EMAIL_DOMAIN, seed_demo
 from integrations.models import DomainEvent
 from notifications.models import Notification

@@ -109,7 +109,7 @@ def test_web_and_cluster_processes_with_chaos_reach_the_same_final_state(tmp_pat
             env,
             "shell",
             "-c",
-            "from accounts.api_keys import api_key_create; "
+            "from accounts.access.api_keys import api_key_create; "
             "print(api_key_create(name='flow', scopes=['orders:write', 'orders:read'])[1])",
         )
         .strip()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
 from integrations import sandbox
 from integrations.deliveries import tasks as delivery_tasks
 from integrations.models import Delivery, SandboxWebhook, WebhookEvent

@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.core import mail
 
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
 from integrations.deliveries.relay import deliver_due
 from integrations.models import Delivery, DomainEvent, WebhookEvent
 from integrations.webhooks.processing import process_due_webhooks

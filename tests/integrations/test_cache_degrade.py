@@ -26,7 +26,7 @@ from django.test import TestCase
 from rest_framework.test import APIClient
 
 import integrations.cache
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
 from integrations.cache import DegradingRedisCache
 from orders.models import Order
 from tests.orders.test_api import ORDER

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.shipping.helpers import EmitRecorder  # generic sandbox helpers, shared
+from tests.support.shipping import EmitRecorder  # generic sandbox helpers, shared
 
 
 @pytest.fixture

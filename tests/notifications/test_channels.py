@@ -14,7 +14,7 @@ from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage, RecipientUnreachable
 from notifications.channels.email import EmailChannel
 from notifications.channels.sandbox import SandboxWhatsAppChannel, sandbox_message_id
-from tests.shipping.helpers import EmitRecorder
+from tests.support.shipping import EmitRecorder
 
 
 def _message(channel: str = "whatsapp", recipient: str = "+5511987654321") -> OutboundMessage:

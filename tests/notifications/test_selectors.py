@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.customers.search import customer_search
 from accounts.models import Customer
-from accounts.search import customer_search
 from notifications.selectors import customer_ids_by_provider_message_id
 from notifications.services import notification_mark_sent, notification_queue
 from tests.factories import make_customer

@@ -23,7 +23,7 @@ from payments.services import (
 )
 from shipping.services import shipment_apply_tracking, shipment_create, shipment_purchase_label
 from tests.factories import make_customer, make_paid_payment
-from tests.shipping.helpers import EmitRecorder, deliver_event
+from tests.support.shipping import EmitRecorder, deliver_event
 
 N = NotificationStatus
 

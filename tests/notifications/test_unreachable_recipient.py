@@ -18,7 +18,7 @@ from notifications.channels.sandbox import SandboxWhatsAppChannel
 from notifications.models import Notification, NotificationStatus
 from notifications.subscribers import notify_customer
 from tests.factories import make_customer, make_paid_payment
-from tests.shipping.helpers import EmitRecorder
+from tests.support.shipping import EmitRecorder
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from notifications.channels.sandbox_webhooks import endpoint
 from notifications.exceptions import MessageIdMismatch
 from notifications.models import Notification, NotificationStatus
 from notifications.services import notification_mark_sent, notification_queue
-from tests.shipping.helpers import EmitRecorder, deliver, deliver_event, signed
+from tests.support.shipping import EmitRecorder, deliver, deliver_event, signed
 
 N = NotificationStatus
 

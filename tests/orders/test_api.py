@@ -5,7 +5,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.api_keys import api_key_create, api_key_revoke
+from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.models import ApiKey, Customer
 from integrations.models import DomainEvent
 from orders.models import Order

@@ -8,7 +8,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
 from accounts.models import Customer
 from integrations.models import DomainEvent
 from orders.models import Order

@@ -15,9 +15,9 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from accounts.api_keys import api_key_create
+from accounts.access.api_keys import api_key_create
+from accounts.access.roles import ADMIN, sync_roles
 from accounts.models import Customer
-from accounts.roles import ADMIN, sync_roles
 from integrations.models import DomainEvent
 from integrations.schedules import MAIN, SCHEDULES
 from orders import api as orders_api

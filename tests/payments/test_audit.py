@@ -8,8 +8,8 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.urls import reverse
 
+from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry
-from accounts.roles import sync_roles
 from payments.disputes import ReconciliationNotAllowed, reconciliation_flag, reconciliation_resolve
 from payments.exceptions import RefundNotAllowed
 from payments.models import ReconciliationException, Refund

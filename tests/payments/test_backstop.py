@@ -26,7 +26,7 @@ from payments.providers.sandbox.adapter import SandboxPaymentProvider
 from payments.services import payment_mark_processing
 from payments.tasks import backstop
 from tests.factories import make_order
-from tests.payments.backstop_support import age, start_payment, types_of
+from tests.support.backstop import age, start_payment, types_of
 
 pytestmark = pytest.mark.django_db
 

@@ -142,7 +142,7 @@ def test_resolving_needs_a_note_and_happens_once(finance_user, other_finance_use
 
 @pytest.fixture
 def roles(db):
-    from accounts.roles import sync_roles
+    from accounts.access.roles import sync_roles
 
     sync_roles()
 

@@ -35,7 +35,7 @@ from payments.services import (
 )
 from payments.subscribers import cancel_payments_of_cancelled_order, start_payment_for_order
 from tests.factories import make_order, make_staff
-from tests.payments.backstop_support import age, start_payment, types_of
+from tests.support.backstop import age, start_payment, types_of
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from accounts.roles import sync_roles
+from accounts.access.roles import sync_roles
 from integrations.models import DomainEvent
 from payments.models import Refund, RefundApproval, RefundStatus
 from payments.services import refund_approve, refund_reject, refund_request

@@ -12,7 +12,7 @@ from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.providers.base import PaymentRequest
 from payments.providers.sandbox.adapter import SandboxPaymentProvider, sandbox_payment_status
 from tests.factories import make_order
-from tests.payments.backstop_support import age, start_payment
+from tests.support.backstop import age, start_payment
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

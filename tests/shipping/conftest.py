@@ -5,7 +5,7 @@ import pytest
 from accounts.models import Customer
 from orders.models import Order
 from tests.factories import make_paid_payment
-from tests.shipping.helpers import EmitRecorder
+from tests.support.shipping import EmitRecorder
 
 
 @pytest.fixture

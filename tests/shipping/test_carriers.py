@@ -12,7 +12,7 @@ from shipping.carriers import get_carrier
 from shipping.carriers.base import LabelRequest, QuoteRequest
 from shipping.carriers.sandbox.adapter import SandboxCarrier, sandbox_tracking_code
 from shipping.models import TRACKING_STATUSES
-from tests.shipping.helpers import EmitRecorder
+from tests.support.shipping import EmitRecorder
 
 
 def _quote_request(**overrides: object) -> QuoteRequest:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.customers.search import customer_search
 from accounts.models import Customer
-from accounts.search import customer_search
 from shipping.selectors import customer_ids_by_tracking_or_provider_id
 from shipping.services import shipment_create, shipment_purchase_label
 from tests.factories import make_customer, make_paid_payment

@@ -15,7 +15,7 @@ from shipping.carriers.sandbox.webhooks import endpoint
 from shipping.models import Shipment, ShipmentStatus
 from shipping.services import shipment_cancel, shipment_create
 from shipping.subscribers import ship_paid_order
-from tests.shipping.helpers import EmitRecorder, deliver_event
+from tests.support.shipping import EmitRecorder, deliver_event
 
 
 def _paid_event(order: Order) -> DomainEvent:

@@ -17,7 +17,7 @@ from shipping.carriers.sandbox.webhooks import endpoint
 from shipping.exceptions import TrackingCodeMismatch
 from shipping.models import Shipment, ShipmentStatus
 from shipping.services import shipment_cancel, shipment_create, shipment_purchase_label
-from tests.shipping.helpers import EmitRecorder, deliver, deliver_event, signed
+from tests.support.shipping import EmitRecorder, deliver, deliver_event, signed
 
 
 def _labelled(order: Order, emitted: EmitRecorder) -> tuple[Shipment, list[SandboxEvent]]:

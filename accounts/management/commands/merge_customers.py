@@ -16,8 +16,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 from django.db.models.functions import Lower
 
+from accounts.customers.services import customer_merge
 from accounts.models import Customer
-from accounts.services import customer_merge
 from integrations.audit_hook import os_user_label
 
 

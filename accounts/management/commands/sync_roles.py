@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from accounts.roles import sync_roles
+from accounts.access.roles import sync_roles
 
 
 class Command(BaseCommand):

@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.db import models
 
-from integrations.exceptions import ProviderRejected, ProviderUnavailable
+from integrations.exceptions import ProviderUnavailable
 from integrations.outbound.client import DEFAULT_SECRET_HEADERS, ProviderClient
 
 PROVIDER = "asaas"
@@ -111,20 +111,6 @@ def loads(response: requests.Response) -> Any:
             provider=PROVIDER,
             status_code=response.status_code,
         ) from None
-
-
-def error_codes(exc: ProviderRejected) -> list[str]:
-    """The ``errors[].code`` values of a rejected call (``invalid_access_token``, ...)."""
-    if exc.response is None:
-        return []
-    try:
-        body = json.loads(exc.response.content)
-    except ValueError:
-        return []
-    errors = body.get("errors") if isinstance(body, dict) else None
-    if not isinstance(errors, list):
-        return []
-    return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
 
 
 class AsaasClient:

@@ -17,7 +17,7 @@ from integrations.exceptions import CircuitOpen, ProviderRejected, ProviderUnava
 from integrations.models import Delivery, ProviderCall
 from integrations.outbound.client import ProviderClient
 from tests.integrations.deliveries.helpers import Recorder, deliveries_of, emit, make_overdue
-from tests.outbound_support import fast_outbound
+from tests.support.outbound import fast_outbound
 
 
 def _single(event) -> Delivery:

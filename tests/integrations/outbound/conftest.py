@@ -19,7 +19,7 @@ import pytest
 import requests
 
 from integrations.outbound.client import ProviderClient
-from tests.outbound_support import Sleeps, fast_outbound
+from tests.support.outbound import Sleeps, fast_outbound
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from accounts.customers.services import customer_identifier_link
 from accounts.models import Customer
-from accounts.services import customer_identifier_link
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import HandlerOutcome, ParsedWebhook

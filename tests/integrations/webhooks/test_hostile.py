@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from accounts.roles import sync_roles
+from accounts.access.roles import sync_roles
 from integrations.models import WebhookEvent, WebhookRejection
 from integrations.webhooks.processing import webhook_event_process
 from integrations.webhooks.registry import MAX_JSON_DEPTH

@@ -13,7 +13,7 @@ from payments.backstop import payments_backstop_pending
 from payments.models import Payment, PaymentStatus
 from tests.factories import make_order
 from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer
-from tests.payments.backstop_support import age, start_payment, types_of
+from tests.support.backstop import age, start_payment, types_of
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core import mail
 
-from accounts.roles import FINANCE
+from accounts.access.roles import FINANCE
 from integrations.models import DomainEvent, WebhookEvent
 from payments.models import Dispute, DisputeStatus, Payment, PaymentMethod, ReconciliationException
 from payments.services import payment_create

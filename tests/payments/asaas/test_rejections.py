@@ -11,7 +11,7 @@ from payments.models import Payment, PaymentStatus, RefundStatus
 from payments.services import refund_approve, refund_request
 from tests.factories import make_order, make_staff
 from tests.payments.asaas.conftest import FakeAsaas, make_asaas_customer
-from tests.payments.backstop_support import start_payment
+from tests.support.backstop import start_payment
 
 pytestmark = pytest.mark.django_db
 

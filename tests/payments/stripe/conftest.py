@@ -19,8 +19,8 @@ from integrations.webhooks.registry import (
 )
 from payments.providers.stripe.client import sign_payload
 from payments.providers.stripe.webhooks import endpoint
-from tests.outbound_support import fast_outbound
-from tests.payments.stripe.fake_stripe import API_KEY, FakeStripe, serve
+from tests.support.fake_stripe import API_KEY, FakeStripe, serve
+from tests.support.outbound import fast_outbound
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SECRET = "whsec_test_current_0123456789"

@@ -22,7 +22,7 @@ from payments.services import (
 )
 from payments.subscribers import execute_approved_refund
 from tests.factories import make_order, make_staff
-from tests.payments.stripe.fake_stripe import API_KEY, FakeStripe
+from tests.support.fake_stripe import API_KEY, FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from orders.models import OrderStatus
 from payments.backstop import payments_backstop_pending
 from payments.models import Payment, PaymentStatus, ReconciliationException
 from tests.factories import make_order
-from tests.payments.backstop_support import age, start_payment, types_of
-from tests.payments.stripe.fake_stripe import FakeStripe
+from tests.support.backstop import age, start_payment, types_of
+from tests.support.fake_stripe import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from payments.models import Payment, PaymentStatus, ReconciliationException
 from payments.subscribers import cancel_payments_of_cancelled_order, start_payment_for_order
 from tests.factories import make_order
 from tests.payments.stripe.conftest import load_event
-from tests.payments.stripe.fake_stripe import FakeStripe
+from tests.support.fake_stripe import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

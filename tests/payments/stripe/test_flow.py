@@ -15,7 +15,7 @@ from payments.services import refund_approve, refund_request
 from payments.subscribers import execute_approved_refund, start_payment_for_order
 from tests.factories import make_order, make_staff
 from tests.payments.stripe.conftest import load_event
-from tests.payments.stripe.fake_stripe import FakeStripe
+from tests.support.fake_stripe import FakeStripe
 
 pytestmark = pytest.mark.django_db
 

@@ -29,8 +29,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from accounts.access.oidc import SSOAuthenticateView, sso_enabled
 from accounts.models import User
-from accounts.oidc import SSOAuthenticateView, sso_enabled
 
 SESSION_KEY = "reauth_at"
 FAILURES_SESSION_KEY = "reauth_failures"

@@ -9,7 +9,7 @@ middleware, Django's auth signals), so they are kept although the attempt failed
 Sources: logins, failed logins and logouts from Django's auth signals (the admin login form and
 SSO alike); admin adds, changes and deletions from Django's own admin ``LogEntry`` (every
 ModelAdmin writes one), with before/after values where an admin staged them
-(``stage_admin_changes``); denials from ``accounts.middleware.AuditMiddleware``; webhook replays
+(``stage_admin_changes``); denials from ``accounts.access.middleware.AuditMiddleware``; webhook replays
 through ``integrations.audit_hook``; refund decisions from ``payments.services``.
 """
 

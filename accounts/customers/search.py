@@ -14,8 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from accounts.customers.validators import normalize_phone, normalize_tax_document
 from accounts.models import Customer, CustomerIdentifier
-from accounts.validators import normalize_phone, normalize_tax_document
 
 CustomerLookup = Callable[[str], "QuerySet[Any, Any]"]
 _LOOKUPS: list[CustomerLookup] = []

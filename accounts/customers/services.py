@@ -9,13 +9,13 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from accounts.audit import Action, audit_record
-from accounts.models import Customer, CustomerIdentifier, CustomerNote, User
-from accounts.validators import (
+from accounts.access.audit import Action, audit_record
+from accounts.customers.validators import (
     normalize_phone,
     normalize_tax_document,
     tax_document_kind,
 )
+from accounts.models import Customer, CustomerIdentifier, CustomerNote, User
 from integrations.events import record_event
 from integrations.transitions import lock
 

@@ -21,7 +21,7 @@ from rest_framework import authentication, exceptions, permissions, throttling
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
-from accounts.audit import Action, audit_record
+from accounts.access.audit import Action, audit_record
 from accounts.models import ApiKey, User
 
 if TYPE_CHECKING:  # importing DRF's views here would be circular (DRF loads this module)
@@ -146,7 +146,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 # What a staff session needs, in place of a key's scope: the Django permission of the same right
-# (see ``accounts.roles``). Reading orders is every role's; placing orders and sending usage is the
+# (see ``accounts.access.roles``). Reading orders is every role's; placing orders and sending usage is the
 # product's (its API key) or the admin role's.
 SCOPE_PERMISSIONS: dict[str, str] = {
     ApiKey.Scope.ORDERS_READ: "orders.view_order",
@@ -226,7 +226,7 @@ class ApiClientRateThrottle(throttling.SimpleRateThrottle):
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     """Documents the API-key scheme in the OpenAPI schema (drf-spectacular)."""
 
-    target_class = "accounts.api_keys.ApiKeyAuthentication"
+    target_class = "accounts.access.api_keys.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

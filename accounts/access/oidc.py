@@ -40,9 +40,9 @@ from mozilla_django_oidc.views import (  # type: ignore[import-untyped]
     OIDCAuthenticationRequestView,
 )
 
-from accounts.audit import Action, audit_record
+from accounts.access.audit import Action, audit_record
+from accounts.access.roles import ROLES
 from accounts.models import SsoIdentity, User
-from accounts.roles import ROLES
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""allauth adapters: its login is only the break-glass password login (accounts.auth)."""
+"""allauth adapters: its login is only the break-glass password login (accounts.access.auth)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
-from accounts.audit import client_ip
+from accounts.access.audit import client_ip
 
 
 class StaffAccountAdapter(DefaultAccountAdapter):
@@ -26,6 +26,6 @@ class StaffAccountAdapter(DefaultAccountAdapter):
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
         # allauth limits failed logins per login from anywhere, so anyone could lock the
-        # break-glass admin out; count them per login and IP, as accounts.auth's lockout does.
+        # break-glass admin out; count them per login and IP, as accounts.access.auth's lockout does.
         login = super()._get_login_attempts_cache_key(request, **credentials)
         return f"{login}|{self.get_client_ip(request)}"

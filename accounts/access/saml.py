@@ -1,7 +1,7 @@
 """Staff SSO over SAML (django-allauth's SAML provider, see config/settings/saml.py).
 
 The social-account adapter maps the IdP's groups attribute to roles on every SAML login, with
-the same ``SSO_GROUP_ROLE_MAP`` and role functions as OIDC (``accounts.oidc``; a change is
+the same ``SSO_GROUP_ROLE_MAP`` and role functions as OIDC (``accounts.access.oidc``; a change is
 audited). Someone with no mapped group is refused (an existing account loses its roles and staff
 access) and lands on ``sso-no-access``; so does any response that allauth/python3-saml refuse (bad
 signature, wrong audience, expired, IdP-initiated...). No session survives a refusal.
@@ -36,9 +36,9 @@ from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
-from accounts.audit import LOGOUT_REASON_ATTR
+from accounts.access.audit import LOGOUT_REASON_ATTR
+from accounts.access.oidc import INVALID, NO_ROLE, REFUSAL_SESSION_KEY, roles_for_groups, set_roles
 from accounts.models import User
-from accounts.oidc import INVALID, NO_ROLE, REFUSAL_SESSION_KEY, roles_for_groups, set_roles
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +48,6 @@ _ROLES_ATTR = "_switchboard_roles"
 # single logout needs (NameID, its format and qualifiers, SessionIndex, the app's slug).
 _LOGIN_ATTR = "_switchboard_saml_login"
 SESSION_KEY = "_sso_saml"
-
-
-def saml_enabled() -> bool:
-    apps = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get(SAML_PROVIDER, {}).get("APPS", [])
-    return bool(apps)
-
-
-def saml_login_slug() -> str:
-    apps = settings.SOCIALACCOUNT_PROVIDERS[SAML_PROVIDER]["APPS"]
-    return str(apps[0]["client_id"])
 
 
 def saml_session_max_seconds() -> int:

@@ -5,7 +5,7 @@ header ``typ`` in ``OIDC_API_TOKEN_TYPES``) signed RS256 by a key in the IdP's J
 cached), with our issuer, a lifetime, and ``aud`` containing ``OIDC_API_AUDIENCE``. A token the
 IdP issued for another app (another audience), an ID token, an opaque token or a forged one
 answers 401. The user behind it is found by ``(iss, sub)`` and its groups claim mapped to roles
-as at an SSO login (``accounts.oidc.sso_user_for_claims``): a token of someone with no mapped
+as at an SSO login (``accounts.access.oidc.sso_user_for_claims``): a token of someone with no mapped
 role answers 403 (and takes their roles away here); a token issued before the IdP's last
 statement about the user may take roles away but never add them back. When SSO is not
 configured the class does nothing (returns None).
@@ -23,8 +23,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, status
 from rest_framework.request import Request
 
+from accounts.access.oidc import _timestamp, oidc_setting, sso_enabled, sso_user_for_claims
 from accounts.models import User
-from accounts.oidc import _timestamp, oidc_setting, sso_enabled, sso_user_for_claims
 
 ALGORITHM = "RS256"
 LEEWAY_SECONDS = 30
@@ -135,7 +135,7 @@ class OIDCBearerAuthentication(authentication.BaseAuthentication):
 class OIDCBearerScheme(OpenApiAuthenticationExtension):
     """Documents the OIDC bearer scheme in the OpenAPI schema (drf-spectacular)."""
 
-    target_class = "accounts.api_auth.OIDCBearerAuthentication"
+    target_class = "accounts.access.api_auth.OIDCBearerAuthentication"
     name = "OIDCBearer"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

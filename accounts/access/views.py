@@ -8,8 +8,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 
-from accounts.audit import LOGOUT_REASON_ATTR
-from accounts.oidc import (
+from accounts.access.audit import LOGOUT_REASON_ATTR
+from accounts.access.oidc import (
     INVALID,
     NO_ROLE,
     REFUSAL_SESSION_KEY,
@@ -17,7 +17,7 @@ from accounts.oidc import (
     oidc_logout_url,
     sso_enabled,
 )
-from accounts.saml import saml_logout_url
+from accounts.access.saml import saml_logout_url
 
 _MESSAGES = {
     NO_ROLE: (

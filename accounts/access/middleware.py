@@ -10,7 +10,7 @@ from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from accounts.audit import (
+from accounts.access.audit import (
     LOGOUT_REASON_ATTR,
     Action,
     audit_record,

@@ -6,9 +6,9 @@ password:
 - a username+IP that failed ``PASSWORD_LOGIN_MAX_FAILURES`` times within
   ``PASSWORD_LOGIN_LOCKOUT_SECONDS`` (a fixed window in the cache, counted by this backend, so it
   covers Django's admin login form and allauth's login alike, even with the right password).
-  The IP is ``accounts.audit.client_ip`` (X-Forwarded-For only behind ``TRUSTED_PROXY_COUNT``
+  The IP is ``accounts.access.audit.client_ip`` (X-Forwarded-For only behind ``TRUSTED_PROXY_COUNT``
   proxies, and then only their hop), so failures lock out the address they came from and no
-  other; allauth's own failed-login limits count per login and that IP too (``accounts.adapters``);
+  other; allauth's own failed-login limits count per login and that IP too (``accounts.access.adapters``);
 - a user outside ``PASSWORD_LOGIN_ROLES`` (superusers count as ``admin``): they use SSO;
 - with ``PASSWORD_LOGIN_REQUIRES_MFA``, a user without a TOTP authenticator (allauth MFA). The
   TOTP code itself is asked by allauth's login flow, the only password login then
@@ -32,9 +32,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.urls import reverse
 
-from accounts.audit import client_ip
+from accounts.access.audit import client_ip
+from accounts.access.roles import ADMIN
 from accounts.models import User
-from accounts.roles import ADMIN
 
 LOCKOUT_CACHE_PREFIX = "password-login-failures"
 

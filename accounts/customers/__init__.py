@@ -1,0 +1,1 @@
+"""Customers: records, identifiers, notes, search and the timeline read side."""

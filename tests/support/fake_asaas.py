@@ -1,0 +1,316 @@
+"""A fake Asaas API on 127.0.0.1 speaking the endpoints of CONTRACTS §2, and webhook helpers.
+
+The fake keeps customers, payments and their refunds in memory (``DELETE /payments/{id}`` only
+for a charge awaiting payment or overdue, as the docs say, and ``POST .../restore`` only for a
+deleted one; a customer only with a valid
+``cpfCnpj``, and a charge only for a customer that has one, as the live API), checks ``access_token`` on every
+request (401 with Asaas's error body otherwise), records every request, and injects faults per
+``(method, path)``: ``"500"`` (answer 500, apply nothing), ``"timeout"`` (apply nothing, answer
+too late), ``"timeout_after_apply"`` (apply, then answer too late: the case that double-charges
+a naive client).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from django.core.exceptions import ValidationError
+
+from accounts.customers.validators import normalize_tax_document, tax_document_kind
+
+API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
+WEBHOOK_TOKEN = "whtok-asaas-test-0123456789"
+PAYLOADS = Path(__file__).parent / "payloads"
+SLOW = 3.0  # seconds a "timeout" fault waits; the client's read timeout is 1 s
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    raw: bytes
+
+    @property
+    def body(self) -> Any:
+        return json.loads(self.raw, parse_float=Decimal) if self.raw else None
+
+
+def _num(value: Decimal) -> float:
+    # Asaas answers with JSON numbers (100.0); the client decodes them as Decimal.
+    return float(value)
+
+
+@dataclass
+class FakeAsaas:
+    url: str = ""
+    api_key: str = API_KEY
+    seen: list[Seen] = field(default_factory=list)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
+
+    def fail(self, method: str, path: str, *faults: str) -> None:
+        """The next requests to ``method path`` (path without /v3) meet these faults, in order."""
+        self.faults[(method, path)] = list(faults)
+
+    def requests_to(self, method: str, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path == "/v3" + path]
+
+    def set_status(self, payment_id: str, status: str) -> None:
+        with self.lock:
+            self.payments[payment_id]["status"] = status
+
+    def refunds_of(self, payment_id: str) -> list[dict[str, Any]]:
+        return list(self.payments[payment_id]["refunds"])
+
+    # The API -----------------------------------------------------------------------------
+
+    def payment_json(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **p,
+            "value": _num(p["value"]),
+            "netValue": _num(p["value"] - Decimal("0.99")),
+            "refunds": [{**r, "value": _num(r["value"])} for r in p["refunds"]] or None,
+        }
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        parts = path.removeprefix("/v3/").split("/")
+        if parts == ["customers"] and method == "GET":
+            key, value = next(
+                ((k, v[0]) for k, v in query.items() if k in ("email", "cpfCnpj")), ("", "")
+            )
+            found = [c for c in self.customers.values() if key and c.get(key) == value]
+            return 200, _list(found)
+        if parts == ["customers"] and method == "POST":
+            if not body.get("name"):
+                return 400, _error("invalid_name", "O nome do cliente é obrigatório.")
+            # cpfCnpj is required on create (CONTRACTS §2: the official SDK and Postman).
+            if not body.get("cpfCnpj"):
+                return 400, _error("invalid_cpfCnpj", "O CPF/CNPJ do cliente é obrigatório.")
+            try:
+                tax_document_kind(normalize_tax_document(str(body["cpfCnpj"])))
+            except ValidationError:
+                return 400, _error("invalid_cpfCnpj", "O CPF/CNPJ informado é inválido.")
+            customer = {"object": "customer", "id": f"cus_{next(self.ids):012d}", **body}
+            self.customers[customer["id"]] = customer
+            return 200, customer
+        if parts == ["payments"] and method == "GET":
+            ref = query.get("externalReference", [""])[0]
+            found = [
+                self.payment_json(p)
+                for p in self.payments.values()
+                if p["externalReference"] == ref
+            ]
+            return 200, _list(found)
+        if parts == ["payments"] and method == "POST":
+            return self.create_payment(body)
+        if len(parts) >= 2 and parts[0] == "payments":
+            payment = self.payments.get(parts[1])
+            if payment is None:
+                return 404, _error("not_found", "Cobrança não encontrada.")
+            if len(parts) == 2 and method == "GET":
+                return 200, self.payment_json(payment)
+            if len(parts) == 2 and method == "DELETE":
+                return self.delete_payment(payment)
+            if parts[2:] == ["pixQrCode"] and method == "GET":
+                return 200, {
+                    "success": True,
+                    "encodedImage": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
+                    "payload": f"00020101021226820014br.gov.bcb.pix2560qrpix.example/{payment['id']}5204000053039865802BR6304ABCD",
+                    "expirationDate": f"{payment['dueDate']} 23:59:59",
+                }
+            if parts[2:] == ["refund"] and method == "POST":
+                return self.refund(payment, body or {})
+            if parts[2:] == ["restore"] and method == "POST":
+                return self.restore_payment(payment)
+        return 404, _error("not_found", f"No route {method} {path}")
+
+    def create_payment(self, body: dict[str, Any]) -> tuple[int, Any]:
+        for required in ("customer", "billingType", "value", "dueDate"):
+            if body.get(required) in (None, ""):
+                return 400, _error(f"invalid_{required}", f"{required} is required.")
+        if body["customer"] not in self.customers:
+            return 400, _error("invalid_customer", "Cliente inexistente.")
+        if not self.customers[body["customer"]].get("cpfCnpj"):
+            # A customer kept from before cpfCnpj was required cannot be charged.
+            return 400, _error(
+                "invalid_customer.cpfCnpj",
+                "Para criar esta cobrança é necessário preencher o CPF ou CNPJ do cliente.",
+            )
+        if body["billingType"] not in ("BOLETO", "PIX", "CREDIT_CARD", "UNDEFINED"):
+            return 400, _error("invalid_billingType", "billingType inválido.")
+        value = body["value"]
+        if not isinstance(value, Decimal) or value <= 0:
+            return 400, _error("invalid_value", "value inválido.")
+        pid = f"pay_{next(self.ids):012d}"
+        payment = {
+            "object": "payment",
+            "id": pid,
+            "dateCreated": date.today().isoformat(),
+            "customer": body["customer"],
+            "billingType": body["billingType"],
+            "value": value,
+            "status": "PENDING",
+            "dueDate": body["dueDate"],
+            "description": body.get("description"),
+            "externalReference": body.get("externalReference"),
+            "invoiceUrl": f"https://sandbox.asaas.com/i/{pid[4:]}",
+            "bankSlipUrl": f"https://sandbox.asaas.com/b/pdf/{pid[4:]}"
+            if body["billingType"] == "BOLETO"
+            else None,
+            "deleted": False,
+            "refunds": [],
+            "split": body.get("split"),
+        }
+        self.payments[pid] = payment
+        return 200, self.payment_json(payment)
+
+    def delete_payment(self, payment: dict[str, Any]) -> tuple[int, Any]:
+        # "Somente cobranças aguardando pagamento ou vencidas podem ser removidas" (docs).
+        if payment["deleted"] or payment["status"] not in ("PENDING", "OVERDUE"):
+            return 400, _error(
+                "invalid_action",
+                "Somente cobranças aguardando pagamento ou vencidas podem ser removidas.",
+            )
+        payment["deleted"] = True
+        return 200, {"deleted": True, "id": payment["id"]}
+
+    def restore_payment(self, payment: dict[str, Any]) -> tuple[int, Any]:
+        # POST /payments/{id}/restore: only a removed charge; it can be paid again after.
+        if not payment["deleted"]:
+            return 400, _error(
+                "invalid_action", "Somente cobranças removidas podem ser restauradas."
+            )
+        payment["deleted"] = False
+        return 200, self.payment_json(payment)
+
+    def pay(self, payment_id: str, status: str = "RECEIVED") -> dict[str, Any]:
+        """The customer pays the charge; a deleted charge can no longer be paid (ValueError)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            if payment["deleted"]:
+                raise ValueError(f"{payment_id} was deleted: the customer cannot pay it.")
+            payment["status"] = status
+            return self.payment_json(payment)
+
+    def refund(self, payment: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
+        if payment["status"] not in ("RECEIVED", "CONFIRMED"):
+            return 400, _error("invalid_action", "Só é possível estornar cobranças recebidas.")
+        done = sum((r["value"] for r in payment["refunds"]), Decimal(0))
+        value = body.get("value", payment["value"] - done)
+        if not isinstance(value, Decimal | int) or value <= 0 or done + value > payment["value"]:
+            return 400, _error("invalid_value", "O valor do estorno excede o valor recebido.")
+        payment["refunds"].append(
+            {
+                "dateCreated": date.today().isoformat(),
+                "status": "PENDING",
+                "value": Decimal(value),
+                "description": body.get("description"),
+                "transactionReceiptUrl": None,
+            }
+        )
+        if done + value == payment["value"]:
+            payment["status"] = "REFUND_REQUESTED"
+        return 200, self.payment_json(payment)
+
+
+def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "hasMore": False,
+        "totalCount": len(items),
+        "limit": 10,
+        "offset": 0,
+        "data": items,
+    }
+
+
+def _error(code: str, description: str) -> dict[str, Any]:
+    return {"errors": [{"code": code, "description": description}]}
+
+
+def _handler_for(fake: FakeAsaas) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            split = urlsplit(self.path)
+            seen = Seen(
+                self.command,
+                split.path,
+                parse_qs(split.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                raw,
+            )
+            with fake.lock:
+                fake.seen.append(seen)
+                faults = fake.faults.get((self.command, split.path.removeprefix("/v3")), [])
+                fault = faults.pop(0) if faults else ""
+                if self.headers.get("access_token") != fake.api_key:
+                    status, answer = (
+                        401,
+                        _error("invalid_access_token", "A chave de API fornecida é inválida"),
+                    )
+                elif fault in ("500", "timeout"):
+                    status, answer = 500, _error("internal", "Erro interno")
+                else:
+                    try:
+                        body = seen.body
+                    except ValueError:
+                        status, answer = 400, _error("invalid_json", "JSON inválido")
+                    else:
+                        status, answer = fake.handle(self.command, split.path, seen.query, body)
+            if fault.startswith("timeout"):
+                time.sleep(SLOW)
+            payload = json.dumps(answer, default=_num).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up (read timeout)
+
+        do_GET = do_POST = do_DELETE = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve_fake_asaas() -> Iterator[FakeAsaas]:
+    """A FakeAsaas listening on 127.0.0.1 (its ``url`` ends in ``/v3``) until the block ends."""
+    fake = FakeAsaas()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    server.daemon_threads = True
+    server.block_on_close = False
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v3"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
