@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,7 +31,6 @@ from accounts.customers.validators import normalize_tax_document, tax_document_k
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
 WEBHOOK_TOKEN = "whtok-asaas-test-0123456789"
-PAYLOADS = Path(__file__).parent / "payloads"
 SLOW = 3.0  # seconds a "timeout" fault waits; the client's read timeout is 1 s
 
 

@@ -6,6 +6,7 @@ import itertools
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +21,10 @@ from integrations.webhooks.registry import (
 from payments.providers.asaas.adapter import AsaasPaymentProvider
 from payments.providers.asaas.webhooks import endpoint as asaas_endpoint
 from tests.factories import make_customer
-from tests.support.fake_asaas import API_KEY, PAYLOADS, WEBHOOK_TOKEN, FakeAsaas, serve_fake_asaas
+from tests.support.fake_asaas import API_KEY, WEBHOOK_TOKEN, FakeAsaas, serve_fake_asaas
 from tests.support.outbound import Sleeps, fast_outbound
+
+PAYLOADS = Path(__file__).parent / "payloads"
 
 
 @pytest.fixture
