@@ -8,6 +8,7 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from integrations import checks  # noqa: F401 - registers the provider checks
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.events import domain_event_committed
         from integrations.forksafe import install_fork_hooks

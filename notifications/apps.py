@@ -7,11 +7,8 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.conf import settings
-
         from accounts.customers.search import register_customer_lookup
         from integrations.deliveries.registry import register_subscriber
-        from integrations.webhooks.registry import register_webhook_endpoint
         from notifications import events  # noqa: F401 - registers the event types
         from notifications.selectors import customer_ids_by_provider_message_id
         from notifications.subscribers import SUBSCRIBERS
@@ -19,7 +16,3 @@ class NotificationsConfig(AppConfig):
         register_customer_lookup(customer_ids_by_provider_message_id)
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
-        if settings.SANDBOX_ENABLED:
-            from notifications.channels.sandbox_webhooks import endpoint
-
-            register_webhook_endpoint(endpoint)

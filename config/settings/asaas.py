@@ -1,12 +1,16 @@
-"""Asaas (Brazil: Pix, boleto, card, split). Enabled by ASAAS_ENABLED; start-up fails without its
-secrets."""
+"""Asaas (Brazil: Pix, boleto, card, split). Enabled by ASAAS_ENABLED; the system checks refuse to
+start without its secrets or with malformed ones (payments/providers/asaas/__init__.py)."""
+
+import os
 
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.env import env
 
 ASAAS_ENABLED = env.bool("ASAAS_ENABLED", default=False)
-ASAAS_API_KEY = env.str("ASAAS_API_KEY", default="")
+# Read verbatim: Asaas keys start with "$aact_", which django-environ would take for a reference
+# to another variable (and fail on).
+ASAAS_API_KEY = os.environ.get("ASAAS_API_KEY", "").strip()
 # The authToken set on the Asaas webhook, sent back verbatim in asaas-access-token. To rotate it,
 # accept both while Asaas switches: the new one here and the old one in
 # ASAAS_WEBHOOK_TOKEN_PREVIOUS, or both here comma-separated ("new, old"). Spaces around the commas
@@ -23,23 +27,8 @@ ASAAS_SPLIT: list[str] = env.list("ASAAS_SPLIT", default=[])
 ASAAS_PIX_EXPIRED_ORDER_ACTION = env.str("ASAAS_PIX_EXPIRED_ORDER_ACTION", default="cancel")
 PIX_EXPIRED_ORDER_ACTIONS = ("cancel", "new_charge")
 
-
-def _webhook_tokens(*values: str) -> list[str]:
-    """Every token in ``values`` (each a comma-separated list), trimmed, blanks dropped."""
-    return [token.strip() for value in values for token in str(value).split(",") if token.strip()]
-
-
-if ASAAS_ENABLED and not (
-    ASAAS_API_KEY and _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)
-):
-    raise ImproperlyConfigured("ASAAS_ENABLED needs ASAAS_API_KEY and ASAAS_WEBHOOK_TOKEN.")
 if ASAAS_PIX_EXPIRED_ORDER_ACTION not in PIX_EXPIRED_ORDER_ACTIONS:
     raise ImproperlyConfigured(
         f"ASAAS_PIX_EXPIRED_ORDER_ACTION is {ASAAS_PIX_EXPIRED_ORDER_ACTION!r}; "
         f"it must be one of {', '.join(PIX_EXPIRED_ORDER_ACTIONS)}."
     )
-if any(
-    any(c.isspace() for c in token)
-    for token in _webhook_tokens(ASAAS_WEBHOOK_TOKEN, ASAAS_WEBHOOK_TOKEN_PREVIOUS)
-):
-    raise ImproperlyConfigured("An Asaas webhook token has no spaces; separate tokens by commas.")

@@ -25,6 +25,10 @@ SWITCHBOARD_PROFILE = profile_name(env)
 
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# True only under config.settings.production (the system checks refuse sandbox providers there
+# unless SANDBOX_IN_PRODUCTION=true says they are wanted on purpose).
+PRODUCTION = False
+SANDBOX_IN_PRODUCTION = False
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -22,9 +22,10 @@ if (
 if not ALLOWED_HOSTS:
     raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must list the host names this site serves.")
 
+# Production refuses any sandbox provider (a system check) unless it is allowed on purpose.
+PRODUCTION = True
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=False)
-if SANDBOX_ENABLED and not env.str("SANDBOX_WEBHOOK_SECRET", default=""):
-    raise ImproperlyConfigured("SANDBOX_ENABLED needs SANDBOX_WEBHOOK_SECRET (whsec_...).")
+SANDBOX_IN_PRODUCTION = env.bool("SANDBOX_IN_PRODUCTION", default=False)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -1,12 +1,23 @@
-"""Which provider each family uses, through explicit registries (name -> adapter class)."""
+"""Which providers this deployment has, per family, and which one new work goes to.
+
+Each entry of a family's list is a provider package exporting a ``spec`` (see
+``integrations/providers.py`` and docs/adding-a-provider.md); a listed provider is enabled by its
+own flag (``STRIPE_ENABLED``, ...). Adding a provider is its package plus one line here. The
+system checks (``integrations/checks.py``) refuse to start on an unknown package, an active
+provider that is not enabled, and missing or malformed secrets.
+"""
 
 from config.settings.env import env
 
-PAYMENT_PROVIDERS = {
-    "sandbox": "payments.providers.sandbox.adapter.SandboxPaymentProvider",
-    "stripe": "payments.providers.stripe.adapter.StripePaymentProvider",
-    "asaas": "payments.providers.asaas.adapter.AsaasPaymentProvider",
-}
+PAYMENT_PROVIDERS = env.list(
+    "PAYMENT_PROVIDERS",
+    default=[
+        "payments.providers.sandbox",
+        "payments.providers.stripe",
+        "payments.providers.asaas",
+    ],
+)
+# The provider new payments go to (its name, e.g. "asaas"); it must be enabled.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
 DEFAULT_PAYMENT_METHOD = env.str("DEFAULT_PAYMENT_METHOD", default="card")
 # The payment status backstop (payments/backstop.py, every 5 minutes): a payment still pending or
@@ -19,13 +30,14 @@ PAYMENT_BACKSTOP_RECHECK_SECONDS = env.int("PAYMENT_BACKSTOP_RECHECK_SECONDS", d
 PAYMENT_BACKSTOP_BATCH = env.int("PAYMENT_BACKSTOP_BATCH", default=200)
 PAYMENT_BACKSTOP_SECONDS = env.float("PAYMENT_BACKSTOP_SECONDS", default=30.0)
 
-SHIPPING_CARRIERS = {
-    "sandbox": "shipping.carriers.sandbox.adapter.SandboxCarrier",
-}
+SHIPPING_CARRIERS = env.list("SHIPPING_CARRIERS", default=["shipping.carriers.sandbox"])
 SHIPPING_CARRIER = env.str("SHIPPING_CARRIER", default="sandbox")
 
-# Channel -> adapter; e-mail goes through Django's e-mail backend (console in the demo).
-MESSAGE_CHANNELS = {
-    "email": "notifications.channels.email.EmailChannel",
-    "whatsapp": "notifications.channels.sandbox.SandboxWhatsAppChannel",
-}
+MESSAGE_PROVIDERS = env.list(
+    "MESSAGE_PROVIDERS",
+    default=["notifications.channels.email", "notifications.channels.sandbox"],
+)
+# Channel -> the provider that carries it ("email=email,whatsapp=sandbox"); each must be enabled
+# and able to carry that channel. E-mail goes through Django's e-mail backend.
+MESSAGE_CHANNELS = env.dict("MESSAGE_CHANNELS", default={"email": "email", "whatsapp": "sandbox"})
+EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)

@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.module_loading import import_string
 
 from integrations.exceptions import SwitchboardError
 from integrations.models import WebhookEvent
+from integrations.providers import WebhookRoute, webhook_routes
 
 MAX_JSON_DEPTH = 64
 """Nesting allowed in a webhook body (provider events nest a handful of levels)."""
@@ -199,21 +202,38 @@ class WebhookEndpoint(Protocol):
 
 
 _ENDPOINTS: dict[str, WebhookEndpoint] = {}
+"""Endpoints registered by hand (tests); enabled providers' endpoints come from their specs."""
 
 
 def register_webhook_endpoint(endpoint: WebhookEndpoint) -> None:
-    existing = _ENDPOINTS.get(endpoint.name)
+    existing = get_webhook_endpoint(endpoint.name)
     if existing is not None and existing is not endpoint:
         raise ValueError(f"Webhook endpoint {endpoint.name!r} is registered twice.")
     _ENDPOINTS[endpoint.name] = endpoint
 
 
+def _spec_endpoint(route: WebhookRoute) -> WebhookEndpoint:
+    endpoint: WebhookEndpoint = import_string(route.endpoint)
+    if endpoint.name != route.slug:
+        raise ImproperlyConfigured(
+            f"{route.endpoint} is named {endpoint.name!r}, its spec serves it at {route.slug!r}."
+        )
+    return endpoint
+
+
 def get_webhook_endpoint(name: str) -> WebhookEndpoint | None:
+    """The endpoint served at ``/webhooks/<name>/``: an enabled provider's (from its spec), or
+    one registered by hand; None when no enabled provider serves that slug."""
+    route = webhook_routes().get(name)
+    if route is not None:
+        return _spec_endpoint(route)
     return _ENDPOINTS.get(name)
 
 
 def registered_webhook_endpoints() -> Mapping[str, WebhookEndpoint]:
-    return dict(_ENDPOINTS)
+    found = dict(_ENDPOINTS)
+    found.update({slug: _spec_endpoint(route) for slug, route in webhook_routes().items()})
+    return found
 
 
 def unregister_webhook_endpoint(name: str) -> None:

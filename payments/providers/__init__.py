@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from integrations.adapters import adapter_from_registry
+from integrations.providers import PAYMENTS, provider_adapter
 from payments.providers.base import PaymentProvider
 
 
 def get_payment_provider(name: str | None = None) -> PaymentProvider:
-    """The provider named ``name`` (default ``PAYMENT_PROVIDER``) from ``PAYMENT_PROVIDERS``.
-
-    Raises ImproperlyConfigured for a name the registry does not list."""
-    provider: PaymentProvider = adapter_from_registry(
-        "PAYMENT_PROVIDERS", name or settings.PAYMENT_PROVIDER
-    )
+    """The enabled provider ``name`` (default: the active ``PAYMENT_PROVIDER``), one of the
+    packages in ``PAYMENT_PROVIDERS``. Raises ImproperlyConfigured naming what to set."""
+    provider: PaymentProvider = provider_adapter(PAYMENTS, name or settings.PAYMENT_PROVIDER)
     return provider

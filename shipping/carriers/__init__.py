@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from integrations.adapters import adapter_from_registry
+from integrations.providers import SHIPPING, provider_adapter
 from shipping.carriers.base import Carrier
 
 
 def get_carrier(name: str | None = None) -> Carrier:
-    """The carrier named ``name`` (default ``SHIPPING_CARRIER``) from ``SHIPPING_CARRIERS``.
-
-    Raises ImproperlyConfigured for a name the registry does not list."""
-    carrier: Carrier = adapter_from_registry("SHIPPING_CARRIERS", name or settings.SHIPPING_CARRIER)
+    """The enabled carrier ``name`` (default: the active ``SHIPPING_CARRIER``), one of the
+    packages in ``SHIPPING_CARRIERS``. Raises ImproperlyConfigured naming what to set."""
+    carrier: Carrier = provider_adapter(SHIPPING, name or settings.SHIPPING_CARRIER)
     return carrier

@@ -12,6 +12,17 @@ SAFE_ENV = {
     "DJANGO_SECRET_KEY": "q8Zr2vN5xT1mK7pW3yL9cB4hF6jD0sGaE2uR8iO5nV1tY7wX3zQ9kM4bH6cJ0pS",
     "DJANGO_ALLOWED_HOSTS": "switchboard.example.com",
 }
+# The providers the README's production table lists (until a real carrier and WhatsApp channel
+# ship, the sandbox carries shipping and WhatsApp, allowed on purpose).
+PROVIDERS_ENV = {
+    "PAYMENT_PROVIDER": "stripe",
+    "STRIPE_ENABLED": "true",
+    "STRIPE_SECRET_KEY": "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc",
+    "STRIPE_WEBHOOK_SECRET": "whsec_" + "production0123456789",
+    "SANDBOX_ENABLED": "true",
+    "SANDBOX_IN_PRODUCTION": "true",
+    "SANDBOX_WEBHOOK_SECRET": "whsec_" + "cHJvZHVjdGlvbi1zYW5kYm94LXNlY3JldC0zMi1ieXRl",
+}
 
 
 def _run(args, **env_overrides):
@@ -46,6 +57,20 @@ def test_production_refuses_to_start_when_unsafe(overrides, message):
 
 
 def test_check_deploy_reports_no_issues_with_the_documented_env():
-    result = _run(["check", "--deploy", "--fail-level", "WARNING"], **SAFE_ENV)
+    result = _run(["check", "--deploy", "--fail-level", "WARNING"], **SAFE_ENV, **PROVIDERS_ENV)
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_the_sandbox_unless_allowed_on_purpose():
+    env = {**SAFE_ENV, **PROVIDERS_ENV, "SANDBOX_IN_PRODUCTION": "false"}
+    result = _run(["check"], **env)
+    assert result.returncode != 0
+    assert "providers.E005" in result.stderr
+    assert "SANDBOX_IN_PRODUCTION=true" in result.stderr
+
+
+def test_production_names_the_provider_settings_it_needs():
+    result = _run(["check"], **SAFE_ENV)
+    assert result.returncode != 0
+    assert "PAYMENT_PROVIDER is 'sandbox', which is not enabled" in result.stderr

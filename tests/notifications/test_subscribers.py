@@ -9,6 +9,7 @@ from accounts.models import Customer, User
 from integrations.deliveries.registry import get_subscriber
 from integrations.exceptions import ProviderRejected, SwitchboardError
 from integrations.models import DomainEvent
+from integrations.providers import MESSAGING, ProviderSpec
 from notifications.channels.base import OutboundMessage, SentMessage
 from notifications.channels.sandbox_webhooks import endpoint
 from notifications.models import Notification, NotificationStatus
@@ -116,13 +117,22 @@ class _RejectingChannel:
         raise ProviderRejected("400 Bad Request: not a WhatsApp number", provider=self.name)
 
 
+spec = ProviderSpec(
+    family=MESSAGING.name,
+    name=_RejectingChannel.name,
+    adapter=f"{__name__}._RejectingChannel",
+    enabled_by="TEST_CHANNEL_ENABLED",
+    channels=("whatsapp",),
+)
+
+
 def test_a_terminal_refusal_marks_the_notification_failed(
     settings: Any, customer: Customer
 ) -> None:
-    settings.MESSAGE_CHANNELS = {
-        **settings.MESSAGE_CHANNELS,
-        "whatsapp": "tests.notifications.test_subscribers._RejectingChannel",
-    }
+    # This module is a provider package too: it exports ``spec`` (below).
+    settings.MESSAGE_PROVIDERS = [*settings.MESSAGE_PROVIDERS, __name__]
+    settings.TEST_CHANNEL_ENABLED = True
+    settings.MESSAGE_CHANNELS = {**settings.MESSAGE_CHANNELS, "whatsapp": _RejectingChannel.name}
     event = _paid_event(make_paid_payment(customer=customer).order)
 
     notify_customer(event)  # does not raise: retrying cannot help

@@ -13,6 +13,7 @@ from accounts.models import Customer
 from integrations.deliveries.relay import deliver_due
 from integrations.exceptions import ProviderRejected
 from integrations.models import Delivery, DomainEvent
+from integrations.providers import MESSAGING, ProviderSpec
 from notifications.channels.base import OutboundMessage, SentMessage
 from notifications.channels.sandbox import SandboxWhatsAppChannel
 from notifications.models import Notification, NotificationStatus
@@ -76,13 +77,22 @@ class _TooManyRequests:
         raise ProviderRejected("429 Too Many Requests", provider=self.name, status_code=429)
 
 
+spec = ProviderSpec(
+    family=MESSAGING.name,
+    name=_TooManyRequests.name,
+    adapter=f"{__name__}._TooManyRequests",
+    enabled_by="TEST_CHANNEL_ENABLED",
+    channels=("whatsapp",),
+)
+
+
 def test_a_not_now_refusal_is_retried_and_the_message_stays_queued(
     settings: Any, customer: Customer
 ) -> None:
-    settings.MESSAGE_CHANNELS = {
-        **settings.MESSAGE_CHANNELS,
-        "whatsapp": "tests.notifications.test_unreachable_recipient._TooManyRequests",
-    }
+    # This module is a provider package too: it exports ``spec`` (below).
+    settings.MESSAGE_PROVIDERS = [*settings.MESSAGE_PROVIDERS, __name__]
+    settings.TEST_CHANNEL_ENABLED = True
+    settings.MESSAGE_CHANNELS = {**settings.MESSAGE_CHANNELS, "whatsapp": _TooManyRequests.name}
     order = make_paid_payment(customer=customer).order
     event = DomainEvent.objects.get(type="order.paid", subject_id=str(order.pk))
 

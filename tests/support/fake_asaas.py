@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 from accounts.customers.validators import normalize_tax_document, tax_document_kind
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
-WEBHOOK_TOKEN = "whtok-asaas-test-0123456789"
+WEBHOOK_TOKEN = "whtok-asaas-test-0123456789abcdefghij"  # 32-255 characters, as Asaas asks
 SLOW = 3.0  # seconds a "timeout" fault waits; the client's read timeout is 1 s
 
 

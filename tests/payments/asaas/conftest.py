@@ -38,6 +38,7 @@ def fake_asaas(settings: Any) -> Iterator[FakeAsaas]:
 
 @pytest.fixture(autouse=True)
 def asaas_settings(settings: Any) -> Any:
+    settings.ASAAS_ENABLED = True
     settings.ASAAS_WEBHOOK_TOKEN = WEBHOOK_TOKEN
     settings.ASAAS_API_KEY = API_KEY
     return fast_outbound(settings, CIRCUIT_BREAKER_MIN_CALLS=100)
