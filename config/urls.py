@@ -12,6 +12,8 @@ from integrations.views import health
 admin.site.site_header = "Switchboard"
 admin.site.site_title = "Switchboard"
 admin.site.index_title = "Back-office"
+# There is no public site to "View": the admin is the whole application.
+admin.site.site_url = None
 
 urlpatterns = [
     path("admin/reauth/", admin.site.admin_view(reauth_view), name="reauth"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from integrations.admin_utils import LargeTableAdminMixin, money_column
@@ -37,9 +38,11 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "carrier")
-    # Exact, case-sensitive matches on indexed columns; order numbers case-insensitive.
+    # Exact matches on indexed columns; order numbers case-insensitive. Tracking codes are
+    # upper-case at every carrier, so a code typed in lower case is looked up upper-cased too
+    # (get_search_results), still through the index.
     search_fields = ("tracking_code__exact", "provider_shipment_id__exact", "order__number__iexact")
-    search_help_text = "Tracking code, carrier shipment id or order number (exact)."
+    search_help_text = "Tracking code (any case), carrier shipment id or order number (exact)."
     list_select_related = ("order", "order__customer")
     raw_id_fields = ("order",)
     readonly_fields = PROVIDER_OWNED_FIELDS
@@ -53,6 +56,15 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     @admin.display(description="Customer")
     def customer(self, obj: Shipment) -> str:
         return str(obj.order.customer)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Shipment], search_term: str
+    ) -> tuple[QuerySet[Shipment], bool]:
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term and term != term.upper():
+            found = found | queryset.filter(tracking_code=term.upper())
+        return found, may_have_duplicates
 
     def get_readonly_fields(self, request: HttpRequest, obj: Shipment | None = None) -> Any:
         if obj is not None:

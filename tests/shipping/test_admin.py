@@ -80,3 +80,22 @@ def test_admin_cannot_add_or_delete_shipments(staff_client: Client, shipment: Sh
     assert add.status_code == 403
     assert delete.status_code == 403
     assert Shipment.objects.filter(pk=shipment.pk).exists()
+
+
+@pytest.mark.parametrize("term", ["br999888777br", "Br999888777bR", " br999888777br "])
+def test_tracking_search_is_case_insensitive(
+    staff_client: Client, shipment: Shipment, term: str
+) -> None:
+    """Issue 11 item 5: staff paste tracking codes in any case."""
+    response = staff_client.get(reverse("admin:shipping_shipment_changelist"), {"q": term})
+
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == [shipment]
+
+
+def test_tracking_search_finds_nothing_for_another_code(
+    staff_client: Client, shipment: Shipment
+) -> None:
+    response = staff_client.get(reverse("admin:shipping_shipment_changelist"), {"q": "br000"})
+
+    assert list(response.context["cl"].result_list) == []
