@@ -9,12 +9,6 @@ from accounts.access.reauth import reauth_sso_view, reauth_view
 from accounts.access.views import account_logout, admin_logout, sso_no_access, sso_signed_out
 from integrations.views import health
 
-admin.site.site_header = "Switchboard"
-admin.site.site_title = "Switchboard"
-admin.site.index_title = "Back-office"
-# There is no public site to "View": the admin is the whole application.
-admin.site.site_url = None
-
 urlpatterns = [
     path("admin/reauth/", admin.site.admin_view(reauth_view), name="reauth"),
     path("admin/reauth/sso/", admin.site.admin_view(reauth_sso_view), name="reauth-sso"),

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.access.audit import audit_record
+from accounts.access.roles import sync_roles
 from accounts.models import User
 from tests.factories import make_staff
 
@@ -51,3 +52,24 @@ def test_help_text_placeholders_are_escaped(admin_client: Client, admin_user: Us
     html = page.content.decode()
     assert "'api-key:&lt;prefix&gt;'" in html or "&#x27;api-key:&lt;prefix&gt;&#x27;" in html
     assert "<prefix>" not in html
+
+
+def test_plumbing_is_one_system_section_only_administrators_see(client: Client):
+    sync_roles()
+    admin = make_staff("admin-ana", role="admin", is_superuser=True)
+    client.force_login(admin)
+    apps_shown = client.get(reverse("admin:index")).context["app_list"]
+    names = [app["name"] for app in apps_shown]
+    assert "System" in names
+    system = next(app for app in apps_shown if app["name"] == "System")
+    models = {str(model["object_name"]) for model in system["models"]}
+    assert {"EmailAddress", "Group", "Schedule"} <= models
+    assert not {"account", "socialaccount", "mfa", "django_q", "auth"} & {
+        app["app_label"] for app in apps_shown
+    }, "each plumbing app appears once, inside System"
+
+    ops = make_staff("ops-otto", role="ops")
+    client.force_login(ops)
+    ops_names = [app["name"] for app in client.get(reverse("admin:index")).context["app_list"]]
+    assert "System" not in ops_names
+    assert "Integrations" in ops_names
