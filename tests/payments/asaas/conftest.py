@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 import requests
 
-from accounts.models import Customer
 from integrations.webhooks.registry import (
     get_webhook_endpoint,
     register_webhook_endpoint,
@@ -20,7 +18,7 @@ from integrations.webhooks.registry import (
 )
 from payments.providers.asaas.adapter import AsaasPaymentProvider
 from payments.providers.asaas.webhooks import endpoint as asaas_endpoint
-from tests.factories import make_customer
+from tests.factories import make_asaas_customer as make_asaas_customer
 from tests.support.fake_asaas import API_KEY, WEBHOOK_TOKEN, FakeAsaas, serve_fake_asaas
 from tests.support.outbound import Sleeps, fast_outbound
 
@@ -85,24 +83,6 @@ def post_webhook(client: Any, django_capture_on_commit_callbacks: Any, asaas_web
             )
 
     return post
-
-
-_cpf_seq = itertools.count(100_000_001)
-
-
-def valid_cpf(n: int) -> str:
-    """A valid CPF (check digits computed) from any number of up to nine digits."""
-    digits = [int(c) for c in f"{n:09d}"[-9:]]
-    for weights in (range(10, 1, -1), range(11, 1, -1)):
-        remainder = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
-        digits.append(0 if remainder < 2 else 11 - remainder)
-    return "".join(map(str, digits))
-
-
-def make_asaas_customer(**overrides: Any) -> Customer:
-    """A customer Asaas can charge: with a valid CPF of its own (unique per customer)."""
-    overrides.setdefault("tax_document", valid_cpf(next(_cpf_seq)))
-    return make_customer(**overrides)
 
 
 def days_from_today(days: int) -> str:
