@@ -23,8 +23,6 @@ WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", defau
 # recorded only after a crashed provider call is recovered (DELIVERY_CLAIM_TIMEOUT_SECONDS, then
 # the retry), so keep this well above that.
 WEBHOOK_NOT_READY_GIVE_UP_SECONDS = env.int("WEBHOOK_NOT_READY_GIVE_UP_SECONDS", default=6 * 3600)
-# The processing task waits in place for a retry due within this many seconds.
-WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)
 # Storing an event wakes a drain task (if a drain place is free), at most once per window per
 # process; a drain keeps polling for the linger time after its queue empties, and when it ends it
 # waits one window and wakes a successor if work is due (so nothing is missed).

@@ -6,46 +6,18 @@ import time
 
 import structlog
 from django.conf import settings
-from django.utils import timezone
 
-from integrations.models import WebhookEvent
 from integrations.webhooks.inbox import (
     webhook_drain_place_release,
     webhook_drain_place_take,
     webhook_drain_wake,
 )
-from integrations.webhooks.processing import (
-    due_webhook_event_ids,
-    process_due_webhooks,
-    webhook_event_process,
-)
+from integrations.webhooks.processing import due_webhook_event_ids, process_due_webhooks
 from integrations.webhooks.retention import webhooks_prune
 
 log = structlog.get_logger(__name__)
-INLINE_RETRIES = 4
 DRAIN_BATCH = 200
 DRAIN_POLL_SECONDS = 0.05
-
-
-def process_webhook_event(event_pk: int) -> str:
-    """Process one inbox event (enqueued after it was stored). Idempotent: a second run, or a run
-    after the sweeper got there first, changes nothing. A failure due again within
-    WEBHOOK_INLINE_RETRY_SECONDS (a fact that beat its object) is retried here after a short
-    wait instead of waiting for the next sweep. Returns the event's status."""
-    try:
-        event = webhook_event_process(event_id=event_pk)
-        for _ in range(INLINE_RETRIES):
-            if event.status != WebhookEvent.Status.FAILED or event.next_attempt_at is None:
-                break
-            wait = (event.next_attempt_at - timezone.now()).total_seconds()
-            if wait > settings.WEBHOOK_INLINE_RETRY_SECONDS:
-                break
-            time.sleep(max(wait, 0))
-            event = webhook_event_process(event_id=event_pk)
-        return event.status
-    except WebhookEvent.DoesNotExist:
-        log.warning("webhook.process_missing", webhook_event=event_pk)
-        return "missing"
 
 
 def drain(slot: int | None = None, token: str = "") -> int:
