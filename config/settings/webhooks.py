@@ -46,6 +46,9 @@ WEBHOOK_REJECTION_FLUSH_SECONDS = env.float("WEBHOOK_REJECTION_FLUSH_SECONDS", d
 # At most this many drain tasks are queued or running at once (0: half of Q_WORKERS, at least one),
 # so stored webhooks cannot fill the task queue with drains nor take every worker.
 WEBHOOK_DRAIN_CONCURRENCY = env.int("WEBHOOK_DRAIN_CONCURRENCY", default=0)
-# A drain's place is presumed lost (its task dropped with the queue, or killed) once it has been
-# held for WEBHOOK_DRAIN_MAX_SECONDS plus this long (the time a woken drain may wait in the queue).
+# A queued drain holds its place this long before it starts (the time a woken drain may wait in the
+# queue behind other tasks); past it, its task is presumed lost with the queue and the place is free.
 WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS = env.float("WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS", default=60.0)
+# A running drain holds its place on a lease of this many seconds, renewed as it works (every third
+# of it): the place of a drain killed mid-run (kill -9, a lost worker) is free again this soon.
+WEBHOOK_DRAIN_LEASE_SECONDS = env.float("WEBHOOK_DRAIN_LEASE_SECONDS", default=5.0)
