@@ -34,8 +34,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(BASE_DIR / "var" / f"test-switchboard-{os.getpid()}.sqlite3")  # noqa: F405
     }
-# Tasks run inline in tests: never wait in place for a retry.
-WEBHOOK_INLINE_RETRY_SECONDS = 0.0
 # The sandbox providers answer calls but send no webhooks unless a flow test asks them to.
 SANDBOX_SEND_WEBHOOKS = False
 # Tasks run inline: wake a drain for every stored event, and let it return as soon as it is idle.

@@ -23,8 +23,6 @@ WEBHOOK_NOT_READY_MAX_SECONDS = env.float("WEBHOOK_NOT_READY_MAX_SECONDS", defau
 # recorded only after a crashed provider call is recovered (DELIVERY_CLAIM_TIMEOUT_SECONDS, then
 # the retry), so keep this well above that.
 WEBHOOK_NOT_READY_GIVE_UP_SECONDS = env.int("WEBHOOK_NOT_READY_GIVE_UP_SECONDS", default=6 * 3600)
-# The processing task waits in place for a retry due within this many seconds.
-WEBHOOK_INLINE_RETRY_SECONDS = env.float("WEBHOOK_INLINE_RETRY_SECONDS", default=4.0)
 # Storing an event wakes a drain task (if a drain place is free), at most once per window per
 # process; a drain keeps polling for the linger time after its queue empties, and when it ends it
 # waits one window and wakes a successor if work is due (so nothing is missed).
@@ -48,6 +46,9 @@ WEBHOOK_REJECTION_FLUSH_SECONDS = env.float("WEBHOOK_REJECTION_FLUSH_SECONDS", d
 # At most this many drain tasks are queued or running at once (0: half of Q_WORKERS, at least one),
 # so stored webhooks cannot fill the task queue with drains nor take every worker.
 WEBHOOK_DRAIN_CONCURRENCY = env.int("WEBHOOK_DRAIN_CONCURRENCY", default=0)
-# A drain's place is presumed lost (its task dropped with the queue, or killed) once it has been
-# held for WEBHOOK_DRAIN_MAX_SECONDS plus this long (the time a woken drain may wait in the queue).
+# A queued drain holds its place this long before it starts (the time a woken drain may wait in the
+# queue behind other tasks); past it, its task is presumed lost with the queue and the place is free.
 WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS = env.float("WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS", default=60.0)
+# A running drain holds its place on a lease of this many seconds, renewed as it works (every third
+# of it): the place of a drain killed mid-run (kill -9, a lost worker) is free again this soon.
+WEBHOOK_DRAIN_LEASE_SECONDS = env.float("WEBHOOK_DRAIN_LEASE_SECONDS", default=5.0)

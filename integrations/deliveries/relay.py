@@ -3,12 +3,13 @@
 A claim is what makes a delivery run at most once at a time, however many tasks, sweepers or
 threads ask for it: only the caller whose claim succeeds calls the subscriber. A claim that is
 never finished (the worker died) goes stale after ``DELIVERY_CLAIM_TIMEOUT_SECONDS`` and may be
-taken again, so a subscriber may see an event twice and must be idempotent on the event id.
+taken again, so a subscriber may see an event twice and must be idempotent on the event id. The
+claims, backoff, attempt budget and due selection are the shared engine's (``integrations.claims``,
+the table ``OUTBOX``).
 """
 
 from __future__ import annotations
 
-import random
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -16,11 +17,11 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db import transaction
 from django.utils import timezone
 
 from integrations.audit_hook import audit
+from integrations.claims import ClaimTable, attempts_abandoned, attempts_used_up, backoff_seconds
 from integrations.deliveries.dispatch import delivery_enqueue
 from integrations.deliveries.registry import get_subscriber
 from integrations.exceptions import ProviderRejected
@@ -40,6 +41,16 @@ DELIVERY_TRANSITIONS: Transitions = {
     Status.SUCCEEDED: frozenset(),
 }
 """Claims and outcomes are enforced by conditional UPDATEs; manual retries by this map."""
+
+OUTBOX: ClaimTable[Delivery] = ClaimTable(
+    model=Delivery,
+    new=Status.PENDING,
+    failed=Status.FAILED,
+    running=Status.RUNNING,
+    dead=Status.DEAD,
+    claim_timeout_setting="DELIVERY_CLAIM_TIMEOUT_SECONDS",
+    related=("event",),
+)
 
 LAST_ERROR_MAX_CHARS = 500
 # 4xx answers that mean "not now" rather than "never": request timeout, conflict (e.g. Stripe's
@@ -77,14 +88,7 @@ def deliver_due(*, limit: int = 500) -> int:
     logged and the loop goes on. For benchmarks, tests and a cluster-less drain; the sweeper
     sends each delivery to its own task instead.
     """
-    ran = 0
-    for delivery_id in deliveries_due(limit=limit):
-        try:
-            if _run(delivery_id) is not None:
-                ran += 1
-        except Exception:  # one broken delivery must not stop the others
-            log.exception("delivery.run_crashed", delivery_id=delivery_id)
-    return ran
+    return OUTBOX.run_due(_work_guarded, limit=limit)
 
 
 def deliveries_sweep(*, limit: int | None = None) -> int:
@@ -160,25 +164,7 @@ def deliveries_due(
     Pending rows count only once ``next_attempt_at`` is ``pending_grace`` old. Each status is its
     own query on the ``(status, next_attempt_at)`` index, oldest first, so a backlog is not
     sorted as a whole."""
-    now = now or timezone.now()
-    stale = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
-    queries = (
-        Delivery.objects.filter(status=Status.RUNNING, claimed_at__lt=stale).order_by(
-            "claimed_at", "id"
-        ),
-        Delivery.objects.filter(status=Status.FAILED, next_attempt_at__lte=now).order_by(
-            "next_attempt_at", "id"
-        ),
-        Delivery.objects.filter(
-            status=Status.PENDING, next_attempt_at__lte=now - pending_grace
-        ).order_by("next_attempt_at", "id"),
-    )
-    found: list[int] = []
-    for query in queries:
-        if len(found) >= limit:
-            break
-        found.extend(query.values_list("pk", flat=True)[: limit - len(found)])
-    return found
+    return list(OUTBOX.due(limit=limit, now=now, new_grace=pending_grace))
 
 
 def retry_delay(*, attempts: int, error: BaseException | None = None) -> timedelta:
@@ -194,11 +180,12 @@ def retry_delay(*, attempts: int, error: BaseException | None = None) -> timedel
         return max(retry_after, timedelta(0))
     if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
         return timedelta(seconds=max(float(retry_after), 0.0))
-    exponent = min(max(attempts - 1, 0), 32)
-    seconds = min(
-        settings.DELIVERY_RETRY_MAX_SECONDS, settings.DELIVERY_RETRY_BASE_SECONDS * 2**exponent
+    seconds = backoff_seconds(
+        attempts=attempts,
+        base=settings.DELIVERY_RETRY_BASE_SECONDS,
+        cap=settings.DELIVERY_RETRY_MAX_SECONDS,
     )
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 (jitter, not security)
+    return timedelta(seconds=seconds)
 
 
 def is_terminal(error: BaseException) -> bool:
@@ -212,35 +199,9 @@ def is_terminal(error: BaseException) -> bool:
     )
 
 
-def _claimable(now: datetime) -> Q:
-    stale = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT_SECONDS)
-    return Q(status__in=[Status.PENDING, Status.FAILED], next_attempt_at__lte=now) | Q(
-        status=Status.RUNNING, claimed_at__lt=stale
-    )
-
-
 def _claim(delivery_id: int) -> Delivery | None:
     """Mark the delivery running and count the attempt, if it is claimable; else None."""
-    now = timezone.now()
-    claimable = Delivery.objects.filter(_claimable(now), pk=delivery_id)
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: a row another worker is claiming is skipped, not waited for.
-        of = ("self",) if connection.features.has_select_for_update_of else ()
-        with transaction.atomic():
-            delivery = (
-                claimable.select_for_update(skip_locked=True, of=of).select_related("event").first()
-            )
-            if delivery is None:
-                return None
-            delivery.status = Status.RUNNING
-            delivery.attempts += 1
-            delivery.claimed_at = now
-            delivery.save(update_fields=["status", "attempts", "claimed_at"])
-            return delivery
-    # SQLite: one conditional UPDATE; its write lock makes concurrent claims take turns.
-    if not claimable.update(status=Status.RUNNING, attempts=F("attempts") + 1, claimed_at=now):
-        return None
-    return Delivery.objects.select_related("event").get(pk=delivery_id)
+    return OUTBOX.claim(delivery_id)
 
 
 def _run(delivery_id: int) -> Delivery | None:
@@ -248,6 +209,18 @@ def _run(delivery_id: int) -> Delivery | None:
     delivery = _claim(delivery_id)
     if delivery is None:
         return None
+    return _work(delivery)
+
+
+def _work_guarded(delivery: Delivery) -> None:
+    try:
+        _work(delivery)
+    except Exception:  # one broken delivery must not stop the others
+        log.exception("delivery.run_crashed", delivery_id=delivery.pk)
+
+
+def _work(delivery: Delivery) -> Delivery:
+    """Call the subscriber of a delivery this worker has claimed, and record the outcome."""
     subscriber = get_subscriber(delivery.subscriber)
     if subscriber is None:
         return _finish(
@@ -256,7 +229,7 @@ def _run(delivery_id: int) -> Delivery | None:
             last_error=f"Subscriber {delivery.subscriber!r} is not registered (removed or renamed).",
         )
     max_attempts = subscriber.max_attempts or settings.DELIVERY_MAX_ATTEMPTS
-    if delivery.attempts > max_attempts:
+    if attempts_abandoned(attempts=delivery.attempts, max_attempts=max_attempts):
         return _finish(
             delivery,
             status=Status.DEAD,
@@ -283,7 +256,7 @@ def _run(delivery_id: int) -> Delivery | None:
             terminal=terminal,
             exc_info=True,
         )
-        if terminal or delivery.attempts >= max_attempts:
+        if terminal or attempts_used_up(attempts=delivery.attempts, max_attempts=max_attempts):
             return _finish(delivery, status=Status.DEAD, last_error=error)
         return _finish(
             delivery,
@@ -309,10 +282,7 @@ def _finish(
         fields["completed_at"] = now
     if last_error is not None:
         fields["last_error"] = last_error
-    ours = Delivery.objects.filter(
-        pk=delivery.pk, status=Status.RUNNING, claimed_at=delivery.claimed_at
-    )
-    if not ours.update(**fields):
+    if not OUTBOX.finish(delivery, **fields):
         log.warning("delivery.claim_lost", delivery_id=delivery.pk, outcome=status)
         return Delivery.objects.select_related("event").get(pk=delivery.pk)
     for name, value in fields.items():

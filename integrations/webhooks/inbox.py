@@ -141,17 +141,27 @@ def webhook_drain_places() -> int:
     return max(1, int(settings.Q_CLUSTER.get("workers", 2)) // 2)
 
 
-def webhook_drain_hold_seconds() -> float:
-    """How long a place stays held without its drain letting go (queued, then running)."""
-    return float(settings.WEBHOOK_DRAIN_MAX_SECONDS + settings.WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS)
+def webhook_drain_queue_grace_seconds() -> float:
+    """How long a place stays held for a drain that was queued but has not started: a woken drain
+    may wait that long behind other tasks, and while it waits its place must stay held, or every
+    stored webhook would queue another drain. Past it, the task is presumed lost with the queue."""
+    return float(settings.WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS)
+
+
+def webhook_drain_lease_seconds() -> float:
+    """How long a running drain's place stays held without being renewed: a drain renews it as it
+    works, so the place of a drain that was killed is free again this soon."""
+    return float(settings.WEBHOOK_DRAIN_LEASE_SECONDS)
 
 
 def webhook_drain_wake() -> bool:
     """Queue a drain task if one of the ``webhook_drain_places()`` places is free, holding the
     place for it; returns whether a task was queued. With every place held (by queued or running
-    drains, which will see the due events) nothing is queued: one read, no write. A place whose
-    holder never let go is free again after ``webhook_drain_hold_seconds()`` (a task lost with the
-    queue). Raises if the broker refuses the task (the place is let go first)."""
+    drains, which will see the due events) nothing is queued: one read, no write. A queued drain's
+    place is free again after ``webhook_drain_queue_grace_seconds()`` if the drain never starts
+    (a task lost with the queue), a running drain's once it stops renewing its lease
+    (``webhook_drain_lease_seconds()``: the drain was killed). Raises if the broker refuses the
+    task (the place is let go first)."""
     from django_q.tasks import async_task
 
     places = webhook_drain_places()
@@ -182,11 +192,16 @@ def webhook_drain_wake() -> bool:
     return False
 
 
-def webhook_drain_place_take(*, slot: int, token: str, now: datetime | None = None) -> bool:
-    """Hold ``slot`` for ``token`` if it is free (never held, let go, or its holder presumed
-    lost), or renew it if ``token`` already holds it. Returns whether ``token`` holds it now."""
+def webhook_drain_place_take(
+    *, slot: int, token: str, now: datetime | None = None, hold_seconds: float | None = None
+) -> bool:
+    """Hold ``slot`` for ``token`` for ``hold_seconds`` (by default the queue grace, for a drain
+    about to be queued) if it is free (never held, let go, or its holder presumed lost), or renew
+    it if ``token`` already holds it. Returns whether ``token`` holds it now."""
     now = now or timezone.now()
-    until = now + timedelta(seconds=webhook_drain_hold_seconds())
+    if hold_seconds is None:
+        hold_seconds = webhook_drain_queue_grace_seconds()
+    until = now + timedelta(seconds=hold_seconds)
     takeable = Q(token="") | Q(token=token) | Q(held_until__lt=now) | Q(held_until__isnull=True)
     if WebhookDrainSlot.objects.filter(takeable, slot=slot).update(token=token, held_until=until):
         return True

@@ -1,32 +1,34 @@
 """Claim and process inbox events, retry them with backoff, replay them.
 
-An event is processed by whoever *claims* it: the claim moves it to ``processing`` and stamps
-``claimed_at``, atomically (``SELECT ... FOR UPDATE SKIP LOCKED`` where the database has it, a
-conditional UPDATE on SQLite). ``claimed_at`` is also the claim's fencing token: a worker only
-records its outcome if the row still carries its stamp, so a worker that was presumed dead and
-taken over can never overwrite the outcome of the one that took over. A claim older than
-``WEBHOOK_CLAIM_TIMEOUT_SECONDS`` is taken back (the worker died); handlers are idempotent, so the
-re-run applies the effect at most once.
+The claims, the backoff, the attempt budget and the due-event loop are the shared engine's
+(``integrations.claims``, the table ``INBOX``): an event is processed by whoever claims it, its
+``claimed_at`` fences the outcome, and a claim older than ``WEBHOOK_CLAIM_TIMEOUT_SECONDS`` is
+taken back (the worker died); handlers are idempotent, so the re-run applies the effect at most
+once.
 """
 
 from __future__ import annotations
 
-import random
 import traceback
-import uuid
-from collections.abc import Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import timedelta
 from time import monotonic
 from typing import Any
 
 import structlog
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import connections, router, transaction
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from integrations.audit_hook import audit
+from integrations.claims import (
+    ClaimTable,
+    attempts_abandoned,
+    attempts_used_up,
+    backoff_seconds,
+)
 from integrations.exceptions import InvalidTransition
 from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
@@ -35,86 +37,43 @@ from integrations.webhooks.registry import HandlerOutcome, MalformedWebhook, get
 log = structlog.get_logger(__name__)
 
 Status = WebhookEvent.Status
-RETRYABLE = (Status.RECEIVED, Status.FAILED)
 TRACEBACK_LIMIT = 50_000
 ERROR_LIMIT = 2_000
-# Events claimed per statement by the drain loop: small, so a dying worker strands few.
-CLAIM_BATCH = 20
 WORKER_DIED_ERROR = "Gave up: the worker stopped (killed or timed out) during the last attempt."
+
+INBOX: ClaimTable[WebhookEvent] = ClaimTable(
+    model=WebhookEvent,
+    new=Status.RECEIVED,
+    failed=Status.FAILED,
+    running=Status.PROCESSING,
+    dead=Status.DEAD,
+    claim_timeout_setting="WEBHOOK_CLAIM_TIMEOUT_SECONDS",
+    claim_column="claim_token",
+)
 
 
 class ClaimLost(Exception):
     """The claim timed out and another worker took the event over; this run's work is dropped."""
 
 
-def _stale_before(now: datetime) -> datetime:
-    return now - timedelta(seconds=settings.WEBHOOK_CLAIM_TIMEOUT_SECONDS)
-
-
-def _claimable(now: datetime) -> Q:
-    """Due received/failed events, and events whose claim has timed out."""
-    due = Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True)
-    return (Q(status__in=RETRYABLE) & due) | Q(
-        status=Status.PROCESSING, claimed_at__lt=_stale_before(now)
-    )
-
-
 def webhook_retry_delay(attempts: int) -> float:
     """Seconds before the next try after ``attempts`` failed ones: exponential from
     WEBHOOK_RETRY_BASE_SECONDS, capped at WEBHOOK_RETRY_MAX_SECONDS, with ±20 % jitter."""
-    base: float = settings.WEBHOOK_RETRY_BASE_SECONDS
-    cap: float = settings.WEBHOOK_RETRY_MAX_SECONDS
-    delay = min(cap, base * 2 ** min(max(attempts - 1, 0), 62))
-    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+    return backoff_seconds(
+        attempts=attempts,
+        base=settings.WEBHOOK_RETRY_BASE_SECONDS,
+        cap=settings.WEBHOOK_RETRY_MAX_SECONDS,
+    )
 
 
 def _claim(event_id: int) -> WebhookEvent | None:
     """Move a claimable event to processing and return it, or None if it is not claimable now."""
-    now = timezone.now()
-    connection = connections[router.db_for_write(WebhookEvent)]
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            event = (
-                WebhookEvent.objects.select_for_update(skip_locked=True)
-                .filter(_claimable(now), pk=event_id)
-                .first()
-            )
-            if event is None:
-                return None
-            event.status = Status.PROCESSING
-            event.claimed_at = now
-            event.attempts += 1
-            event.save(update_fields=["status", "claimed_at", "attempts"])
-            return event
-    claimed = WebhookEvent.objects.filter(_claimable(now), pk=event_id).update(
-        status=Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
-        return None
-    return WebhookEvent.objects.get(pk=event_id)
+    return INBOX.claim(event_id)
 
 
 def _claim_batch(event_ids: list[int]) -> list[WebhookEvent]:
-    """Claim whichever of ``event_ids`` are claimable, in one statement; return those claimed.
-    A fresh random token marks this claim's rows, so two workers claiming in the same
-    microsecond can never mistake each other's rows for their own."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    claim = {"status": Status.PROCESSING, "claimed_at": now, "claim_token": token}
-    connection = connections[router.db_for_write(WebhookEvent)]
-    if connection.features.has_select_for_update_skip_locked:
-        with transaction.atomic():
-            ids = list(
-                WebhookEvent.objects.select_for_update(skip_locked=True)
-                .filter(_claimable(now), pk__in=event_ids)
-                .values_list("pk", flat=True)
-            )
-            WebhookEvent.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, **claim)
-    else:
-        WebhookEvent.objects.filter(_claimable(now), pk__in=event_ids).update(
-            attempts=F("attempts") + 1, **claim
-        )
-    return list(WebhookEvent.objects.filter(pk__in=event_ids, claim_token=token).order_by("pk"))
+    """Claim whichever of ``event_ids`` are claimable, in one statement; return those claimed."""
+    return INBOX.claim_many(event_ids)
 
 
 def _affected(outcome: HandlerOutcome | None) -> list[dict[str, str]]:
@@ -132,10 +91,9 @@ def _affected(outcome: HandlerOutcome | None) -> list[dict[str, str]]:
 
 def _finish(event: WebhookEvent, *, status: str, affected: list[dict[str, str]]) -> None:
     """Record success, only if this worker still holds the claim (else raise ClaimLost)."""
-    updated = WebhookEvent.objects.filter(
-        pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
-    ).update(status=status, processed_at=timezone.now(), affected=affected, next_attempt_at=None)
-    if not updated:
+    if not INBOX.finish(
+        event, status=status, processed_at=timezone.now(), affected=affected, next_attempt_at=None
+    ):
         raise ClaimLost
 
 
@@ -155,24 +113,23 @@ def _record_failure(
     crashed provider call is recovered (a delivery's claim timeout plus its retry), so it waits up
     to WEBHOOK_NOT_READY_GIVE_UP_SECONDS from its arrival before it is dead. A malformed body stays
     malformed: it is dead at once (a replay after a fix still re-runs it)."""
-    now = timezone.now()
     if not_ready:
-        waited = (now - event.received_at).total_seconds()
+        waited = (timezone.now() - event.received_at).total_seconds()
         dead = waited >= settings.WEBHOOK_NOT_READY_GIVE_UP_SECONDS
         delay = not_ready_retry_delay(waited)
         attempts: Any = F("attempts") - 1  # a wait, not an attempt
     else:
-        dead = malformed or event.attempts >= settings.WEBHOOK_MAX_ATTEMPTS
+        dead = malformed or attempts_used_up(
+            attempts=event.attempts, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS
+        )
         delay = webhook_retry_delay(event.attempts)
         attempts = event.attempts
-    next_attempt_at = None if dead else now + timedelta(seconds=delay)
-    updated = WebhookEvent.objects.filter(
-        pk=event.pk, status=Status.PROCESSING, claimed_at=event.claimed_at
-    ).update(
-        status=Status.DEAD if dead else Status.FAILED,
+    failure = INBOX.fail(
+        event,
+        dead=dead,
+        retry_in=timedelta(seconds=delay),
         last_error=error[:ERROR_LIMIT],
         traceback=trace[-TRACEBACK_LIMIT:],
-        next_attempt_at=next_attempt_at,
         attempts=attempts,
     )
     fields: dict[str, Any] = {
@@ -182,7 +139,7 @@ def _record_failure(
         "attempts": event.attempts,
         "error": error[:ERROR_LIMIT],
     }
-    if not updated:
+    if not failure.recorded:
         # Another worker took over, or the error came after the handler's transaction had
         # committed (from an on-commit callback): the row already tells the outcome.
         current = WebhookEvent.objects.filter(pk=event.pk).values_list("status", flat=True).first()
@@ -192,7 +149,9 @@ def _record_failure(
     else:
         log.warning(
             "webhook.failed",
-            next_attempt_at=next_attempt_at.isoformat() if next_attempt_at else None,
+            next_attempt_at=failure.next_attempt_at.isoformat()
+            if failure.next_attempt_at
+            else None,
             **fields,
         )
 
@@ -200,7 +159,7 @@ def _record_failure(
 def _run(event: WebhookEvent) -> None:
     """Run the claimed event's handler; never raises for a handler failure."""
     started = monotonic()
-    if event.attempts > settings.WEBHOOK_MAX_ATTEMPTS:
+    if attempts_abandoned(attempts=event.attempts, max_attempts=settings.WEBHOOK_MAX_ATTEMPTS):
         # Only a timed-out claim gets here: every earlier attempt's worker died on this event.
         _record_failure(event, error=WORKER_DIED_ERROR, trace="")
         return
@@ -266,35 +225,25 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
 
 
 def due_webhook_event_ids(*, limit: int, exclude: Iterable[int] = ()) -> list[int]:
-    """Ids of claimable events (due received/failed ones and timed-out claims), oldest due first."""
-    return list(
-        WebhookEvent.objects.filter(_claimable(timezone.now()))
-        .exclude(pk__in=list(exclude))
-        .order_by(F("next_attempt_at").asc(nulls_first=True), "pk")
-        .values_list("pk", flat=True)[:limit]
-    )
+    """Ids of claimable events: timed-out claims, then due failed ones, then due received ones,
+    each oldest due first."""
+    return list(INBOX.due(limit=limit, exclude=exclude))
 
 
-def process_due_webhooks(*, limit: int = 500, time_budget_seconds: float | None = None) -> int:
+def process_due_webhooks(
+    *,
+    limit: int = 500,
+    time_budget_seconds: float | None = None,
+    keep_going: Callable[[], bool] | None = None,
+) -> int:
     """Process due events (and re-run timed-out claims) until none is due, ``limit`` events
-    have been tried, or ``time_budget_seconds`` have passed. Each event is tried at most once per
-    call; events claimed meanwhile by another worker are skipped. Returns how many this call ran.
-    Safe to run in several workers at once."""
-    deadline = None if time_budget_seconds is None else monotonic() + time_budget_seconds
-    tried: set[int] = set()
-    ran = 0
-    while len(tried) < limit:
-        if deadline is not None and monotonic() >= deadline:
-            break
-        batch = due_webhook_event_ids(limit=min(CLAIM_BATCH, limit - len(tried)), exclude=tried)
-        if not batch:
-            break
-        tried.update(batch)
-        # Claimed together, run one by one: each event still commits (or fails) on its own.
-        for event in _claim_batch(batch):
-            _run(event)
-            ran += 1
-    return ran
+    have been tried, ``time_budget_seconds`` have passed, or ``keep_going`` (asked after each
+    event) says no (the events already claimed are run first). Each event is tried at most once
+    per call; events claimed meanwhile by another worker are skipped. Returns how many this call
+    ran. Safe to run in several workers at once."""
+    return INBOX.run_due(
+        _run, limit=limit, time_budget_seconds=time_budget_seconds, keep_going=keep_going
+    )
 
 
 def webhook_event_replay(
@@ -312,7 +261,7 @@ def webhook_event_replay(
     previous = event.status
     reset = (
         WebhookEvent.objects.filter(pk=event.pk)
-        .exclude(status=Status.PROCESSING, claimed_at__gte=_stale_before(now))
+        .exclude(INBOX.live_claim(now))
         .update(status=Status.RECEIVED, next_attempt_at=now, attempts=0)
     )
     if not reset:

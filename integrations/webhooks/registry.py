@@ -28,15 +28,17 @@ LATEST_OCCURRED_AT = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class WebhookError(SwitchboardError):
-    status_code = 400
+    """A webhook delivery that cannot be accepted as it is."""
 
 
-class MalformedWebhook(WebhookError):  # -> 400, nothing stored
-    status_code = 400
+class MalformedWebhook(WebhookError):
+    """The body or a fact in it is malformed: the receiver answers 400 and stores nothing; a
+    stored event that turns out malformed is dead at once."""
 
 
-class SignatureRejected(WebhookError):  # -> 401, the attempt is logged, nothing processable
-    status_code = 401
+class SignatureRejected(WebhookError):
+    """A bad or stale signature: the receiver answers 401; the refusal is counted, nothing is
+    stored as processable."""
 
 
 @dataclass(frozen=True)

@@ -6,62 +6,41 @@ import time
 
 import structlog
 from django.conf import settings
-from django.utils import timezone
 
-from integrations.models import WebhookEvent
 from integrations.webhooks.inbox import (
+    webhook_drain_lease_seconds,
     webhook_drain_place_release,
     webhook_drain_place_take,
     webhook_drain_wake,
 )
-from integrations.webhooks.processing import (
-    due_webhook_event_ids,
-    process_due_webhooks,
-    webhook_event_process,
-)
+from integrations.webhooks.processing import due_webhook_event_ids, process_due_webhooks
 from integrations.webhooks.retention import webhooks_prune
 
 log = structlog.get_logger(__name__)
-INLINE_RETRIES = 4
 DRAIN_BATCH = 200
 DRAIN_POLL_SECONDS = 0.05
-
-
-def process_webhook_event(event_pk: int) -> str:
-    """Process one inbox event (enqueued after it was stored). Idempotent: a second run, or a run
-    after the sweeper got there first, changes nothing. A failure due again within
-    WEBHOOK_INLINE_RETRY_SECONDS (a fact that beat its object) is retried here after a short
-    wait instead of waiting for the next sweep. Returns the event's status."""
-    try:
-        event = webhook_event_process(event_id=event_pk)
-        for _ in range(INLINE_RETRIES):
-            if event.status != WebhookEvent.Status.FAILED or event.next_attempt_at is None:
-                break
-            wait = (event.next_attempt_at - timezone.now()).total_seconds()
-            if wait > settings.WEBHOOK_INLINE_RETRY_SECONDS:
-                break
-            time.sleep(max(wait, 0))
-            event = webhook_event_process(event_id=event_pk)
-        return event.status
-    except WebhookEvent.DoesNotExist:
-        log.warning("webhook.process_missing", webhook_event=event_pk)
-        return "missing"
 
 
 def drain(slot: int | None = None, token: str = "") -> int:
     """Woken after events are stored, holding drain place ``slot`` (inbox.webhook_drain_wake):
     process every due event, then keep polling for WEBHOOK_DRAIN_LINGER_SECONDS of quiet (new
     events, or quick retries of facts that beat their object) before returning; never longer than
-    WEBHOOK_DRAIN_MAX_SECONDS. Then it lets go of its place, waits one WEBHOOK_WAKE_WINDOW_SECONDS
-    (an event stored meanwhile may have found every place held and its wake coalesced away) and
-    wakes a successor if any event is due. A drain whose place was presumed lost and taken by
-    another returns at once. Several drains may run at once: claims keep each event to one worker.
-    Returns how many events it ran."""
-    if slot is not None and not webhook_drain_place_take(slot=slot, token=token):
-        log.info("webhook.drain_place_taken", slot=slot)
-        return 0
+    WEBHOOK_DRAIN_MAX_SECONDS. While it runs it holds its place on a short lease
+    (WEBHOOK_DRAIN_LEASE_SECONDS) that it renews as it works, so the place of a drain killed
+    mid-run is free again within the lease. Then it lets go of its place, waits one
+    WEBHOOK_WAKE_WINDOW_SECONDS (an event stored meanwhile may have found every place held and its
+    wake coalesced away) and wakes a successor if any event is due. A drain whose place was
+    presumed lost and taken by another returns at once, or, if that happens while it runs, after
+    the events it has claimed. Several drains may run at once: claims keep each event to one
+    worker. Returns how many events it ran."""
+    lease = None
+    if slot is not None:
+        lease = _DrainLease(slot=slot, token=token)
+        if not lease.take():
+            log.info("webhook.drain_place_taken", slot=slot)
+            return 0
     try:
-        total = _drain_due()
+        total = _drain_due(lease)
     finally:
         if slot is not None:
             webhook_drain_place_release(slot=slot, token=token)
@@ -75,12 +54,48 @@ def drain(slot: int | None = None, token: str = "") -> int:
     return total
 
 
-def _drain_due() -> int:
+class _DrainLease:
+    """A running drain's hold on its place: taken for WEBHOOK_DRAIN_LEASE_SECONDS and renewed
+    once a third of that has passed, so a drain that dies stops renewing and its place frees up."""
+
+    def __init__(self, *, slot: int, token: str) -> None:
+        self.slot = slot
+        self.token = token
+        self.seconds = webhook_drain_lease_seconds()
+        self.renewed = -1e9
+        self.lost = False
+
+    def take(self) -> bool:
+        """Take or renew the place for one lease; False (for good) once another holds it."""
+        if not self.lost and webhook_drain_place_take(
+            slot=self.slot, token=self.token, hold_seconds=self.seconds
+        ):
+            self.renewed = time.monotonic()
+            return True
+        self.lost = True
+        return False
+
+    def keep(self) -> bool:
+        """Renew the lease if a third of it has passed; False once another drain took the place."""
+        if self.lost:
+            return False
+        if time.monotonic() - self.renewed < self.seconds / 3:
+            return True
+        if self.take():
+            return True
+        log.info("webhook.drain_place_lost", slot=self.slot)
+        return False
+
+
+def _drain_due(lease: _DrainLease | None) -> int:
+    keep_going = lease.keep if lease is not None else None
     started = time.monotonic()
     quiet_since = started
     total = 0
     while time.monotonic() - started < settings.WEBHOOK_DRAIN_MAX_SECONDS:
-        ran = process_due_webhooks(limit=DRAIN_BATCH)
+        if keep_going is not None and not keep_going():
+            break
+        ran = process_due_webhooks(limit=DRAIN_BATCH, keep_going=keep_going)
         total += ran
         now = time.monotonic()
         if ran:

@@ -171,3 +171,78 @@ def test_drains_run_inline_in_tests_and_let_their_place_go(handlers, deliver, cu
     assert deliver(body, headers).status_code == 200
     assert WebhookEvent.objects.get().status == "processed"
     assert _held() == []
+
+
+class _Killed(BaseException):
+    """The worker dies mid-drain (kill -9): no ``finally`` of ours lets the place go."""
+
+
+@pytest.fixture
+def short_lease(no_coalescing: Any) -> Any:
+    no_coalescing.WEBHOOK_DRAIN_CONCURRENCY = 1
+    no_coalescing.WEBHOOK_DRAIN_MAX_SECONDS = 45
+    no_coalescing.WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS = 60
+    no_coalescing.WEBHOOK_DRAIN_LEASE_SECONDS = 0.3
+    return no_coalescing
+
+
+def test_a_drain_killed_mid_run_frees_its_place_within_the_lease(
+    handlers, deliver, queued, short_lease, monkeypatch
+):
+    deliver(*signed("test.unhandled", {"id": "obj_1"}))
+    [first] = queued
+
+    def killed(**kwargs: Any) -> int:
+        raise _Killed
+
+    real = tasks.process_due_webhooks, tasks.webhook_drain_place_release
+    monkeypatch.setattr(tasks, "process_due_webhooks", killed)
+    monkeypatch.setattr(tasks, "webhook_drain_place_release", lambda **kwargs: None)
+    with pytest.raises(_Killed):
+        drain(slot=first["slot"], token=first["token"])
+    tasks.process_due_webhooks, tasks.webhook_drain_place_release = real
+    assert WebhookDrainSlot.objects.get(slot=0).token == first["token"]
+
+    deliver(*signed("test.unhandled", {"id": "obj_2"}))
+    assert len(queued) == 1  # within the lease the place is still the dead drain's
+    time.sleep(0.4)
+    deliver(*signed("test.unhandled", {"id": "obj_3"}))
+    assert len(queued) == 2  # not WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS (60 s) later: the lease
+    assert WebhookDrainSlot.objects.get(slot=0).token == queued[1]["token"]
+    assert drain(slot=queued[1]["slot"], token=queued[1]["token"]) == 3
+
+
+def test_a_queued_drain_keeps_its_place_for_the_queue_grace_not_the_lease(
+    handlers, deliver, queued, short_lease
+):
+    short_lease.WEBHOOK_DRAIN_LEASE_SECONDS = 0.1
+    deliver(*signed("test.unhandled", {"id": "obj_1"}))
+    time.sleep(0.3)  # the drain waits in the queue, longer than a lease
+    deliver(*signed("test.unhandled", {"id": "obj_2"}))
+    assert len(queued) == 1
+    assert drain(slot=queued[0]["slot"], token=queued[0]["token"]) == 2
+
+
+def test_a_running_drain_renews_its_lease_so_its_place_stays_held(
+    handlers, deliver, queued, short_lease, monkeypatch
+):
+    short_lease.WEBHOOK_DRAIN_LINGER_SECONDS = 1.2
+    deliver(*signed("test.unhandled", {"id": "obj_1"}))
+    [first] = queued
+    real = tasks.process_due_webhooks
+    started = time.monotonic()
+    held_for: list[float] = []
+
+    def late_event_while_running(**kwargs: Any) -> int:
+        if not held_for and time.monotonic() - started > 0.8:  # well past one lease
+            until = WebhookDrainSlot.objects.get(slot=0).held_until
+            assert until is not None
+            held_for.append((until - timezone.now()).total_seconds())
+            deliver(*signed("test.unhandled", {"id": "obj_late"}))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tasks, "process_due_webhooks", late_event_while_running)
+    assert drain(slot=first["slot"], token=first["token"]) == 2
+    assert len(queued) == 1  # the late event's wake found the place held: the drain ran it
+    assert 0 < held_for[0] <= 0.3  # held on the short lease, renewed, not for the whole run
+    assert _held() == []

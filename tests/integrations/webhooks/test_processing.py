@@ -19,7 +19,7 @@ from integrations.webhooks.processing import (
     webhook_retry_delay,
 )
 from integrations.webhooks.registry import unregister_webhook_endpoint
-from integrations.webhooks.tasks import process_webhook_event, sweep
+from integrations.webhooks.tasks import sweep
 from tests.factories import events_for, make_order
 from tests.integrations.webhooks.support import PROVIDER, make_due, signed
 
@@ -55,13 +55,8 @@ def test_processing_a_finished_event_again_does_nothing(handlers, deliver, custo
 
     assert again.status == S.PROCESSED
     assert WebhookEvent.objects.values().get(pk=event.pk) == before
-    assert process_webhook_event(event.pk) == S.PROCESSED
     assert len(handlers.calls) == 1
     assert _linked(customer) == 1
-
-
-def test_task_for_a_missing_event_reports_it_and_does_not_raise():
-    assert process_webhook_event(987654) == "missing"
 
 
 def test_failing_handler_records_error_and_traceback_and_backs_off(
