@@ -387,13 +387,13 @@ def _demo_refund(
     )
     if outcome == "delivered_refund_requested":
         if needs_two:  # one of two approvals given: finance's queue shows "1 of 2"
-            refund_approve(refund=refund, approver=approvers[0])
+            refund_approve(refund=refund, approver=approvers[0], reauthenticated_at=timezone.now())
         return
     if outcome == "delivered_refund_rejected":
         refund_reject(refund=refund, approver=approvers[0], reason="Outside the return window.")
         return
     for approver in approvers[: refund_approvals_needed(refund=refund)]:
-        refund = refund_approve(refund=refund, approver=approver)
+        refund = refund_approve(refund=refund, approver=approver, reauthenticated_at=timezone.now())
     refund = refund_mark_processing(refund=refund, provider_refund_id=f"sbx_re_{refund.pk:06d}")
     refund_mark_succeeded(refund=refund)
     _notify(

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
+from django import forms
 from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+UserT = TypeVar("UserT")
 
 
 class CappedCountPaginator(Paginator):
@@ -61,3 +72,85 @@ def money_column(amount_field: str, currency_field: str, description: str) -> An
     column.short_description = description  # type: ignore[attr-defined]
     column.admin_order_field = amount_field  # type: ignore[attr-defined]
     return column
+
+
+def signed_in_user(request: HttpRequest, user_type: type[UserT]) -> UserT:
+    """The request's user as ``user_type`` (the project's user model); PermissionDenied for
+    anyone else (an anonymous request that got this far)."""
+    user: object = request.user
+    if not isinstance(user, user_type):
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
+def short_age(delta: timedelta) -> str:
+    """``3 min``, ``5 h``, ``2 d``: how long a request has waited."""
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} d"
+
+
+def confirm_with_form(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    *,
+    form_class: type[forms.Form],
+    rows: tuple[str, list[Any]],
+    action: str,
+    title: str,
+    template: str,
+    apply: Callable[[Any, dict[str, Any]], bool],
+    done_message: str,
+) -> HttpResponse | None:
+    """An admin action that asks for a form first (a reason, a note): shows the form page with
+    the selected rows; once submitted and valid, applies ``apply`` to each row (which reports
+    its own errors and returns whether it did anything) and says how many it did."""
+    form = form_class(request.POST if "apply" in request.POST else None)
+    if "apply" in request.POST and form.is_valid():
+        done = sum(1 for obj in rows[1] if apply(obj, form.cleaned_data))
+        if done:
+            modeladmin.message_user(request, done_message.format(n=done), messages.SUCCESS)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.opts,
+        rows[0]: rows[1],
+        "form": form,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "action": action,
+    }
+    return TemplateResponse(request, template, context)
+
+
+class DefaultValueFilter(admin.SimpleListFilter):
+    """A status filter whose unfiltered state is ``default`` (the work still to do); "All" is an
+    explicit choice."""
+
+    title = "status"
+    parameter_name = "status"
+    default = ""
+    statuses: list[tuple[str, str]] = []
+    ALL = "all"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [*self.statuses, (self.ALL, "All")]
+
+    def value(self) -> str:
+        return super().value() or self.default
+
+    def choices(self, changelist: ChangeList) -> Iterator[Any]:
+        current = self.value()
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": current == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset if value == self.ALL else queryset.filter(status=value)

@@ -1,101 +1,20 @@
 """Reactions of notifications to other apps' events (run as Delivery rows, retried on failure).
 
-Provider calls happen outside any transaction. Each message is keyed ``<event id>:<channel>``, so
-a retry after a crash or an outage sends only what is still queued and never queues twice.
+Each is one call to a workflow in ``notifications.workflows``, which is idempotent on the event
+id: a redelivery sends only what is still queued and never queues twice.
 """
 
 from __future__ import annotations
 
-import structlog
-
-from accounts.models import Customer
-from integrations import exceptions
 from integrations.deliveries.registry import Subscriber
-from integrations.deliveries.relay import is_terminal
 from integrations.models import DomainEvent
-from notifications.channels import get_channel
-from notifications.channels.base import OutboundMessage
-from notifications.models import Notification, NotificationChannel, NotificationStatus
-from notifications.rules import RULES, CustomerMessage, customer_message_for
-from notifications.services import (
-    notification_mark_failed,
-    notification_mark_sent,
-    notification_queue,
-)
-
-log = structlog.get_logger(__name__)
-
-AUTOMATIC_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WHATSAPP)
-
-
-def _recipient(customer: Customer, channel: str) -> str:
-    return customer.email if channel == NotificationChannel.EMAIL else customer.phone
+from notifications.rules import RULES
+from notifications.workflows import notification_send_for_event
 
 
 def notify_customer(event: DomainEvent) -> None:
-    """Send the message ``notifications.rules`` has for the event, by e-mail and WhatsApp, to
-    whichever of the customer's addresses exist.
-
-    Idempotent on the event id: each channel's notification is queued once (dedupe key
-    ``<event id>:<channel>``) and sent only while still queued. A recipient the services refuse
-    (an invalid phone) is skipped; a terminal provider refusal (a ProviderRejected that
-    ``is_terminal``, e.g. RecipientUnreachable: not on WhatsApp) marks that notification failed
-    at once with the provider's reason, and is not retried. Other provider errors
-    (ProviderUnavailable, a 408/409/429 refusal, the e-mail backend's
-    ``OSError``) are raised once the remaining channels were tried, so the delivery retries what
-    is still queued."""
-    message = customer_message_for(event)
-    if message is None or event.customer_id is None:
-        return
-    customer = Customer.objects.get(pk=event.customer_id)
-    retryable: Exception | None = None
-    for channel in AUTOMATIC_CHANNELS:
-        if not _recipient(customer, channel):
-            continue
-        try:
-            _queue_and_send(event=event, customer=customer, channel=channel, message=message)
-        except ValueError as exc:
-            log.warning("notification.skipped", event_id=event.pk, channel=channel, detail=str(exc))
-        except (exceptions.SwitchboardError, OSError) as exc:
-            retryable = retryable or exc
-    if retryable is not None:
-        raise retryable
-
-
-def _queue_and_send(
-    *, event: DomainEvent, customer: Customer, channel: str, message: CustomerMessage
-) -> Notification:
-    notification = notification_queue(
-        customer=customer,
-        channel=channel,
-        template=message.template,
-        subject=message.subject,
-        body=message.body,
-        dedupe_key=f"{event.pk}:{channel}",
-    )
-    if notification.status != NotificationStatus.QUEUED:
-        return notification
-    try:
-        sent = get_channel(channel).send(
-            message=OutboundMessage(
-                reference=f"notification:{notification.pk}",
-                channel=channel,
-                recipient=notification.recipient,
-                subject=notification.subject,
-                body=notification.body,
-            )
-        )
-    except exceptions.ProviderRejected as exc:
-        if not is_terminal(exc):  # 408/409/429: the provider says "not now"
-            raise
-        # Never goes through (e.g. RecipientUnreachable: not on WhatsApp): failed at once,
-        # with the provider's reason, and not retried.
-        return notification_mark_failed(notification=notification, error=exc.detail)
-    return notification_mark_sent(
-        notification=notification,
-        provider=sent.provider,
-        provider_message_id=sent.provider_message_id,
-    )
+    """The customer's message for the event (``notifications.rules``), by e-mail and WhatsApp."""
+    notification_send_for_event(event=event)
 
 
 SUBSCRIBERS = [

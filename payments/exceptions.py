@@ -7,3 +7,8 @@ class RefundNotAllowed(SwitchboardError):
 
 class SelfApprovalForbidden(RefundNotAllowed):
     """Nobody approves or rejects their own refund request."""
+
+
+class ReauthenticationRequired(RefundNotAllowed):
+    """Approving above the dual-approval threshold needs a re-authentication within
+    ``SENSITIVE_ACTION_REAUTH_SECONDS``; none was given, or it is too old. Nothing was changed."""

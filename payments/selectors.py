@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet, Sum
 
+from accounts.access.roles import FINANCE
 from payments.models import OPEN_REFUND_STATUSES, Payment, Refund
 
 
@@ -24,3 +26,9 @@ def payment_refundable_amount(*, payment: Payment) -> int:
         or 0
     )
     return payment.amount - payment.amount_refunded - held
+
+
+def finance_emails() -> list[str]:
+    """E-mail addresses of active users in the finance group, sorted."""
+    users = get_user_model().objects.filter(groups__name=FINANCE, is_active=True).exclude(email="")
+    return sorted(set(users.values_list("email", flat=True)))

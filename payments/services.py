@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
@@ -20,7 +19,7 @@ from integrations.transitions import ensure_transition, lock
 from orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from orders.services import order_mark_paid, order_mark_refunded
 from payments.disputes import paid_after_cancel_detail, reconciliation_flag
-from payments.exceptions import RefundNotAllowed, SelfApprovalForbidden
+from payments.exceptions import RefundNotAllowed
 from payments.models import (
     PAYMENT_TRANSITIONS,
     REFUND_TRANSITIONS,
@@ -31,6 +30,11 @@ from payments.models import (
     RefundApproval,
     RefundReason,
     RefundStatus,
+)
+from payments.refunds import (
+    refund_approvals_needed,
+    refund_ensure_not_own,
+    refund_ensure_reauthenticated,
 )
 from payments.selectors import payment_refundable_amount
 
@@ -356,12 +360,6 @@ class ApprovalAlreadyGiven(RefundNotAllowed):
     someone else."""
 
 
-def refund_approvals_needed(*, refund: Refund) -> int:
-    """Approvals a refund needs: two different finance users above
-    ``REFUND_DUAL_APPROVAL_THRESHOLD`` (minor units), otherwise one."""
-    return 2 if refund.amount > settings.REFUND_DUAL_APPROVAL_THRESHOLD else 1
-
-
 def _refund_decide(
     *, refund: Refund, decider: User, target: RefundStatus, rejection_reason: str = ""
 ) -> Refund:
@@ -375,8 +373,7 @@ def _refund_decide(
 
 
 def _ensure_decidable(*, refund: Refund, decider: User, target: RefundStatus) -> None:
-    if refund.requested_by_id == decider.pk:
-        raise SelfApprovalForbidden("Nobody approves or rejects their own refund request.")
+    refund_ensure_not_own(refund=refund, decider=decider)
     ensure_transition(
         entity=str(refund), current=refund.status, target=target, allowed=REFUND_TRANSITIONS
     )
@@ -409,16 +406,22 @@ def _refund_move_decided(
     )
 
 
-def refund_approve(*, refund: Refund, approver: User) -> Refund:
+def refund_approve(
+    *, refund: Refund, approver: User, reauthenticated_at: datetime | None = None
+) -> Refund:
     """Record ``approver``'s approval; the refund moves requested -> approved once it has enough
     (``refund_approvals_needed``: one, or two different users above the dual-approval threshold).
     A first of two approvals records ``refund.approval_added`` and leaves the refund requested.
+    Above the threshold every approval needs ``reauthenticated_at``, when the approver last
+    proved who they are (a password or SSO login; the admin passes its session's
+    ``reauth_stamp``), within ``SENSITIVE_ACTION_REAUTH_SECONDS``.
 
     The refund row is locked while deciding, so approvals clicked at once give one transition
     (and one ``refund.approved``, hence one provider refund). Raises SelfApprovalForbidden for
-    the requester, ApprovalAlreadyGiven for the same approver twice and InvalidTransition when
-    it was already decided; nothing is written then. Executing it at the provider comes after,
-    through the ``refund.approved`` subscriber."""
+    the requester, ApprovalAlreadyGiven for the same approver twice, InvalidTransition when it
+    was already decided and ReauthenticationRequired without a fresh re-authentication where
+    one is needed; nothing is written then. Executing it at the provider comes after, through
+    the ``refund.approved`` subscriber."""
     with transaction.atomic():
         refund = lock(refund, "payment__order__customer")
         _ensure_decidable(refund=refund, decider=approver, target=RefundStatus.APPROVED)
@@ -427,6 +430,7 @@ def refund_approve(*, refund: Refund, approver: User) -> Refund:
                 f"You already approved {refund}; a second approval must come from another "
                 "finance user."
             )
+        refund_ensure_reauthenticated(refund=refund, reauthenticated_at=reauthenticated_at)
         RefundApproval.objects.create(refund=refund, approver=approver)
         given = RefundApproval.objects.filter(refund=refund).count()
         if given < refund_approvals_needed(refund=refund):

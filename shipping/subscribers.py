@@ -1,114 +1,19 @@
 """Reactions of shipping to other apps' events (run as Delivery rows, retried on failure).
 
-Carrier calls happen outside any transaction; each step is idempotent, so a retry after a crash
-or an outage continues where the last attempt stopped and never opens a second shipment or buys
-a second label.
+Each is one call to a workflow in ``shipping.workflows``, which is idempotent: a redelivery
+never opens a second shipment or buys a second label.
 """
 
 from __future__ import annotations
 
-import structlog
-from django.db import transaction
-from django.db.models import Sum
-
 from integrations.deliveries.registry import Subscriber
-from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
-from integrations.transitions import lock
-from orders.models import Order
-from shipping.carriers import get_carrier
-from shipping.carriers.base import LabelRequest, Quote, QuoteRequest
-from shipping.models import Shipment, ShipmentStatus
-from shipping.services import SHIPPABLE_ORDER_STATUSES, shipment_create, shipment_purchase_label
-
-log = structlog.get_logger(__name__)
-
-
-def _open_shipment(order: Order) -> Shipment | None:
-    return (
-        Shipment.objects.filter(order=order)
-        .exclude(status=ShipmentStatus.CANCELLED)
-        .order_by("id")
-        .first()
-    )
-
-
-def _items(order: Order) -> int:
-    return int(order.lines.aggregate(total=Sum("quantity"))["total"] or 1)
-
-
-def _cheapest(quotes: list[Quote]) -> Quote:
-    if not quotes:
-        raise ValueError("The carrier offered no service for this parcel.")
-    return min(quotes, key=lambda quote: (quote.amount, quote.days))
+from shipping.workflows import shipment_start_for_order
 
 
 def ship_paid_order(event: DomainEvent) -> None:
-    """order.paid -> the cheapest quoted shipment, then its label (idempotency key
-    ``shipment:<pk>``).
-
-    Idempotent on the order: an open (not cancelled) shipment is reused, and a shipment that
-    already has its label is left alone. An order that is no longer paid or fulfilling (refunded
-    meanwhile) gets no shipment. Carrier errors (ProviderUnavailable, ProviderRejected) propagate,
-    so the delivery retries; a retry finds the pending shipment and only buys its label."""
-    order = Order.objects.select_related("customer").get(pk=event.subject_id)
-    shipment = _open_shipment(order)
-    if shipment is None:
-        if order.status not in SHIPPABLE_ORDER_STATUSES:
-            return
-        carrier = get_carrier()
-        quote = _cheapest(
-            carrier.quote(
-                request=QuoteRequest(
-                    reference=f"order:{order.pk}",
-                    order_number=order.number,
-                    items=_items(order),
-                    declared_amount=order.total_amount,
-                    currency=order.currency,
-                )
-            )
-        )
-        with transaction.atomic():
-            # Under the order's lock, so two runs of this delivery never open two shipments.
-            order = lock(order)
-            shipment = _open_shipment(order)
-            if shipment is None:
-                if order.status not in SHIPPABLE_ORDER_STATUSES:
-                    return
-                shipment = shipment_create(
-                    order=order,
-                    carrier=carrier.name,
-                    service=quote.service,
-                    cost_amount=quote.amount,
-                )
-    if shipment.status == ShipmentStatus.PENDING:
-        _buy_label(shipment)
-
-
-def _buy_label(shipment: Shipment) -> None:
-    order = shipment.order
-    label = get_carrier(shipment.carrier).buy_label(
-        request=LabelRequest(
-            reference=f"shipment:{shipment.pk}",
-            service=shipment.service,
-            order_number=order.number,
-            items=_items(order),
-            declared_amount=order.total_amount,
-            currency=order.currency,
-            recipient_name=order.customer.name,
-        )
-    )
-    try:
-        shipment_purchase_label(
-            shipment=shipment,
-            tracking_code=label.tracking_code,
-            provider_shipment_id=label.provider_shipment_id,
-            label_url=label.label_url,
-        )
-    except InvalidTransition as exc:
-        # Moved on while the carrier answered: another run recorded the same label, or staff
-        # cancelled the shipment (the label is then left unused).
-        log.warning("shipping.label_not_recorded", shipment=shipment.pk, detail=str(exc))
+    """order.paid -> the cheapest quoted shipment, then its label."""
+    shipment_start_for_order(order_id=event.subject_id)
 
 
 SUBSCRIBERS = [

@@ -14,6 +14,7 @@ SSO session re-check with ``prompt=none`` does not log the user in again, so it 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,6 +27,7 @@ from django.dispatch import receiver
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -49,13 +51,30 @@ def reauth_mark(request: HttpRequest) -> None:
     request.session[SESSION_KEY] = time.time()
 
 
+def reauth_stamp(request: HttpRequest) -> datetime | None:
+    """When this session's user last proved who they are (aware UTC), or None. Services that
+    need a fresh re-authentication take this as ``reauthenticated_at``."""
+    stamp = request.session.get(SESSION_KEY)
+    if not isinstance(stamp, int | float) or isinstance(stamp, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(stamp, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def reauth_is_fresh_at(reauthenticated_at: datetime | None) -> bool:
+    """Whether a re-authentication at ``reauthenticated_at`` is at most
+    ``SENSITIVE_ACTION_REAUTH_SECONDS`` old (and not in the future)."""
+    if reauthenticated_at is None:
+        return False
+    age = (timezone.now() - reauthenticated_at).total_seconds()
+    return 0 <= age <= reauth_max_age()
+
+
 def reauth_is_fresh(request: HttpRequest) -> bool:
     """Whether this session's user re-authenticated within ``SENSITIVE_ACTION_REAUTH_SECONDS``."""
-    stamp = request.session.get(SESSION_KEY)
-    if not isinstance(stamp, int | float):
-        return False
-    age = time.time() - stamp
-    return 0 <= age <= reauth_max_age()
+    return reauth_is_fresh_at(reauth_stamp(request))
 
 
 def _safe_next(request: HttpRequest, candidate: str | None) -> str:

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.access.api_keys import api_key_create
@@ -272,7 +273,7 @@ def test_refund_approval_and_rejection_are_recorded(
     large = refund_request(
         payment=make_paid_payment(amount=200_000), requested_by=support_user, reason="defective"
     )
-    refund_approve(refund=large, approver=finance_user)
+    refund_approve(refund=large, approver=finance_user, reauthenticated_at=timezone.now())
     added = _only(A.REFUND_APPROVAL_ADDED)
     assert (added.actor, added.object_id) == (finance_user, str(large.pk))
     assert len(_entries(A.REFUND_APPROVED)) == 1  # not yet approved

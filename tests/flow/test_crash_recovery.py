@@ -25,7 +25,7 @@ from accounts.models import Customer
 from integrations.models import DomainEvent, SandboxWebhook, WebhookEvent
 from integrations.webhooks.processing import not_ready_retry_delay, process_due_webhooks
 from integrations.webhooks.standard import standard_webhooks_headers
-from notifications import subscribers as notify_subscribers
+from notifications import workflows as notify_workflows
 from notifications.channels.sandbox import sandbox_message_id
 from notifications.models import Notification, NotificationStatus
 from notifications.subscribers import notify_customer
@@ -92,7 +92,7 @@ def test_a_label_bought_then_lost_is_bought_back_and_its_early_tracking_waits(
     order = make_paid_payment(order=make_order(customer=customer)).order
     paid = _event("order.paid", order)
 
-    monkeypatch.setattr("shipping.subscribers.shipment_purchase_label", _crash)
+    monkeypatch.setattr("shipping.workflows.shipment_purchase_label", _crash)
     with pytest.raises(WorkerKilled):
         ship_paid_order(paid)
     monkeypatch.undo()
@@ -133,7 +133,7 @@ def test_a_fact_whose_object_never_comes_is_dead_only_after_the_give_up_time(
     customer: Customer, owed: Any, client: Client, monkeypatch: pytest.MonkeyPatch, settings: Any
 ) -> None:
     order = make_paid_payment(order=make_order(customer=customer)).order
-    monkeypatch.setattr("shipping.subscribers.shipment_purchase_label", _crash)
+    monkeypatch.setattr("shipping.workflows.shipment_purchase_label", _crash)
     with pytest.raises(WorkerKilled):
         ship_paid_order(_event("order.paid", order))
     monkeypatch.undo()
@@ -171,7 +171,7 @@ def test_a_payment_created_then_lost_is_created_again_with_the_same_provider_id(
     order = make_order(customer=customer)
     placed = _event("order.placed", order)
 
-    monkeypatch.setattr("payments.subscribers.payment_attach_provider_id", _crash)
+    monkeypatch.setattr("payments.workflows.payment_attach_provider_id", _crash)
     with pytest.raises(WorkerKilled):
         start_payment_for_order(placed)
     monkeypatch.undo()
@@ -189,14 +189,14 @@ def test_a_message_sent_then_lost_is_sent_again_under_the_same_provider_id(
 ) -> None:
     order = make_paid_payment(order=make_order(customer=customer)).order
     paid = _event("order.paid", order)
-    real_mark_sent = notify_subscribers.notification_mark_sent
+    real_mark_sent = notify_workflows.notification_mark_sent
 
     def crash_after_whatsapp_answered(*, notification: Notification, **kwargs: Any) -> Any:
         if notification.channel == "whatsapp":
             raise WorkerKilled
         return real_mark_sent(notification=notification, **kwargs)
 
-    monkeypatch.setattr(notify_subscribers, "notification_mark_sent", crash_after_whatsapp_answered)
+    monkeypatch.setattr(notify_workflows, "notification_mark_sent", crash_after_whatsapp_answered)
     with pytest.raises(WorkerKilled):
         notify_customer(paid)
     monkeypatch.undo()

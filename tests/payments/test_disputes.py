@@ -93,7 +93,7 @@ def test_a_failing_mail_server_is_retried_and_sends_once(finance_user, monkeypat
     def broken(*args, **kwargs):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("payments.subscribers.send_mail", broken)
+    monkeypatch.setattr("payments.finance_notices.send_mail", broken)
     deliver_due()
     delivery = Delivery.objects.get(subscriber=NOTIFY)
     assert delivery.status == Delivery.Status.FAILED and _finance_mail() == []

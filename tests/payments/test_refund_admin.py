@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.access.roles import sync_roles
 from integrations.models import DomainEvent
@@ -137,7 +138,7 @@ def test_approving_a_decided_refund_is_an_admin_message(
     client, support_user, finance_user, other_finance_user
 ):
     refund = _request(support_user)
-    refund_approve(refund=refund, approver=other_finance_user)
+    refund_approve(refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now())
     client.force_login(finance_user)
     response = client.post(reverse("admin:payments_refund_approve", args=[refund.pk]))
     assert response.status_code == 302
@@ -261,7 +262,7 @@ def test_the_change_page_shows_the_customers_recent_timeline_and_approvals(
     client, support_user, finance_user, other_finance_user
 ):
     refund = _request(support_user, amount=300_000)
-    refund_approve(refund=refund, approver=other_finance_user)
+    refund_approve(refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now())
     client.force_login(finance_user)
 
     page = client.get(_change_url(refund))
@@ -318,7 +319,7 @@ def test_the_page_tells_the_requester_and_the_first_approver_why_they_cannot_dec
     assert 'id="refund-approve"' not in page and "Your own request" in page
 
     large = _request(support_user, amount=500_000)
-    refund_approve(refund=large, approver=finance_user)
+    refund_approve(refund=large, approver=finance_user, reauthenticated_at=timezone.now())
     page = client.get(_change_url(large)).content.decode()
     assert 'id="refund-approve"' not in page and "second finance user" in page
     assert 'id="refund-reject"' in page  # changing one's mind is still possible

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from integrations.deliveries.relay import deliver_due
 from integrations.exceptions import InvalidTransition
@@ -47,13 +48,15 @@ def test_above_the_threshold_the_second_different_approver_approves(
     refund = _request(support_user, THRESHOLD + 1)
     assert refund_approvals_needed(refund=refund) == 2
 
-    refund = refund_approve(refund=refund, approver=finance_user)
+    refund = refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     assert refund.status == RefundStatus.REQUESTED and refund.decided_by is None
     added = DomainEvent.objects.get(type="refund.approval_added")
     assert added.actor == finance_user and added.data["approvals"] == 1
     assert not DomainEvent.objects.filter(type="refund.approved").exists()
 
-    refund = refund_approve(refund=refund, approver=other_finance_user)
+    refund = refund_approve(
+        refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now()
+    )
     refund.refresh_from_db()
     assert refund.status == RefundStatus.APPROVED and refund.decided_by == other_finance_user
     assert refund.approvals.count() == 2
@@ -62,10 +65,10 @@ def test_above_the_threshold_the_second_different_approver_approves(
 
 def test_the_same_approver_twice_is_refused_and_writes_nothing(support_user, finance_user):
     refund = _request(support_user, THRESHOLD * 2)
-    refund_approve(refund=refund, approver=finance_user)
+    refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     events = DomainEvent.objects.count()
     with pytest.raises(ApprovalAlreadyGiven, match="another finance user"):
-        refund_approve(refund=refund, approver=finance_user)
+        refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     refund.refresh_from_db()
     assert refund.status == RefundStatus.REQUESTED
     assert RefundApproval.objects.filter(refund=refund).count() == 1
@@ -75,11 +78,11 @@ def test_the_same_approver_twice_is_refused_and_writes_nothing(support_user, fin
 def test_the_requester_never_counts_as_an_approver(finance_user, other_finance_user):
     refund = _request(finance_user, THRESHOLD * 2)
     with pytest.raises(SelfApprovalForbidden):
-        refund_approve(refund=refund, approver=finance_user)
+        refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     assert not RefundApproval.objects.exists()
-    refund_approve(refund=refund, approver=other_finance_user)
+    refund_approve(refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now())
     with pytest.raises(SelfApprovalForbidden):
-        refund_approve(refund=refund, approver=finance_user)
+        refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     refund.refresh_from_db()
     assert refund.status == RefundStatus.REQUESTED and refund.approvals.count() == 1
 
@@ -102,7 +105,7 @@ def test_a_half_approved_refund_can_still_be_rejected(
     support_user, finance_user, other_finance_user, sandbox_refund_calls
 ):
     refund = _request(support_user, THRESHOLD * 3)
-    refund_approve(refund=refund, approver=finance_user)
+    refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     refund = refund_reject(refund=refund, approver=other_finance_user, reason="Fraud suspected")
     assert refund.status == RefundStatus.REJECTED
     deliver_due()
@@ -113,12 +116,12 @@ def test_only_the_final_approval_queues_the_provider_refund(
     support_user, finance_user, other_finance_user, sandbox_refund_calls
 ):
     refund = _request(support_user, THRESHOLD * 3)
-    refund_approve(refund=refund, approver=finance_user)
+    refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
     deliver_due()
     assert len(sandbox_refund_calls) == 0
     assert not Delivery.objects.filter(subscriber="payments.execute_refund").exists()
 
-    refund_approve(refund=refund, approver=other_finance_user)
+    refund_approve(refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now())
     deliver_due()
     refund.refresh_from_db()
     assert sandbox_refund_calls.references == [f"refund:{refund.pk}"]
@@ -129,8 +132,8 @@ def test_a_fourth_user_cannot_sneak_past_two_approvals(support_user, finance_use
     second = make_staff("finance3", role="finance")
     third = make_staff("finance4", role="finance")
     refund = _request(support_user, THRESHOLD * 3)
-    refund_approve(refund=refund, approver=finance_user)
-    refund_approve(refund=refund, approver=second)
+    refund_approve(refund=refund, approver=finance_user, reauthenticated_at=timezone.now())
+    refund_approve(refund=refund, approver=second, reauthenticated_at=timezone.now())
     with pytest.raises(InvalidTransition):
-        refund_approve(refund=refund, approver=third)
+        refund_approve(refund=refund, approver=third, reauthenticated_at=timezone.now())
     assert refund.approvals.count() == 2

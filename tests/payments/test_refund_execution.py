@@ -90,8 +90,12 @@ def test_two_finance_users_approving_a_large_refund_at_once_approve_it_once(
     )
 
     results = _at_once(
-        lambda: refund_approve(refund=refund, approver=finance_user),
-        lambda: refund_approve(refund=refund, approver=other_finance_user),
+        lambda: refund_approve(
+            refund=refund, approver=finance_user, reauthenticated_at=timezone.now()
+        ),
+        lambda: refund_approve(
+            refund=refund, approver=other_finance_user, reauthenticated_at=timezone.now()
+        ),
     )
     deliver_due()
 
@@ -115,8 +119,12 @@ def test_a_double_click_by_one_approver_records_one_approval(
     )
 
     results = _at_once(
-        lambda: refund_approve(refund=refund, approver=finance_user),
-        lambda: refund_approve(refund=refund, approver=finance_user),
+        lambda: refund_approve(
+            refund=refund, approver=finance_user, reauthenticated_at=timezone.now()
+        ),
+        lambda: refund_approve(
+            refund=refund, approver=finance_user, reauthenticated_at=timezone.now()
+        ),
     )
     deliver_due()
 

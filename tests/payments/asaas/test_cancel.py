@@ -31,7 +31,7 @@ PAID_AFTER_CANCEL = ReconciliationException.Kind.PAID_AFTER_CANCEL
 def asaas_payment(settings, fake_asaas: FakeAsaas, provider, monkeypatch) -> Payment:
     settings.PAYMENT_PROVIDER = "asaas"
     # The registry's adapter, with the test's loopback session and sleep recorder.
-    monkeypatch.setattr("payments.subscribers.get_payment_provider", lambda name=None: provider)
+    monkeypatch.setattr("payments.workflows.get_payment_provider", lambda name=None: provider)
     order = make_order(customer=make_asaas_customer(), amount=12_000, payment_method="boleto")
     start_payment_for_order(DomainEvent.objects.get(type="order.placed", subject_id=str(order.pk)))
     return Payment.objects.get(order=order)

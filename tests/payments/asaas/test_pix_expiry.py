@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def pix_payment(settings, fake_asaas: FakeAsaas, provider, monkeypatch) -> Payment:
     settings.PAYMENT_PROVIDER = "asaas"
-    monkeypatch.setattr("payments.subscribers.get_payment_provider", lambda name=None: provider)
+    monkeypatch.setattr("payments.workflows.get_payment_provider", lambda name=None: provider)
     customer = make_asaas_customer(email="caio@example.test", phone="+5511911112222")
     order = make_order(customer=customer, amount=15_000, payment_method="pix")
     start_payment_for_order(DomainEvent.objects.get(type="order.placed", subject_id=str(order.pk)))
@@ -200,7 +200,7 @@ def test_an_overdue_boleto_does_not_expire(
     settings, fake_asaas: FakeAsaas, provider, monkeypatch, post_webhook
 ):
     settings.PAYMENT_PROVIDER = "asaas"
-    monkeypatch.setattr("payments.subscribers.get_payment_provider", lambda name=None: provider)
+    monkeypatch.setattr("payments.workflows.get_payment_provider", lambda name=None: provider)
     order = make_order(customer=make_asaas_customer(), amount=15_000, payment_method="boleto")
     start_payment_for_order(DomainEvent.objects.get(type="order.placed", subject_id=str(order.pk)))
     payment = Payment.objects.get(order=order)

@@ -128,7 +128,7 @@ def test_a_charge_restored_at_asaas_after_the_order_was_cancelled_is_paid_and_fl
     settings, fake_asaas: FakeAsaas, provider, monkeypatch, post_webhook, finance_user
 ):
     settings.PAYMENT_PROVIDER = "asaas"
-    monkeypatch.setattr("payments.subscribers.get_payment_provider", lambda name=None: provider)
+    monkeypatch.setattr("payments.workflows.get_payment_provider", lambda name=None: provider)
     order = make_order(customer=make_asaas_customer(), amount=12_000, payment_method="pix")
     start_payment_for_order(DomainEvent.objects.get(type="order.placed", subject_id=str(order.pk)))
     payment = Payment.objects.get(order=order)
