@@ -159,6 +159,9 @@ class Refund(models.Model):
     rejection_reason = models.TextField(blank=True)
     provider_refund_id = models.CharField(max_length=100, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
+    provider_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
