@@ -232,6 +232,15 @@ class Dispute(models.Model):
     provider_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Watermark: the newest provider fact applied."
     )
+    amount_stated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the newest fact giving the amount happened (empty: none gave it, the "
+        "payment's amount stands in).",
+    )
+    evidence_due_by_stated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest fact giving the deadline happened."
+    )
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
