@@ -176,7 +176,7 @@ def shipment_apply_tracking(
         location=location,
         description=description,
         allowed=SHIPMENT_TRANSITIONS,
-        repeat_moves_watermark=False,
+        carrier_fact=False,
     )
 
 
@@ -190,9 +190,10 @@ def shipment_track_fact(
 ) -> Shipment:
     """``shipment_apply_tracking`` for a carrier's fact (``shipping.facts.tracking_fact_apply``):
     a newer scan of the status the shipment has moves the watermark (a second failed delivery
-    after a return to transit stays the newest word), and a newer scan ahead along the map is
-    applied even when the scans between are missing (``TRACKING_REACH``). So any permutation of a
-    carrier's scans ends where the newest one says."""
+    after a return to transit stays the newest word), a newer scan ahead along the map is
+    applied even when the scans between are missing (``TRACKING_REACH``), and a posting scan
+    arriving after later ones still gives ``posted_at``. So any permutation of a carrier's scans
+    ends where the newest one says."""
     return _shipment_track(
         shipment=shipment,
         status=status,
@@ -200,8 +201,15 @@ def shipment_track_fact(
         location=location,
         description=description,
         allowed=TRACKING_REACH,
-        repeat_moves_watermark=True,
+        carrier_fact=True,
     )
+
+
+def _note_posted_at(shipment: Shipment, occurred_at: datetime) -> None:
+    """A posting scan that arrives after later scans still says when the parcel was posted."""
+    if shipment.posted_at is None or occurred_at < shipment.posted_at:
+        shipment.posted_at = occurred_at
+        shipment.save(update_fields=["posted_at", "updated_at"])
 
 
 def _shipment_track(
@@ -212,7 +220,7 @@ def _shipment_track(
     location: str,
     description: str,
     allowed: Transitions,
-    repeat_moves_watermark: bool,
+    carrier_fact: bool,
 ) -> Shipment:
     if status not in TRACKING_STATUSES:
         raise ValueError(f"{status!r} is not a tracking status.")
@@ -223,9 +231,11 @@ def _shipment_track(
         shipment = lock(shipment)
         watermark = shipment.last_tracking_at
         if occurred_at is not None and watermark is not None and occurred_at <= watermark:
+            if carrier_fact and target == ShipmentStatus.POSTED:
+                _note_posted_at(shipment, occurred_at)
             return shipment  # stale: a later fact was already applied
         if shipment.status == target:
-            if repeat_moves_watermark and occurred_at is not None:
+            if carrier_fact and occurred_at is not None:
                 shipment.last_tracking_at = occurred_at
                 shipment.save(update_fields=["last_tracking_at", "updated_at"])
             return shipment
