@@ -1,23 +1,26 @@
-"""Applying provider facts from webhooks through domain services, in any order.
+"""Shared pieces of the fact pipelines: finding the row a provider's fact names, checking its
+amount, and what applying a fact did.
 
-A provider's facts about one object can arrive duplicated, late or out of order. Handlers apply
-each through the owning service; a fact the object's state machine has already moved past
-(``InvalidTransition``) is a no-op, so any permutation of the same facts ends in the same state.
-A fact about an object we have not recorded yet raises ``ObjectNotReady``: the inbox retries it.
+A provider's webhook module maps a payload to typed facts (``payments.facts``,
+``shipping.facts``, ``notifications.facts``); one domain function per fact type applies it under
+the object's watermark, so duplicated, late and out-of-order facts end in the same state. A fact
+about an object we have not recorded yet raises ``ObjectNotReady``: the inbox retries it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
 from django.db import models
 
-from integrations.exceptions import InvalidTransition, SwitchboardError
-from integrations.webhooks.registry import HandlerOutcome, ParsedWebhook
+from integrations.exceptions import SwitchboardError
+from integrations.models import WebhookEvent
+from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
 
-log = structlog.get_logger(__name__)
 M = TypeVar("M", bound=models.Model)
 ASCII_DIGITS = frozenset("0123456789")
 MAX_PK_DIGITS = 18  # every 18-digit number fits a 64-bit primary key
@@ -60,12 +63,26 @@ def check_amount(obj: Any, data: Mapping[str, Any]) -> None:
         )
 
 
-def apply_fact(
-    parsed: ParsedWebhook, obj: models.Model, action: Callable[[], Any]
-) -> HandlerOutcome:
-    """Run ``action``; a fact already superseded is logged and dropped, not an error."""
-    try:
-        action()
-    except InvalidTransition as exc:
-        log.info("webhook.fact_superseded", event_type=parsed.event_type, detail=str(exc))
-    return HandlerOutcome(affected=[obj])
+@dataclass(frozen=True)
+class FactOutcome:
+    """What applying one fact did: the rows it touched or flagged (``affected``, linked from the
+    webhook inbox), and ``target``, the row the fact was accepted for (found, of this provider,
+    its ids and amount agreeing), whether or not its status moved; None when the fact was
+    refused or put on the reconciliation list."""
+
+    affected: tuple[models.Model, ...] = ()
+    target: models.Model | None = None
+
+
+def in_event_context(handler: Handler) -> Handler:
+    """``handler`` with its webhook event (``webhook_event``, ``endpoint``, ``event_type``)
+    bound to every log line written while its facts are applied."""
+
+    @functools.wraps(handler)
+    def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome | None:
+        with structlog.contextvars.bound_contextvars(
+            webhook_event=event.pk, endpoint=event.provider, event_type=event.event_type
+        ):
+            return handler(event, parsed)
+
+    return handle

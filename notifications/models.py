@@ -60,6 +60,9 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
+    provider_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

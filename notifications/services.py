@@ -256,3 +256,50 @@ def notification_mark_failed(
         changes={"error": error[:ERROR_MAX_LENGTH]},
         data={"error": error},
     )
+
+
+def notification_apply_provider_status(
+    *,
+    notification: Notification,
+    status: NotificationStatus,
+    occurred_at: datetime | None,
+    error: str = "",
+) -> Notification:
+    """Apply the provider's word that the message is ``status`` (delivered, read or failed) at
+    ``occurred_at``, under the notification's watermark (``provider_updated_at``, the newest
+    provider fact applied): an older fact is a no-op; a newer one goes through the mark service
+    and moves the watermark. A delivery told after the read keeps its own time as
+    ``delivered_at`` (until then the read's time stood in for it). Raises InvalidTransition for
+    a move the map refuses (a failure after the delivery), ValueError for another status."""
+    marks = {
+        NotificationStatus.DELIVERED: lambda n: notification_mark_delivered(
+            notification=n, occurred_at=occurred_at
+        ),
+        NotificationStatus.READ: lambda n: notification_mark_read(
+            notification=n, occurred_at=occurred_at
+        ),
+        NotificationStatus.FAILED: lambda n: notification_mark_failed(
+            notification=n, error=error, occurred_at=occurred_at
+        ),
+    }
+    if status not in marks:
+        raise ValueError(f"{status!r} is not a status a provider reports.")
+    with transaction.atomic():
+        current = lock(notification)
+        if (
+            status == NotificationStatus.DELIVERED
+            and current.status == NotificationStatus.READ
+            and occurred_at is not None
+        ):
+            if current.delivered_at is None or occurred_at < current.delivered_at:
+                current.delivered_at = occurred_at
+                current.save(update_fields=["delivered_at", "updated_at"])
+            return current
+        watermark = current.provider_updated_at
+        if occurred_at is not None and watermark is not None and occurred_at < watermark:
+            return current  # stale: the provider already told us something newer
+        current = marks[status](current)
+        if occurred_at is not None and (watermark is None or occurred_at > watermark):
+            current.provider_updated_at = occurred_at
+            current.save(update_fields=["provider_updated_at", "updated_at"])
+    return current

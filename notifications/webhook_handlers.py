@@ -1,57 +1,44 @@
-"""Applying a messaging provider's status facts through the notification services.
+"""Message status events in the common shape, mapped to ``MessageStatusFact``.
 
 Shared by every provider whose events reduce to the same facts: the payload's ``data`` carries
-``reference`` (our ``notification:<pk>``), ``id`` (the provider's message id) and, for a failure,
-``error``. Facts apply in any order: a fact the notification has moved past (delivered after
-read, failed after delivered) is a no-op, so every permutation ends in the same state.
+``reference`` (our ``notification:<pk>``), ``id`` (the provider's message id) and, for a
+failure, ``error``; the event's time is the fact's. ``notifications.facts`` applies them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import Any
 
-from integrations.facts import ObjectNotReady, apply_fact, referenced
+from integrations.facts import in_event_context
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
-from notifications.exceptions import MessageIdMismatch
-from notifications.models import Notification, NotificationStatus
-from notifications.services import (
-    notification_mark_delivered,
-    notification_mark_failed,
-    notification_mark_read,
-)
+from notifications.facts import MessageStatusFact, message_status_fact_apply
+from notifications.models import NotificationStatus
 
 
-def message_fact(kind: str) -> Handler:
-    """A handler for ``delivered``, ``read`` or ``failed``. It raises ObjectNotReady while the
-    notification is still queued (our send has not been recorded yet; the inbox retries) and
-    MessageIdMismatch when the provider's id is not the one we recorded."""
+def message_status_fact_from(
+    data: Mapping[str, Any], parsed: ParsedWebhook, *, provider: str, kind: str
+) -> MessageStatusFact:
+    return MessageStatusFact(
+        provider=provider,
+        reference=str(data.get("reference", "")),
+        provider_message_id=str(data.get("id", "")).strip(),
+        status=NotificationStatus(kind),
+        occurred_at=parsed.occurred_at,
+        error=str(data.get("error", "")) if kind == NotificationStatus.FAILED else "",
+    )
 
+
+def message_fact(kind: str, *, provider: str = "sandbox") -> Handler:
+    """A handler for ``delivered``, ``read`` or ``failed``."""
+
+    @in_event_context
     def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-        data = parsed.payload["data"]
-        notification: Notification = referenced(Notification, data)
-        if notification.status == NotificationStatus.QUEUED:
-            raise ObjectNotReady(f"{notification} is not recorded as sent yet.")
-        message_id = str(data.get("id", "")).strip()
-        if notification.provider_message_id and message_id != notification.provider_message_id:
-            raise MessageIdMismatch(
-                f"{notification}: the provider says message {message_id or '(none)'}, "
-                f"we have {notification.provider_message_id}."
-            )
-        at = parsed.occurred_at
-        actions: dict[str, Callable[[], Any]] = {
-            "delivered": lambda: notification_mark_delivered(
-                notification=notification, occurred_at=at
-            ),
-            "read": lambda: notification_mark_read(notification=notification, occurred_at=at),
-            "failed": lambda: notification_mark_failed(
-                notification=notification,
-                error=str(data.get("error", "")) or "Reported failed by the provider",
-                occurred_at=at,
-            ),
-        }
-        return apply_fact(parsed, notification, actions[kind])
+        fact = message_status_fact_from(
+            parsed.payload["data"], parsed, provider=provider, kind=kind
+        )
+        return HandlerOutcome(affected=message_status_fact_apply(fact=fact).affected)
 
     return handle
 

@@ -59,8 +59,9 @@ def dispute_apply_fact(
     flagged, finance is told through the ``dispute.opened`` event), later ones move it.
 
     ``amount`` is the disputed amount the provider gives (it may be less than the payment's);
-    None when this fact does not say, then the dispute opens for the payment's amount and a
-    later fact's amount replaces it. A newer fact's ``evidence_due_by`` replaces the deadline.
+    None when this fact does not say, then the dispute opens for the payment's amount until a
+    fact gives one. The amount and the deadline (``evidence_due_by``) are those of the newest
+    fact that gives them, in whatever order the facts arrive.
 
     Idempotent and order-insensitive: a fact older than the dispute's watermark, or one that
     would leave a final status (won, lost, closed), changes nothing. Never touches the order's
@@ -80,9 +81,11 @@ def dispute_apply_fact(
                         provider_dispute_id=provider_dispute_id,
                         reason=reason,
                         amount=payment.amount if amount is None else amount,
+                        amount_stated_at=None if amount is None else at,
                         currency=currency.upper(),
                         status=target,
                         evidence_due_by=evidence_due_by,
+                        evidence_due_by_stated_at=None if evidence_due_by is None else at,
                         provider_updated_at=at,
                         opened_at=at,
                         closed_at=at if target in FINAL else None,
@@ -107,16 +110,16 @@ def dispute_apply_fact(
                 )
                 return dispute
         dispute = lock(dispute, "payment__order__customer")
+        # The amount and the deadline are the newest ones a fact gave, whatever the order they
+        # arrive in: an older fact still gives them when no newer one did.
+        fields = _newest_stated(dispute, "amount", amount, at)
+        fields += _newest_stated(dispute, "evidence_due_by", evidence_due_by, at)
         if dispute.provider_updated_at and at <= dispute.provider_updated_at:
-            return dispute  # stale
-        fields = ["provider_updated_at", "updated_at"]
+            if fields:
+                dispute.save(update_fields=[*fields, "updated_at"])
+            return dispute  # stale: its status is older than the one we have
+        fields += ["provider_updated_at", "updated_at"]
         dispute.provider_updated_at = at
-        if evidence_due_by and evidence_due_by != dispute.evidence_due_by:
-            dispute.evidence_due_by = evidence_due_by
-            fields.append("evidence_due_by")
-        if amount is not None and amount != dispute.amount:
-            dispute.amount = amount
-            fields.append("amount")
         moved = target != dispute.status and target in DISPUTE_TRANSITIONS[dispute.status]
         if moved:
             dispute.status = target
@@ -136,6 +139,17 @@ def dispute_apply_fact(
                 data=_data(dispute, order.number),
             )
     return dispute
+
+
+def _newest_stated(dispute: Dispute, field: str, value: object, at: datetime) -> list[str]:
+    """Set ``field`` to ``value`` when this fact gives one and no newer fact gave it; returns
+    the fields to save."""
+    stated_at = getattr(dispute, f"{field}_stated_at")
+    if value is None or (stated_at is not None and at <= stated_at):
+        return []
+    setattr(dispute, field, value)
+    setattr(dispute, f"{field}_stated_at", at)
+    return [field, f"{field}_stated_at"]
 
 
 def _data(dispute: Dispute, order_number: str) -> dict[str, object]:

@@ -159,6 +159,9 @@ class Refund(models.Model):
     rejection_reason = models.TextField(blank=True)
     provider_refund_id = models.CharField(max_length=100, blank=True)
     failure_reason = models.CharField(max_length=200, blank=True)
+    provider_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -228,6 +231,15 @@ class Dispute(models.Model):
     evidence_due_by = models.DateTimeField(null=True, blank=True)
     provider_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Watermark: the newest provider fact applied."
+    )
+    amount_stated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the newest fact giving the amount happened (empty: none gave it, the "
+        "payment's amount stands in).",
+    )
+    evidence_due_by_stated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the newest fact giving the deadline happened."
     )
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -464,20 +464,36 @@ def refund_reject(*, refund: Refund, approver: User, reason: str) -> Refund:
     )
 
 
+def _refund_ensure_transition(
+    *, refund: Refund, target: RefundStatus, occurred_at: datetime | None
+) -> list[str]:
+    """Raise InvalidTransition unless the locked ``refund`` may move to ``target`` now: the map
+    allows it and a provider fact (``occurred_at``) is not older than the watermark, the newest
+    provider fact applied. Moves the watermark on the instance; returns the fields to save."""
+    watermark = refund.provider_updated_at
+    if occurred_at is not None and watermark is not None and occurred_at < watermark:
+        # A late fact: the provider already told us something newer about this refund.
+        raise InvalidTransition(entity=str(refund), current=refund.status, target=target)
+    ensure_transition(
+        entity=str(refund), current=refund.status, target=target, allowed=REFUND_TRANSITIONS
+    )
+    if occurred_at is None:
+        return []
+    refund.provider_updated_at = occurred_at
+    return ["provider_updated_at"]
+
+
 def refund_mark_processing(
     *, refund: Refund, provider_refund_id: str = "", occurred_at: datetime | None = None
 ) -> Refund:
     with transaction.atomic():
         refund = lock(refund, "payment__order__customer")
-        ensure_transition(
-            entity=str(refund),
-            current=refund.status,
-            target=RefundStatus.PROCESSING,
-            allowed=REFUND_TRANSITIONS,
+        watermark = _refund_ensure_transition(
+            refund=refund, target=RefundStatus.PROCESSING, occurred_at=occurred_at
         )
         refund.status = RefundStatus.PROCESSING
         refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
-        refund.save(update_fields=["status", "provider_refund_id", "updated_at"])
+        refund.save(update_fields=["status", "provider_refund_id", "updated_at", *watermark])
         record_event(
             type="refund.processing",
             customer=refund.payment.order.customer,
@@ -496,17 +512,16 @@ def refund_mark_succeeded(
     payment is now fully refunded becomes refunded. All in one transaction."""
     with transaction.atomic():
         refund = lock(refund, "payment__order__customer")
-        ensure_transition(
-            entity=str(refund),
-            current=refund.status,
-            target=RefundStatus.SUCCEEDED,
-            allowed=REFUND_TRANSITIONS,
+        watermark = _refund_ensure_transition(
+            refund=refund, target=RefundStatus.SUCCEEDED, occurred_at=occurred_at
         )
         payment = lock(refund.payment, "order__customer")
         refund.status = RefundStatus.SUCCEEDED
         refund.provider_refund_id = provider_refund_id or refund.provider_refund_id
         refund.completed_at = occurred_at or timezone.now()
-        refund.save(update_fields=["status", "provider_refund_id", "completed_at", "updated_at"])
+        refund.save(
+            update_fields=["status", "provider_refund_id", "completed_at", "updated_at", *watermark]
+        )
         payment.amount_refunded += refund.amount
         payment.save(update_fields=["amount_refunded", "updated_at"])
         record_event(
@@ -532,15 +547,12 @@ def refund_mark_failed(
 ) -> Refund:
     with transaction.atomic():
         refund = lock(refund, "payment__order__customer")
-        ensure_transition(
-            entity=str(refund),
-            current=refund.status,
-            target=RefundStatus.FAILED,
-            allowed=REFUND_TRANSITIONS,
+        watermark = _refund_ensure_transition(
+            refund=refund, target=RefundStatus.FAILED, occurred_at=occurred_at
         )
         refund.status = RefundStatus.FAILED
         refund.failure_reason = reason[:200]
-        refund.save(update_fields=["status", "failure_reason", "updated_at"])
+        refund.save(update_fields=["status", "failure_reason", "updated_at", *watermark])
         record_event(
             type="refund.failed",
             customer=refund.payment.order.customer,

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from integrations.events import record_event
-from integrations.transitions import ensure_transition, lock
+from integrations.transitions import Transitions, ensure_transition, lock
 from orders.models import Order, OrderStatus
 from orders.services import order_mark_delivered, order_mark_fulfilling, order_mark_shipped
 from shipping.models import SHIPMENT_TRANSITIONS, TRACKING_STATUSES, Shipment, ShipmentStatus
@@ -132,6 +132,27 @@ def shipment_purchase_label(
     return shipment
 
 
+def _tracking_reach() -> Transitions:
+    """Where each status can get to through tracking scans: the transitions map closed over
+    paths whose every step is a tracking status. Carriers skip scans, and a scan between may
+    still be on its way: a newer fact ahead along the map is applied (from posted straight to
+    returned, when the failed delivery between is missing)."""
+    reach: dict[str, frozenset[str]] = {}
+    for start in SHIPMENT_TRANSITIONS:
+        seen: set[str] = set()
+        todo = [t for t in SHIPMENT_TRANSITIONS[start] if t in TRACKING_STATUSES]
+        while todo:
+            status = todo.pop()
+            if status not in seen:
+                seen.add(status)
+                todo.extend(SHIPMENT_TRANSITIONS[status] & TRACKING_STATUSES)
+        reach[start] = frozenset(seen)
+    return reach
+
+
+TRACKING_REACH = _tracking_reach()
+
+
 def shipment_apply_tracking(
     *,
     shipment: Shipment,
@@ -148,6 +169,59 @@ def shipment_apply_tracking(
     the same state. The first tracking fact marks a paid or fulfilling order shipped; delivery
     marks it delivered, in the same transaction. Raises ValueError for a status tracking does not
     report (pending, label_purchased, cancelled) and InvalidTransition for a move the map refuses."""
+    return _shipment_track(
+        shipment=shipment,
+        status=status,
+        occurred_at=occurred_at,
+        location=location,
+        description=description,
+        allowed=SHIPMENT_TRANSITIONS,
+        carrier_fact=False,
+    )
+
+
+def shipment_track_fact(
+    *,
+    shipment: Shipment,
+    status: str,
+    occurred_at: datetime | None,
+    location: str = "",
+    description: str = "",
+) -> Shipment:
+    """``shipment_apply_tracking`` for a carrier's fact (``shipping.facts.tracking_fact_apply``):
+    a newer scan of the status the shipment has moves the watermark (a second failed delivery
+    after a return to transit stays the newest word), a newer scan ahead along the map is
+    applied even when the scans between are missing (``TRACKING_REACH``), and a posting scan
+    arriving after later ones still gives ``posted_at``. So any permutation of a carrier's scans
+    ends where the newest one says."""
+    return _shipment_track(
+        shipment=shipment,
+        status=status,
+        occurred_at=occurred_at,
+        location=location,
+        description=description,
+        allowed=TRACKING_REACH,
+        carrier_fact=True,
+    )
+
+
+def _note_posted_at(shipment: Shipment, occurred_at: datetime) -> None:
+    """A posting scan that arrives after later scans still says when the parcel was posted."""
+    if shipment.posted_at is None or occurred_at < shipment.posted_at:
+        shipment.posted_at = occurred_at
+        shipment.save(update_fields=["posted_at", "updated_at"])
+
+
+def _shipment_track(
+    *,
+    shipment: Shipment,
+    status: str,
+    occurred_at: datetime | None,
+    location: str,
+    description: str,
+    allowed: Transitions,
+    carrier_fact: bool,
+) -> Shipment:
     if status not in TRACKING_STATUSES:
         raise ValueError(f"{status!r} is not a tracking status.")
     target = ShipmentStatus(status)
@@ -155,19 +229,21 @@ def shipment_apply_tracking(
     description = description.strip()
     with transaction.atomic():
         shipment = lock(shipment)
-        if shipment.status == target:
-            return shipment
-        if (
-            occurred_at is not None
-            and shipment.last_tracking_at is not None
-            and occurred_at <= shipment.last_tracking_at
-        ):
+        watermark = shipment.last_tracking_at
+        if occurred_at is not None and watermark is not None and occurred_at <= watermark:
+            if carrier_fact and target == ShipmentStatus.POSTED:
+                _note_posted_at(shipment, occurred_at)
             return shipment  # stale: a later fact was already applied
+        if shipment.status == target:
+            if carrier_fact and occurred_at is not None:
+                shipment.last_tracking_at = occurred_at
+                shipment.save(update_fields=["last_tracking_at", "updated_at"])
+            return shipment
         ensure_transition(
             entity=str(shipment),
             current=shipment.status,
             target=target,
-            allowed=SHIPMENT_TRANSITIONS,
+            allowed=allowed,
         )
         happened_at = occurred_at or timezone.now()
         shipment.status = target
@@ -198,7 +274,9 @@ def shipment_apply_tracking(
                 detail=f": {description}" if description else "",
             ),
         )
-        if target != ShipmentStatus.RETURNED and order.status in SHIPPABLE_ORDER_STATUSES:
+        # Every tracking scan means the parcel left: a return to sender too (its posting scan
+        # may be missing).
+        if order.status in SHIPPABLE_ORDER_STATUSES:
             order = order_mark_shipped(order=order, occurred_at=happened_at)
         if target == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
             order_mark_delivered(order=order, occurred_at=happened_at)

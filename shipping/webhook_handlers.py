@@ -1,48 +1,49 @@
-"""Applying a carrier's tracking facts through ``shipment_apply_tracking``.
+"""Tracking events in the common shape, mapped to ``TrackingFact``.
 
 Shared by every carrier whose events reduce to the same fact: the payload's ``data`` carries
 ``reference`` (our ``shipment:<pk>``), ``tracking_code``, a normalised ``status`` and optionally
-``location`` and ``description``. Facts apply in any order: the service's watermark drops a fact
-older than the last one applied, so every permutation ends in the same state.
+``location`` and ``description``; the event's time is the scan's. ``shipping.facts`` applies it.
 """
 
 from __future__ import annotations
 
-from integrations.facts import ObjectNotReady, apply_fact, referenced
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.facts import in_event_context
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
-from shipping.exceptions import TrackingCodeMismatch
-from shipping.models import Shipment, ShipmentStatus
-from shipping.services import shipment_apply_tracking
+from shipping.facts import TrackingFact, tracking_fact_apply
+from shipping.models import TRACKING_STATUSES, ShipmentStatus
 
 
-def tracking_updated(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-    """Apply one tracking fact. Raises ObjectNotReady while the shipment has no label yet (the
-    inbox retries), TrackingCodeMismatch when the code is not the shipment's, ValueError for a
-    status tracking does not report."""
-    data = parsed.payload["data"]
-    shipment: Shipment = referenced(Shipment, data)
-    if shipment.status == ShipmentStatus.PENDING or not shipment.tracking_code:
-        raise ObjectNotReady(f"{shipment} has no label recorded yet.")
-    tracking_code = str(data.get("tracking_code", "")).strip()
-    if tracking_code != shipment.tracking_code:
-        raise TrackingCodeMismatch(
-            f"{shipment}: the carrier says tracking code {tracking_code or '(none)'}, "
-            f"we have {shipment.tracking_code}."
-        )
-    return apply_fact(
-        parsed,
-        shipment,
-        lambda: shipment_apply_tracking(
-            shipment=shipment,
-            status=str(data.get("status", "")),
-            occurred_at=parsed.occurred_at,
-            location=str(data.get("location", "")),
-            description=str(data.get("description", "")),
-        ),
+def tracking_fact_from(
+    data: Mapping[str, Any], parsed: ParsedWebhook, *, carrier: str
+) -> TrackingFact:
+    """Raises ValueError for a status tracking does not report."""
+    status = str(data.get("status", ""))
+    if status not in TRACKING_STATUSES:
+        raise ValueError(f"{status!r} is not a tracking status.")
+    return TrackingFact(
+        carrier=carrier,
+        reference=str(data.get("reference", "")),
+        tracking_code=str(data.get("tracking_code", "")).strip(),
+        status=ShipmentStatus(status),
+        occurred_at=parsed.occurred_at,
+        location=str(data.get("location", "")),
+        description=str(data.get("description", "")),
     )
 
 
-TRACKING_FACT_HANDLERS: dict[str, Handler] = {
-    "tracking.updated": tracking_updated,
-}
+def tracking_fact_handlers(*, carrier: str) -> dict[str, Handler]:
+    """The handlers for an endpoint whose scans are ``carrier``'s."""
+
+    @in_event_context
+    def tracking_updated(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+        fact = tracking_fact_from(parsed.payload["data"], parsed, carrier=carrier)
+        return HandlerOutcome(affected=tracking_fact_apply(fact=fact).affected)
+
+    return {"tracking.updated": tracking_updated}
+
+
+TRACKING_FACT_HANDLERS = tracking_fact_handlers(carrier="sandbox")

@@ -5,30 +5,29 @@ verbatim in the ``asaas-access-token`` header, compared here in constant time wi
 ``ASAAS_WEBHOOK_TOKEN`` (and, while rotating, ``ASAAS_WEBHOOK_TOKEN_PREVIOUS``). The envelope is ``{"id": "evt_...", "event": "PAYMENT_...",
 "dateCreated": "...", "payment": {...}}``; the event id is stable across redeliveries.
 
-Our payment is found by ``externalReference`` (``payment:<pk>``, set by the adapter), else by
-its Asaas id; our refunds by the ``description`` of Asaas's ``refunds[]`` items (the adapter
-sends ``refund:<pk>`` there). A reference to another provider's payment is refused (logged,
-nothing applied). Every fact goes through a service, so duplicates and any order of delivery end
-in the same state; an amount that disagrees with ours, or a fact contradicting a final status
-(paid although Asaas still shows it deleted, a rejected refund done), goes to the reconciliation
-list instead of being applied. A restored charge (PAYMENT_RESTORED) is open again; a Pix charge
-overdue (PAYMENT_OVERDUE) expires; a refused card capture or risk analysis fails the payment.
+This module only verifies a delivery and maps it to ``payments.facts``: the charge (our
+``externalReference``, ``payment:<pk>``, else its Asaas id; its amount, ``originalValue`` when
+interest changed ``value``), the ``refunds[]`` items (named by their ``description``, where the
+adapter sends ``refund:<pk>``) and the chargeback, each with the envelope's ``dateCreated`` as
+its time. Applying them (another provider's payment refused, a mismatch or a contradiction of a
+final status put on the reconciliation list, the watermark, the transitions) is the same for
+every provider. A restored charge (PAYMENT_RESTORED) is open again; a Pix charge overdue
+(PAYMENT_OVERDUE) expires; a refused card capture or risk analysis fails the payment; a refund
+CANCELLED at Asaas has failed, and a late PENDING never revives it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, time
 from decimal import Decimal
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
-from integrations.facts import AmountMismatch, ObjectNotReady, referenced
+from integrations.facts import FactOutcome, in_event_context
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import (
     INT64_MAX,
@@ -40,16 +39,17 @@ from integrations.webhooks.registry import (
     bounded_time,
     load_json,
 )
-from payments.disputes import dispute_apply_fact, reconciliation_flag
-from payments.models import (
-    DisputeStatus,
-    Payment,
-    PaymentMethod,
-    PaymentStatus,
-    ReconciliationException,
-    Refund,
-    RefundStatus,
+from payments.facts import (
+    DisputeFact,
+    PaymentFact,
+    PaymentFactStatus,
+    RefundFact,
+    RefundFactStatus,
+    dispute_fact_apply,
+    payment_fact_apply,
+    refund_facts_apply_for_payment,
 )
+from payments.models import DisputeStatus, Payment
 from payments.providers.asaas.adapter import provider_refund_id
 from payments.providers.asaas.client import (
     ASAAS_TZ,
@@ -60,23 +60,9 @@ from payments.providers.asaas.client import (
     parse_datetime,
     to_minor,
 )
-from payments.services import (
-    payment_attach_provider_id,
-    payment_cancel,
-    payment_mark_expired,
-    payment_mark_failed,
-    payment_mark_processing,
-    payment_mark_succeeded,
-    payment_restore,
-    refund_mark_failed,
-    refund_mark_processing,
-    refund_mark_succeeded,
-)
-from payments.webhook_handlers import apply_provider_fact, flag_mismatch, refuse_foreign
 
 TOKEN_HEADER = "asaas-access-token"  # noqa: S105 - a header name, not a secret
 MAX_TOKEN_LENGTH = 1024
-Kind = ReconciliationException.Kind
 
 # Chargeback: chargeback.status when the payload has it, else the event says it.
 CHARGEBACK_STATUS = {
@@ -101,7 +87,7 @@ def _tokens() -> list[str]:
     return [t.strip() for value in values for t in str(value or "").split(",") if t.strip()]
 
 
-# Locating our rows --------------------------------------------------------------------------
+# Mapping a payload to facts ------------------------------------------------------------------
 
 
 def _payment_data(parsed: ParsedWebhook) -> Mapping[str, Any]:
@@ -109,29 +95,6 @@ def _payment_data(parsed: ParsedWebhook) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise MalformedWebhook('An Asaas payment event must carry an object "payment".')
     return data
-
-
-def _locate(event: WebhookEvent, data: Mapping[str, Any]) -> Payment | None:
-    """Our payment for the Asaas payment ``data``; None when it is not ours (flagged as an
-    unknown object). Raises ObjectNotReady for a reference to a row we do not have yet."""
-    reference = str(data.get("externalReference") or "")
-    if reference.startswith("payment:"):
-        return referenced(Payment, data, key="externalReference")
-    asaas_id = str(data.get("id") or "")
-    payment = (
-        Payment.objects.filter(provider=PROVIDER, provider_payment_id=asaas_id).first()
-        if asaas_id
-        else None
-    )
-    if payment is None:
-        reconciliation_flag(
-            provider=PROVIDER,
-            kind=Kind.UNKNOWN_OBJECT,
-            detail=f"Asaas payment {asaas_id or '?'} (externalReference {reference!r}) is not ours.",
-            provider_object_id=asaas_id,
-            webhook_event_id=event.pk,
-        )
-    return payment
 
 
 def _minor(value: Any) -> int:
@@ -148,129 +111,21 @@ def _minor(value: Any) -> int:
     return to_minor(value)
 
 
-def _amount(data: Mapping[str, Any]) -> int:
-    """What Asaas says the charge is for, in centavos: ``originalValue`` when a late payment's
-    interest or fine changed ``value``, else ``value``."""
-    return _minor(data.get("originalValue") or data.get("value"))
-
-
-def _checked(
-    event: WebhookEvent, data: Mapping[str, Any]
-) -> tuple[Payment | None, HandlerOutcome | None]:
-    """Our payment, amount-checked and linked to its Asaas id; or the outcome to return now
-    (not ours, amount mismatch, conflicting id)."""
-    payment = _locate(event, data)
-    if payment is None:
-        return None, HandlerOutcome()
-    refused = refuse_foreign(event, payment, PROVIDER)
-    if refused is not None:
-        return None, refused
+def _readable_minor(value: Any) -> int | None:
+    """``_minor``, None for a value that is not an amount (the fact is then a mismatch)."""
     try:
-        amount = _amount(data)
-    except AsaasMoneyError as exc:
-        return None, flag_mismatch(event, payment, AmountMismatch(f"{payment}: {exc}"))
-    if amount != payment.amount or payment.currency != CURRENCY:
-        mismatch = AmountMismatch(
-            f"{payment}: provider says {amount} {CURRENCY}, "
-            f"we have {payment.amount} {payment.currency}."
-        )
-        return None, flag_mismatch(event, payment, mismatch)
-    asaas_id = str(data.get("id") or "")
-    if payment.provider_payment_id and asaas_id and payment.provider_payment_id != asaas_id:
-        reconciliation_flag(
-            provider=PROVIDER,
-            kind=Kind.CONFLICTING_FACT,
-            detail=(
-                f"Asaas payment {asaas_id} names {payment} "
-                f"({payment.provider} {payment.provider_payment_id or 'no id'})."
-            ),
-            payment=payment,
-            provider_object_id=asaas_id,
-            webhook_event_id=event.pk,
-        )
-        return None, HandlerOutcome(affected=[payment])
-    if asaas_id and not payment.provider_payment_id:
-        payment = payment_attach_provider_id(payment=payment, provider_payment_id=asaas_id)
-    return payment, None
+        return _minor(value)
+    except AsaasMoneyError:
+        return None
 
 
-# Handlers -----------------------------------------------------------------------------------
-
-
-def _payment_handler(
-    target: str | None = None, action: Callable[[Payment, ParsedWebhook], Any] | None = None
-) -> Handler:
-    """A handler that checks and links the payment, then applies ``action``, which moves it to
-    ``target`` (None: just the check and link)."""
-
-    def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-        payment, early = _checked(event, _payment_data(parsed))
-        if payment is None:
-            return early or HandlerOutcome()
-        if target is None or action is None:
-            return HandlerOutcome(affected=[payment])
-        return apply_provider_fact(
-            event,
-            parsed,
-            payment,
-            target=target,
-            provider=PROVIDER,
-            action=lambda: action(payment, parsed),
-        )
-
-    return handle
-
-
-def _succeed(payment: Payment, parsed: ParsedWebhook) -> Any:
-    """Paid. A charge we hold as cancelled that Asaas shows live (``deleted: false``) and paid
-    was restored first (a deleted charge cannot be paid): its PAYMENT_RESTORED may still be on
-    the way, so the restore is applied here with the payment, in one transaction, and every
-    order of delivery ends the same."""
-    with transaction.atomic():
-        live = _payment_data(parsed).get("deleted") is False
-        if live and payment.status == PaymentStatus.CANCELLED:
-            payment_restore(payment=payment, occurred_at=parsed.occurred_at)
-        return payment_mark_succeeded(payment=payment, occurred_at=parsed.occurred_at)
-
-
-def _restore(payment: Payment, parsed: ParsedWebhook) -> Any:
-    return payment_restore(payment=payment, occurred_at=parsed.occurred_at)
+def _amount(data: Mapping[str, Any]) -> int | None:
+    """What Asaas says the charge is for, in centavos: ``originalValue`` when a late payment's
+    interest or fine changed ``value``, else ``value``; None when unreadable."""
+    return _readable_minor(data.get("originalValue") or data.get("value"))
 
 
 PIX_EXPIRED_REASON = "The Pix code was not paid by its due date."
-
-
-def handle_overdue(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-    """PAYMENT_OVERDUE: the due date passed unpaid. A boleto may still be paid late, so it stays
-    pending; a Pix charge expires (our Pix codes are due the next day) and its order follows
-    ``ASAAS_PIX_EXPIRED_ORDER_ACTION`` through the ``payment.expired`` subscriber."""
-    payment, early = _checked(event, _payment_data(parsed))
-    if payment is None:
-        return early or HandlerOutcome()
-    if payment.method != PaymentMethod.PIX:
-        return HandlerOutcome(affected=[payment])
-    return apply_provider_fact(
-        event,
-        parsed,
-        payment,
-        target=PaymentStatus.EXPIRED,
-        provider=PROVIDER,
-        action=lambda: payment_mark_expired(
-            payment=payment,
-            reason=PIX_EXPIRED_REASON,
-            order_action=settings.ASAAS_PIX_EXPIRED_ORDER_ACTION,
-            occurred_at=parsed.occurred_at,
-        ),
-    )
-
-
-def _cancel(payment: Payment, parsed: ParsedWebhook) -> Any:
-    return payment_cancel(payment=payment, occurred_at=parsed.occurred_at)
-
-
-def _processing(payment: Payment, parsed: ParsedWebhook) -> Any:
-    return payment_mark_processing(payment=payment, occurred_at=parsed.occurred_at)
-
 
 # Events that end a card charge: our reason (staff) and what the customer is told.
 CARD_FAILURES = {
@@ -284,92 +139,93 @@ CARD_FAILURES = {
     ),
 }
 
+S = PaymentFactStatus
+PAYMENT_EVENT_STATUS: dict[str, PaymentFactStatus] = {
+    "PAYMENT_CREATED": S.SEEN,
+    "PAYMENT_UPDATED": S.SEEN,
+    # A boleto may still be paid late (it stays pending); a Pix charge expires (our Pix codes
+    # are due the next day) and its order follows ASAAS_PIX_EXPIRED_ORDER_ACTION.
+    "PAYMENT_OVERDUE": S.OVERDUE,
+    "PAYMENT_CONFIRMED": S.SUCCEEDED,
+    "PAYMENT_RECEIVED": S.SUCCEEDED,
+    "PAYMENT_DUNNING_RECEIVED": S.SUCCEEDED,
+    "PAYMENT_DELETED": S.CANCELLED,
+    # A deleted charge restored at Asaas can be paid again.
+    "PAYMENT_RESTORED": S.RESTORED,
+    # Card charges: a manual risk analysis holds it (processing) until approved (then
+    # CONFIRMED) or refused; a refused capture or risk analysis ends it.
+    "PAYMENT_AWAITING_RISK_ANALYSIS": S.PROCESSING,
+    "PAYMENT_APPROVED_BY_RISK_ANALYSIS": S.SEEN,
+    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": S.FAILED,
+    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": S.FAILED,
+}
+# Refunds, chargebacks: the charge itself is only checked and linked.
+for _event in (
+    "PAYMENT_REFUNDED",
+    "PAYMENT_PARTIALLY_REFUNDED",
+    "PAYMENT_REFUND_IN_PROGRESS",
+    *CHARGEBACK_EVENT_STATUS,
+):
+    PAYMENT_EVENT_STATUS[_event] = S.SEEN
 
-def _fail(payment: Payment, parsed: ParsedWebhook) -> Any:
-    reason, customer_reason = CARD_FAILURES[parsed.event_type]
-    return payment_mark_failed(
-        payment=payment,
+
+def payment_fact_from(parsed: ParsedWebhook) -> PaymentFact:
+    """The charge in an Asaas ``PAYMENT_*`` event as a fact. Our payment is named by
+    ``externalReference`` (``payment:<pk>``, set by the adapter), else by its Asaas id."""
+    data = _payment_data(parsed)
+    status = PAYMENT_EVENT_STATUS[parsed.event_type]
+    reference = str(data.get("externalReference") or "")
+    reason, customer_reason = CARD_FAILURES.get(parsed.event_type, ("", ""))
+    if status == S.OVERDUE:
+        reason = PIX_EXPIRED_REASON
+    return PaymentFact(
+        provider=PROVIDER,
+        status=status,
+        occurred_at=parsed.occurred_at,
+        amount=_amount(data),
+        currency=CURRENCY,
+        reference=reference if reference.startswith("payment:") else "",
+        provider_payment_id=str(data.get("id") or ""),
         reason=reason,
         customer_reason=customer_reason,
-        occurred_at=parsed.occurred_at,
+        # Paid although we hold it cancelled: a charge Asaas shows live was restored first.
+        reopens=data.get("deleted") is False,
+        order_action=settings.ASAAS_PIX_EXPIRED_ORDER_ACTION if status == S.OVERDUE else "",
     )
 
 
-REFUND_TARGETS = {"DONE": RefundStatus.SUCCEEDED, "CANCELLED": RefundStatus.FAILED}
+REFUND_ITEM_STATUS = {"DONE": RefundFactStatus.SUCCEEDED, "CANCELLED": RefundFactStatus.FAILED}
 
 
-def _refund_action(refund: Refund, item: Mapping[str, Any], parsed: ParsedWebhook) -> Any:
-    status = str(item.get("status", ""))
-    at = parsed.occurred_at
-    provider_id = provider_refund_id(refund.payment.provider_payment_id, f"refund:{refund.pk}")
-    if status == "DONE":
-        return refund_mark_succeeded(refund=refund, provider_refund_id=provider_id, occurred_at=at)
-    if status == "CANCELLED":
-        return refund_mark_failed(refund=refund, reason="Cancelled at Asaas.", occurred_at=at)
-    return refund_mark_processing(refund=refund, provider_refund_id=provider_id, occurred_at=at)
-
-
-def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-    """PAYMENT_REFUNDED / _PARTIALLY_REFUNDED / _REFUND_IN_PROGRESS: every ``refunds[]`` item
-    that names one of our refunds moves it (PENDING -> processing, DONE -> succeeded,
-    CANCELLED -> failed); an item we cannot match, or whose value disagrees, is flagged."""
+def refund_facts_from(parsed: ParsedWebhook) -> list[RefundFact]:
+    """Every ``refunds[]`` item of the charge as a fact: our refund is named by the item's
+    ``description`` (the adapter sends ``refund:<pk>`` there); PENDING is processing, DONE
+    succeeded, CANCELLED failed. Asaas refunds have no id: ours is the charge's plus the
+    reference."""
     data = _payment_data(parsed)
-    payment, early = _checked(event, data)
-    if payment is None:
-        return early or HandlerOutcome()
-    affected: list[Any] = [payment]
-    unmatched: list[str] = []
-    matched: list[tuple[Refund, Mapping[str, Any]]] = []
+    asaas_id = str(data.get("id") or "")
     items = data.get("refunds") or []
+    facts = []
     for item in items if isinstance(items, list) else []:
         if not isinstance(item, Mapping):
             continue
-        description = str(item.get("description") or "").strip()
-        try:
-            refund = referenced(Refund, {"reference": description})
-        except ObjectNotReady:
-            unmatched.append(f"{item.get('value')} ({description or 'no description'})")
-            continue
-        if refund.payment_id != payment.pk:
-            unmatched.append(f"{description} belongs to another payment")
-        elif refund.status == RefundStatus.REQUESTED:
-            unmatched.append(f"{refund} was never approved ({refund.status})")
-        else:  # a rejected one too: Asaas moving it contradicts its final status
-            matched.append((refund, item))
-    for refund, item in matched:  # all amounts first: a mismatch applies nothing
-        try:
-            value = _minor(item.get("value"))
-        except AsaasMoneyError as exc:
-            return flag_mismatch(event, payment, AmountMismatch(f"{refund}: {exc}"))
-        if value != refund.amount:
-            detail = (
-                f"{refund}: provider says {value} {CURRENCY}, "
-                f"we have {refund.amount} {refund.currency}."
+        reference = str(item.get("description") or "").strip()
+        facts.append(
+            RefundFact(
+                provider=PROVIDER,
+                status=REFUND_ITEM_STATUS.get(
+                    str(item.get("status", "")), RefundFactStatus.PROCESSING
+                ),
+                occurred_at=parsed.occurred_at,
+                amount=_readable_minor(item.get("value")),
+                currency=CURRENCY,
+                reference=reference,
+                provider_refund_id=provider_refund_id(asaas_id, reference),
+                provider_payment_id=asaas_id,
+                reason="Cancelled at Asaas.",
             )
-            return flag_mismatch(event, payment, AmountMismatch(detail))
-    for refund, item in matched:
-        apply_provider_fact(
-            event,
-            parsed,
-            refund,
-            target=REFUND_TARGETS.get(str(item.get("status", "")), RefundStatus.PROCESSING),
-            provider=PROVIDER,
-            action=partial(_refund_action, refund, item, parsed),
         )
-        affected.append(refund)
-    if unmatched or len(affected) == 1:
-        reconciliation_flag(
-            provider=PROVIDER,
-            kind=Kind.UNKNOWN_OBJECT,
-            detail=(
-                f"{parsed.event_type} for {payment}: refunds we cannot match: "
-                f"{', '.join(unmatched) or 'none listed'}."
-            ),
-            payment=payment,
-            provider_object_id=str(data.get("id") or ""),
-            webhook_event_id=event.pk,
-        )
-    return HandlerOutcome(affected=affected)
+    return facts
 
 
 def _evidence_deadline(value: Any) -> datetime | None:
@@ -381,72 +237,78 @@ def _evidence_deadline(value: Any) -> datetime | None:
     return bounded_time(datetime.combine(day, time(23, 59, 59), tzinfo=ASAAS_TZ))
 
 
-def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-    """PAYMENT_CHARGEBACK_REQUESTED / _DISPUTE / PAYMENT_AWAITING_CHARGEBACK_REVERSAL: open or
-    move the payment's Dispute (the first fact flags the order). One chargeback per payment.
-
-    The dispute is for the chargeback's own ``value`` (it may be less than the payment's; the
-    payment's amount only when Asaas does not say), and its evidence deadline is the
-    chargeback's ``deadlineToSendDisputeDocuments``. A value that is not an amount, or not
-    between one centavo and the payment's amount, is a mismatch: flagged, nothing applied."""
+def dispute_fact_from(parsed: ParsedWebhook) -> DisputeFact:
+    """The chargeback of the charge as a fact (one chargeback per charge): its status from
+    ``chargeback.status`` when the payload has it, else from the event; its own ``value`` (it
+    may be less than the charge's; not said when absent) and evidence deadline."""
     data = _payment_data(parsed)
-    payment, early = _checked(event, data)
-    if payment is None:
-        return early or HandlerOutcome()
     chargeback = data.get("chargeback")
     chargeback = chargeback if isinstance(chargeback, Mapping) else {}
-    status = CHARGEBACK_STATUS.get(
-        str(chargeback.get("status", "")), CHARGEBACK_EVENT_STATUS[parsed.event_type]
-    )
-    amount: int | None = None
-    if chargeback.get("value") is not None:
-        try:
-            amount = _minor(chargeback["value"])
-        except AsaasMoneyError as exc:
-            return flag_mismatch(event, payment, AmountMismatch(f"Chargeback on {payment}: {exc}"))
-        if not 0 < amount <= payment.amount:
-            detail = (
-                f"Chargeback on {payment}: provider says {amount} {CURRENCY}, "
-                f"payment is {payment.amount} {payment.currency}."
-            )
-            return flag_mismatch(event, payment, AmountMismatch(detail))
-    dispute = dispute_apply_fact(
-        payment=payment,
+    value = chargeback.get("value")
+    amount = None if value is None else _readable_minor(value)
+    reference = str(data.get("externalReference") or "")
+    return DisputeFact(
         provider=PROVIDER,
         provider_dispute_id=f"{data.get('id')}:chargeback",
-        status=status,
-        amount=amount,
-        currency=CURRENCY,
-        reason=str(chargeback.get("reason") or "")[:60],
-        evidence_due_by=_evidence_deadline(chargeback.get("deadlineToSendDisputeDocuments")),
+        status=CHARGEBACK_STATUS.get(
+            str(chargeback.get("status", "")), CHARGEBACK_EVENT_STATUS[parsed.event_type]
+        ),
         occurred_at=parsed.occurred_at,
+        amount=amount,
+        amount_unreadable=value is not None and amount is None,
+        currency=CURRENCY,
+        reference=reference if reference.startswith("payment:") else "",
+        provider_payment_id=str(data.get("id") or ""),
+        reason=str(chargeback.get("reason") or ""),
+        evidence_due_by=_evidence_deadline(chargeback.get("deadlineToSendDisputeDocuments")),
     )
-    return HandlerOutcome(affected=[payment, dispute])
+
+
+# Handlers -----------------------------------------------------------------------------------
+
+
+def _checked_payment(event: WebhookEvent, parsed: ParsedWebhook) -> FactOutcome:
+    return payment_fact_apply(fact=payment_fact_from(parsed), webhook_event_id=event.pk)
+
+
+def handle_payment(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """A ``PAYMENT_*`` event about the charge itself."""
+    return HandlerOutcome(affected=_checked_payment(event, parsed).affected)
+
+
+def handle_refunds(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """PAYMENT_REFUNDED / _PARTIALLY_REFUNDED / _REFUND_IN_PROGRESS: the charge is checked, then
+    its ``refunds[]`` applied (``refund_facts_apply_for_payment``)."""
+    facts = refund_facts_from(parsed)  # before any write: a malformed item applies nothing
+    checked = _checked_payment(event, parsed)
+    if not isinstance(checked.target, Payment):
+        return HandlerOutcome(affected=checked.affected)
+    outcome = refund_facts_apply_for_payment(
+        payment=checked.target, facts=facts, webhook_event_id=event.pk
+    )
+    return HandlerOutcome(affected=outcome.affected)
+
+
+def handle_chargeback(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """PAYMENT_CHARGEBACK_REQUESTED / _DISPUTE / PAYMENT_AWAITING_CHARGEBACK_REVERSAL: the charge
+    is checked, then the chargeback opens or moves the payment's Dispute (the first fact flags
+    the order). A value that is not an amount, or not between one centavo and the payment's
+    amount, is a mismatch: flagged, nothing applied."""
+    fact = dispute_fact_from(parsed)  # before any write: a malformed deadline applies nothing
+    checked = _checked_payment(event, parsed)
+    if checked.target is None:
+        return HandlerOutcome(affected=checked.affected)
+    return HandlerOutcome(dispute_fact_apply(fact=fact, webhook_event_id=event.pk).affected)
 
 
 HANDLERS: dict[str, Handler] = {
-    "PAYMENT_CREATED": _payment_handler(),
-    "PAYMENT_UPDATED": _payment_handler(),
-    "PAYMENT_OVERDUE": handle_overdue,
-    "PAYMENT_CONFIRMED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
-    "PAYMENT_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
-    "PAYMENT_DUNNING_RECEIVED": _payment_handler(PaymentStatus.SUCCEEDED, _succeed),
-    "PAYMENT_DELETED": _payment_handler(PaymentStatus.CANCELLED, _cancel),
-    # A deleted charge restored at Asaas can be paid again.
-    "PAYMENT_RESTORED": _payment_handler(PaymentStatus.PENDING, _restore),
-    # Card charges: a manual risk analysis holds it (processing) until approved (then
-    # CONFIRMED) or refused; a refused capture or risk analysis ends it.
-    "PAYMENT_AWAITING_RISK_ANALYSIS": _payment_handler(PaymentStatus.PROCESSING, _processing),
-    "PAYMENT_APPROVED_BY_RISK_ANALYSIS": _payment_handler(),
-    "PAYMENT_CREDIT_CARD_CAPTURE_REFUSED": _payment_handler(PaymentStatus.FAILED, _fail),
-    "PAYMENT_REPROVED_BY_RISK_ANALYSIS": _payment_handler(PaymentStatus.FAILED, _fail),
+    **dict.fromkeys(PAYMENT_EVENT_STATUS, handle_payment),
     "PAYMENT_REFUNDED": handle_refunds,
     "PAYMENT_PARTIALLY_REFUNDED": handle_refunds,
     "PAYMENT_REFUND_IN_PROGRESS": handle_refunds,
-    "PAYMENT_CHARGEBACK_REQUESTED": handle_chargeback,
-    "PAYMENT_CHARGEBACK_DISPUTE": handle_chargeback,
-    "PAYMENT_AWAITING_CHARGEBACK_REVERSAL": handle_chargeback,
+    **dict.fromkeys(CHARGEBACK_EVENT_STATUS, handle_chargeback),
 }
+HANDLERS = {event_type: in_event_context(h) for event_type, h in HANDLERS.items()}
 
 
 class AsaasWebhookEndpoint:

@@ -1,22 +1,21 @@
-"""``POST /webhooks/stripe/``: ``Stripe-Signature``-verified events applied through the services.
+"""``POST /webhooks/stripe/``: ``Stripe-Signature``-verified events, mapped to facts.
 
-Facts are found by our reference (``metadata.reference``: ``payment:<pk>`` / ``refund:<pk>``) or
-by Stripe's id on our row; a reference to another provider's payment is refused (logged, nothing
-applied); amounts and currencies are checked against our record (a mismatch goes on the
-reconciliation list, never applied). Every fact goes through ``apply_provider_fact``: one the
-state machine has moved past is a no-op, so duplicates and any order of delivery are harmless,
-while one contradicting a final status goes on the reconciliation list and finance is told.
+This module only verifies a delivery and maps its ``data.object`` to ``payments.facts``: our
+reference (``metadata.reference``: ``payment:<pk>`` / ``refund:<pk>``) or Stripe's ids, the
+status, the amount and currency, and the event's ``created`` as the fact's time. Applying them
+(finding our row, refusing another provider's, flagging a mismatch or a contradiction of a final
+status, the watermark) is the same for every provider: ``payments.facts``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import structlog
 from django.conf import settings
 
-from integrations.facts import AmountMismatch, check_amount, referenced
+from integrations.facts import in_event_context
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import (
     Handler,
@@ -27,37 +26,24 @@ from integrations.webhooks.registry import (
     load_json,
     unix_time,
 )
-from payments.disputes import dispute_apply_fact, reconciliation_flag
-from payments.models import (
-    DisputeStatus,
-    Payment,
-    PaymentStatus,
-    ReconciliationException,
-    Refund,
-    RefundStatus,
+from payments.facts import (
+    DisputeFact,
+    PaymentFact,
+    PaymentFactStatus,
+    RefundFact,
+    RefundFactStatus,
+    dispute_fact_apply,
+    payment_fact_apply,
+    refund_fact_apply,
 )
+from payments.models import DisputeStatus
 from payments.providers.stripe.client import PROVIDER, verify_signature
-from payments.services import (
-    payment_attach_provider_id,
-    payment_cancel,
-    payment_mark_failed,
-    payment_mark_processing,
-    payment_mark_succeeded,
-    refund_mark_failed,
-    refund_mark_processing,
-    refund_mark_succeeded,
-)
-from payments.webhook_handlers import (
-    apply_provider_fact,
-    flag_mismatch,
-    refuse_foreign,
-)
+from payments.webhook_handlers import whole_amount
 
 log = structlog.get_logger(__name__)
-Kind = ReconciliationException.Kind
 MAX_TIMESTAMP_DIGITS = 12
 
-DISPUTE_STATUS: dict[str, str] = {
+DISPUTE_STATUS: dict[str, DisputeStatus] = {
     "warning_needs_response": DisputeStatus.NEEDS_RESPONSE,
     "needs_response": DisputeStatus.NEEDS_RESPONSE,
     "warning_under_review": DisputeStatus.UNDER_REVIEW,
@@ -66,6 +52,13 @@ DISPUTE_STATUS: dict[str, str] = {
     "lost": DisputeStatus.LOST,
     "warning_closed": DisputeStatus.CLOSED,
     "prevented": DisputeStatus.CLOSED,
+}
+REFUND_STATUS: dict[str, RefundFactStatus] = {
+    "pending": RefundFactStatus.PROCESSING,
+    "requires_action": RefundFactStatus.PROCESSING,
+    "succeeded": RefundFactStatus.SUCCEEDED,
+    "failed": RefundFactStatus.FAILED,
+    "canceled": RefundFactStatus.FAILED,
 }
 
 
@@ -79,6 +72,10 @@ def _metadata(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     return metadata if isinstance(metadata, Mapping) else {}
 
 
+def _reference(obj: Mapping[str, Any]) -> str:
+    return str(_metadata(obj).get("reference") or "")
+
+
 def _id(value: Any) -> str:
     """A Stripe reference that may be an id or an expanded object."""
     if isinstance(value, Mapping):
@@ -86,41 +83,13 @@ def _id(value: Any) -> str:
     return str(value or "")
 
 
-def _flag(
-    event: WebhookEvent, kind: str, detail: str, payment: Payment | None, object_id: str
-) -> HandlerOutcome:
-    reconciliation_flag(
-        provider=PROVIDER,
-        kind=kind,
-        detail=detail,
-        payment=payment,
-        provider_object_id=object_id,
-        webhook_event_id=event.pk,
-    )
-    return HandlerOutcome(affected=[payment] if payment is not None else [])
-
-
-def _payment_by_intent(intent_id: str) -> Payment | None:
-    if not intent_id:
-        return None
-    return Payment.objects.filter(provider=PROVIDER, provider_payment_id=intent_id).first()
-
-
-def _find_payment(obj: Mapping[str, Any], intent_id: str) -> Payment | None:
-    """Our payment named by ``metadata.reference`` (raises ObjectNotReady while that row is not
-    committed yet), else the one carrying Stripe's PaymentIntent id, else None."""
-    if _metadata(obj).get("reference"):
-        return referenced(Payment, _metadata(obj))
-    return _payment_by_intent(intent_id)
-
-
 # --- payment_intent.* ------------------------------------------------------------------------
 
-INTENT_TARGETS = {
-    "processing": PaymentStatus.PROCESSING,
-    "succeeded": PaymentStatus.SUCCEEDED,
-    "failed": PaymentStatus.FAILED,
-    "canceled": PaymentStatus.CANCELLED,
+INTENT_STATUS = {
+    "processing": PaymentFactStatus.PROCESSING,
+    "succeeded": PaymentFactStatus.SUCCEEDED,
+    "failed": PaymentFactStatus.FAILED,
+    "canceled": PaymentFactStatus.CANCELLED,
 }
 
 
@@ -133,52 +102,26 @@ def _failure_reason(intent: Mapping[str, Any]) -> str:
     return "declined"
 
 
-def payment_intent_fact(kind: str) -> Handler:
-    """``payment_intent.<kind>`` -> the payment service for that fact."""
+def payment_intent_fact_from(kind: str, parsed: ParsedWebhook) -> PaymentFact:
+    """A ``payment_intent.<kind>`` event's PaymentIntent as a fact."""
+    intent = _object(parsed)
+    status = INTENT_STATUS[kind]
+    return PaymentFact(
+        provider=PROVIDER,
+        status=status,
+        occurred_at=parsed.occurred_at,
+        amount=whole_amount(intent.get("amount")),
+        currency=str(intent.get("currency", "")),
+        reference=_reference(intent),
+        provider_payment_id=_id(intent.get("id")),
+        reason=_failure_reason(intent) if status == PaymentFactStatus.FAILED else "",
+    )
 
+
+def payment_intent_fact(kind: str) -> Handler:
     def handle(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-        intent = _object(parsed)
-        intent_id = _id(intent.get("id"))
-        payment = _find_payment(intent, intent_id)
-        if payment is None:
-            return _flag(
-                event, Kind.UNKNOWN_OBJECT, f"Unknown PaymentIntent {intent_id}.", None, intent_id
-            )
-        refused = refuse_foreign(event, payment, PROVIDER)
-        if refused is not None:
-            return refused
-        if payment.provider_payment_id and payment.provider_payment_id != intent_id:
-            return _flag(
-                event,
-                Kind.CONFLICTING_FACT,
-                f"PaymentIntent {intent_id} names {payment}, which is "
-                f"{payment.provider} {payment.provider_payment_id or '(no id)'}.",
-                payment,
-                intent_id,
-            )
-        try:
-            check_amount(payment, intent)
-        except AmountMismatch as exc:
-            return flag_mismatch(event, payment, exc)
-        if not payment.provider_payment_id:
-            payment = payment_attach_provider_id(payment=payment, provider_payment_id=intent_id)
-        at = parsed.occurred_at
-        actions: dict[str, Callable[[], Any]] = {
-            "processing": lambda: payment_mark_processing(payment=payment, occurred_at=at),
-            "succeeded": lambda: payment_mark_succeeded(payment=payment, occurred_at=at),
-            "failed": lambda: payment_mark_failed(
-                payment=payment, reason=_failure_reason(intent), occurred_at=at
-            ),
-            "canceled": lambda: payment_cancel(payment=payment, occurred_at=at),
-        }
-        return apply_provider_fact(
-            event,
-            parsed,
-            payment,
-            target=INTENT_TARGETS[kind],
-            provider=PROVIDER,
-            action=actions[kind],
-        )
+        fact = payment_intent_fact_from(kind, parsed)
+        return HandlerOutcome(payment_fact_apply(fact=fact, webhook_event_id=event.pk).affected)
 
     return handle
 
@@ -186,154 +129,80 @@ def payment_intent_fact(kind: str) -> Handler:
 # --- refunds ---------------------------------------------------------------------------------
 
 
-def _find_refund(obj: Mapping[str, Any]) -> Refund | None:
-    if _metadata(obj).get("reference"):
-        return referenced(Refund, _metadata(obj))
-    refund_id = _id(obj.get("id"))
-    if not refund_id:
+def refund_fact_from(obj: Mapping[str, Any], parsed: ParsedWebhook) -> RefundFact | None:
+    """One Stripe Refund object as a fact; None for a status we do not know (logged)."""
+    status = REFUND_STATUS.get(str(obj.get("status", "")))
+    if status is None:
+        log.info("stripe.refund_status_unknown", status=obj.get("status"), refund=obj.get("id"))
         return None
-    return (
-        Refund.objects.filter(payment__provider=PROVIDER, provider_refund_id=refund_id)
-        .select_related("payment")
-        .first()
-    )
-
-
-def _apply_refund(
-    event: WebhookEvent, parsed: ParsedWebhook, obj: Mapping[str, Any]
-) -> HandlerOutcome:
-    """One Stripe Refund object's status, applied to our refund."""
-    refund_id = _id(obj.get("id"))
-    refund = _find_refund(obj)
-    if refund is None:
-        payment = _payment_by_intent(_id(obj.get("payment_intent")))
-        return _flag(
-            event,
-            Kind.UNKNOWN_OBJECT,
-            f"Stripe refund {refund_id} ({obj.get('amount')} {obj.get('currency')}) "
-            "was not requested here.",
-            payment,
-            refund_id,
-        )
-    refused = refuse_foreign(event, refund.payment, PROVIDER)
-    if refused is not None:
-        return refused
-    if refund.provider_refund_id and refund.provider_refund_id != refund_id:
-        return _flag(
-            event,
-            Kind.CONFLICTING_FACT,
-            f"Stripe refund {refund_id} names {refund}, which is {refund.provider_refund_id}.",
-            refund.payment,
-            refund_id,
-        )
-    try:
-        check_amount(refund, obj)
-    except AmountMismatch as exc:
-        return flag_mismatch(event, refund.payment, exc)
-    status = str(obj.get("status", ""))
-    at = parsed.occurred_at
-    if status in ("pending", "requires_action"):
-        if refund.status == RefundStatus.FAILED:
-            # Stripe never revives a failed refund: this pending fact is an old one.
-            return HandlerOutcome(affected=[refund])
-        target = RefundStatus.PROCESSING
-        action: Callable[[], Any] = lambda: refund_mark_processing(  # noqa: E731
-            refund=refund, provider_refund_id=refund_id, occurred_at=at
-        )
-    elif status == "succeeded":
-        target = RefundStatus.SUCCEEDED
-        action = lambda: refund_mark_succeeded(  # noqa: E731
-            refund=refund, provider_refund_id=refund_id, occurred_at=at
-        )
-    elif status in ("failed", "canceled"):
-        target = RefundStatus.FAILED
-        reason = str(obj.get("failure_reason") or status)
-        action = lambda: refund_mark_failed(refund=refund, reason=reason, occurred_at=at)  # noqa: E731
-    else:
-        log.info("stripe.refund_status_unknown", status=status, refund=refund_id)
-        return HandlerOutcome(affected=[refund])
-    return apply_provider_fact(
-        event, parsed, refund, target=target, provider=PROVIDER, action=action
+    return RefundFact(
+        provider=PROVIDER,
+        status=status,
+        occurred_at=parsed.occurred_at,
+        amount=whole_amount(obj.get("amount")),
+        currency=str(obj.get("currency", "")),
+        reference=_reference(obj),
+        provider_refund_id=_id(obj.get("id")),
+        provider_payment_id=_id(obj.get("payment_intent")),
+        reason=str(obj.get("failure_reason") or obj.get("status") or ""),
     )
 
 
 def refund_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     """``refund.created`` / ``refund.updated`` / ``refund.failed``: data.object is a Refund."""
-    return _apply_refund(event, parsed, _object(parsed))
+    fact = refund_fact_from(_object(parsed), parsed)
+    if fact is None:
+        return HandlerOutcome()
+    return HandlerOutcome(refund_fact_apply(fact=fact, webhook_event_id=event.pk).affected)
 
 
 def charge_refunded(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     """``charge.refunded``: data.object is a Charge. Applies the refunds it embeds
     (``refunds.data``, when Stripe includes them); the ``refund.*`` events carry the same facts,
     so a Charge without them changes nothing."""
-    charge = _object(parsed)
-    refunds = charge.get("refunds")
+    refunds = _object(parsed).get("refunds")
     items = refunds.get("data") if isinstance(refunds, Mapping) else None
     affected: list[Any] = []
     for item in items if isinstance(items, list) else []:
-        if isinstance(item, Mapping):
-            affected.extend(_apply_refund(event, parsed, item).affected)
-    if not affected:
-        payment = _payment_by_intent(_id(charge.get("payment_intent")))
-        if payment is not None:
-            affected.append(payment)
+        fact = refund_fact_from(item, parsed) if isinstance(item, Mapping) else None
+        if fact is not None:
+            affected.extend(refund_fact_apply(fact=fact, webhook_event_id=event.pk).affected)
     return HandlerOutcome(affected=affected)
 
 
 # --- disputes --------------------------------------------------------------------------------
 
 
-def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
-    """``charge.dispute.*`` -> ``dispute_apply_fact`` (opens, moves or closes our Dispute; the
-    order is flagged, never changes status)."""
+def dispute_fact_from(parsed: ParsedWebhook) -> DisputeFact:
+    """A ``charge.dispute.*`` event's Dispute as a fact. Raises MalformedWebhook for a status
+    Stripe does not document."""
     dispute = _object(parsed)
-    dispute_id = _id(dispute.get("id"))
-    payment = _payment_by_intent(_id(dispute.get("payment_intent")))
-    if payment is None and _metadata(dispute).get("reference"):
-        payment = referenced(Payment, _metadata(dispute))
-        refused = refuse_foreign(event, payment, PROVIDER)
-        if refused is not None:
-            return refused
-    if payment is None:
-        return _flag(
-            event,
-            Kind.UNKNOWN_OBJECT,
-            f"Dispute {dispute_id} on an unknown payment.",
-            None,
-            dispute_id,
-        )
     status = DISPUTE_STATUS.get(str(dispute.get("status", "")))
     if status is None:
         raise MalformedWebhook(f"Unknown dispute status {dispute.get('status')!r}.")
-    amount = dispute.get("amount")
-    currency = str(dispute.get("currency", "")).upper()
-    if (
-        type(amount) is not int  # not a bool, not 2000.0
-        or currency != payment.currency
-        or not 0 < amount <= payment.amount
-    ):
-        return flag_mismatch(
-            event,
-            payment,
-            AmountMismatch(
-                f"Dispute {dispute_id}: provider says {amount} {currency}, "
-                f"payment is {payment.amount} {payment.currency}."
-            ),
-        )
+    amount = whole_amount(dispute.get("amount"))
     evidence = dispute.get("evidence_details")
     due = evidence.get("due_by") if isinstance(evidence, Mapping) else None
-    dispute_apply_fact(
-        payment=payment,
+    return DisputeFact(
         provider=PROVIDER,
-        provider_dispute_id=dispute_id,
+        provider_dispute_id=_id(dispute.get("id")),
         status=status,
-        amount=amount,
-        currency=currency,
-        reason=str(dispute.get("reason") or "")[:60],
-        evidence_due_by=None if due is None else unix_time(due),
         occurred_at=parsed.occurred_at,
+        amount=amount,
+        amount_unreadable=amount is None,  # Stripe always says how much is disputed
+        currency=str(dispute.get("currency", "")),
+        reference=_reference(dispute),
+        provider_payment_id=_id(dispute.get("payment_intent")),
+        reason=str(dispute.get("reason") or ""),
+        evidence_due_by=None if due is None else unix_time(due),
     )
-    return HandlerOutcome(affected=[payment])
+
+
+def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """``charge.dispute.*`` -> ``dispute_fact_apply`` (opens, moves or closes our Dispute; the
+    order is flagged, never changes status)."""
+    fact = dispute_fact_from(parsed)
+    return HandlerOutcome(dispute_fact_apply(fact=fact, webhook_event_id=event.pk).affected)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -349,6 +218,7 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.updated": dispute_fact,
     "charge.dispute.closed": dispute_fact,
 }
+HANDLERS = {event_type: in_event_context(h) for event_type, h in HANDLERS.items()}
 
 
 class StripeWebhookEndpoint:
