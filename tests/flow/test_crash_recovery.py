@@ -26,7 +26,7 @@ from integrations.models import DomainEvent, SandboxWebhook, WebhookEvent
 from integrations.webhooks.processing import not_ready_retry_delay, process_due_webhooks
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications import workflows as notify_workflows
-from notifications.channels.sandbox import sandbox_message_id
+from notifications.channels.sandbox.adapter import sandbox_message_id
 from notifications.models import Notification, NotificationStatus
 from notifications.subscribers import notify_customer
 from orders.models import OrderStatus

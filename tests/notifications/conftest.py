@@ -11,5 +11,5 @@ def emitted(db: None, monkeypatch: pytest.MonkeyPatch) -> EmitRecorder:
     transaction: the real ``sandbox_emit`` schedules the deliveries on commit, which never
     comes."""
     recorder = EmitRecorder()
-    monkeypatch.setattr("notifications.channels.sandbox.sandbox_emit", recorder)
+    monkeypatch.setattr("notifications.channels.sandbox.adapter.sandbox_emit", recorder)
     return recorder

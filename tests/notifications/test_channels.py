@@ -12,8 +12,8 @@ from integrations.exceptions import SwitchboardError
 from integrations.models import SandboxWebhook
 from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage, RecipientUnreachable
-from notifications.channels.email import EmailChannel
-from notifications.channels.sandbox import SandboxWhatsAppChannel, sandbox_message_id
+from notifications.channels.email.adapter import EmailChannel
+from notifications.channels.sandbox.adapter import SandboxWhatsAppChannel, sandbox_message_id
 from tests.support.shipping import EmitRecorder
 
 

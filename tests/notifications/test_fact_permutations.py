@@ -19,7 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from integrations.models import WebhookEvent
-from notifications.channels.sandbox_webhooks import endpoint
+from notifications.channels.sandbox.webhooks import endpoint
 from notifications.models import Notification, NotificationChannel, NotificationStatus
 from notifications.services import notification_mark_sent, notification_queue
 from tests.factories import make_customer

@@ -11,7 +11,7 @@ from integrations.exceptions import ProviderRejected, SwitchboardError
 from integrations.models import DomainEvent
 from integrations.providers import MESSAGING, ProviderSpec
 from notifications.channels.base import OutboundMessage, SentMessage
-from notifications.channels.sandbox_webhooks import endpoint
+from notifications.channels.sandbox.webhooks import endpoint
 from notifications.models import Notification, NotificationStatus
 from notifications.rules import RULES
 from notifications.subscribers import notify_customer

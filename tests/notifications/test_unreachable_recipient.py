@@ -15,7 +15,7 @@ from integrations.exceptions import ProviderRejected
 from integrations.models import Delivery, DomainEvent
 from integrations.providers import MESSAGING, ProviderSpec
 from notifications.channels.base import OutboundMessage, SentMessage
-from notifications.channels.sandbox import SandboxWhatsAppChannel
+from notifications.channels.sandbox.adapter import SandboxWhatsAppChannel
 from notifications.models import Notification, NotificationStatus
 from notifications.subscribers import notify_customer
 from tests.factories import make_customer, make_paid_payment

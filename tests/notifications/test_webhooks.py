@@ -11,8 +11,8 @@ from integrations.models import DomainEvent
 from integrations.sandbox import SandboxEvent
 from integrations.webhooks.registry import SignatureRejected, get_webhook_endpoint
 from notifications.channels.base import OutboundMessage
-from notifications.channels.sandbox import SandboxWhatsAppChannel
-from notifications.channels.sandbox_webhooks import endpoint
+from notifications.channels.sandbox.adapter import SandboxWhatsAppChannel
+from notifications.channels.sandbox.webhooks import endpoint
 from notifications.exceptions import MessageIdMismatch
 from notifications.models import Notification, NotificationStatus
 from notifications.services import notification_mark_sent, notification_queue

@@ -8,7 +8,6 @@ from email.utils import parseaddr
 from django.conf import settings
 from django.core.mail import EmailMessage, make_msgid
 
-from integrations.providers import MESSAGING, ProviderSpec
 from notifications.channels.base import OutboundMessage, SentMessage
 
 
@@ -34,13 +33,3 @@ class EmailChannel:
             headers={"Message-ID": message_id},
         ).send()
         return SentMessage(provider=self.name, provider_message_id=message_id)
-
-
-spec = ProviderSpec(
-    family=MESSAGING.name,
-    name="email",
-    adapter="notifications.channels.email.EmailChannel",
-    enabled_by="EMAIL_CHANNEL_ENABLED",
-    channels=("email",),
-    description="E-mail through Django's e-mail backend (console locally, SMTP in production).",
-)

@@ -14,13 +14,6 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from integrations.providers import (
-    MESSAGING,
-    ProviderSetting,
-    ProviderSpec,
-    WebhookRoute,
-    standard_webhooks_secret,
-)
 from integrations.sandbox import SandboxEvent, sandbox_emit, sandbox_maybe_fail
 from notifications.channels.base import OutboundMessage, RecipientUnreachable, SentMessage
 
@@ -56,18 +49,3 @@ class SandboxWhatsAppChannel:
         ]
         sandbox_emit(endpoint=ENDPOINT, events=events)
         return SentMessage(provider=self.name, provider_message_id=message_id)
-
-
-spec = ProviderSpec(
-    family=MESSAGING.name,
-    name="sandbox",
-    adapter="notifications.channels.sandbox.SandboxWhatsAppChannel",
-    enabled_by="SANDBOX_ENABLED",
-    webhooks=(
-        WebhookRoute("sandbox-messaging", "notifications.channels.sandbox_webhooks.endpoint"),
-    ),
-    settings=(ProviderSetting("SANDBOX_WEBHOOK_SECRET", check=standard_webhooks_secret),),
-    sandbox=True,
-    channels=("whatsapp",),
-    description="In-process sandbox WhatsApp: sent, delivered and read receipts by webhook.",
-)
