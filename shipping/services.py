@@ -194,8 +194,6 @@ def shipment_apply_tracking(
                 status=str(target),
                 location=location,
                 description=description,
-                at_location=f" at {location}" if location else "",
-                detail=f": {description}" if description else "",
             ),
         )
         if target != ShipmentStatus.RETURNED and order.status in SHIPPABLE_ORDER_STATUSES:
