@@ -4,18 +4,32 @@ Every service that changes state calls ``record_event`` inside its transaction, 
 service leaves no event. The same transaction writes one Delivery row per subscriber of the type
 (the outbox). After commit the ``domain_event_committed`` signal announces the event; the signal
 decides nothing, ``integrations.deliveries`` hands each Delivery to the task cluster.
+
+Payloads: every type declares the shape of its ``data`` as a frozen, keyword-only dataclass that
+subclasses ``Payload`` (``MoneyPayload`` when it carries an amount and currency), declared next
+to the type in the emitting app's ``events.py``. Field types are ``str``, ``int``, ``bool``,
+``list[...]``, ``dict[str, ...]`` and ``X | None`` of those; a field without a default is
+required. ``record_event`` takes ``data`` as a dict (or the payload object) and refuses, with
+InvalidEventPayload and nothing written, a missing or unknown key, a value of the wrong type or
+data that is not JSON. Readers get the typed object back with ``event_payload(event)``: rows
+written before a field existed read it as its type's empty value ("", 0, [], None). A type's
+``summary`` is a format string over its payload's fields and properties, checked when the type
+is registered; ``Payload.example()`` builds an example of any payload (tests, docs).
 """
 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
+import json
 import string
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 import structlog
 from django.contrib.contenttypes.models import ContentType
@@ -24,7 +38,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from integrations.deliveries.registry import subscribers_for
-from integrations.exceptions import UnknownEventType
+from integrations.exceptions import InvalidEventPayload, UnknownEventType
 from integrations.models import Delivery, DomainEvent
 from integrations.money import format_money
 
@@ -49,16 +63,222 @@ domain_event_committed = Signal()
 ``delivery_ids``: the pks of its Delivery rows (``None`` when the database did not return them)."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Payload:
+    """Base of every event type's payload; subclasses are frozen, keyword-only dataclasses."""
+
+    example_values: ClassVar[Mapping[str, Any]] = {}
+    """Values ``example()`` uses instead of the ones it derives from the field types."""
+
+    def as_data(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Self:
+        """The payload of a stored row, never refused: a missing or mistyped value (a row
+        written before the field existed) reads as its type's empty value."""
+        values = {
+            name: data[name] if name in data and _conforms(data[name], hint) else _empty(hint)
+            for name, hint in payload_fields(cls).items()
+        }
+        return cls(**values)
+
+    @classmethod
+    def example(cls) -> Self:
+        """An example payload: ``example_values`` along the class's bases, else a value derived
+        from each field's type (``"ex-<field>"`` for a string, 1999 for an integer)."""
+        overrides: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            overrides.update(vars(klass).get("example_values", {}))
+        return cls(
+            **{
+                name: overrides[name] if name in overrides else _example(name, hint)
+                for name, hint in payload_fields(cls).items()
+            }
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoneyPayload(Payload):
+    """A payload with an amount in minor units and its ISO 4217 currency."""
+
+    amount: int
+    currency: str
+
+    example_values: ClassVar[Mapping[str, Any]] = {"currency": "BRL"}
+
+    @property
+    def money(self) -> str:
+        return format_money(self.amount, self.currency)
+
+
+_FIELDS: dict[type[Payload], dict[str, Any]] = {}
+
+
+def payload_fields(payload: type[Payload]) -> dict[str, Any]:
+    """The payload's fields and their resolved types, in declaration order."""
+    if payload not in _FIELDS:
+        hints = get_type_hints(payload)
+        _FIELDS[payload] = {f.name: hints[f.name] for f in dataclasses.fields(payload)}
+    return _FIELDS[payload]
+
+
+def _required(payload: type[Payload]) -> set[str]:
+    return {
+        f.name
+        for f in dataclasses.fields(payload)
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+
+
+def _is_union(hint: Any) -> bool:
+    return get_origin(hint) in (Union, types.UnionType)
+
+
+def _supported(hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if _is_union(hint):
+        return all(arg is type(None) or _supported(arg) for arg in args)
+    if origin is list:
+        return _supported(args[0])
+    if origin is dict:
+        return args[0] is str and _supported(args[1])
+    return hint in (str, int, bool)
+
+
+def _conforms(value: Any, hint: Any) -> bool:
+    origin, args = get_origin(hint), get_args(hint)
+    if _is_union(hint):
+        return any(_conforms(value, arg) for arg in args)
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_conforms(item, args[0]) for item in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(
+            isinstance(key, str) and _conforms(item, args[1]) for key, item in value.items()
+        )
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _empty(hint: Any) -> Any:
+    if _is_union(hint):
+        return None if type(None) in get_args(hint) else _empty(get_args(hint)[0])
+    origin = get_origin(hint) or hint
+    return {str: "", int: 0, bool: False, list: [], dict: {}}[origin]
+
+
+def _example(name: str, hint: Any) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if _is_union(hint):
+        return _example(name, next(arg for arg in args if arg is not type(None)))
+    if origin is list:
+        return [_example(name, args[0])]
+    if origin is dict:
+        return {f"ex-{name}": _example(name, args[1])}
+    return {str: f"ex-{name}", int: 1999, bool: True}[hint]
+
+
+def _describe(hint: Any) -> str:
+    if get_origin(hint) is None and isinstance(hint, type):
+        return hint.__name__
+    return str(hint)
+
+
 @dataclass(frozen=True)
 class EventType:
     name: str
     label: str
     summary: str = ""
-    """Format string over the event's data; ``{money}`` is its amount and currency."""
+    """Format string over the payload's fields and properties (``{money}``, ``{order}``)."""
+    payload: type[Payload] = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.payload, type)
+            and issubclass(self.payload, Payload)
+            and dataclasses.is_dataclass(self.payload)
+            and self.payload.__dataclass_params__.frozen  # type: ignore[attr-defined]
+        ):
+            raise TypeError(f"{self.name}: the payload must be a frozen Payload dataclass.")
+        fields = payload_fields(self.payload)
+        unsupported = [name for name, hint in fields.items() if not _supported(hint)]
+        if unsupported:
+            raise TypeError(f"{self.name}: unsupported payload field types: {unsupported}.")
+        for _, placeholder, _, _ in string.Formatter().parse(self.summary):
+            if placeholder is None:
+                continue
+            if placeholder not in fields and not isinstance(
+                getattr(self.payload, placeholder, None), property
+            ):
+                raise TypeError(
+                    f"{self.name}: the summary's {{{placeholder}}} is neither a field nor a "
+                    f"property of {self.payload.__name__}."
+                )
 
     @property
     def kind(self) -> str:
         return self.name.split(".", 1)[0]
+
+    def render(self, payload: Payload) -> str:
+        """The summary line for ``payload``; the label when the type has no summary."""
+        if not self.summary:
+            return self.label
+        return self.summary.format_map(_Attributes(payload))
+
+    def validate(self, data: Mapping[str, Any] | Payload | None) -> dict[str, Any]:
+        """``data`` as it is stored, once it matches the payload (missing defaults filled in).
+        Raises InvalidEventPayload listing every problem."""
+        if isinstance(data, Payload):
+            if not isinstance(data, self.payload):
+                raise InvalidEventPayload(
+                    event_type=self.name,
+                    problems=[f"expected {self.payload.__name__}, got {type(data).__name__}"],
+                )
+            data = data.as_data()
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            raise InvalidEventPayload(
+                event_type=self.name, problems=[f"data must be a mapping, not {type(data)}"]
+            )
+        fields = payload_fields(self.payload)
+        problems = [
+            f"{name!r} is missing"
+            for name in fields
+            if name in _required(self.payload) and name not in data
+        ]
+        problems += [
+            f"{key!r} is not a field of {self.payload.__name__}"
+            for key in data
+            if key not in fields
+        ]
+        problems += [
+            f"{name!r} must be {_describe(hint)}, not {type(data[name]).__name__}"
+            for name, hint in fields.items()
+            if name in data and not _conforms(data[name], hint)
+        ]
+        if problems:
+            raise InvalidEventPayload(event_type=self.name, problems=problems)
+        clean = self.payload(**data).as_data()
+        try:
+            json.dumps(clean, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidEventPayload(
+                event_type=self.name, problems=[f"not JSON-serialisable: {exc}"]
+            ) from None
+        return clean
+
+
+class _Attributes(dict[str, Any]):
+    def __init__(self, payload: Payload) -> None:
+        super().__init__()
+        self.payload = payload
+
+    def __missing__(self, key: str) -> Any:
+        return getattr(self.payload, key)
 
 
 _REGISTRY: dict[str, EventType] = {}
@@ -80,6 +300,7 @@ def get_event_type(name: str) -> EventType:
 
 
 def registered_event_types() -> Mapping[str, EventType]:
+    """Every registered type by name: the way to walk them all (tests, docs)."""
     return dict(_REGISTRY)
 
 
@@ -87,24 +308,22 @@ def event_kinds() -> list[str]:
     return sorted({t.kind for t in _REGISTRY.values()})
 
 
-class _Blank(dict[str, Any]):
-    def __missing__(self, key: str) -> str:
-        return ""
+def event_payload(event: DomainEvent) -> Payload | None:
+    """The event's typed payload (``Payload.from_stored``); None for an unregistered type."""
+    event_type = _REGISTRY.get(event.type)
+    if event_type is None:
+        return None
+    data = event.data if isinstance(event.data, Mapping) else {}
+    return event_type.payload.from_stored(data)
 
 
 def render_summary(event: DomainEvent) -> str:
     """One line for the timeline; needs no query."""
     event_type = _REGISTRY.get(event.type)
-    template = event_type.summary if event_type else ""
-    values = _Blank(event.data or {})
-    if isinstance(values.get("amount"), int) and values.get("currency"):
-        values["money"] = format_money(values["amount"], values["currency"])
-    if not template:
-        return event_type.label if event_type else event.type
-    try:
-        return string.Formatter().vformat(template, (), values)
-    except (ValueError, IndexError, AttributeError):
-        return event_type.label if event_type else event.type
+    payload = event_payload(event)
+    if event_type is None or payload is None:
+        return event.type
+    return event_type.render(payload)
 
 
 def record_event(
@@ -114,7 +333,7 @@ def record_event(
     subject: models.Model | None = None,
     actor: models.Model | None = None,
     actor_label: str = "",
-    data: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | Payload | None = None,
     occurred_at: datetime | None = None,
 ) -> DomainEvent:
     """Write a DomainEvent and its Delivery rows in the caller's transaction; announce it after
@@ -122,18 +341,20 @@ def record_event(
 
     Must run inside ``transaction.atomic``: an event outside the transaction of the change it
     describes could survive that change's rollback. Costs one INSERT, plus one bulk INSERT of
-    deliveries when the type has subscribers. Raises UnknownEventType for unregistered types.
+    deliveries when the type has subscribers. Raises UnknownEventType for unregistered types and
+    InvalidEventPayload for ``data`` that does not match the type's payload.
     """
     event_type = get_event_type(type)
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event must be called inside the service's transaction.atomic.")
+    clean = event_type.validate(data)
     event = DomainEvent(
         type=event_type.name,
         kind=event_type.kind,
         customer_id=customer.pk if customer is not None else None,
         actor_id=actor.pk if actor is not None else None,
         actor_label=actor_label if actor is None else "",
-        data=dict(data or {}),
+        data=clean,
     )
     if occurred_at is not None:
         event.occurred_at = occurred_at

@@ -26,6 +26,16 @@ class UnknownEventType(SwitchboardError):
     """record_event was given a type nobody registered."""
 
 
+class InvalidEventPayload(SwitchboardError):
+    """record_event was given data that does not match its type's declared payload (a key
+    missing or unknown, a value of the wrong type, or not JSON). Nothing was written."""
+
+    def __init__(self, *, event_type: str, problems: list[str]) -> None:
+        self.event_type = event_type
+        self.problems = problems
+        super().__init__(f"Payload of {event_type!r} refused: {'; '.join(problems)}.")
+
+
 class ProviderUnavailable(SwitchboardError):
     """A provider could not be reached or answered with a failure worth retrying later.
 

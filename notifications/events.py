@@ -1,27 +1,58 @@
-from integrations.events import EventType, register_event_types
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from integrations.events import EventType, Payload, register_event_types
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationPayload(Payload):
+    channel: str
+    channel_label: str
+    template: str
+    recipient: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationSentPayload(NotificationPayload):
+    provider: str
+    provider_message_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFailedPayload(NotificationPayload):
+    error: str
+
 
 register_event_types(
     EventType(
         "notification.queued",
         "Message queued",
         "{channel_label} '{template}' to {recipient} queued",
+        payload=NotificationPayload,
     ),
     EventType(
         "notification.sent",
         "Message sent",
         "{channel_label} '{template}' to {recipient} sent via {provider}",
+        payload=NotificationSentPayload,
     ),
     EventType(
         "notification.delivered",
         "Message delivered",
         "{channel_label} '{template}' to {recipient} delivered",
+        payload=NotificationPayload,
     ),
     EventType(
-        "notification.read", "Message read", "{channel_label} '{template}' to {recipient} read"
+        "notification.read",
+        "Message read",
+        "{channel_label} '{template}' to {recipient} read",
+        payload=NotificationPayload,
     ),
     EventType(
         "notification.failed",
         "Message failed",
         "{channel_label} '{template}' to {recipient} failed: {error}",
+        payload=NotificationFailedPayload,
     ),
 )

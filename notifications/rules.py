@@ -1,15 +1,19 @@
 """Which domain event sends what to the customer: one rule per event type.
 
-A rule turns the event's data into a template key, a subject (e-mail only) and a short body. The
-texts only use what the emitting service put in the event's data, so building one costs no query.
+A rule turns the event's typed payload (``integrations.events.event_payload``) into a template
+key, a subject (e-mail only) and a short body. The texts only use what the emitting service put
+in the payload, so building one costs no query. The payload classes live in the emitting apps,
+which this app may not import (payments, shipping); each rule names the fields it reads as a
+Protocol below, and a test checks every rule against its event type's payload class.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from integrations.events import event_payload
 from integrations.models import DomainEvent
 from integrations.money import format_money
 
@@ -21,21 +25,69 @@ class CustomerMessage:
     body: str
 
 
-# None: this event, with this data, tells the customer nothing.
-Rule = Callable[[Mapping[str, Any]], CustomerMessage | None]
+class OrderFields(Protocol):
+    @property
+    def number(self) -> str: ...
 
 
-def _text(data: Mapping[str, Any], key: str, default: str = "") -> str:
-    return str(data.get(key) or default)
+class MoneyFields(Protocol):
+    @property
+    def amount(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def order(self) -> str: ...
 
 
-def _tracking(data: Mapping[str, Any]) -> str:
-    code = _text(data, "tracking_code")
-    return f" Tracking code: {code}." if code else ""
+class TrackingFields(Protocol):
+    @property
+    def order(self) -> str: ...
+    @property
+    def tracking_code(self) -> str: ...
+    @property
+    def location(self) -> str: ...
 
 
-def order_paid(data: Mapping[str, Any]) -> CustomerMessage:
-    number = _text(data, "number", "your order")
+class PaymentFailedFields(MoneyFields, Protocol):
+    @property
+    def customer_reason(self) -> str: ...
+    @property
+    def retry_url(self) -> str: ...
+
+
+class PaymentExpiredFields(Protocol):
+    @property
+    def order(self) -> str: ...
+    @property
+    def order_action(self) -> str: ...
+
+
+class PaymentReissuedFields(MoneyFields, Protocol):
+    @property
+    def pix_code(self) -> str: ...
+    @property
+    def retry_url(self) -> str: ...
+
+
+# None: this event, with this payload, tells the customer nothing. The argument is the event
+# type's payload, which has at least the fields of the rule's Protocol.
+Rule = Callable[[Any], CustomerMessage | None]
+
+
+def _tracking(payload: TrackingFields) -> str:
+    return f" Tracking code: {payload.tracking_code}." if payload.tracking_code else ""
+
+
+def _money(payload: MoneyFields) -> str:
+    return format_money(payload.amount, payload.currency) if payload.currency else ""
+
+
+def _https(url: str) -> str:
+    return url if url.startswith("https://") else ""
+
+
+def order_paid(payload: OrderFields) -> CustomerMessage:
+    number = payload.number or "your order"
     return CustomerMessage(
         template="order_paid",
         subject=f"Payment received for {number}",
@@ -44,37 +96,36 @@ def order_paid(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
-def shipment_posted(data: Mapping[str, Any]) -> CustomerMessage:
-    number = _text(data, "order", "your order")
+def shipment_posted(payload: TrackingFields) -> CustomerMessage:
+    number = payload.order or "your order"
     return CustomerMessage(
         template="shipment_posted",
         subject=f"{number} is on its way",
-        body=f"Good news: {number} has been handed to the carrier.{_tracking(data)}",
+        body=f"Good news: {number} has been handed to the carrier.{_tracking(payload)}",
     )
 
 
-def shipment_in_transit(data: Mapping[str, Any]) -> CustomerMessage:
-    number = _text(data, "order", "your order")
-    location = _text(data, "location")
-    where = f" (last seen in {location})" if location else ""
+def shipment_in_transit(payload: TrackingFields) -> CustomerMessage:
+    number = payload.order or "your order"
+    where = f" (last seen in {payload.location})" if payload.location else ""
     return CustomerMessage(
         template="shipment_in_transit",
         subject=f"{number} is in transit",
-        body=f"{number} is travelling to you{where}.{_tracking(data)}",
+        body=f"{number} is travelling to you{where}.{_tracking(payload)}",
     )
 
 
-def shipment_out_for_delivery(data: Mapping[str, Any]) -> CustomerMessage:
-    number = _text(data, "order", "your order")
+def shipment_out_for_delivery(payload: TrackingFields) -> CustomerMessage:
+    number = payload.order or "your order"
     return CustomerMessage(
         template="shipment_out_for_delivery",
         subject=f"{number} arrives today",
-        body=f"{number} is out for delivery and should reach you today.{_tracking(data)}",
+        body=f"{number} is out for delivery and should reach you today.{_tracking(payload)}",
     )
 
 
-def shipment_delivered(data: Mapping[str, Any]) -> CustomerMessage:
-    number = _text(data, "order", "your order")
+def shipment_delivered(payload: TrackingFields) -> CustomerMessage:
+    number = payload.order or "your order"
     return CustomerMessage(
         template="shipment_delivered",
         subject=f"{number} was delivered",
@@ -82,15 +133,10 @@ def shipment_delivered(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
-def refund_succeeded(data: Mapping[str, Any]) -> CustomerMessage:
-    amount, currency = data.get("amount"), data.get("currency")
-    what = (
-        f"a refund of {format_money(amount, str(currency))}"
-        if isinstance(amount, int) and currency
-        else "your refund"
-    )
-    number = _text(data, "order")
-    about = f" for {number}" if number else ""
+def refund_succeeded(payload: MoneyFields) -> CustomerMessage:
+    money = _money(payload)
+    what = f"a refund of {money}" if money else "your refund"
+    about = f" for {payload.order}" if payload.order else ""
     return CustomerMessage(
         template="refund_succeeded",
         subject="Your refund is on its way",
@@ -99,24 +145,14 @@ def refund_succeeded(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
-def _money(data: Mapping[str, Any]) -> str:
-    amount, currency = data.get("amount"), data.get("currency")
-    return format_money(amount, str(currency)) if isinstance(amount, int) and currency else ""
-
-
-def _link(data: Mapping[str, Any], key: str) -> str:
-    url = _text(data, key)
-    return url if url.startswith("https://") else ""
-
-
-def payment_failed(data: Mapping[str, Any]) -> CustomerMessage:
+def payment_failed(payload: PaymentFailedFields) -> CustomerMessage:
     """A declined or refused payment: what the customer can do, with the provider's page to pay
     again when the payment service put one in the event (``retry_url``)."""
-    number = _text(data, "order", "your order")
-    money = _money(data)
+    number = payload.order or "your order"
+    money = _money(payload)
     of = f" of {money}" if money else ""
-    why = _text(data, "customer_reason")
-    retry = _link(data, "retry_url")
+    why = payload.customer_reason
+    retry = _https(payload.retry_url)
     next_step = (
         f" You can try again here: {retry}"
         if retry
@@ -130,12 +166,12 @@ def payment_failed(data: Mapping[str, Any]) -> CustomerMessage:
     )
 
 
-def payment_expired(data: Mapping[str, Any]) -> CustomerMessage | None:
+def payment_expired(payload: PaymentExpiredFields) -> CustomerMessage | None:
     """A Pix code not paid in time whose order is cancelled. When a new charge replaces it the
     customer hears from ``payment.reissued`` instead, with the new code."""
-    if _text(data, "order_action") != "cancel":
+    if payload.order_action != "cancel":
         return None
-    number = _text(data, "order", "your order")
+    number = payload.order or "your order"
     return CustomerMessage(
         template="payment_expired",
         subject=f"{number} was cancelled: the Pix code expired",
@@ -144,13 +180,13 @@ def payment_expired(data: Mapping[str, Any]) -> CustomerMessage | None:
     )
 
 
-def payment_reissued(data: Mapping[str, Any]) -> CustomerMessage:
+def payment_reissued(payload: PaymentReissuedFields) -> CustomerMessage:
     """A new charge for an order whose Pix code expired: the new code and where to pay."""
-    number = _text(data, "order", "your order")
-    money = _money(data)
+    number = payload.order or "your order"
+    money = _money(payload)
     of = f" of {money}" if money else ""
-    code = _text(data, "pix_code")
-    pay = _link(data, "retry_url")
+    code = payload.pix_code
+    pay = _https(payload.retry_url)
     how = "".join(
         [
             f" Pix copy-and-paste code: {code}" if code else "",
@@ -181,4 +217,7 @@ RULES: dict[str, Rule] = {
 def customer_message_for(event: DomainEvent) -> CustomerMessage | None:
     """The message ``event`` sends to its customer, or None when no rule covers its type."""
     rule = RULES.get(event.type)
-    return rule(event.data or {}) if rule is not None else None
+    payload = event_payload(event)
+    if rule is None or payload is None:
+        return None
+    return rule(payload)

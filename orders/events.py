@@ -1,14 +1,84 @@
-from integrations.events import EventType, register_event_types
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from integrations.events import EventType, MoneyPayload, Payload, register_event_types
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPayload(Payload):
+    number: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPlacedPayload(OrderPayload, MoneyPayload):
+    items: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderReasonPayload(OrderPayload):
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsagePayload(Payload):
+    """The product's own properties of a usage fact, as its API sent them."""
+
+    properties: dict[str, str]
+
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> Self:
+        if "properties" not in data:  # written before payloads: the properties themselves
+            data = {"properties": {k: v for k, v in data.items() if isinstance(v, str)}}
+        return super().from_stored(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureUsedPayload(UsagePayload):
+    example_values: ClassVar[Mapping[str, Any]] = {"properties": {"feature": "reports"}}
+
+    @property
+    def feature(self) -> str:
+        return self.properties.get("feature", "")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignedInPayload(UsagePayload):
+    example_values: ClassVar[Mapping[str, Any]] = {"properties": {"source": "iOS app"}}
+
+    @property
+    def source(self) -> str:
+        return self.properties.get("source", "")
+
 
 register_event_types(
-    EventType("order.placed", "Order placed", "{number}: {money}, {items} item(s)"),
-    EventType("order.paid", "Order paid", "{number} paid"),
-    EventType("order.fulfilling", "Order in fulfilment", "{number} being prepared"),
-    EventType("order.shipped", "Order shipped", "{number} shipped"),
-    EventType("order.delivered", "Order delivered", "{number} delivered"),
-    EventType("order.cancelled", "Order cancelled", "{number} cancelled: {reason}"),
-    EventType("order.refunded", "Order refunded", "{number} fully refunded"),
-    EventType("order.flagged", "Order flagged", "{number}: {reason}"),
-    EventType("usage.feature_used", "Product usage", "Used {feature}"),
-    EventType("usage.signed_in", "Signed in to the product", "Signed in from {source}"),
+    EventType(
+        "order.placed",
+        "Order placed",
+        "{number}: {money}, {items} item(s)",
+        payload=OrderPlacedPayload,
+    ),
+    EventType("order.paid", "Order paid", "{number} paid", payload=OrderPayload),
+    EventType(
+        "order.fulfilling", "Order in fulfilment", "{number} being prepared", payload=OrderPayload
+    ),
+    EventType("order.shipped", "Order shipped", "{number} shipped", payload=OrderPayload),
+    EventType("order.delivered", "Order delivered", "{number} delivered", payload=OrderPayload),
+    EventType(
+        "order.cancelled",
+        "Order cancelled",
+        "{number} cancelled: {reason}",
+        payload=OrderReasonPayload,
+    ),
+    EventType("order.refunded", "Order refunded", "{number} fully refunded", payload=OrderPayload),
+    EventType("order.flagged", "Order flagged", "{number}: {reason}", payload=OrderReasonPayload),
+    EventType("usage.feature_used", "Product usage", "Used {feature}", payload=FeatureUsedPayload),
+    EventType(
+        "usage.signed_in",
+        "Signed in to the product",
+        "Signed in from {source}",
+        payload=SignedInPayload,
+    ),
 )

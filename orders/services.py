@@ -274,7 +274,7 @@ def usage_record(
             customer=customer,
             actor_label="product",
             occurred_at=occurred_at,
-            data=dict(properties or {}),
+            data={"properties": dict(properties or {})},
         )
 
 

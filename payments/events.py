@@ -1,29 +1,174 @@
-from integrations.events import EventType, register_event_types
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from integrations.events import EventType, MoneyPayload, Payload, register_event_types
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentPayload(MoneyPayload):
+    order: str
+    """The order's number."""
+    provider: str
+    method: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentFailedPayload(PaymentPayload):
+    reason: str
+    """For staff: the provider's reason."""
+    customer_reason: str
+    """For the customer: a sentence fit for them, or ''."""
+    retry_url: str
+    """The provider's page to pay again (https), or ''."""
+
+    example_values: ClassVar[Mapping[str, Any]] = {"retry_url": "https://pay.example.test/i/1"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentExpiredPayload(PaymentPayload):
+    reason: str
+    order_action: str
+    """What the subscriber does with the order: ``cancel`` or ``new_charge``."""
+
+    example_values: ClassVar[Mapping[str, Any]] = {"order_action": "cancel"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentReissuedPayload(PaymentPayload):
+    replaces: int
+    """The pk of the expired payment this charge replaces."""
+    retry_url: str
+    pix_code: str
+
+    example_values: ClassVar[Mapping[str, Any]] = {"retry_url": "https://pay.example.test/i/2"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundPayload(MoneyPayload):
+    order: str
+    """The number of the refunded payment's order."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundReasonPayload(RefundPayload):
+    reason: str
+    """Why it was requested, rejected or failed ('' for an approval)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RefundApprovalAddedPayload(RefundPayload):
+    approver: str
+    approvals: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisputePayload(MoneyPayload):
+    order: str
+    reason: str
+    status: str
+    due: str
+    """When evidence is due (ISO 8601), or ''."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReconciliationFlaggedPayload(Payload):
+    kind: str
+    detail: str
+    exception: int
+    """The ReconciliationException's pk."""
+
 
 register_event_types(
-    EventType("payment.created", "Payment started", "{money} by {method} via {provider}"),
-    EventType("payment.processing", "Payment processing", "{money} processing"),
-    EventType("payment.succeeded", "Payment succeeded", "{money} received"),
-    EventType("payment.failed", "Payment failed", "{money} failed: {reason}"),
-    EventType("payment.cancelled", "Payment cancelled", "{money} cancelled"),
-    EventType("payment.restored", "Payment restored", "{money} can be paid again"),
-    EventType("payment.expired", "Payment expired", "{money} not paid in time: {reason}"),
-    EventType("payment.reissued", "Payment reissued", "{money}: a new charge to pay"),
     EventType(
-        "refund.approval_added", "Refund approval (1 of 2)", "{money} approved by {approver}"
+        "payment.created",
+        "Payment started",
+        "{money} by {method} via {provider}",
+        payload=PaymentPayload,
     ),
     EventType(
-        "dispute.opened", "Dispute opened", "{money} on {order}: {reason}, evidence due {due}"
+        "payment.processing", "Payment processing", "{money} processing", payload=PaymentPayload
     ),
-    EventType("dispute.updated", "Dispute updated", "{money} on {order}: {status}"),
-    EventType("dispute.won", "Dispute won", "{money} on {order}"),
-    EventType("dispute.lost", "Dispute lost", "{money} on {order}"),
-    EventType("dispute.closed", "Dispute closed", "{money} on {order}"),
-    EventType("reconciliation.flagged", "Reconciliation exception", "{kind}: {detail}"),
-    EventType("refund.requested", "Refund requested", "{money} requested: {reason}"),
-    EventType("refund.approved", "Refund approved", "{money} approved"),
-    EventType("refund.rejected", "Refund rejected", "{money} rejected: {reason}"),
-    EventType("refund.processing", "Refund processing", "{money} sent to the provider"),
-    EventType("refund.succeeded", "Refund succeeded", "{money} refunded"),
-    EventType("refund.failed", "Refund failed", "{money} failed: {reason}"),
+    EventType("payment.succeeded", "Payment succeeded", "{money} received", payload=PaymentPayload),
+    EventType(
+        "payment.failed",
+        "Payment failed",
+        "{money} failed: {reason}",
+        payload=PaymentFailedPayload,
+    ),
+    EventType(
+        "payment.cancelled", "Payment cancelled", "{money} cancelled", payload=PaymentPayload
+    ),
+    EventType(
+        "payment.restored",
+        "Payment restored",
+        "{money} can be paid again",
+        payload=PaymentPayload,
+    ),
+    EventType(
+        "payment.expired",
+        "Payment expired",
+        "{money} not paid in time: {reason}",
+        payload=PaymentExpiredPayload,
+    ),
+    EventType(
+        "payment.reissued",
+        "Payment reissued",
+        "{money}: a new charge to pay",
+        payload=PaymentReissuedPayload,
+    ),
+    EventType(
+        "refund.approval_added",
+        "Refund approval (1 of 2)",
+        "{money} approved by {approver}",
+        payload=RefundApprovalAddedPayload,
+    ),
+    EventType(
+        "dispute.opened",
+        "Dispute opened",
+        "{money} on {order}: {reason}, evidence due {due}",
+        payload=DisputePayload,
+    ),
+    EventType(
+        "dispute.updated",
+        "Dispute updated",
+        "{money} on {order}: {status}",
+        payload=DisputePayload,
+    ),
+    EventType("dispute.won", "Dispute won", "{money} on {order}", payload=DisputePayload),
+    EventType("dispute.lost", "Dispute lost", "{money} on {order}", payload=DisputePayload),
+    EventType("dispute.closed", "Dispute closed", "{money} on {order}", payload=DisputePayload),
+    EventType(
+        "reconciliation.flagged",
+        "Reconciliation exception",
+        "{kind}: {detail}",
+        payload=ReconciliationFlaggedPayload,
+    ),
+    EventType(
+        "refund.requested",
+        "Refund requested",
+        "{money} requested: {reason}",
+        payload=RefundReasonPayload,
+    ),
+    EventType(
+        "refund.approved", "Refund approved", "{money} approved", payload=RefundReasonPayload
+    ),
+    EventType(
+        "refund.rejected",
+        "Refund rejected",
+        "{money} rejected: {reason}",
+        payload=RefundReasonPayload,
+    ),
+    EventType(
+        "refund.processing",
+        "Refund processing",
+        "{money} sent to the provider",
+        payload=RefundPayload,
+    ),
+    EventType("refund.succeeded", "Refund succeeded", "{money} refunded", payload=RefundPayload),
+    EventType(
+        "refund.failed", "Refund failed", "{money} failed: {reason}", payload=RefundReasonPayload
+    ),
 )

@@ -303,7 +303,12 @@ def payment_cancel(*, payment: Payment, occurred_at: datetime | None = None) -> 
 
 
 def _refund_data(refund: Refund, **extra: Any) -> dict[str, Any]:
-    return {"amount": refund.amount, "currency": refund.currency, **extra}
+    return {
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "order": refund.payment.order.number,
+        **extra,
+    }
 
 
 def refund_request(

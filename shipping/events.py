@@ -1,43 +1,104 @@
-from integrations.events import EventType, register_event_types
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from integrations.events import EventType, Payload, register_event_types
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipmentPayload(Payload):
+    order: str
+    """The order's number."""
+    carrier: str
+    service: str
+    tracking_code: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipmentCreatedPayload(ShipmentPayload):
+    amount: int
+    """The shipping cost, in minor units of ``currency``."""
+    currency: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelPurchasedPayload(ShipmentPayload):
+    provider_shipment_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackingPayload(ShipmentPayload):
+    status: str
+    location: str
+    description: str
+
+    @property
+    def at_location(self) -> str:
+        return f" at {self.location}" if self.location else ""
+
+    @property
+    def detail(self) -> str:
+        return f": {self.description}" if self.description else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipmentCancelledPayload(ShipmentPayload):
+    reason: str
+
 
 register_event_types(
-    EventType("shipment.created", "Shipment created", "{order}: shipment via {carrier} created"),
+    EventType(
+        "shipment.created",
+        "Shipment created",
+        "{order}: shipment via {carrier} created",
+        payload=ShipmentCreatedPayload,
+    ),
     EventType(
         "shipment.label_purchased",
         "Shipping label purchased",
         "{carrier} {tracking_code}: label purchased for {order}",
+        payload=LabelPurchasedPayload,
     ),
     EventType(
-        "shipment.posted", "Shipment posted", "{carrier} {tracking_code}: posted{at_location}"
+        "shipment.posted",
+        "Shipment posted",
+        "{carrier} {tracking_code}: posted{at_location}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.in_transit",
         "Shipment in transit",
         "{carrier} {tracking_code}: in transit{at_location}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.out_for_delivery",
         "Shipment out for delivery",
         "{carrier} {tracking_code}: out for delivery{at_location}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.delivered",
         "Shipment delivered",
         "{carrier} {tracking_code}: delivered{at_location}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.delivery_failed",
         "Delivery failed",
         "{carrier} {tracking_code}: delivery failed{at_location}{detail}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.returned",
         "Shipment returned",
         "{carrier} {tracking_code}: returned to sender{at_location}",
+        payload=TrackingPayload,
     ),
     EventType(
         "shipment.cancelled",
         "Shipment cancelled",
         "{order}: {carrier} shipment cancelled: {reason}",
+        payload=ShipmentCancelledPayload,
     ),
 )

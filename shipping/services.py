@@ -270,8 +270,6 @@ def _shipment_track(
                 status=str(target),
                 location=location,
                 description=description,
-                at_location=f" at {location}" if location else "",
-                detail=f": {description}" if description else "",
             ),
         )
         # Every tracking scan means the parcel left: a return to sender too (its posting scan

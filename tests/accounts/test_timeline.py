@@ -117,7 +117,7 @@ def test_admin_timeline_query_count_is_the_same_for_1_and_500_events(
                 actor=admin_user if i % 2 else None,
                 actor_label="product",
                 occurred_at=T0 + timedelta(seconds=i),
-                data={"feature": f"f{i}"},
+                data={"properties": {"feature": f"f{i}"}},
             )
     queries_one, response_one = _change_page_queries(client, one, django_assert_max_num_queries)
     queries_many, response_many = _change_page_queries(client, many, django_assert_max_num_queries)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from integrations.events import Payload, get_event_type
 from integrations.models import DomainEvent
 from notifications.rules import RULES, CustomerMessage, customer_message_for
 
@@ -13,8 +14,13 @@ SHIPMENT_DATA = {
 }
 
 
+def _payload(event_type: str, data: dict) -> Payload:
+    """The typed payload of a stored row with ``data`` (missing fields read empty)."""
+    return get_event_type(event_type).payload.from_stored(data)
+
+
 def _rule(event_type: str, data: dict) -> CustomerMessage:
-    message = RULES[event_type](data)
+    message = RULES[event_type](_payload(event_type, data))
     assert message is not None
     return message
 
@@ -113,7 +119,8 @@ def test_payment_expired_tells_of_the_cancellation_only_when_the_order_is_cancel
     assert cancelled.template == "payment_expired"
     assert "SB-000042" in cancelled.subject and "cancelled" in cancelled.body
     # A new charge replaces it: payment.reissued tells the customer, with the new code.
-    assert RULES["payment.expired"]({"order": "SB-000042", "order_action": "new_charge"}) is None
+    new_charge = _payload("payment.expired", {"order": "SB-000042", "order_action": "new_charge"})
+    assert RULES["payment.expired"](new_charge) is None
     expired = DomainEvent(type="payment.expired", data={"order_action": "new_charge"})
     assert customer_message_for(expired) is None
 

@@ -10,7 +10,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from integrations.events import record_event
+from integrations.events import get_event_type, record_event
 from integrations.models import Delivery, DomainEvent, TaskHeartbeat
 
 EVENT_TYPE = "note.added"
@@ -53,9 +53,15 @@ class Recorder:
 
 
 def emit(customer: Any, *, type: str = EVENT_TYPE, excerpt: str = "hello") -> DomainEvent:
-    """Record an event in its own transaction, as a service would."""
+    """Record an event in its own transaction, as a service would; a type other than a note
+    carries its payload's example."""
+    data = (
+        {"excerpt": excerpt}
+        if type == EVENT_TYPE
+        else get_event_type(type).payload.example().as_data()
+    )
     with transaction.atomic():
-        return record_event(type=type, customer=customer, data={"excerpt": excerpt})
+        return record_event(type=type, customer=customer, data=data)
 
 
 def deliveries_of(event: DomainEvent) -> dict[str, Delivery]:
