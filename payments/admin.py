@@ -389,7 +389,7 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             return reauth_required_redirect(request, f"{change_url}?approve=resume")
         if self._approve(request, refund, _staff(request)):
             refund.refresh_from_db()
-            if refund.status == RefundStatus.APPROVED:
+            if refund.status != RefundStatus.REQUESTED:  # approved, or already on its way
                 self.message_user(request, f"{refund} approved.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:payments_refund_change", args=[refund.pk]))
 
