@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from accounts.access.reauth import SESSION_KEY as REAUTH_SESSION_KEY
 from accounts.access.roles import sync_roles
 from accounts.models import User
 from tests.browser import (
@@ -82,11 +84,17 @@ class Browser:
     def visit(self, path: str) -> None:
         self.driver.get(self.base_url + path)
 
-    def sign_in(self, user: User) -> None:
+    def sign_in(self, user: User, *, signed_in_minutes_ago: int = 0) -> None:
         """Sign ``user`` in as a login would (the session the server made, as a cookie);
-        whoever was signed in before is signed out."""
+        whoever was signed in before is signed out. ``signed_in_minutes_ago`` ages the proof of
+        identity the login gave (past ``SENSITIVE_ACTION_REAUTH_SECONDS``, sensitive actions ask
+        for the password again)."""
         client = Client()
         client.force_login(user)
+        if signed_in_minutes_ago:
+            session = client.session
+            session[REAUTH_SESSION_KEY] = time.time() - 60 * signed_in_minutes_ago
+            session.save()
         session_key = client.cookies[settings.SESSION_COOKIE_NAME].value
         # A cookie can only be set for the site the browser is on.
         self.visit("/static/admin/css/base.css")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
-from accounts.access.reauth import SESSION_KEY as REAUTH_SESSION_KEY
 from accounts.models import User
 from payments.models import Refund, RefundApproval, RefundStatus
 from payments.services import refund_request
@@ -34,18 +32,6 @@ def _request(requester: User, amount: int) -> Refund:
 
 def _page(refund: Refund) -> str:
     return reverse("admin:payments_refund_change", args=[refund.pk])
-
-
-def _stale_reauth(user: User) -> None:
-    """Make every session of ``user`` look signed in an hour ago (no recent password)."""
-    from django.contrib.sessions.backends.db import SessionStore
-    from django.contrib.sessions.models import Session
-
-    for row in Session.objects.all():
-        store = SessionStore(session_key=row.session_key)
-        if store.get("_auth_user_id") == str(user.pk):
-            store[REAUTH_SESSION_KEY] = time.time() - 3600
-            store.save()
 
 
 def test_finance_approves_a_small_refund_by_clicking_approve_on_its_page(browser: Browser):
@@ -150,8 +136,7 @@ def test_two_finance_users_approve_a_large_refund_with_a_reauthentication_betwee
     assert refund.status == RefundStatus.REQUESTED
 
     # The second signed in an hour ago: Approve asks for the password first, approves nothing.
-    browser.sign_in(second)
-    _stale_reauth(second)
+    browser.sign_in(second, signed_in_minutes_ago=60)
     browser.visit(_page(refund))
     browser.click("#refund-approve")
     browser.shot("asked to confirm who they are")
