@@ -222,11 +222,11 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def approve_view(self, request: HttpRequest, refund_id: int) -> HttpResponse:
         refund = self._decidable(request, refund_id)
         change_url = reverse("admin:payments_refund_change", args=[refund.pk])
-        if self._needs_reauth(request, refund):
-            return reauth_required_redirect(request, change_url)
+        if self._needs_reauth(request, refund):  # back on the page, the approval one click away
+            return reauth_required_redirect(request, f"{change_url}?approve=resume")
         if self._approve(request, refund):
             refund.refresh_from_db()
-            if refund.status == RefundStatus.APPROVED:
+            if refund.status != RefundStatus.REQUESTED:  # approved, or already on its way
                 self.message_user(request, f"{refund} approved.", messages.SUCCESS)
         return HttpResponseRedirect(change_url)
 

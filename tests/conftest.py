@@ -4,13 +4,38 @@ import io
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django_q.conf import Conf
 
 from accounts.models import Customer, User
 from config.settings.logging import logging_config
+from tests.browser import (
+    INSTALL_HINT,
+    SCREENSHOTS_DIR,
+    browser_tests_required,
+    chromium_available,
+)
 from tests.factories import make_customer, make_staff
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line about the browser tests: where their screenshots are, or, if Chromium is
+    missing, that they were skipped and how to install it."""
+    browser_dir = Path(__file__).parent / "browser"
+    in_scope = any(
+        browser_dir.is_relative_to(arg) or Path(arg).is_relative_to(browser_dir)
+        for arg in (
+            Path(a.split("::")[0]).resolve() for a in terminalreporter.config.args or ["tests"]
+        )
+    )
+    if not in_scope:
+        return
+    if not chromium_available() and not browser_tests_required():
+        terminalreporter.write_line(INSTALL_HINT)
+    else:
+        terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS_DIR}/<test>/NN-step.png")
 
 
 @pytest.fixture

@@ -75,7 +75,8 @@ def test_a_stale_session_is_sent_to_reauth_and_nothing_is_approved(
     response = client.post(_approve_url(refund))
 
     assert response.status_code == 302
-    assert _next_of(response.url) == _change_url(refund)
+    # After re-authenticating, the finance user is back on the refund, the approval one click away.
+    assert _next_of(response.url) == f"{_change_url(refund)}?approve=resume"
     assert not RefundApproval.objects.exists()
     refund.refresh_from_db()
     assert refund.status == RefundStatus.REQUESTED
