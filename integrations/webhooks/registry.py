@@ -25,15 +25,19 @@ LATEST_OCCURRED_AT = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class WebhookError(SwitchboardError):
-    status_code = 400
+    code = "webhook_error"
+    title = "Webhook refused"
 
 
 class MalformedWebhook(WebhookError):  # -> 400, nothing stored
-    status_code = 400
+    code = "malformed_webhook"
+    title = "Malformed webhook"
 
 
 class SignatureRejected(WebhookError):  # -> 401, the attempt is logged, nothing processable
-    status_code = 401
+    code = "signature_rejected"
+    http_status = 401
+    title = "Webhook signature rejected"
 
 
 @dataclass(frozen=True)
