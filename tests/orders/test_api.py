@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
+from accounts.access.exceptions import ApiKeyNotAllowed
 from accounts.models import ApiKey, Customer
 from integrations.models import DomainEvent
 from orders.models import Order
@@ -98,7 +99,7 @@ def test_keys_are_stored_hashed_and_shown_once():
     stored = ApiKey.objects.filter(pk=key.pk).values().get()
     assert raw not in str(stored)
     assert raw.startswith(f"sbk_{key.prefix}_")
-    with pytest.raises(ValueError, match="Unknown scopes"):
+    with pytest.raises(ApiKeyNotAllowed, match="Unknown scopes"):
         api_key_create(name="x", scopes=["root"])
 
 
