@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.access.audit import stage_admin_changes, values_diff
+from accounts.customers.exceptions import EmptyNote
 from accounts.customers.search import customer_search_q
 from accounts.customers.selectors import InvalidCursor, customer_timeline
 from accounts.customers.services import customer_create, customer_note_add, customer_update
@@ -160,7 +161,7 @@ class CustomerAdmin(admin.ModelAdmin):
             customer_note_add(
                 customer=customer, author=request.user, body=request.POST.get("body", "")
             )
-        except ValueError as exc:
+        except EmptyNote as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Note added.")

@@ -17,21 +17,13 @@ from typing import Any, TypeVar
 import structlog
 from django.db import models
 
-from integrations.exceptions import SwitchboardError
+from integrations.exceptions import AmountMismatch, ObjectNotReady
 from integrations.models import WebhookEvent
 from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
 
 M = TypeVar("M", bound=models.Model)
 ASCII_DIGITS = frozenset("0123456789")
 MAX_PK_DIGITS = 18  # every 18-digit number fits a 64-bit primary key
-
-
-class ObjectNotReady(SwitchboardError):
-    """The fact is about an object we have not recorded yet; the inbox retries it later."""
-
-
-class AmountMismatch(SwitchboardError):
-    """The provider's amount or currency disagrees with our record: flagged, never applied."""
 
 
 def referenced(model: type[M], data: Mapping[str, Any], *, key: str = "reference") -> M:

@@ -1,8 +1,30 @@
+"""Refusals of the notifications app (codes: see ``integrations.exceptions.SwitchboardError``)."""
+
 from __future__ import annotations
 
 from integrations.exceptions import SwitchboardError
 
 
+class NotificationNotAllowed(SwitchboardError):
+    """A notification the rules refuse (unknown channel, blank template or body, a dedupe key
+    too long, a sent mark without its provider). Nothing was written."""
+
+    code = "notification_not_allowed"
+    title = "Notification not allowed"
+
+
+class InvalidRecipient(NotificationNotAllowed):
+    """The customer has no address for the channel, or the address is not valid."""
+
+    code = "invalid_recipient"
+    http_status = 422
+    title = "Invalid recipient"
+
+
 class MessageIdMismatch(SwitchboardError):
     """A provider status names one of our notifications but another message id: flagged, never
     applied."""
+
+    code = "message_id_mismatch"
+    http_status = 422
+    title = "Message id mismatch"

@@ -16,6 +16,7 @@ import structlog
 
 from integrations.exceptions import InvalidTransition
 from integrations.facts import FactOutcome, ObjectNotReady, referenced
+from integrations.webhooks.registry import MalformedWebhook
 from notifications.exceptions import MessageIdMismatch
 from notifications.models import Notification, NotificationStatus
 from notifications.services import notification_apply_provider_status
@@ -41,7 +42,7 @@ class MessageStatusFact:
 
     def __post_init__(self) -> None:
         if self.status not in PROVIDER_STATUSES:
-            raise ValueError(f"{self.status!r} is not a status a provider reports.")
+            raise MalformedWebhook(f"{self.status!r} is not a status a provider reports.")
 
 
 def message_status_fact_apply(*, fact: MessageStatusFact) -> FactOutcome:

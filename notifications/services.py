@@ -19,6 +19,7 @@ from accounts.customers.validators import normalize_phone
 from accounts.models import Customer
 from integrations.events import record_event
 from integrations.transitions import ensure_transition, lock
+from notifications.exceptions import InvalidRecipient, NotificationNotAllowed
 from notifications.models import (
     NOTIFICATION_TRANSITIONS,
     Notification,
@@ -44,19 +45,19 @@ def _clean_recipient(*, customer: Customer, channel: NotificationChannel, recipi
     if channel == NotificationChannel.EMAIL:
         address = (recipient or customer.email).strip().lower()
         if not address:
-            raise ValueError(f"{customer} has no e-mail address to send {channel.label} to.")
+            raise InvalidRecipient(f"{customer} has no e-mail address to send {channel.label} to.")
         try:
             validate_email(address)
         except ValidationError:
-            raise ValueError(f"'{address}' is not an e-mail address.") from None
+            raise InvalidRecipient(f"'{address}' is not an e-mail address.") from None
         return address
     phone = (recipient or customer.phone).strip()
     if not phone:
-        raise ValueError(f"{customer} has no phone number to send {channel.label} to.")
+        raise InvalidRecipient(f"{customer} has no phone number to send {channel.label} to.")
     try:
         return normalize_phone(phone)
     except ValidationError:
-        raise ValueError(f"'{phone}' is not a valid phone number.") from None
+        raise InvalidRecipient(f"'{phone}' is not a valid phone number.") from None
 
 
 def notification_queue(
@@ -75,22 +76,25 @@ def notification_queue(
 
     Idempotent on a non-blank ``dedupe_key``: a repeated key returns the notification already
     queued under it, whatever its status, and writes nothing (no row, no event), even when two
-    callers race. Raises ValueError for an unknown channel, a blank template or body, no valid
-    recipient or a key longer than 100 characters; nothing is written then."""
+    callers race. Raises NotificationNotAllowed for an unknown channel, a blank template or body or
+    a key longer than 100 characters, InvalidRecipient (a NotificationNotAllowed) for no valid
+    recipient; nothing is written then."""
     dedupe_key = dedupe_key.strip()
     if len(dedupe_key) > DEDUPE_KEY_MAX_LENGTH:
-        raise ValueError(f"A dedupe key has at most {DEDUPE_KEY_MAX_LENGTH} characters.")
+        raise NotificationNotAllowed(
+            f"A dedupe key has at most {DEDUPE_KEY_MAX_LENGTH} characters."
+        )
     if dedupe_key:
         existing = Notification.objects.filter(dedupe_key=dedupe_key).first()
         if existing is not None:
             return existing
     if channel not in NotificationChannel.values:
-        raise ValueError(f"Unknown notification channel {channel!r}.")
+        raise NotificationNotAllowed(f"Unknown notification channel {channel!r}.")
     template = template.strip()
     if not template:
-        raise ValueError("A notification needs a template key.")
+        raise NotificationNotAllowed("A notification needs a template key.")
     if not body.strip():
-        raise ValueError("A notification needs a body.")
+        raise NotificationNotAllowed("A notification needs a body.")
     kind = NotificationChannel(channel)
     address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
     try:
@@ -203,11 +207,11 @@ def notification_mark_sent(
     occurred_at: datetime | None = None,
 ) -> Notification:
     """queued -> sent, keeping the provider and its message id. Idempotent on an already sent
-    notification; raises ValueError for a blank provider and InvalidTransition from any other
-    status."""
+    notification; raises NotificationNotAllowed for a blank provider and InvalidTransition from
+    any other status."""
     provider = provider.strip()
     if not provider:
-        raise ValueError("A sent notification needs the provider that sent it.")
+        raise NotificationNotAllowed("A sent notification needs the provider that sent it.")
     return _notification_transition(
         notification=notification,
         target=NotificationStatus.SENT,
@@ -283,7 +287,7 @@ def notification_apply_provider_status(
         ),
     }
     if status not in marks:
-        raise ValueError(f"{status!r} is not a status a provider reports.")
+        raise NotificationNotAllowed(f"{status!r} is not a status a provider reports.")
     with transaction.atomic():
         current = lock(notification)
         if (

@@ -15,6 +15,7 @@ from integrations.deliveries.relay import is_terminal
 from integrations.models import DomainEvent
 from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage
+from notifications.exceptions import NotificationNotAllowed
 from notifications.models import Notification, NotificationChannel, NotificationStatus
 from notifications.rules import CustomerMessage, customer_message_for
 from notifications.services import (
@@ -54,7 +55,7 @@ def notification_send_for_event(*, event: DomainEvent) -> None:
             continue
         try:
             _queue_and_send(event=event, customer=customer, channel=channel, message=message)
-        except ValueError as exc:
+        except NotificationNotAllowed as exc:
             log.warning("notification.skipped", event_id=event.pk, channel=channel, detail=str(exc))
         except (exceptions.SwitchboardError, OSError) as exc:
             retryable = retryable or exc

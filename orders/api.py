@@ -24,6 +24,7 @@ from rest_framework.views import APIView
 from accounts.access.api_keys import HasScope, api_client_identity
 from accounts.customers.services import customer_find_or_create
 from accounts.models import Customer
+from integrations.api_errors import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from orders.models import IDEMPOTENCY_KEY_TTL, Order, OrderIdempotencyKey
 from orders.serializers import OrderCreateSerializer, OrderSerializer, UsageEventSerializer
 from orders.services import (
@@ -104,10 +105,11 @@ class NewestFirst(pagination.CursorPagination):
 class OrderListCreate(generics.ListAPIView[Order]):
     """GET the newest orders (cursor-paginated); POST places one.
 
-    POST answers 201 with the order, or 400 with the reason and nothing written: a malformed
-    body, an order whose total is 0 (the API places only orders with an amount to pay, so every
-    order it places can get a payment), a discount larger than the order, or an amount too large
-    to store (any amount, line total or order total past 2**63 - 1 minor units).
+    POST answers 201 with the order, or 400 with the reason and nothing written (a problem
+    document whose ``code`` says which): a malformed body, an order whose total is 0 (the API
+    places only orders with an amount to pay, so every order it places can get a payment), a
+    discount larger than the order, or an amount too large to store (any amount, line total or
+    order total past 2**63 - 1 minor units).
 
     An ``Idempotency-Key`` header makes POST safe to retry: within ``IDEMPOTENCY_KEY_TTL`` (24 h)
     the same API client sending the same key and body gets the first answer again, status and
@@ -146,8 +148,12 @@ class OrderListCreate(generics.ListAPIView[Order]):
         ],
         responses={
             201: OrderSerializer,
-            400: OpenApiResponse(description="Invalid order; nothing written."),
-            422: OpenApiResponse(description="Idempotency-Key reused with another body."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="Invalid order; nothing written."
+            ),
+            (422, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="Idempotency-Key reused with another body."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -169,17 +175,14 @@ class OrderListCreate(generics.ListAPIView[Order]):
                     else None
                 )
                 customer = _customer_for(dict(data["customer"]))
-                try:
-                    order = order_place(
-                        customer=customer,
-                        currency=data["currency"],
-                        payment_method=data["payment_method"],
-                        lines=[OrderLineInput(**line) for line in data["lines"]],
-                        shipping_amount=data["shipping_amount"],
-                        discount_amount=data["discount_amount"],
-                    )
-                except ValueError as exc:
-                    raise ValidationError({"non_field_errors": [str(exc)]}) from exc
+                order = order_place(
+                    customer=customer,
+                    currency=data["currency"],
+                    payment_method=data["payment_method"],
+                    lines=[OrderLineInput(**line) for line in data["lines"]],
+                    shipping_amount=data["shipping_amount"],
+                    discount_amount=data["discount_amount"],
+                )
                 body = OrderSerializer(order).data
                 if claim is not None:
                     order_idempotency_key_answer(

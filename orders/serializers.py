@@ -44,15 +44,14 @@ class OrderCreateSerializer(serializers.Serializer[Any]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The totals must be storable and more than zero: an order the API places is one the
-        customer pays for, and a payment of 0 cannot be created at a provider."""
-        try:
-            _, total = order_totals(
-                lines=[OrderLineInput(**line) for line in attrs["lines"]],
-                shipping_amount=attrs["shipping_amount"],
-                discount_amount=attrs["discount_amount"],
-            )
-        except ValueError as exc:
-            raise serializers.ValidationError(str(exc)) from exc
+        customer pays for, and a payment of 0 cannot be created at a provider. The order rules'
+        refusal (OrderNotAllowed and its subclasses) is raised as it is: the API answers it as a
+        problem with its code."""
+        _, total = order_totals(
+            lines=[OrderLineInput(**line) for line in attrs["lines"]],
+            shipping_amount=attrs["shipping_amount"],
+            discount_amount=attrs["discount_amount"],
+        )
         if total == 0:
             raise serializers.ValidationError(
                 "The order's total is 0; the API places only orders with an amount to pay."

@@ -14,6 +14,12 @@ from accounts.models import Customer, User
 from integrations.events import record_event
 from integrations.models import DomainEvent
 from integrations.transitions import ensure_transition, lock
+from orders.exceptions import (
+    DiscountExceedsOrder,
+    OrderAmountTooLarge,
+    OrderNotAllowed,
+    UnknownUsageEvent,
+)
 from orders.models import (
     IDEMPOTENCY_KEY_TTL,
     ORDER_TRANSITIONS,
@@ -43,23 +49,24 @@ def order_totals(
 ) -> tuple[int, int]:
     """(subtotal, total) of an order with these lines; computes, writes nothing.
 
-    Raises ValueError for no lines, a non-positive quantity or one past ``QUANTITY_MAX``, negative
-    amounts, a discount larger than the order, or any amount past ``AMOUNT_MAX``."""
+    Raises OrderNotAllowed for no lines, a non-positive quantity or negative amounts,
+    OrderAmountTooLarge for a quantity past ``QUANTITY_MAX`` or any amount past ``AMOUNT_MAX``,
+    and DiscountExceedsOrder for a discount larger than the order."""
     if not lines:
-        raise ValueError("An order needs at least one line.")
+        raise OrderNotAllowed("An order needs at least one line.")
     if any(line.quantity <= 0 or line.unit_amount < 0 for line in lines):
-        raise ValueError("Quantities must be positive and unit amounts not negative.")
+        raise OrderNotAllowed("Quantities must be positive and unit amounts not negative.")
     if shipping_amount < 0 or discount_amount < 0:
-        raise ValueError("Shipping and discount amounts cannot be negative.")
+        raise OrderNotAllowed("Shipping and discount amounts cannot be negative.")
     if any(line.quantity > QUANTITY_MAX for line in lines):
-        raise ValueError(f"A line's quantity must not exceed {QUANTITY_MAX}.")
+        raise OrderAmountTooLarge(f"A line's quantity must not exceed {QUANTITY_MAX}.")
     subtotal = sum(line.quantity * line.unit_amount for line in lines)
     # Every line total is at most the subtotal: these two bound every amount stored.
     if subtotal + shipping_amount > AMOUNT_MAX or discount_amount > AMOUNT_MAX:
-        raise ValueError(f"Amounts must not exceed {AMOUNT_MAX} minor units.")
+        raise OrderAmountTooLarge(f"Amounts must not exceed {AMOUNT_MAX} minor units.")
     total = subtotal + shipping_amount - discount_amount
     if total < 0:
-        raise ValueError("The discount is larger than the order.")
+        raise DiscountExceedsOrder("The discount is larger than the order.")
     return subtotal, total
 
 
@@ -76,8 +83,8 @@ def order_place(
 ) -> Order:
     """Place an order: totals are computed from the lines, never taken from the caller.
 
-    Raises ValueError as ``order_totals`` does (bad lines or amounts, a discount larger than the
-    order, an amount too large to store)."""
+    Raises OrderNotAllowed (or its subclasses) as ``order_totals`` does (bad lines or amounts, a
+    discount larger than the order, an amount too large to store)."""
     subtotal, total = order_totals(
         lines=lines, shipping_amount=shipping_amount, discount_amount=discount_amount
     )
@@ -208,7 +215,7 @@ def order_cancel(
 ) -> Order:
     """Only an unpaid order can be cancelled; a paid one is refunded instead."""
     if not reason.strip():
-        raise ValueError("Cancelling an order needs a reason.")
+        raise OrderNotAllowed("Cancelling an order needs a reason.")
     return _order_transition(
         order=order,
         target=OrderStatus.CANCELLED,
@@ -262,12 +269,12 @@ def usage_record(
     properties: dict[str, str] | None = None,
     occurred_at: datetime | None = None,
 ) -> DomainEvent:
-    """Ingest one product-usage fact for the customer's timeline. Raises ValueError for a usage
-    name the product is not known to send."""
+    """Ingest one product-usage fact for the customer's timeline. Raises UnknownUsageEvent for a
+    usage name the product is not known to send."""
     try:
         event_type = USAGE_EVENT_TYPES[name]
     except KeyError:
-        raise ValueError(f"Unknown usage event {name!r}.") from None
+        raise UnknownUsageEvent(f"Unknown usage event {name!r}.") from None
     with transaction.atomic():
         return record_event(
             type=event_type,

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from accounts.access.audit import audit_record
 from integrations.events import record_event
-from integrations.exceptions import SwitchboardError
 from integrations.money import format_money
 from integrations.transitions import Transitions, lock
 from orders.models import OrderStatus
 from orders.services import order_flag
+from payments.exceptions import ReconciliationNotAllowed
 from payments.models import (
     Dispute,
     DisputeStatus,
@@ -37,10 +37,6 @@ DISPUTE_TRANSITIONS: Transitions = {
     D.CLOSED: frozenset(),
 }
 FINAL = frozenset({D.WON, D.LOST, D.CLOSED})
-
-
-class ReconciliationNotAllowed(SwitchboardError):
-    """A reconciliation exception that cannot be resolved (no note, already resolved)."""
 
 
 def dispute_apply_fact(

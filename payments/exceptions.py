@@ -1,14 +1,71 @@
+"""Refusals of the payments app (codes: see ``integrations.exceptions.SwitchboardError``)."""
+
+from __future__ import annotations
+
 from integrations.exceptions import SwitchboardError
+
+
+class PaymentNotAllowed(SwitchboardError):
+    """A payment the order's state refuses (only a placed order takes one)."""
+
+    code = "payment_not_allowed"
+    http_status = 409
+    title = "Payment not allowed"
+
+
+class ProviderIdConflict(SwitchboardError):
+    """Our payment already carries another provider id: never overwritten."""
+
+    code = "provider_id_conflict"
+    http_status = 409
+    title = "Provider id conflict"
 
 
 class RefundNotAllowed(SwitchboardError):
     """A refund request or decision the rules refuse (amount, currency, who decides)."""
 
+    code = "refund_not_allowed"
+    http_status = 422
+    title = "Refund not allowed"
+
+
+class RefundExceedsPayment(RefundNotAllowed):
+    """A refund amount that is not positive or exceeds what the payment still has to refund
+    (refunds already open count against it)."""
+
+    code = "refund_exceeds_payment"
+    title = "Refund exceeds the payment"
+
 
 class SelfApprovalForbidden(RefundNotAllowed):
     """Nobody approves or rejects their own refund request."""
+
+    code = "self_approval_forbidden"
+    http_status = 403
+    title = "Own refund request"
+
+
+class ApprovalAlreadyGiven(RefundNotAllowed):
+    """The same finance user approved this refund already; a second approval must come from
+    someone else."""
+
+    code = "approval_already_given"
+    http_status = 409
+    title = "Approval already given"
+
+
+class ReconciliationNotAllowed(SwitchboardError):
+    """A reconciliation exception that cannot be resolved (no note, already resolved)."""
+
+    code = "reconciliation_not_allowed"
+    http_status = 409
+    title = "Reconciliation not allowed"
 
 
 class ReauthenticationRequired(RefundNotAllowed):
     """Approving above the dual-approval threshold needs a re-authentication within
     ``SENSITIVE_ACTION_REAUTH_SECONDS``; none was given, or it is too old. Nothing was changed."""
+
+    code = "reauthentication_required"
+    http_status = 403
+    title = "Re-authentication required"

@@ -19,7 +19,13 @@ from integrations.transitions import ensure_transition, lock
 from orders.models import ORDER_TRANSITIONS, Order, OrderStatus
 from orders.services import order_mark_paid, order_mark_refunded
 from payments.disputes import paid_after_cancel_detail, reconciliation_flag
-from payments.exceptions import RefundNotAllowed
+from payments.exceptions import (
+    ApprovalAlreadyGiven,
+    PaymentNotAllowed,
+    ProviderIdConflict,
+    RefundExceedsPayment,
+    RefundNotAllowed,
+)
 from payments.models import (
     PAYMENT_TRANSITIONS,
     REFUND_TRANSITIONS,
@@ -58,11 +64,14 @@ def payment_create(
     provider_payment_id: str = "",
     occurred_at: datetime | None = None,
 ) -> Payment:
-    """Start a payment for the order's total. Raises ValueError for an order that is not placed."""
+    """Start a payment for the order's total. Raises PaymentNotAllowed for an order that is not
+    placed."""
     with transaction.atomic():
         order = lock(order)
         if order.status != OrderStatus.PLACED:
-            raise ValueError(f"{order} is {order.status}; only a placed order takes a payment.")
+            raise PaymentNotAllowed(
+                f"{order} is {order.status}; only a placed order takes a payment."
+            )
         payment = Payment.objects.create(
             order=order,
             provider=provider,
@@ -86,7 +95,8 @@ def payment_attach_provider_id(
     *, payment: Payment, provider_payment_id: str, checkout: dict[str, Any] | None = None
 ) -> Payment:
     """Record the provider's id for our payment, and what the customer needs to pay it
-    (``checkout``: Pix QR code, boleto slip). Idempotent; refuses to overwrite a different id."""
+    (``checkout``: Pix QR code, boleto slip). Idempotent; refuses to overwrite a different id
+    (ProviderIdConflict)."""
     with transaction.atomic():
         payment = lock(payment)
         if checkout and checkout != payment.checkout:
@@ -95,7 +105,7 @@ def payment_attach_provider_id(
         if payment.provider_payment_id == provider_payment_id:
             return payment
         if payment.provider_payment_id:
-            raise ValueError(
+            raise ProviderIdConflict(
                 f"{payment} already has provider id {payment.provider_payment_id}, "
                 f"not {provider_payment_id}."
             )
@@ -321,8 +331,9 @@ def refund_request(
 ) -> Refund:
     """Ask for a refund of ``amount`` (default: everything still refundable).
 
-    Raises RefundNotAllowed when the payment has not succeeded or the amount is not positive or
-    exceeds what is still refundable (refunds already open count against it)."""
+    Raises RefundNotAllowed when the payment has not succeeded, and RefundExceedsPayment when the
+    amount is not positive or exceeds what is still refundable (refunds already open count
+    against it)."""
     if reason not in RefundReason.values:
         raise RefundNotAllowed(f"Unknown refund reason {reason!r}.")
     with transaction.atomic():
@@ -332,7 +343,7 @@ def refund_request(
         refundable = payment_refundable_amount(payment=payment)
         amount = refundable if amount is None else amount
         if amount <= 0 or amount > refundable:
-            raise RefundNotAllowed(
+            raise RefundExceedsPayment(
                 f"A refund must be between 1 and {refundable} (minor units); {amount} asked."
             )
         refund = Refund.objects.create(
@@ -358,11 +369,6 @@ def refund_request(
             summary=refund.note,
         )
     return refund
-
-
-class ApprovalAlreadyGiven(RefundNotAllowed):
-    """The same finance user approved this refund already; a second approval must come from
-    someone else."""
 
 
 def _refund_decide(

@@ -1,8 +1,46 @@
+"""Refusals of the shipping app (codes: see ``integrations.exceptions.SwitchboardError``)."""
+
 from __future__ import annotations
 
 from integrations.exceptions import SwitchboardError
 
 
+class ShipmentNotAllowed(SwitchboardError):
+    """A shipment change the rules refuse (no carrier, a negative cost, a blank tracking code
+    or reason, a status tracking does not report). Nothing was written."""
+
+    code = "shipment_not_allowed"
+    title = "Shipment not allowed"
+
+
+class OrderNotShippable(ShipmentNotAllowed):
+    """Only a paid or fulfilling order can be shipped."""
+
+    code = "order_not_shippable"
+    http_status = 409
+    title = "Order not shippable"
+
+
+class TrackingCodeTaken(ShipmentNotAllowed):
+    """The carrier's tracking code is already on another of our shipments."""
+
+    code = "tracking_code_taken"
+    http_status = 409
+    title = "Tracking code already used"
+
+
+class NoCarrierService(SwitchboardError):
+    """The carrier quoted no service for the parcel."""
+
+    code = "no_carrier_service"
+    http_status = 422
+    title = "No carrier service"
+
+
 class TrackingCodeMismatch(SwitchboardError):
     """A carrier fact names one of our shipments but another tracking code: flagged, never
     applied (a forged or misrouted event, or a label we did not record)."""
+
+    code = "tracking_code_mismatch"
+    http_status = 422
+    title = "Tracking code mismatch"

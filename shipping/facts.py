@@ -16,6 +16,7 @@ import structlog
 
 from integrations.exceptions import InvalidTransition
 from integrations.facts import FactOutcome, ObjectNotReady, referenced
+from integrations.webhooks.registry import MalformedWebhook
 from shipping.exceptions import TrackingCodeMismatch
 from shipping.models import TRACKING_STATUSES, Shipment, ShipmentStatus
 from shipping.services import shipment_track_fact
@@ -37,7 +38,7 @@ class TrackingFact:
 
     def __post_init__(self) -> None:
         if self.status not in TRACKING_STATUSES:
-            raise ValueError(f"{self.status!r} is not a tracking status.")
+            raise MalformedWebhook(f"{self.status!r} is not a tracking status.")
 
 
 def tracking_fact_apply(*, fact: TrackingFact) -> FactOutcome:

@@ -17,6 +17,7 @@ from integrations.events import record_event
 from integrations.transitions import Transitions, ensure_transition, lock
 from orders.models import Order, OrderStatus
 from orders.services import order_mark_delivered, order_mark_fulfilling, order_mark_shipped
+from shipping.exceptions import OrderNotShippable, ShipmentNotAllowed, TrackingCodeTaken
 from shipping.models import SHIPMENT_TRANSITIONS, TRACKING_STATUSES, Shipment, ShipmentStatus
 
 SHIPPABLE_ORDER_STATUSES = (OrderStatus.PAID, OrderStatus.FULFILLING)
@@ -42,18 +43,18 @@ def shipment_create(
 ) -> Shipment:
     """Open a pending shipment for ``order``, costed in the order's currency.
 
-    A paid order moves to fulfilling in the same transaction. Raises ValueError when the order is
-    neither paid nor fulfilling, the carrier is blank or the cost is negative; nothing is written
-    then."""
+    A paid order moves to fulfilling in the same transaction. Raises OrderNotShippable when the
+    order is neither paid nor fulfilling, ShipmentNotAllowed when the carrier is blank or the cost
+    is negative; nothing is written then."""
     carrier = carrier.strip()
     if not carrier:
-        raise ValueError("A shipment needs a carrier.")
+        raise ShipmentNotAllowed("A shipment needs a carrier.")
     if cost_amount < 0:
-        raise ValueError("A shipment's cost cannot be negative.")
+        raise ShipmentNotAllowed("A shipment's cost cannot be negative.")
     with transaction.atomic():
         order = lock(order)
         if order.status not in SHIPPABLE_ORDER_STATUSES:
-            raise ValueError(
+            raise OrderNotShippable(
                 f"{order} is {order.status}; only a paid or fulfilling order can be shipped."
             )
         shipment = Shipment.objects.create(
@@ -86,11 +87,11 @@ def shipment_purchase_label(
 ) -> Shipment:
     """pending -> label_purchased, keeping the carrier's tracking code, id and label.
 
-    Raises ValueError for a blank tracking code or one this carrier already used on another
-    shipment, InvalidTransition from any status but pending."""
+    Raises ShipmentNotAllowed for a blank tracking code, TrackingCodeTaken for one this carrier
+    already used on another shipment, InvalidTransition from any status but pending."""
     tracking_code = tracking_code.strip()
     if not tracking_code:
-        raise ValueError("A purchased label needs a tracking code.")
+        raise ShipmentNotAllowed("A purchased label needs a tracking code.")
     with transaction.atomic():
         shipment = lock(shipment)
         ensure_transition(
@@ -105,7 +106,7 @@ def shipment_purchase_label(
             .exists()
         )
         if taken:
-            raise ValueError(
+            raise TrackingCodeTaken(
                 f"{shipment.carrier} tracking code {tracking_code} is already on another shipment."
             )
         shipment.status = ShipmentStatus.LABEL_PURCHASED
@@ -167,8 +168,9 @@ def shipment_apply_tracking(
     fact that ``occurred_at`` before the last one applied (the watermark ``last_tracking_at``), so
     a late delivery never moves a shipment backwards and any permutation of the same facts ends in
     the same state. The first tracking fact marks a paid or fulfilling order shipped; delivery
-    marks it delivered, in the same transaction. Raises ValueError for a status tracking does not
-    report (pending, label_purchased, cancelled) and InvalidTransition for a move the map refuses."""
+    marks it delivered, in the same transaction. Raises ShipmentNotAllowed for a status tracking
+    does not report (pending, label_purchased, cancelled) and InvalidTransition for a move the map
+    refuses."""
     return _shipment_track(
         shipment=shipment,
         status=status,
@@ -223,7 +225,7 @@ def _shipment_track(
     carrier_fact: bool,
 ) -> Shipment:
     if status not in TRACKING_STATUSES:
-        raise ValueError(f"{status!r} is not a tracking status.")
+        raise ShipmentNotAllowed(f"{status!r} is not a tracking status.")
     target = ShipmentStatus(status)
     location = location.strip()
     description = description.strip()
@@ -286,11 +288,11 @@ def shipment_cancel(
 ) -> Shipment:
     """pending or label_purchased -> cancelled, with a required reason (kept in the event).
 
-    The order keeps its status. Raises ValueError for a blank reason and InvalidTransition once the
-    parcel is posted."""
+    The order keeps its status. Raises ShipmentNotAllowed for a blank reason and InvalidTransition
+    once the parcel is posted."""
     reason = reason.strip()
     if not reason:
-        raise ValueError("Cancelling a shipment needs a reason.")
+        raise ShipmentNotAllowed("Cancelling a shipment needs a reason.")
     with transaction.atomic():
         shipment = lock(shipment)
         ensure_transition(

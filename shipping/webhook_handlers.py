@@ -12,7 +12,7 @@ from typing import Any
 
 from integrations.facts import in_event_context
 from integrations.models import WebhookEvent
-from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
+from integrations.webhooks.registry import Handler, HandlerOutcome, MalformedWebhook, ParsedWebhook
 from shipping.facts import TrackingFact, tracking_fact_apply
 from shipping.models import TRACKING_STATUSES, ShipmentStatus
 
@@ -20,10 +20,10 @@ from shipping.models import TRACKING_STATUSES, ShipmentStatus
 def tracking_fact_from(
     data: Mapping[str, Any], parsed: ParsedWebhook, *, carrier: str
 ) -> TrackingFact:
-    """Raises ValueError for a status tracking does not report."""
+    """Raises MalformedWebhook for a status tracking does not report (the event is dead at once)."""
     status = str(data.get("status", ""))
     if status not in TRACKING_STATUSES:
-        raise ValueError(f"{status!r} is not a tracking status.")
+        raise MalformedWebhook(f"{status!r} is not a tracking status.")
     return TrackingFact(
         carrier=carrier,
         reference=str(data.get("reference", "")),

@@ -17,6 +17,7 @@ from integrations.transitions import lock
 from orders.models import Order
 from shipping.carriers import get_carrier
 from shipping.carriers.base import LabelRequest, Quote, QuoteRequest
+from shipping.exceptions import NoCarrierService
 from shipping.models import Shipment, ShipmentStatus
 from shipping.services import SHIPPABLE_ORDER_STATUSES, shipment_create, shipment_purchase_label
 
@@ -38,7 +39,7 @@ def _items(order: Order) -> int:
 
 def _cheapest(quotes: list[Quote]) -> Quote:
     if not quotes:
-        raise ValueError("The carrier offered no service for this parcel.")
+        raise NoCarrierService("The carrier offered no service for this parcel.")
     return min(quotes, key=lambda quote: (quote.amount, quote.days))
 
 

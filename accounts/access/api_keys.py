@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 
 from accounts.access.audit import Action, audit_record
+from accounts.access.exceptions import ApiKeyNotAllowed
 from accounts.models import ApiKey, User
 
 if TYPE_CHECKING:  # importing DRF's views here would be circular (DRF loads this module)
@@ -43,12 +44,12 @@ def api_key_create(
     expires_at: datetime | None = None,
 ) -> tuple[ApiKey, str]:
     """Create a key and return it with the raw key, which is never retrievable again.
-    Raises ValueError for an unknown scope or an expiry in the past."""
+    Raises ApiKeyNotAllowed for an unknown scope or an expiry in the past."""
     unknown = set(scopes) - set(ApiKey.Scope.values)
     if unknown:
-        raise ValueError(f"Unknown scopes: {sorted(unknown)}")
+        raise ApiKeyNotAllowed(f"Unknown scopes: {sorted(unknown)}")
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValueError("An API key cannot expire in the past.")
+        raise ApiKeyNotAllowed("An API key cannot expire in the past.")
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
+from accounts.customers.exceptions import InvalidCursor
 from accounts.models import Customer
 from integrations.events import get_event_type, render_summary
 from integrations.exceptions import UnknownEventType
@@ -18,10 +19,6 @@ from integrations.models import DomainEvent
 
 TIMELINE_PAGE_SIZE = 50
 TIMELINE_MAX_PAGE_SIZE = 200
-
-
-class InvalidCursor(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

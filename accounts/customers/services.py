@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.access.audit import Action, audit_record
+from accounts.customers.exceptions import EmptyNote, NothingToMerge
 from accounts.customers.validators import (
     normalize_phone,
     normalize_tax_document,
@@ -156,10 +157,10 @@ def customer_identifier_link(
 
 
 def customer_note_add(*, customer: Customer, author: User, body: str) -> CustomerNote:
-    """Add a staff note; it shows on the timeline. Raises ValueError for an empty note."""
+    """Add a staff note; it shows on the timeline. Raises EmptyNote for an empty note."""
     body = body.strip()
     if not body:
-        raise ValueError("A note needs some text.")
+        raise EmptyNote("A note needs some text.")
     with transaction.atomic():
         note = CustomerNote.objects.create(customer=customer, author=author, body=body)
         excerpt = (
@@ -198,10 +199,10 @@ def customer_merge(
     ``customer.merged`` DomainEvent on ``keep`` and one audit entry.
 
     Not idempotent by nature (the duplicates are gone afterwards): a second call raises
-    ``Customer.DoesNotExist``. Raises ValueError when there is nothing to merge."""
+    ``Customer.DoesNotExist``. Raises NothingToMerge when there is nothing to merge."""
     duplicate_ids = sorted({d.pk for d in duplicates} - {keep.pk})
     if not duplicate_ids:
-        raise ValueError("Name at least one customer other than the one kept.")
+        raise NothingToMerge("Name at least one customer other than the one kept.")
     with transaction.atomic():
         locked = {
             c.pk: c

@@ -164,6 +164,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
+    # Every error answers as a problem document (RFC 9457) with a stable "code".
+    "EXCEPTION_HANDLER": "integrations.api_errors.problem_exception_handler",
 }
 # Above this (minor units, any currency), a refund needs two different finance approvers.
 REFUND_DUAL_APPROVAL_THRESHOLD = env.int("REFUND_DUAL_APPROVAL_THRESHOLD", default=100_000)

@@ -30,15 +30,25 @@ LATEST_OCCURRED_AT = datetime(9000, 1, 1, tzinfo=UTC)
 class WebhookError(SwitchboardError):
     """A webhook delivery that cannot be accepted as it is."""
 
+    code = "webhook_error"
+    title = "Webhook refused"
+
 
 class MalformedWebhook(WebhookError):
     """The body or a fact in it is malformed: the receiver answers 400 and stores nothing; a
     stored event that turns out malformed is dead at once."""
 
+    code = "malformed_webhook"
+    title = "Malformed webhook"
+
 
 class SignatureRejected(WebhookError):
     """A bad or stale signature: the receiver answers 401; the refusal is counted, nothing is
     stored as processable."""
+
+    code = "signature_rejected"
+    http_status = 401
+    title = "Webhook signature rejected"
 
 
 @dataclass(frozen=True)

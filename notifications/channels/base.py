@@ -33,6 +33,10 @@ class RecipientUnreachable(ProviderRejected):
     the same message to the same address never goes through. The notification fails at once
     with this reason; it is not retried."""
 
+    code = "recipient_unreachable"
+    http_status = 422
+    title = "Recipient unreachable"
+
 
 class MessageChannel(Protocol):
     name: str

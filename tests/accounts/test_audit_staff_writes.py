@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
+from accounts.access.exceptions import ApiKeyNotAllowed
 from accounts.models import ApiKey, AuditLogEntry
 from integrations.audit_hook import audit
 from integrations.models import WebhookEvent
@@ -53,9 +54,9 @@ def test_creating_a_key_in_the_admin_records_who_which_key_and_its_scopes(client
 
 
 def test_a_refused_key_creation_records_nothing(admin_user):
-    with pytest.raises(ValueError, match="Unknown scopes"):
+    with pytest.raises(ApiKeyNotAllowed, match="Unknown scopes"):
         api_key_create(name="Bad", scopes=["root"], created_by=admin_user)
-    with pytest.raises(ValueError, match="past"):
+    with pytest.raises(ApiKeyNotAllowed, match="past"):
         api_key_create(
             name="Old",
             scopes=["orders:read"],

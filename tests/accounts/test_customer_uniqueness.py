@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from accounts.customers import services
+from accounts.customers.exceptions import NothingToMerge
 from accounts.customers.services import (
     customer_create,
     customer_find_or_create,
@@ -249,7 +250,7 @@ def test_merge_moves_orders_notes_identifiers_notifications_and_timeline(duplica
 
 def test_merge_refuses_nothing_to_merge_and_a_vanished_customer(duplicates_allowed):
     keep = make_customer(name="Ana")
-    with pytest.raises(ValueError):
+    with pytest.raises(NothingToMerge):
         customer_merge(keep=keep, duplicates=[keep])
     gone = Customer(pk=999_999, name="Gone")
     with pytest.raises(Customer.DoesNotExist):

@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
+from accounts.customers.exceptions import EmptyNote
 from accounts.customers.services import (
     customer_create,
     customer_identifier_link,
@@ -60,7 +61,7 @@ def test_identifier_link_is_idempotent_and_unique_per_system(customer):
 
 
 def test_note_add_needs_text_and_lands_on_timeline(customer, support_user):
-    with pytest.raises(ValueError, match="needs some text"):
+    with pytest.raises(EmptyNote, match="needs some text"):
         customer_note_add(customer=customer, author=support_user, body="   ")
     assert not customer.notes.exists()
     note = customer_note_add(customer=customer, author=support_user, body="Prefers WhatsApp")

@@ -6,6 +6,7 @@ import pytest
 
 from accounts.models import Customer
 from integrations.models import DomainEvent
+from notifications.exceptions import NotificationNotAllowed
 from notifications.models import Notification
 from notifications.services import notification_mark_sent, notification_queue
 
@@ -45,7 +46,7 @@ def test_different_keys_and_blank_keys_queue_separately(customer: Customer) -> N
 
 
 def test_a_key_too_long_is_refused(customer: Customer) -> None:
-    with pytest.raises(ValueError, match="100"):
+    with pytest.raises(NotificationNotAllowed, match="100"):
         _queue(customer, "x" * 101)
 
     assert not Notification.objects.exists()

@@ -8,6 +8,7 @@ from accounts.models import Customer
 from integrations.events import render_summary
 from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
+from notifications.exceptions import NotificationNotAllowed
 from notifications.models import NOTIFICATION_TRANSITIONS, Notification, NotificationStatus
 from notifications.services import (
     notification_mark_delivered,
@@ -137,7 +138,7 @@ def test_queue_refuses_without_a_usable_recipient(
     nobody = make_customer(email="", phone="")
     events_before = DomainEvent.objects.count()
 
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(NotificationNotAllowed, match=message):
         notification_queue(
             customer=nobody, channel=channel, template="t", body="b", recipient=recipient
         )
@@ -150,7 +151,7 @@ def test_queue_refuses_without_a_usable_recipient(
 def test_queue_refuses_a_blank_template_or_body(
     customer: Customer, template: str, body: str
 ) -> None:
-    with pytest.raises(ValueError, match="needs a"):
+    with pytest.raises(NotificationNotAllowed, match="needs a"):
         notification_queue(customer=customer, channel="email", template=template, body=body)
 
     assert not Notification.objects.exists()
@@ -216,7 +217,7 @@ def test_failed_keeps_the_error(customer: Customer) -> None:
 def test_mark_sent_needs_a_provider(customer: Customer) -> None:
     notification = _queue(customer)
 
-    with pytest.raises(ValueError, match="needs the provider"):
+    with pytest.raises(NotificationNotAllowed, match="needs the provider"):
         notification_mark_sent(notification=notification, provider=" ", provider_message_id="m")
 
     notification.refresh_from_db()

@@ -6,6 +6,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
+from accounts.access.exceptions import ApiKeyNotAllowed
 from accounts.models import ApiKey, Customer
 from integrations.models import DomainEvent
 from orders.models import Order
@@ -56,20 +57,23 @@ def test_place_order_with_an_api_key():
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    ("change", "field"),
+    ("change", "code", "field"),
     [
-        ({"lines": []}, "lines"),
-        ({"currency": "XXX"}, "currency"),
-        ({"discount_amount": 10**9}, "non_field_errors"),
-        ({"customer": {"email": "nope", "name": "X"}}, "customer"),
-        ({"customer": {"email": "a@b.test", "name": "X", "phone": "123"}}, "customer"),
+        ({"lines": []}, "invalid", "lines"),
+        ({"currency": "XXX"}, "invalid", "currency"),
+        ({"discount_amount": 10**9}, "discount_exceeds_order", None),  # the order rules' refusal
+        ({"customer": {"email": "nope", "name": "X"}}, "invalid", "customer"),
+        ({"customer": {"email": "a@b.test", "name": "X", "phone": "123"}}, "invalid", "customer"),
     ],
 )
-def test_bad_orders_get_a_clear_400_and_write_nothing(change, field):
+def test_bad_orders_get_a_clear_400_and_write_nothing(change, code, field):
     client, _ = _client()
     response = client.post("/api/v1/orders/", {**ORDER, **change}, format="json")
-    assert response.status_code == 400
-    assert field in response.json()
+    problem = response.json()
+    assert response.status_code == problem["status"] == 400
+    assert problem["code"] == code
+    if field is not None:
+        assert field in problem["errors"]
     assert not Order.objects.exists()
     assert not Customer.objects.exists()
 
@@ -98,7 +102,7 @@ def test_keys_are_stored_hashed_and_shown_once():
     stored = ApiKey.objects.filter(pk=key.pk).values().get()
     assert raw not in str(stored)
     assert raw.startswith(f"sbk_{key.prefix}_")
-    with pytest.raises(ValueError, match="Unknown scopes"):
+    with pytest.raises(ApiKeyNotAllowed, match="Unknown scopes"):
         api_key_create(name="x", scopes=["root"])
 
 

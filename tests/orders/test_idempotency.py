@@ -167,7 +167,7 @@ def test_a_malformed_key_is_a_400_and_places_nothing(key: str) -> None:
     response = _post(_key_client(), ORDER, key=key)
 
     assert response.status_code == 400
-    assert "Idempotency-Key" in response.json()
+    assert "Idempotency-Key" in response.json()["errors"]
     assert not Order.objects.exists()
     assert not OrderIdempotencyKey.objects.exists()
 

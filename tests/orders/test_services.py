@@ -2,6 +2,7 @@ import pytest
 
 from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
+from orders.exceptions import OrderNotAllowed, UnknownUsageEvent
 from orders.models import Order, OrderStatus
 from orders.services import (
     OrderLineInput,
@@ -46,7 +47,7 @@ def test_order_place_computes_totals_from_lines(customer):
     ],
 )
 def test_order_place_refuses_bad_orders_and_writes_nothing(customer, lines, kw, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(OrderNotAllowed, match=message):
         order_place(customer=customer, currency="BRL", lines=lines, **kw)
     assert not Order.objects.exists()
 
@@ -91,7 +92,7 @@ def test_refused_transition_changes_nothing(db, prepare, attempt):
 
 def test_cancel_needs_a_reason_and_only_before_payment(db):
     order = make_order()
-    with pytest.raises(ValueError, match="reason"):
+    with pytest.raises(OrderNotAllowed, match="reason"):
         order_cancel(order=order, reason=" ")
     paid = order_mark_paid(order=make_order())
     with pytest.raises(InvalidTransition):
@@ -104,7 +105,7 @@ def test_cancel_needs_a_reason_and_only_before_payment(db):
 def test_usage_is_recorded_on_the_timeline(customer):
     event = usage_record(customer=customer, name="feature_used", properties={"feature": "reports"})
     assert event.type == "usage.feature_used" and event.customer == customer
-    with pytest.raises(ValueError, match="Unknown usage"):
+    with pytest.raises(UnknownUsageEvent, match="Unknown usage"):
         usage_record(customer=customer, name="hacked")
 
 

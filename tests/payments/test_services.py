@@ -3,7 +3,7 @@ import pytest
 from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
 from orders.models import OrderStatus
-from payments.exceptions import RefundNotAllowed, SelfApprovalForbidden
+from payments.exceptions import PaymentNotAllowed, RefundNotAllowed, SelfApprovalForbidden
 from payments.models import PaymentMethod, PaymentStatus, Refund, RefundStatus
 from payments.services import (
     payment_cancel,
@@ -60,7 +60,7 @@ def test_failed_payment_leaves_order_placed(db):
 
 def test_payment_only_for_placed_orders(db):
     payment = make_paid_payment()
-    with pytest.raises(ValueError, match="only a placed order"):
+    with pytest.raises(PaymentNotAllowed, match="only a placed order"):
         payment_create(order=payment.order, provider="sandbox", method="card")
 
 

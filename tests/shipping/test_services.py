@@ -9,6 +9,7 @@ from integrations.events import render_summary
 from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
 from orders.models import Order, OrderStatus
+from shipping.exceptions import OrderNotShippable, ShipmentNotAllowed, TrackingCodeTaken
 from shipping.models import SHIPMENT_TRANSITIONS, Shipment, ShipmentStatus
 from shipping.services import (
     shipment_apply_tracking,
@@ -110,7 +111,7 @@ def test_create_refuses_an_order_that_is_not_paid(customer: Customer, status: st
     order.refresh_from_db()
     events_before = DomainEvent.objects.count()
 
-    with pytest.raises(ValueError, match="only a paid or fulfilling order can be shipped"):
+    with pytest.raises(OrderNotShippable, match="only a paid or fulfilling order can be shipped"):
         shipment_create(order=order, carrier="sandbox")
 
     assert not Shipment.objects.exists()
@@ -122,7 +123,7 @@ def test_create_refuses_an_order_that_is_not_paid(customer: Customer, status: st
     [(" ", 0, "needs a carrier"), ("sandbox", -1, "cannot be negative")],
 )
 def test_create_refuses_bad_input(paid_order: Order, carrier: str, cost: int, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ShipmentNotAllowed, match=message):
         shipment_create(order=paid_order, carrier=carrier, cost_amount=cost)
 
     paid_order.refresh_from_db()
@@ -163,9 +164,9 @@ def test_purchase_label_refuses_a_blank_or_taken_tracking_code(paid_order: Order
     second = shipment_create(order=paid_order, carrier="sandbox")
     events_before = DomainEvent.objects.count()
 
-    with pytest.raises(ValueError, match="needs a tracking code"):
+    with pytest.raises(ShipmentNotAllowed, match="needs a tracking code"):
         shipment_purchase_label(shipment=second, tracking_code="  ")
-    with pytest.raises(ValueError, match="already on another shipment"):
+    with pytest.raises(TrackingCodeTaken, match="already on another shipment"):
         shipment_purchase_label(shipment=second, tracking_code="BR1")
 
     second.refresh_from_db()
@@ -345,7 +346,7 @@ def test_apply_tracking_refuses_a_status_tracking_does_not_report(
     shipment = _shipment_in(S.LABEL_PURCHASED, paid_order)
     events_before = DomainEvent.objects.count()
 
-    with pytest.raises(ValueError, match="not a tracking status"):
+    with pytest.raises(ShipmentNotAllowed, match="not a tracking status"):
         shipment_apply_tracking(shipment=shipment, status=status)
 
     shipment.refresh_from_db()
@@ -392,7 +393,7 @@ def test_cancel_is_refused_once_posted_or_finished(paid_order: Order, status: st
 def test_cancel_needs_a_reason(paid_order: Order) -> None:
     shipment = _shipment_in(S.PENDING, paid_order)
 
-    with pytest.raises(ValueError, match="needs a reason"):
+    with pytest.raises(ShipmentNotAllowed, match="needs a reason"):
         shipment_cancel(shipment=shipment, reason="  ")
 
     shipment.refresh_from_db()

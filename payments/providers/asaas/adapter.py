@@ -383,6 +383,9 @@ class TaxDocumentMissing(ProviderRejected):
     way until the customer's document is filled in. ``customer_reason`` is what the customer is
     told."""
 
+    code = "tax_document_missing"
+    http_status = 422
+    title = "CPF/CNPJ missing"
     customer_reason = "We need your CPF or CNPJ to issue this charge. Please send it to us."
 
 
