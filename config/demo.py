@@ -226,6 +226,12 @@ def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
     return customers
 
 
+def _not_after_now(at: datetime) -> datetime:
+    """A follow-up (delivered, read) of a message sent just now has not happened yet: the seed
+    records it as happening now rather than dating it in the future."""
+    return min(at, timezone.now())
+
+
 def _notify(
     rng: random.Random,
     customer: Customer,
@@ -254,15 +260,16 @@ def _notify(
         notification=notification,
         provider=provider,
         provider_message_id=f"msg_{notification.pk:06d}",
-        occurred_at=at + timedelta(seconds=2),
+        occurred_at=_not_after_now(at + timedelta(seconds=2)),
     )
     if roll < 0.9:
         notification = notification_mark_delivered(
-            notification=notification, occurred_at=at + timedelta(seconds=20)
+            notification=notification, occurred_at=_not_after_now(at + timedelta(seconds=20))
         )
     if roll < 0.5 and channel == NotificationChannel.WHATSAPP:
         notification = notification_mark_read(
-            notification=notification, occurred_at=at + timedelta(minutes=rng.randint(1, 90))
+            notification=notification,
+            occurred_at=_not_after_now(at + timedelta(minutes=rng.randint(1, 90))),
         )
     return notification
 
