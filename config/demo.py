@@ -20,6 +20,7 @@ from accounts.access.roles import ADMIN, ROLES, sync_roles
 from accounts.customers.services import customer_create, customer_identifier_link, customer_note_add
 from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, CustomerIdentifier, User
+from config.demo_operations import seed_operations
 from integrations.events import recording_history
 from integrations.models import DomainEvent
 from notifications.models import Notification, NotificationChannel
@@ -447,17 +448,26 @@ def _demo_disputes(now: datetime) -> None:
 
 
 def seed_demo() -> SeedResult:
-    """Create the demo staff and data once; later runs only re-assert the staff logins."""
+    """Create the demo staff and data once, then what the operations screens show
+    (``config.demo_operations``); later runs only re-assert the staff logins. Runs outside any
+    transaction of the caller's: the provider calls commit on their own."""
+    created = _seed_story()
+    seed_operations(now=timezone.now())
+    customers = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
+    return SeedResult(
+        created=created,
+        customers=customers.count(),
+        orders=Order.objects.filter(customer__in=customers).count(),
+        events=DomainEvent.objects.filter(customer__in=customers).count(),
+    )
+
+
+def _seed_story() -> bool:
+    """The staff, customers and their history; False when they were already there."""
     with transaction.atomic(), recording_history():
         _ensure_staff()
-        existing = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
-        if existing.exists():
-            return SeedResult(
-                created=False,
-                customers=existing.count(),
-                orders=Order.objects.filter(customer__in=existing).count(),
-                events=DomainEvent.objects.filter(customer__in=existing).count(),
-            )
+        if Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").exists():
+            return False
         rng = random.Random(SEED)  # noqa: S311 - demo data, not security
         now = timezone.now().replace(minute=0, second=0, microsecond=0)
         start = now - timedelta(days=60)
@@ -486,9 +496,4 @@ def seed_demo() -> SeedResult:
                     ]
                 ),
             )
-    return SeedResult(
-        created=True,
-        customers=len(customers),
-        orders=Order.objects.filter(customer__in=customers).count(),
-        events=DomainEvent.objects.filter(customer__in=customers).count(),
-    )
+    return True
