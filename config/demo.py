@@ -20,6 +20,7 @@ from accounts.access.roles import ADMIN, ROLES, sync_roles
 from accounts.customers.services import customer_create, customer_identifier_link, customer_note_add
 from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, CustomerIdentifier, User
+from config.demo_operations import seed_operations
 from integrations.events import recording_history
 from integrations.models import DomainEvent
 from notifications.models import Notification, NotificationChannel
@@ -226,6 +227,12 @@ def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
     return customers
 
 
+def _not_after_now(at: datetime) -> datetime:
+    """A follow-up (delivered, read) of a message sent just now has not happened yet: the seed
+    records it as happening now rather than dating it in the future."""
+    return min(at, timezone.now())
+
+
 def _notify(
     rng: random.Random,
     customer: Customer,
@@ -254,15 +261,16 @@ def _notify(
         notification=notification,
         provider=provider,
         provider_message_id=f"msg_{notification.pk:06d}",
-        occurred_at=at + timedelta(seconds=2),
+        occurred_at=_not_after_now(at + timedelta(seconds=2)),
     )
     if roll < 0.9:
         notification = notification_mark_delivered(
-            notification=notification, occurred_at=at + timedelta(seconds=20)
+            notification=notification, occurred_at=_not_after_now(at + timedelta(seconds=20))
         )
     if roll < 0.5 and channel == NotificationChannel.WHATSAPP:
         notification = notification_mark_read(
-            notification=notification, occurred_at=at + timedelta(minutes=rng.randint(1, 90))
+            notification=notification,
+            occurred_at=_not_after_now(at + timedelta(minutes=rng.randint(1, 90))),
         )
     return notification
 
@@ -440,17 +448,26 @@ def _demo_disputes(now: datetime) -> None:
 
 
 def seed_demo() -> SeedResult:
-    """Create the demo staff and data once; later runs only re-assert the staff logins."""
+    """Create the demo staff and data once, then what the operations screens show
+    (``config.demo_operations``); later runs only re-assert the staff logins. Runs outside any
+    transaction of the caller's: the provider calls commit on their own."""
+    created = _seed_story()
+    seed_operations(now=timezone.now())
+    customers = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
+    return SeedResult(
+        created=created,
+        customers=customers.count(),
+        orders=Order.objects.filter(customer__in=customers).count(),
+        events=DomainEvent.objects.filter(customer__in=customers).count(),
+    )
+
+
+def _seed_story() -> bool:
+    """The staff, customers and their history; False when they were already there."""
     with transaction.atomic(), recording_history():
         _ensure_staff()
-        existing = Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}")
-        if existing.exists():
-            return SeedResult(
-                created=False,
-                customers=existing.count(),
-                orders=Order.objects.filter(customer__in=existing).count(),
-                events=DomainEvent.objects.filter(customer__in=existing).count(),
-            )
+        if Customer.objects.filter(email__endswith=f"@{DEMO_EMAIL_DOMAIN}").exists():
+            return False
         rng = random.Random(SEED)  # noqa: S311 - demo data, not security
         now = timezone.now().replace(minute=0, second=0, microsecond=0)
         start = now - timedelta(days=60)
@@ -479,9 +496,4 @@ def seed_demo() -> SeedResult:
                     ]
                 ),
             )
-    return SeedResult(
-        created=True,
-        customers=len(customers),
-        orders=Order.objects.filter(customer__in=customers).count(),
-        events=DomainEvent.objects.filter(customer__in=customers).count(),
-    )
+    return True

@@ -1,0 +1,137 @@
+"""What an empty admin changelist says: what would appear there and why it is empty.
+
+Keyed by ``"app_label.model_name"``; a ModelAdmin may instead set ``empty_message``. A model with
+neither gets ``DEFAULT_MESSAGE``. Rendered by ``templates/admin/change_list_results.html`` through
+``config.templatetags.admin_empty``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_MESSAGE = (
+    "No {name} yet. They appear here as soon as Switchboard or an administrator creates one."
+)
+
+EMPTY_MESSAGES: dict[str, str] = {
+    # Customers and orders
+    "accounts.customer": (
+        "No customers yet. Customers appear here when an order arrives through the API "
+        "(POST /api/v1/orders/), when the product or the CRM reports one, or when staff add one."
+    ),
+    "accounts.customernote": (
+        "No staff notes yet. Notes appear here when support, sales or finance add one on a "
+        "customer's page."
+    ),
+    "orders.order": (
+        "No orders yet. Orders appear here when the product places one through the API "
+        "(POST /api/v1/orders/) or staff place one again from an order's page; `make demo` "
+        "seeds a story of 200."
+    ),
+    # Money
+    "payments.payment": (
+        "No payments yet. A payment is started at the provider as soon as an order is placed; "
+        "with the sandbox it succeeds a second later."
+    ),
+    "payments.refund": (
+        "No refunds here. Refunds appear when support or finance request one from a payment's "
+        "page; finance approves them here."
+    ),
+    "payments.dispute": (
+        "No disputes. A dispute appears when a provider reports a chargeback on a payment "
+        "(a dispute webhook); finance answers it here before its evidence is due."
+    ),
+    "payments.reconciliationexception": (
+        "Nothing to reconcile. An exception appears when a provider contradicts our records: an "
+        "amount or currency that does not match, a payment that succeeded after its order was "
+        "cancelled, a charge paid twice."
+    ),
+    # Shipping and messages
+    "shipping.shipment": (
+        "No shipments yet. A shipment is created when an order is paid; its tracking arrives from "
+        "the carrier's webhooks."
+    ),
+    "notifications.notification": (
+        "No messages yet. E-mails and WhatsApp messages appear here when an order is placed, "
+        "paid, shipped or refunded; their delivery and read receipts arrive as webhooks."
+    ),
+    # Integrations
+    "integrations.webhookevent": (
+        "No webhook events yet. Events appear here when a provider calls /webhooks/<provider>/; "
+        "with the sandbox they arrive a second after an order is placed."
+    ),
+    "integrations.webhookrejection": (
+        "No rejected webhooks. A delivery whose signature is wrong or too old is refused with a "
+        "401 and a sample is kept here; none has been refused."
+    ),
+    "integrations.providercall": (
+        "No provider calls yet. Every call to a real provider (Stripe, Asaas) leaves a row here "
+        "per attempt; the sandbox providers answer in-process and leave none."
+    ),
+    "integrations.circuitbreaker": (
+        "No circuit breakers yet. A provider's breaker appears with its first call through the "
+        "outbound client; the sandbox providers make none."
+    ),
+    "integrations.delivery": (
+        "No deliveries yet. A delivery appears for each subscriber of a domain event (a payment "
+        "to start, a parcel to ship, a customer to tell) when the event is recorded."
+    ),
+    "integrations.domainevent": (
+        "No domain events yet. Every change to an order, payment, refund, shipment, message or "
+        "note records one; they make up the customers' timelines."
+    ),
+    "integrations.taskheartbeat": (
+        "No heartbeats yet. Each task cluster writes one every minute once it runs "
+        "(`manage.py qcluster`); none has run against this database."
+    ),
+    # Access
+    "accounts.user": (
+        "No staff users. Users appear at their first SSO login, or when an administrator adds one."
+    ),
+    "accounts.apikey": (
+        "No API keys. An administrator creates one here for the product to call the API; the key "
+        "is shown once."
+    ),
+    "accounts.auditlogentry": (
+        "The audit log is empty. Every staff login, failed login, permission denial, approval, "
+        "replay and export is written here."
+    ),
+    # System (administrators only)
+    "auth.group": "No roles. `manage.py sync_roles` (run on deploy, and by seed_demo) creates them.",
+    "account.emailaddress": (
+        "No e-mail addresses. allauth records one per user who signs in through SAML SSO."
+    ),
+    "socialaccount.socialaccount": (
+        "No linked SSO accounts. One appears for each user who has signed in through SAML SSO."
+    ),
+    "socialaccount.socialapp": (
+        "No SAML applications configured here. SSO is configured through settings (OIDC, SAML)."
+    ),
+    "socialaccount.socialtoken": (
+        "No SSO tokens. Switchboard does not keep identity provider tokens."
+    ),
+    "mfa.authenticator": (
+        "No MFA authenticators. One appears when a break-glass administrator sets up TOTP."
+    ),
+    "django_q.schedule": (
+        "No scheduled jobs. `manage.py migrate` registers the periodic jobs (sweepers, pruning)."
+    ),
+    "django_q.success": "No finished tasks recorded. The task cluster records tasks it ran here.",
+    "django_q.failure": "No failed tasks. The task cluster records tasks that raised here.",
+    "django_q.ormq": (
+        "The task queue is empty: every queued task has been picked up by a worker (or none was "
+        "queued)."
+    ),
+}
+
+
+def empty_message(model_admin: Any) -> str:
+    """The empty-state sentence for ``model_admin``'s changelist."""
+    own = getattr(model_admin, "empty_message", None)
+    if own:
+        return str(own)
+    opts = model_admin.model._meta
+    message = EMPTY_MESSAGES.get(opts.label_lower)
+    if message is None:
+        return DEFAULT_MESSAGE.format(name=opts.verbose_name_plural)
+    return message
