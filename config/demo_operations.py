@@ -56,7 +56,7 @@ from integrations.tasks import heartbeat
 from integrations.webhooks.processing import webhook_event_process
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications.channels.base import RecipientUnreachable
-from notifications.channels.sandbox import NOT_ON_WHATSAPP
+from notifications.channels.sandbox.adapter import NOT_ON_WHATSAPP
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.services import (
@@ -222,7 +222,8 @@ def _seed_webhooks(now: datetime) -> None:
         _tracking(mismatch, ShipmentStatus.DELIVERED, at, code=f"SB{mismatch.pk + 7:09d}BR"),
     )
     webhook_event_process(event_id=_event("tracking_mismatch").pk)
-    # dead: a status tracking does not report fails every attempt until the inbox gives up.
+    # dead: a status tracking does not report is malformed: dead at its first attempt (a
+    # failure that could pass later, like the ones above, is retried until the inbox gives up).
     at = sent + timedelta(minutes=7)
     _post(
         "sandbox-shipping",
