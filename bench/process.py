@@ -42,7 +42,9 @@ def seed(env: dict[str, str], backlog: int) -> None:
 
     with transaction.atomic():
         WebhookEvent.objects.all().delete()
-        customer = Customer.objects.create(name="Bench Customer", email="bench@example.test")
+        customer, _ = Customer.objects.get_or_create(
+            email="bench@example.test", defaults={"name": "Bench Customer"}
+        )
         now = datetime.now(tz=UTC)
         start = (Order.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1
         orders = Order.objects.bulk_create(
