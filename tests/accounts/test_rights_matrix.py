@@ -31,6 +31,7 @@ from integrations.models import (
     Delivery,
     DomainEvent,
     ProviderCall,
+    ProviderCredential,
     TaskHeartbeat,
     WebhookEvent,
     WebhookRejection,
@@ -154,6 +155,8 @@ RULES: dict[Key, Roles] = {
         action__revoke_selected=ADMIN_ONLY,
     ),
     **_admin("accounts.auditlogentry", view=ADMIN_ONLY, actions=False),
+    # stored provider tokens: provider, name and expiry only, never the value
+    **_admin("integrations.providercredential", view=ADMIN_ONLY, actions=False),
     # allauth's screens (break-glass password login): e-mail addresses, TOTP authenticators
     **_admin(
         "account.emailaddress",
@@ -349,6 +352,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
             outcome=ProviderCall._meta.get_field("outcome").choices[0][0],  # type: ignore[index]
         ),
         "integrations.circuitbreaker": CircuitBreaker.objects.get_or_create(provider="sandbox")[0],
+        "integrations.providercredential": ProviderCredential.objects.create(
+            provider="sandbox", name="access_token", ciphertext="gAAAAA-not-a-real-token"
+        ),
         "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
         "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
         "account.emailaddress": EmailAddress.objects.create(
