@@ -36,6 +36,17 @@ register_event_types(
         "{carrier} {tracking_code}: returned to sender{at_location}",
     ),
     EventType(
+        "shipment.available_for_pickup",
+        "Shipment available for pickup",
+        "{carrier} {tracking_code}: available for pickup{at_location}",
+    ),
+    EventType("shipment.lost", "Shipment lost", "{carrier} {tracking_code}: lost{detail}"),
+    EventType(
+        "shipment.tracking_update",
+        "Tracking update",
+        "{carrier} {tracking_code}: {status_label}{code}{at_location}{detail}",
+    ),
+    EventType(
         "shipment.cancelled",
         "Shipment cancelled",
         "{order}: {carrier} shipment cancelled: {reason}",

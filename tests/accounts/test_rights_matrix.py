@@ -39,6 +39,7 @@ from integrations.models import (
 from notifications.models import Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
+from shipping.models import TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
 
@@ -100,6 +101,7 @@ RULES: dict[Key, Roles] = {
     **_admin("notifications.notification", view=EVERYONE),
     **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
     **_admin("shipping.shipment", view=EVERYONE),
+    **_admin("shipping.trackingevent", view=EVERYONE, actions=False),
     # payments are read with the orders; requesting and deciding refunds are their own rights
     **_admin(
         "payments.payment", view=EVERYONE, url__payments_payment_request_refund=REFUND_REQUESTERS
@@ -288,6 +290,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
     customer = make_customer()
     payment = make_paid_payment(order=make_order(customer=customer))
     order = payment.order
+    shipment = shipment_create(order=order, carrier="correios")
     refund = refund_request(
         payment=payment,
         requested_by=requester,
@@ -320,7 +323,10 @@ def _make_objects(requester: User) -> dict[str, Model]:
             body="Thanks!",
         ),
         "orders.order": order,
-        "shipping.shipment": shipment_create(order=order, carrier="correios"),
+        "shipping.shipment": shipment,
+        "shipping.trackingevent": TrackingEvent.objects.create(
+            shipment=shipment, status="unknown", carrier_code="XYZ", needs_attention=True
+        ),
         "payments.payment": payment,
         "payments.refund": refund,
         "payments.dispute": Dispute.objects.create(
