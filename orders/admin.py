@@ -17,7 +17,17 @@ from orders.services import OrderLineInput, order_place
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
-    fields = ("sku", "description", "quantity", "unit_amount", "total_amount")
+    fields = (
+        "sku",
+        "description",
+        "quantity",
+        "unit_amount",
+        "total_amount",
+        "weight_grams",
+        "length_mm",
+        "width_mm",
+        "height_mm",
+    )
     readonly_fields = fields
     can_delete = False
 
@@ -100,7 +110,16 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                 currency=order.currency,
                 payment_method=order.payment_method,
                 lines=[
-                    OrderLineInput(line.sku, line.description, line.quantity, line.unit_amount)
+                    OrderLineInput(
+                        line.sku,
+                        line.description,
+                        line.quantity,
+                        line.unit_amount,
+                        weight_grams=line.weight_grams,
+                        length_mm=line.length_mm,
+                        width_mm=line.width_mm,
+                        height_mm=line.height_mm,
+                    )
                     for line in order.lines.all()
                 ],
                 shipping_amount=order.shipping_amount,

@@ -16,8 +16,9 @@ from integrations.exceptions import InvalidTransition
 from integrations.transitions import lock
 from orders.models import Order
 from shipping.carriers import get_carrier
-from shipping.carriers.base import LabelRequest, Quote, QuoteRequest
+from shipping.carriers.base import LabelRequest, Parcel, Quote, QuoteRequest
 from shipping.models import Shipment, ShipmentStatus
+from shipping.packing import PackingLine, pack
 from shipping.services import SHIPPABLE_ORDER_STATUSES, shipment_create, shipment_purchase_label
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,21 @@ def _open_shipment(order: Order) -> Shipment | None:
 
 def _items(order: Order) -> int:
     return int(order.lines.aggregate(total=Sum("quantity"))["total"] or 1)
+
+
+def order_parcels(order: Order) -> tuple[Parcel, ...]:
+    """The order's lines packed into volumes (``shipping.packing``), its total declared."""
+    lines = [
+        PackingLine(
+            quantity=line.quantity,
+            weight_grams=line.weight_grams,
+            length_mm=line.length_mm,
+            width_mm=line.width_mm,
+            height_mm=line.height_mm,
+        )
+        for line in order.lines.all()
+    ]
+    return tuple(pack(lines, declared_amount=order.total_amount))
 
 
 def _cheapest(quotes: list[Quote]) -> Quote:
@@ -64,6 +80,7 @@ def shipment_start_for_order(*, order_id: int | str) -> None:
                     items=_items(order),
                     declared_amount=order.total_amount,
                     currency=order.currency,
+                    parcels=order_parcels(order),
                 )
             )
         )
@@ -95,6 +112,10 @@ def _buy_label(shipment: Shipment) -> None:
             declared_amount=order.total_amount,
             currency=order.currency,
             recipient_name=order.customer.name,
+            recipient_email=order.customer.email,
+            recipient_phone=order.customer.phone,
+            recipient_document=order.customer.tax_document,
+            parcels=order_parcels(order),
         )
     )
     try:

@@ -9,6 +9,19 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Parcel:
+    """One volume to ship (``shipping.packing.pack``): integer grams and millimetres, its
+    units and its declared value (minor units). Adapters convert to the carrier's units."""
+
+    weight_grams: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    items: int = 1
+    declared_amount: int = 0
+
+
+@dataclass(frozen=True)
 class QuoteRequest:
     reference: str
     """Our id for what is being shipped (``order:<pk>`` before a shipment exists)."""
@@ -18,6 +31,8 @@ class QuoteRequest:
     """The parcel's declared value (minor units), for insurance."""
     currency: str
     destination_postal_code: str = ""
+    parcels: tuple[Parcel, ...] = ()
+    """The packed volumes; empty when the caller has no package data (carrier defaults)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,8 @@ class Quote:
     currency: str
     days: int
     """Promised business days to delivery."""
+    service_id: str = ""
+    """The carrier's own id for the service (Melhor Envio's numeric id), when it has one."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,10 @@ class LabelRequest:
     currency: str
     recipient_name: str = ""
     destination_postal_code: str = ""
+    parcels: tuple[Parcel, ...] = ()
+    recipient_email: str = ""
+    recipient_phone: str = ""
+    recipient_document: str = ""
 
 
 @dataclass(frozen=True)
