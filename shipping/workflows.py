@@ -17,9 +17,15 @@ from integrations.transitions import lock
 from orders.models import Order
 from shipping.carriers import get_carrier
 from shipping.carriers.base import LabelRequest, Parcel, Quote, QuoteRequest
-from shipping.models import Shipment, ShipmentStatus
+from shipping.facts import TrackingFact, tracking_fact_apply
+from shipping.models import TRACKING_STATUSES, Shipment, ShipmentStatus, TrackingStatus
 from shipping.packing import PackingLine, pack
-from shipping.services import SHIPPABLE_ORDER_STATUSES, shipment_create, shipment_purchase_label
+from shipping.services import (
+    SHIPPABLE_ORDER_STATUSES,
+    shipment_cancel,
+    shipment_create,
+    shipment_purchase_label,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -129,3 +135,45 @@ def _buy_label(shipment: Shipment) -> None:
         # Moved on while the carrier answered: another run recorded the same label, or staff
         # cancelled the shipment (the label is then left unused).
         log.warning("shipping.label_not_recorded", shipment=shipment.pk, detail=str(exc))
+
+
+def shipment_refresh_tracking(*, shipment_id: int | str) -> int:
+    """Ask the shipment's carrier for its tracking history and apply every scan through
+    ``tracking_fact_apply`` (the same path as webhooks: watermark, transitions, one
+    TrackingEvent per scan). Answers how many scans the carrier reported. Raises
+    ProviderUnavailable (retry later)."""
+    shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+    if not shipment.tracking_code:
+        return 0
+    scans = get_carrier(shipment.carrier).track(tracking_code=shipment.tracking_code)
+    for scan in scans:
+        status = ShipmentStatus(scan.status) if scan.status in TRACKING_STATUSES else None
+        fact = TrackingFact(
+            carrier=shipment.carrier,
+            reference=f"shipment:{shipment.pk}",
+            tracking_code=shipment.tracking_code,
+            status=status,
+            tracking_status=TrackingStatus(scan.tracking_status) if scan.tracking_status else None,
+            occurred_at=scan.occurred_at,
+            location=scan.location,
+            description=scan.description,
+            carrier_code=scan.carrier_code,
+            carrier_message=scan.description,
+        )
+        with transaction.atomic():
+            tracking_fact_apply(fact=fact)
+    return len(scans)
+
+
+def shipment_void_label(*, shipment_id: int | str, reason: str) -> Shipment:
+    """Void the shipment's label at its carrier (refunded there), then cancel the shipment.
+    Idempotent; raises ProviderRejected when the carrier refuses (posted) and
+    ProviderUnavailable (nothing changed here; retry)."""
+    shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+    if shipment.status == ShipmentStatus.CANCELLED:
+        return shipment
+    if shipment.provider_shipment_id:
+        get_carrier(shipment.carrier).void_label(
+            provider_shipment_id=shipment.provider_shipment_id, reason=reason
+        )
+    return shipment_cancel(shipment=shipment, reason=reason)

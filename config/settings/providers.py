@@ -30,7 +30,10 @@ PAYMENT_BACKSTOP_RECHECK_SECONDS = env.int("PAYMENT_BACKSTOP_RECHECK_SECONDS", d
 PAYMENT_BACKSTOP_BATCH = env.int("PAYMENT_BACKSTOP_BATCH", default=200)
 PAYMENT_BACKSTOP_SECONDS = env.float("PAYMENT_BACKSTOP_SECONDS", default=30.0)
 
-SHIPPING_CARRIERS = env.list("SHIPPING_CARRIERS", default=["shipping.carriers.sandbox"])
+SHIPPING_CARRIERS = env.list(
+    "SHIPPING_CARRIERS",
+    default=["shipping.carriers.sandbox", "shipping.carriers.melhor_envio"],
+)
 SHIPPING_CARRIER = env.str("SHIPPING_CARRIER", default="sandbox")
 
 MESSAGE_PROVIDERS = env.list(

@@ -74,10 +74,14 @@ class Label:
 @dataclass(frozen=True)
 class TrackingFact:
     status: str
-    """One of ``shipping.models.TRACKING_STATUSES``: the adapter normalises carrier codes."""
+    """One of ``shipping.models.TRACKING_STATUSES`` (the adapter normalises carrier codes), or
+    "" for a scan that moves no shipment (pre-transit, a delay)."""
     occurred_at: datetime
     location: str = ""
     description: str = ""
+    tracking_status: str = ""
+    """The normalised ``shipping.models.TrackingStatus``; derived from ``status`` when empty."""
+    carrier_code: str = ""
 
 
 class Carrier(Protocol):
@@ -94,6 +98,10 @@ class Carrier(Protocol):
         """Buy the label for ``request.service``. Idempotent on ``request.reference``: a repeat
         returns the same label and never buys a second one. Tracking then arrives by webhook.
         Raises ProviderUnavailable (retry later) or ProviderRejected (terminal)."""
+
+    def void_label(self, *, provider_shipment_id: str, reason: str = "") -> None:
+        """Cancel (and get refunded for) a label not yet posted. Idempotent. Raises
+        ProviderRejected when the carrier refuses (already posted), ProviderUnavailable."""
 
     def track(self, *, tracking_code: str) -> list[TrackingFact]:
         """The carrier's tracking history, oldest first (used when webhooks are in doubt).
