@@ -222,13 +222,14 @@ def _seed_webhooks(now: datetime) -> None:
         _tracking(mismatch, ShipmentStatus.DELIVERED, at, code=f"SB{mismatch.pk + 7:09d}BR"),
     )
     webhook_event_process(event_id=_event("tracking_mismatch").pk)
-    # dead: a status tracking does not report is malformed: dead at its first attempt (a
-    # failure that could pass later, like the ones above, is retried until the inbox gives up).
+    # dead: the carrier keeps naming a tracking code that is not the shipment's; every attempt
+    # fails the same way until the inbox gives up.
     at = sent + timedelta(minutes=7)
+    wrong = in_transit[3]
     _post(
         "sandbox-shipping",
         "unknown_status",
-        _tracking(in_transit[3], "held_at_customs", at),
+        _tracking(wrong, ShipmentStatus.DELIVERED, at, code=f"SB{wrong.pk + 11:09d}BR"),
     )
     dead = _event("unknown_status")
     for _ in range(settings.WEBHOOK_MAX_ATTEMPTS + 1):

@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
 from integrations.events import render_summary
-from integrations.models import DomainEvent, TaskHeartbeat
+from integrations.models import DomainEvent, ProviderCredential, TaskHeartbeat
 
 
 @admin.register(DomainEvent)
@@ -53,3 +53,16 @@ class TaskHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 from integrations.deliveries import admin as deliveries_admin  # noqa: E402, F401
 from integrations.outbound import admin as outbound_admin  # noqa: E402, F401
 from integrations.webhooks import admin as webhooks_admin  # noqa: E402, F401
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Which credentials are stored and when they expire; never their values (not even
+    encrypted): ``fields`` and ``list_display`` leave ``ciphertext`` out."""
+
+    list_display = ("provider", "name", "expires_at", "updated_at")
+    list_filter = ("provider",)
+    fields = ("provider", "name", "expires_at", "updated_at")
+    readonly_fields = fields
+    search_fields = ("provider", "name")
+    actions = None

@@ -75,6 +75,14 @@ class InvalidEventPayload(SwitchboardError):
         super().__init__(f"Payload of {event_type!r} refused: {'; '.join(problems)}.")
 
 
+class InvalidCredential(SwitchboardError):
+    """A provider credential that cannot be stored (an empty value)."""
+
+    code = "invalid_credential"
+    http_status = 422
+    title = "Invalid credential"
+
+
 class ProviderUnavailable(SwitchboardError):
     """A provider could not be reached or answered with a failure worth retrying later.
 

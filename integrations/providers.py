@@ -25,6 +25,7 @@ from functools import cache
 from importlib import import_module
 from typing import Any
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -257,3 +258,18 @@ def comma_separated(check: Check) -> Check:
         return each(check)([item.strip() for item in _text(value).split(",") if item.strip()])
 
     return check_items
+
+
+def fernet_keys(value: Any) -> str | None:
+    """One or more Fernet keys (url-safe base64 of 32 bytes), a list or comma-separated text:
+    ``CREDENTIALS_KEYS``, which encrypts the provider credentials stored in the database."""
+    items = value if isinstance(value, list | tuple) else _text(value).split(",")
+    keys = [str(key).strip() for key in items if str(key).strip()]
+    if not keys:
+        return "must list at least one Fernet key"
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            return f"(key {position}) is not a Fernet key (url-safe base64 of 32 bytes)"
+    return None

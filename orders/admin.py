@@ -5,18 +5,29 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from integrations.admin_utils import LargeTableAdminMixin, money_column
 from orders.models import Order, OrderLine
+from orders.selectors import order_timeline
 from orders.services import OrderLineInput, order_place
 
 
 class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
-    fields = ("sku", "description", "quantity", "unit_amount", "total_amount")
+    fields = (
+        "sku",
+        "description",
+        "quantity",
+        "unit_amount",
+        "total_amount",
+        "weight_grams",
+        "length_mm",
+        "width_mm",
+        "height_mm",
+    )
     readonly_fields = fields
     can_delete = False
 
@@ -47,6 +58,7 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "status_changed_at",
         "updated_at",
         "latest_payment",
+        "timeline",
     )
     total = money_column("total_amount", "currency", "Total")
     actions = ["place_again"]
@@ -67,6 +79,23 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
             reason,
         )
 
+    @admin.display(description="Timeline")
+    def timeline(self, obj: Order) -> str:
+        """Everything that happened to the order, newest first: payments, shipments and each
+        tracking scan with its location (the customer's timeline has the same lines)."""
+        entries = order_timeline(order=obj)
+        if not entries:
+            return "-"
+        rows = format_html_join(
+            "",
+            '<tr class="timeline-entry" data-type="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (e.type, e.occurred_at.strftime("%Y-%m-%d %H:%M"), e.label, e.summary)
+                for e in entries
+            ),
+        )
+        return format_html('<table class="order-timeline"><tbody>{}</tbody></table>', rows)
+
     def has_place_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.add_order")
 
@@ -81,7 +110,16 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
                 currency=order.currency,
                 payment_method=order.payment_method,
                 lines=[
-                    OrderLineInput(line.sku, line.description, line.quantity, line.unit_amount)
+                    OrderLineInput(
+                        line.sku,
+                        line.description,
+                        line.quantity,
+                        line.unit_amount,
+                        weight_grams=line.weight_grams,
+                        length_mm=line.length_mm,
+                        width_mm=line.width_mm,
+                        height_mm=line.height_mm,
+                    )
                     for line in order.lines.all()
                 ],
                 shipping_amount=order.shipping_amount,

@@ -83,6 +83,12 @@ class OrderLine(models.Model):
     quantity = models.PositiveIntegerField()
     unit_amount = models.BigIntegerField(help_text="Minor units, in the order's currency.")
     total_amount = models.BigIntegerField(help_text="Minor units: quantity x unit amount.")
+    # Package data of one unit (integers in grams and millimetres; carriers' units are made at
+    # their adapter's edge). Unknown is None: packing then uses SHIPPING_DEFAULT_ITEM_*.
+    weight_grams = models.PositiveIntegerField(null=True, blank=True, help_text="One unit, grams.")
+    length_mm = models.PositiveIntegerField(null=True, blank=True, help_text="One unit, mm.")
+    width_mm = models.PositiveIntegerField(null=True, blank=True, help_text="One unit, mm.")
+    height_mm = models.PositiveIntegerField(null=True, blank=True, help_text="One unit, mm.")
 
     class Meta:
         ordering = ["id"]

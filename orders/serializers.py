@@ -27,6 +27,18 @@ class OrderLineInputSerializer(serializers.Serializer[Any]):
     unit_amount = serializers.IntegerField(
         min_value=0, max_value=AMOUNT_MAX, help_text="Minor units."
     )
+    weight_grams = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, required=False, help_text="One unit, grams (optional)."
+    )
+    length_mm = serializers.IntegerField(
+        min_value=1, max_value=10_000, required=False, help_text="One unit, mm (optional)."
+    )
+    width_mm = serializers.IntegerField(
+        min_value=1, max_value=10_000, required=False, help_text="One unit, mm (optional)."
+    )
+    height_mm = serializers.IntegerField(
+        min_value=1, max_value=10_000, required=False, help_text="One unit, mm (optional)."
+    )
 
 
 class OrderCreateSerializer(serializers.Serializer[Any]):
@@ -62,7 +74,17 @@ class OrderCreateSerializer(serializers.Serializer[Any]):
 class OrderLineSerializer(serializers.ModelSerializer[OrderLine]):
     class Meta:
         model = OrderLine
-        fields = ["sku", "description", "quantity", "unit_amount", "total_amount"]
+        fields = [
+            "sku",
+            "description",
+            "quantity",
+            "unit_amount",
+            "total_amount",
+            "weight_grams",
+            "length_mm",
+            "width_mm",
+            "height_mm",
+        ]
 
 
 class OrderSerializer(serializers.ModelSerializer[Order]):

@@ -36,6 +36,10 @@ class OrderLineInput:
     description: str
     quantity: int
     unit_amount: int
+    weight_grams: int | None = None
+    length_mm: int | None = None
+    width_mm: int | None = None
+    height_mm: int | None = None
 
 
 # The largest amount the orders' and payments' amount columns hold (64-bit signed integers).
@@ -112,6 +116,10 @@ def order_place(
                 quantity=line.quantity,
                 unit_amount=line.unit_amount,
                 total_amount=line.quantity * line.unit_amount,
+                weight_grams=line.weight_grams,
+                length_mm=line.length_mm,
+                width_mm=line.width_mm,
+                height_mm=line.height_mm,
             )
             for line in lines
         )

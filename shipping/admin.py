@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations.admin_utils import LargeTableAdminMixin, money_column
-from shipping.models import Shipment
+from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
+from shipping.models import Shipment, TrackingEvent
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
 PROVIDER_OWNED_FIELDS = (
@@ -22,7 +22,59 @@ PROVIDER_OWNED_FIELDS = (
     "posted_at",
     "delivered_at",
     "last_tracking_at",
+    "tracking_status",
 )
+
+TRACKING_EVENT_FIELDS = (
+    "occurred_at",
+    "status",
+    "carrier_code",
+    "carrier_message",
+    "location",
+    "needs_attention",
+    "recorded_at",
+)
+
+
+class TrackingEventInline(admin.TabularInline):
+    """Every scan the carrier reported, with its own code and message."""
+
+    model = TrackingEvent
+    fields = TRACKING_EVENT_FIELDS
+    readonly_fields = TRACKING_EVENT_FIELDS
+    extra = 0
+    ordering = ("-occurred_at", "-id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(TrackingEvent)
+class TrackingEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Carrier scans; filter *needs attention* for the ops list (unknown carrier codes,
+    cancellations and losses at the carrier)."""
+
+    list_display = (
+        "occurred_at",
+        "shipment",
+        "status",
+        "carrier_code",
+        "location",
+        "needs_attention",
+    )
+    list_filter = ("needs_attention", "status")
+    search_fields = ("shipment__tracking_code__exact", "carrier_code__exact")
+    list_select_related = ("shipment",)
+    fields = ("shipment", *TRACKING_EVENT_FIELDS)
+    readonly_fields = fields
+    ordering = ("-recorded_at", "-id")
+    actions = None
 
 
 @admin.register(Shipment)
@@ -33,11 +85,13 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "customer",
         "carrier",
         "status",
+        "tracking_status",
         "tracking_code",
         "cost",
         "created_at",
     )
-    list_filter = ("status", "carrier")
+    list_filter = ("status", "tracking_status", "carrier")
+    inlines = [TrackingEventInline]
     # Exact matches on indexed columns; order numbers case-insensitive. Tracking codes are
     # upper-case at every carrier, so a code typed in lower case is looked up upper-cased too
     # (get_search_results), still through the index.

@@ -42,6 +42,32 @@ class TrackingPayload(ShipmentPayload):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrackingUpdatePayload(ShipmentPayload):
+    """A carrier scan that does not move the shipment (or needs ops' attention), in the one
+    normalised tracking status, with the carrier's own code and message."""
+
+    status: str
+    """A ``TrackingStatus`` value."""
+    status_label: str
+    carrier_code: str
+    carrier_message: str
+    location: str
+    needs_attention: bool
+
+    @property
+    def at_location(self) -> str:
+        return f" at {self.location}" if self.location else ""
+
+    @property
+    def detail(self) -> str:
+        return f": {self.carrier_message}" if self.carrier_message else ""
+
+    @property
+    def code(self) -> str:
+        return f" [{self.carrier_code}]" if self.carrier_code else ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ShipmentCancelledPayload(ShipmentPayload):
     reason: str
 
@@ -94,6 +120,24 @@ register_event_types(
         "Shipment returned",
         "{carrier} {tracking_code}: returned to sender{at_location}",
         payload=TrackingPayload,
+    ),
+    EventType(
+        "shipment.available_for_pickup",
+        "Shipment available for pickup",
+        "{carrier} {tracking_code}: available for pickup{at_location}",
+        payload=TrackingPayload,
+    ),
+    EventType(
+        "shipment.lost",
+        "Shipment lost",
+        "{carrier} {tracking_code}: lost{detail}",
+        payload=TrackingPayload,
+    ),
+    EventType(
+        "shipment.tracking_update",
+        "Tracking update",
+        "{carrier} {tracking_code}: {status_label}{code}{at_location}{detail}",
+        payload=TrackingUpdatePayload,
     ),
     EventType(
         "shipment.cancelled",

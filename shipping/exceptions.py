@@ -44,3 +44,11 @@ class TrackingCodeMismatch(SwitchboardError):
     code = "tracking_code_mismatch"
     http_status = 422
     title = "Tracking code mismatch"
+
+
+class InvalidPackage(SwitchboardError):
+    """Package data that cannot be packed (a negative quantity or declared amount)."""
+
+    code = "invalid_package"
+    http_status = 422
+    title = "Invalid package data"

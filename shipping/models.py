@@ -15,30 +15,101 @@ class ShipmentStatus(models.TextChoices):
     IN_TRANSIT = "in_transit", "In transit"
     OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
     DELIVERED = "delivered", "Delivered"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup", "Available for pickup"
     DELIVERY_FAILED = "delivery_failed", "Delivery failed"
     RETURNED = "returned", "Returned to sender"
+    LOST = "lost", "Lost"
     CANCELLED = "cancelled", "Cancelled"
 
 
+class TrackingStatus(models.TextChoices):
+    """The one normalised tracking status every carrier's codes map to (each carrier package
+    keeps its table). ``unknown`` is a code no table knows: stored, shown, flagged for ops."""
+
+    PRE_TRANSIT = "pre_transit", "Pre-transit (label created, not posted)"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    AVAILABLE_FOR_PICKUP = "available_for_pickup", "Available for pickup"
+    RETURN_TO_SENDER = "return_to_sender", "Return to sender"
+    FAILURE = "failure", "Failure"
+    CANCELLED = "cancelled", "Cancelled"
+    DELAYED = "delayed", "Delayed"
+    LOST = "lost", "Lost"
+    UNKNOWN = "unknown", "Unknown carrier code"
+
+
 S = ShipmentStatus
+# Where a parcel can be seen next once it has left (and lost is not final: it may turn up).
+_UNDER_WAY = frozenset(
+    {
+        S.IN_TRANSIT,
+        S.OUT_FOR_DELIVERY,
+        S.DELIVERED,
+        S.AVAILABLE_FOR_PICKUP,
+        S.DELIVERY_FAILED,
+        S.LOST,
+    }
+)
 SHIPMENT_TRANSITIONS: Transitions = {
     S.PENDING: frozenset({S.LABEL_PURCHASED, S.CANCELLED}),
     # Carriers skip scans: the first tracking fact may already be "in transit" or "delivered".
-    S.LABEL_PURCHASED: frozenset(
-        {S.POSTED, S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED, S.CANCELLED}
+    S.LABEL_PURCHASED: _UNDER_WAY | {S.POSTED, S.CANCELLED},
+    S.POSTED: _UNDER_WAY,
+    S.IN_TRANSIT: _UNDER_WAY - {S.IN_TRANSIT},
+    S.OUT_FOR_DELIVERY: _UNDER_WAY - {S.OUT_FOR_DELIVERY},
+    S.AVAILABLE_FOR_PICKUP: frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.RETURNED, S.LOST}),
+    S.DELIVERY_FAILED: frozenset(
+        {S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.AVAILABLE_FOR_PICKUP, S.RETURNED}
     ),
-    S.POSTED: frozenset({S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED}),
-    S.IN_TRANSIT: frozenset({S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED}),
-    S.OUT_FOR_DELIVERY: frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.IN_TRANSIT}),
-    S.DELIVERY_FAILED: frozenset({S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.RETURNED}),
+    S.LOST: frozenset({S.DELIVERED, S.RETURNED}),
     S.DELIVERED: frozenset(),
     S.RETURNED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 # Statuses a carrier's tracking reports; the others are set by our own actions.
 TRACKING_STATUSES = frozenset(
-    {S.POSTED, S.IN_TRANSIT, S.OUT_FOR_DELIVERY, S.DELIVERED, S.DELIVERY_FAILED, S.RETURNED}
+    {
+        S.POSTED,
+        S.IN_TRANSIT,
+        S.OUT_FOR_DELIVERY,
+        S.DELIVERED,
+        S.AVAILABLE_FOR_PICKUP,
+        S.DELIVERY_FAILED,
+        S.RETURNED,
+        S.LOST,
+    }
 )
+T = TrackingStatus
+# The shipment status a normalised tracking status moves a shipment to; None: the event is kept
+# and shown but the shipment stays (pre-transit, a delay, a carrier-side cancellation, which
+# ops must look at, and an unknown code).
+SHIPMENT_STATUS_FOR: dict[TrackingStatus, ShipmentStatus | None] = {
+    T.PRE_TRANSIT: None,
+    T.IN_TRANSIT: S.IN_TRANSIT,
+    T.OUT_FOR_DELIVERY: S.OUT_FOR_DELIVERY,
+    T.DELIVERED: S.DELIVERED,
+    T.AVAILABLE_FOR_PICKUP: S.AVAILABLE_FOR_PICKUP,
+    T.RETURN_TO_SENDER: S.RETURNED,
+    T.FAILURE: S.DELIVERY_FAILED,
+    T.CANCELLED: None,
+    T.DELAYED: None,
+    T.LOST: S.LOST,
+    T.UNKNOWN: None,
+}
+# The normalised status of a scan given as a shipment status (the sandbox's and older facts).
+TRACKING_STATUS_OF: dict[str, TrackingStatus] = {
+    S.POSTED: T.IN_TRANSIT,
+    S.IN_TRANSIT: T.IN_TRANSIT,
+    S.OUT_FOR_DELIVERY: T.OUT_FOR_DELIVERY,
+    S.DELIVERED: T.DELIVERED,
+    S.AVAILABLE_FOR_PICKUP: T.AVAILABLE_FOR_PICKUP,
+    S.DELIVERY_FAILED: T.FAILURE,
+    S.RETURNED: T.RETURN_TO_SENDER,
+    S.LOST: T.LOST,
+}
+# Statuses ops must look at (flagged on the tracking event).
+ATTENTION_TRACKING_STATUSES = frozenset({T.UNKNOWN, T.CANCELLED, T.LOST})
 
 
 class Shipment(models.Model):
@@ -51,6 +122,12 @@ class Shipment(models.Model):
     )
     status = models.CharField(
         max_length=20, choices=ShipmentStatus.choices, default=ShipmentStatus.PENDING
+    )
+    tracking_status = models.CharField(
+        max_length=20,
+        choices=TrackingStatus.choices,
+        blank=True,
+        help_text="The normalised status of the newest tracking event.",
     )
     tracking_code = models.CharField(max_length=60, blank=True)
     provider_shipment_id = models.CharField(
@@ -90,3 +167,37 @@ class Shipment(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:shipping_shipment_change", args=[self.pk])
+
+
+class TrackingEvent(models.Model):
+    """One scan a carrier reported for a shipment (webhook or tracking refresh), with the
+    carrier's own code and message next to the normalised status. Written once per
+    (shipment, carrier code, time): a duplicated delivery adds nothing. An unknown code is kept
+    with status ``unknown`` and ``needs_attention``, never dropped."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="tracking_events")
+    status = models.CharField(max_length=20, choices=TrackingStatus.choices)
+    carrier_code = models.CharField(max_length=60, blank=True, help_text="The carrier's code.")
+    carrier_message = models.CharField(max_length=300, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(
+        null=True, blank=True, help_text="The carrier's scan time (None when it gave none)."
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    needs_attention = models.BooleanField(
+        default=False,
+        help_text="Unknown carrier code, a cancellation or a loss at the carrier: ops look at it.",
+    )
+
+    class Meta:
+        ordering = ["shipment", "occurred_at", "id"]
+        indexes = [
+            models.Index(fields=["shipment", "occurred_at"], name="tracking_event_shipment"),
+            models.Index(
+                fields=["needs_attention", "-recorded_at"], name="tracking_event_attention"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        code = f" ({self.carrier_code})" if self.carrier_code else ""
+        return f"{self.get_status_display()}{code}"

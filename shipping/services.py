@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import structlog
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,7 +19,17 @@ from integrations.transitions import Transitions, ensure_transition, lock
 from orders.models import Order, OrderStatus
 from orders.services import order_mark_delivered, order_mark_fulfilling, order_mark_shipped
 from shipping.exceptions import OrderNotShippable, ShipmentNotAllowed, TrackingCodeTaken
-from shipping.models import SHIPMENT_TRANSITIONS, TRACKING_STATUSES, Shipment, ShipmentStatus
+from shipping.models import (
+    ATTENTION_TRACKING_STATUSES,
+    SHIPMENT_TRANSITIONS,
+    TRACKING_STATUSES,
+    Shipment,
+    ShipmentStatus,
+    TrackingEvent,
+    TrackingStatus,
+)
+
+log = structlog.get_logger(__name__)
 
 SHIPPABLE_ORDER_STATUSES = (OrderStatus.PAID, OrderStatus.FULFILLING)
 
@@ -281,6 +292,82 @@ def _shipment_track(
         if target == ShipmentStatus.DELIVERED and order.status == OrderStatus.SHIPPED:
             order_mark_delivered(order=order, occurred_at=happened_at)
     return shipment
+
+
+def shipment_record_tracking_event(
+    *,
+    shipment: Shipment,
+    status: TrackingStatus,
+    carrier_code: str = "",
+    carrier_message: str = "",
+    location: str = "",
+    occurred_at: datetime | None = None,
+    on_timeline: bool = True,
+) -> TrackingEvent:
+    """Keep one carrier scan as a ``TrackingEvent`` with its normalised status, the carrier's
+    code and message and the location; the shipment's ``tracking_status`` follows the newest one.
+
+    Idempotent: the same (code, status, time) for the shipment returns the row already kept and
+    records nothing. ``on_timeline`` puts it on the order's and customer's timelines as
+    ``shipment.tracking_update`` (the caller says False when the scan already moved the shipment,
+    whose own event carries the location). An unknown code, a cancellation or a loss at the
+    carrier is flagged ``needs_attention`` and logged for ops."""
+    carrier_code = carrier_code.strip()[:60]
+    carrier_message = carrier_message.strip()[:300]
+    location = location.strip()[:200]
+    with transaction.atomic():
+        shipment = lock(shipment)
+        existing = TrackingEvent.objects.filter(
+            shipment=shipment, carrier_code=carrier_code, status=status, occurred_at=occurred_at
+        ).first()
+        if existing is not None:
+            return existing
+        newest = (
+            TrackingEvent.objects.filter(shipment=shipment, occurred_at__isnull=False)
+            .order_by("-occurred_at")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        needs_attention = status in ATTENTION_TRACKING_STATUSES
+        event = TrackingEvent.objects.create(
+            shipment=shipment,
+            status=status,
+            carrier_code=carrier_code,
+            carrier_message=carrier_message,
+            location=location,
+            occurred_at=occurred_at,
+            needs_attention=needs_attention,
+        )
+        is_newest = newest is None or occurred_at is None or occurred_at >= newest
+        if is_newest and shipment.tracking_status != status:
+            shipment.tracking_status = status
+            shipment.save(update_fields=["tracking_status", "updated_at"])
+        if needs_attention:
+            log.warning(
+                "shipping.tracking_needs_attention",
+                shipment=shipment.pk,
+                carrier=shipment.carrier,
+                status=str(status),
+                carrier_code=carrier_code,
+            )
+        if on_timeline or needs_attention:
+            record_event(
+                type="shipment.tracking_update",
+                customer=shipment.order.customer,
+                subject=shipment,
+                actor_label=shipment.carrier,
+                occurred_at=occurred_at,
+                data=_shipment_data(
+                    shipment,
+                    status=str(status),
+                    status_label=str(TrackingStatus(status).label),
+                    carrier_code=carrier_code,
+                    carrier_message=carrier_message,
+                    location=location,
+                    needs_attention=needs_attention,
+                ),
+            )
+    return event
 
 
 def shipment_cancel(

@@ -16,10 +16,17 @@ from integrations.exceptions import InvalidTransition
 from integrations.transitions import lock
 from orders.models import Order
 from shipping.carriers import get_carrier
-from shipping.carriers.base import LabelRequest, Quote, QuoteRequest
+from shipping.carriers.base import LabelRequest, Parcel, Quote, QuoteRequest
 from shipping.exceptions import NoCarrierService
-from shipping.models import Shipment, ShipmentStatus
-from shipping.services import SHIPPABLE_ORDER_STATUSES, shipment_create, shipment_purchase_label
+from shipping.facts import TrackingFact, tracking_fact_apply
+from shipping.models import TRACKING_STATUSES, Shipment, ShipmentStatus, TrackingStatus
+from shipping.packing import PackingLine, pack
+from shipping.services import (
+    SHIPPABLE_ORDER_STATUSES,
+    shipment_cancel,
+    shipment_create,
+    shipment_purchase_label,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +42,21 @@ def _open_shipment(order: Order) -> Shipment | None:
 
 def _items(order: Order) -> int:
     return int(order.lines.aggregate(total=Sum("quantity"))["total"] or 1)
+
+
+def order_parcels(order: Order) -> tuple[Parcel, ...]:
+    """The order's lines packed into volumes (``shipping.packing``), its total declared."""
+    lines = [
+        PackingLine(
+            quantity=line.quantity,
+            weight_grams=line.weight_grams,
+            length_mm=line.length_mm,
+            width_mm=line.width_mm,
+            height_mm=line.height_mm,
+        )
+        for line in order.lines.all()
+    ]
+    return tuple(pack(lines, declared_amount=order.total_amount))
 
 
 def _cheapest(quotes: list[Quote]) -> Quote:
@@ -65,6 +87,7 @@ def shipment_start_for_order(*, order_id: int | str) -> None:
                     items=_items(order),
                     declared_amount=order.total_amount,
                     currency=order.currency,
+                    parcels=order_parcels(order),
                 )
             )
         )
@@ -96,6 +119,10 @@ def _buy_label(shipment: Shipment) -> None:
             declared_amount=order.total_amount,
             currency=order.currency,
             recipient_name=order.customer.name,
+            recipient_email=order.customer.email,
+            recipient_phone=order.customer.phone,
+            recipient_document=order.customer.tax_document,
+            parcels=order_parcels(order),
         )
     )
     try:
@@ -109,3 +136,45 @@ def _buy_label(shipment: Shipment) -> None:
         # Moved on while the carrier answered: another run recorded the same label, or staff
         # cancelled the shipment (the label is then left unused).
         log.warning("shipping.label_not_recorded", shipment=shipment.pk, detail=str(exc))
+
+
+def shipment_refresh_tracking(*, shipment_id: int | str) -> int:
+    """Ask the shipment's carrier for its tracking history and apply every scan through
+    ``tracking_fact_apply`` (the same path as webhooks: watermark, transitions, one
+    TrackingEvent per scan). Answers how many scans the carrier reported. Raises
+    ProviderUnavailable (retry later)."""
+    shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+    if not shipment.tracking_code:
+        return 0
+    scans = get_carrier(shipment.carrier).track(tracking_code=shipment.tracking_code)
+    for scan in scans:
+        status = ShipmentStatus(scan.status) if scan.status in TRACKING_STATUSES else None
+        fact = TrackingFact(
+            carrier=shipment.carrier,
+            reference=f"shipment:{shipment.pk}",
+            tracking_code=shipment.tracking_code,
+            status=status,
+            tracking_status=TrackingStatus(scan.tracking_status) if scan.tracking_status else None,
+            occurred_at=scan.occurred_at,
+            location=scan.location,
+            description=scan.description,
+            carrier_code=scan.carrier_code,
+            carrier_message=scan.description,
+        )
+        with transaction.atomic():
+            tracking_fact_apply(fact=fact)
+    return len(scans)
+
+
+def shipment_void_label(*, shipment_id: int | str, reason: str) -> Shipment:
+    """Void the shipment's label at its carrier (refunded there), then cancel the shipment.
+    Idempotent; raises ProviderRejected when the carrier refuses (posted) and
+    ProviderUnavailable (nothing changed here; retry)."""
+    shipment = Shipment.objects.select_related("order").get(pk=shipment_id)
+    if shipment.status == ShipmentStatus.CANCELLED:
+        return shipment
+    if shipment.provider_shipment_id:
+        get_carrier(shipment.carrier).void_label(
+            provider_shipment_id=shipment.provider_shipment_id, reason=reason
+        )
+    return shipment_cancel(shipment=shipment, reason=reason)

@@ -24,6 +24,7 @@ _READ_DOMAIN = [
     "payments.view_payment",
     "payments.view_refund",
     "shipping.view_shipment",
+    "shipping.view_trackingevent",
     "notifications.view_notification",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]

@@ -69,6 +69,11 @@ def _subject_url(event: DomainEvent) -> str | None:
         return None
 
 
+def timeline_entry(event: DomainEvent) -> TimelineEntry:
+    """One DomainEvent as a timeline line (label, summary, actor, link to its object)."""
+    return _entry(event)
+
+
 def _entry(event: DomainEvent) -> TimelineEntry:
     try:
         label = get_event_type(event.type).label

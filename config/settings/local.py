@@ -35,3 +35,17 @@ def _install_secret(path: Path) -> str:
 SANDBOX_WEBHOOK_SECRET = env.str("SANDBOX_WEBHOOK_SECRET", default="") or _install_secret(
     VAR_DIR / "sandbox-webhook-secret"
 )
+
+
+def _install_fernet_key(path: Path) -> str:
+    """A per-install key for the credentials stored in the local database (never committed)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+CREDENTIALS_KEYS = env.list("CREDENTIALS_KEYS", default=[]) or [
+    _install_fernet_key(VAR_DIR / "credentials-key")
+]

@@ -6,12 +6,15 @@ from typing import Any
 
 import structlog
 
+from integrations.redaction import redact_secrets
+
 SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.processors.StackInfoRenderer(),
+    redact_secrets,  # credential values and token/secret fields never reach a log line
 ]
 
 

@@ -30,7 +30,10 @@ PAYMENT_BACKSTOP_RECHECK_SECONDS = env.int("PAYMENT_BACKSTOP_RECHECK_SECONDS", d
 PAYMENT_BACKSTOP_BATCH = env.int("PAYMENT_BACKSTOP_BATCH", default=200)
 PAYMENT_BACKSTOP_SECONDS = env.float("PAYMENT_BACKSTOP_SECONDS", default=30.0)
 
-SHIPPING_CARRIERS = env.list("SHIPPING_CARRIERS", default=["shipping.carriers.sandbox"])
+SHIPPING_CARRIERS = env.list(
+    "SHIPPING_CARRIERS",
+    default=["shipping.carriers.sandbox", "shipping.carriers.melhor_envio"],
+)
 SHIPPING_CARRIER = env.str("SHIPPING_CARRIER", default="sandbox")
 
 MESSAGE_PROVIDERS = env.list(
@@ -41,3 +44,15 @@ MESSAGE_PROVIDERS = env.list(
 # and able to carry that channel. E-mail goes through Django's e-mail backend.
 MESSAGE_CHANNELS = env.dict("MESSAGE_CHANNELS", default={"email": "email", "whatsapp": "sandbox"})
 EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)
+
+# Packing order lines into volumes (shipping/packing.py, docs/shipping.md): what a unit without
+# package data weighs and measures, and the limits of one volume (Correios').
+SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS = env.int("SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS", default=300)
+SHIPPING_DEFAULT_ITEM_DIMENSIONS_MM: tuple[int, int, int] = tuple(  # type: ignore[assignment]
+    int(side)
+    for side in env.list("SHIPPING_DEFAULT_ITEM_DIMENSIONS_MM", default=["160", "110", "50"])
+)
+SHIPPING_VOLUME_MAX_WEIGHT_GRAMS = env.int("SHIPPING_VOLUME_MAX_WEIGHT_GRAMS", default=30_000)
+SHIPPING_VOLUME_MAX_SIDE_MM = env.int("SHIPPING_VOLUME_MAX_SIDE_MM", default=1_000)
+SHIPPING_VOLUME_MAX_SIDES_SUM_MM = env.int("SHIPPING_VOLUME_MAX_SIDES_SUM_MM", default=2_000)
+SHIPPING_VOLUME_MIN_DIMENSIONS_MM = (160, 110, 20)

@@ -24,6 +24,8 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
 WHITENOISE_AUTOREFRESH = True
 # A fixed, test-only Standard Webhooks secret (base64 of 32 bytes).
 SANDBOX_WEBHOOK_SECRET = "whsec_" + "dGVzdC1vbmx5LXNhbmRib3gtc2VjcmV0LTMyLWJ5dGU="
+# A fixed, test-only Fernet key for stored provider credentials (base64 of 32 bytes).
+CREDENTIALS_KEYS = ["dGVzdC1vbmx5LWNyZWRlbnRpYWxzLWtleS0zMmJ5dGU="]
 SANDBOX_DELAY_MIN_MS = 0
 SANDBOX_DELAY_MAX_MS = 0
 

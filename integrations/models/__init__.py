@@ -1,5 +1,6 @@
 from integrations.models.calls import CircuitBreaker, ProviderCall
 from integrations.models.core import AppendOnlyQuerySet, DomainEvent, TaskHeartbeat
+from integrations.models.credentials import ProviderCredential
 from integrations.models.deliveries import Delivery
 from integrations.models.sandbox import SandboxWebhook
 from integrations.models.webhooks import WebhookEvent, WebhookRejection
@@ -10,6 +11,7 @@ __all__ = [
     "Delivery",
     "DomainEvent",
     "ProviderCall",
+    "ProviderCredential",
     "SandboxWebhook",
     "TaskHeartbeat",
     "WebhookEvent",

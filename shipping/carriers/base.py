@@ -9,6 +9,19 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Parcel:
+    """One volume to ship (``shipping.packing.pack``): integer grams and millimetres, its
+    units and its declared value (minor units). Adapters convert to the carrier's units."""
+
+    weight_grams: int
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    items: int = 1
+    declared_amount: int = 0
+
+
+@dataclass(frozen=True)
 class QuoteRequest:
     reference: str
     """Our id for what is being shipped (``order:<pk>`` before a shipment exists)."""
@@ -18,6 +31,8 @@ class QuoteRequest:
     """The parcel's declared value (minor units), for insurance."""
     currency: str
     destination_postal_code: str = ""
+    parcels: tuple[Parcel, ...] = ()
+    """The packed volumes; empty when the caller has no package data (carrier defaults)."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,8 @@ class Quote:
     currency: str
     days: int
     """Promised business days to delivery."""
+    service_id: str = ""
+    """The carrier's own id for the service (Melhor Envio's numeric id), when it has one."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,10 @@ class LabelRequest:
     currency: str
     recipient_name: str = ""
     destination_postal_code: str = ""
+    parcels: tuple[Parcel, ...] = ()
+    recipient_email: str = ""
+    recipient_phone: str = ""
+    recipient_document: str = ""
 
 
 @dataclass(frozen=True)
@@ -53,10 +74,14 @@ class Label:
 @dataclass(frozen=True)
 class TrackingFact:
     status: str
-    """One of ``shipping.models.TRACKING_STATUSES``: the adapter normalises carrier codes."""
+    """One of ``shipping.models.TRACKING_STATUSES`` (the adapter normalises carrier codes), or
+    "" for a scan that moves no shipment (pre-transit, a delay)."""
     occurred_at: datetime
     location: str = ""
     description: str = ""
+    tracking_status: str = ""
+    """The normalised ``shipping.models.TrackingStatus``; derived from ``status`` when empty."""
+    carrier_code: str = ""
 
 
 class Carrier(Protocol):
@@ -73,6 +98,10 @@ class Carrier(Protocol):
         """Buy the label for ``request.service``. Idempotent on ``request.reference``: a repeat
         returns the same label and never buys a second one. Tracking then arrives by webhook.
         Raises ProviderUnavailable (retry later) or ProviderRejected (terminal)."""
+
+    def void_label(self, *, provider_shipment_id: str, reason: str = "") -> None:
+        """Cancel (and get refunded for) a label not yet posted. Idempotent. Raises
+        ProviderRejected when the carrier refuses (already posted), ProviderUnavailable."""
 
     def track(self, *, tracking_code: str) -> list[TrackingFact]:
         """The carrier's tracking history, oldest first (used when webhooks are in doubt).

@@ -31,6 +31,7 @@ from integrations.models import (
     Delivery,
     DomainEvent,
     ProviderCall,
+    ProviderCredential,
     TaskHeartbeat,
     WebhookEvent,
     WebhookRejection,
@@ -38,6 +39,7 @@ from integrations.models import (
 from notifications.models import Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
+from shipping.models import TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
 
@@ -99,6 +101,7 @@ RULES: dict[Key, Roles] = {
     **_admin("notifications.notification", view=EVERYONE),
     **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
     **_admin("shipping.shipment", view=EVERYONE),
+    **_admin("shipping.trackingevent", view=EVERYONE, actions=False),
     # payments are read with the orders; requesting and deciding refunds are their own rights
     **_admin(
         "payments.payment", view=EVERYONE, url__payments_payment_request_refund=REFUND_REQUESTERS
@@ -154,6 +157,8 @@ RULES: dict[Key, Roles] = {
         action__revoke_selected=ADMIN_ONLY,
     ),
     **_admin("accounts.auditlogentry", view=ADMIN_ONLY, actions=False),
+    # stored provider tokens: provider, name and expiry only, never the value
+    **_admin("integrations.providercredential", view=ADMIN_ONLY, actions=False),
     # allauth's screens (break-glass password login): e-mail addresses, TOTP authenticators
     **_admin(
         "account.emailaddress",
@@ -285,6 +290,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
     customer = make_customer()
     payment = make_paid_payment(order=make_order(customer=customer))
     order = payment.order
+    shipment = shipment_create(order=order, carrier="correios")
     refund = refund_request(
         payment=payment,
         requested_by=requester,
@@ -317,7 +323,10 @@ def _make_objects(requester: User) -> dict[str, Model]:
             body="Thanks!",
         ),
         "orders.order": order,
-        "shipping.shipment": shipment_create(order=order, carrier="correios"),
+        "shipping.shipment": shipment,
+        "shipping.trackingevent": TrackingEvent.objects.create(
+            shipment=shipment, status="unknown", carrier_code="XYZ", needs_attention=True
+        ),
         "payments.payment": payment,
         "payments.refund": refund,
         "payments.dispute": Dispute.objects.create(
@@ -349,6 +358,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
             outcome=ProviderCall._meta.get_field("outcome").choices[0][0],  # type: ignore[index]
         ),
         "integrations.circuitbreaker": CircuitBreaker.objects.get_or_create(provider="sandbox")[0],
+        "integrations.providercredential": ProviderCredential.objects.create(
+            provider="sandbox", name="access_token", ciphertext="gAAAAA-not-a-real-token"
+        ),
         "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
         "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
         "account.emailaddress": EmailAddress.objects.create(

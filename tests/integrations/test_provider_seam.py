@@ -36,6 +36,7 @@ SHIPPED = {
     "payments.providers.stripe": (PAYMENTS, "stripe"),
     "payments.providers.asaas": (PAYMENTS, "asaas"),
     "shipping.carriers.sandbox": (SHIPPING, "sandbox"),
+    "shipping.carriers.melhor_envio": (SHIPPING, "melhor_envio"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
 }

@@ -148,3 +148,32 @@ def test_openapi_schema_documents_the_endpoints(admin_client):
     response = admin_client.get("/api/schema/")
     assert response.status_code == 200
     assert b"/api/v1/orders/" in response.content
+
+
+@pytest.mark.django_db
+def test_lines_take_optional_weight_and_dimensions():
+    """Issue 12 item 3: package data per line, optional, stored and answered."""
+    client, _ = _client()
+    book = {"weight_grams": 400, "length_mm": 230, "width_mm": 160, "height_mm": 30}
+    first: dict[str, object] = {
+        "sku": "CAF-250",
+        "description": "Coffee 250 g",
+        "quantity": 2,
+        "unit_amount": 4990,
+    }
+    second = {"sku": "MUG-01", "description": "Mug", "quantity": 1, "unit_amount": 5900}
+    lines = [{**first, **book}, second]
+    response = client.post("/api/v1/orders/", {**ORDER, "lines": lines}, format="json")
+    assert response.status_code == 201, response.content
+    answered = response.json()["lines"]
+    assert {k: answered[0][k] for k in book} == book
+    assert answered[1]["weight_grams"] is None
+    order = Order.objects.get(number=response.json()["number"])
+    assert order.lines.get(sku="CAF-250").height_mm == 30
+    bad = client.post(
+        "/api/v1/orders/",
+        {**ORDER, "lines": [{**first, "weight_grams": 0}]},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert Order.objects.count() == 1

@@ -49,6 +49,8 @@ def _shipment_in(status: ShipmentStatus, order: Order) -> Shipment:
         S.DELIVERED: [S.POSTED, S.DELIVERED],
         S.DELIVERY_FAILED: [S.POSTED, S.DELIVERY_FAILED],
         S.RETURNED: [S.POSTED, S.DELIVERY_FAILED, S.RETURNED],
+        S.AVAILABLE_FOR_PICKUP: [S.POSTED, S.AVAILABLE_FOR_PICKUP],
+        S.LOST: [S.POSTED, S.LOST],
         S.CANCELLED: [],
     }
     if status == S.CANCELLED:
@@ -339,7 +341,7 @@ def test_repeated_tracking_status_is_a_no_op(paid_order: Order, status: Shipment
     assert DomainEvent.objects.count() == events_before
 
 
-@pytest.mark.parametrize("status", ["pending", "label_purchased", "cancelled", "lost"])
+@pytest.mark.parametrize("status", ["pending", "label_purchased", "cancelled", "stolen"])
 def test_apply_tracking_refuses_a_status_tracking_does_not_report(
     paid_order: Order, status: str
 ) -> None:

@@ -121,6 +121,10 @@ class SandboxCarrier:
         )
         return label
 
+    def void_label(self, *, provider_shipment_id: str, reason: str = "") -> None:
+        """Nothing to refund in the sandbox; may fail at SANDBOX_CHAOS_FAILURE_RATE."""
+        sandbox_maybe_fail(self.name)
+
     def track(self, *, tracking_code: str) -> list[TrackingFact]:
         """The facts this process scheduled for the code, oldest first; empty when unknown."""
         with self._lock:

@@ -1,0 +1,404 @@
+"""A fake Melhor Envio API on 127.0.0.1 speaking CONTRACTS §3, and webhook helpers.
+
+It keeps orders in memory and moves them like the real one: ``POST /me/cart`` makes a
+``pending`` order (422 without a service, both or neither of products/volumes in a quote,
+missing addresses or volumes); ``checkout`` pays it (``released``; 422 when it is not pending),
+``generate`` gives it its Melhor Envio code (``generated``, ``self_tracking``; 422 unless paid),
+``print`` answers a label URL (422 unless generated), ``cancel`` cancels an order not yet posted
+(422 otherwise), ``tracking`` answers each order's status and times, ``orders/search`` finds
+orders by id, tag or tracking code. Every call needs ``Authorization: Bearer <valid token>``:
+401 for a missing, unknown or expired one. ``POST /oauth/token`` trades a refresh token (grant
+``refresh_token``, with the client id and secret) for a new pair; each access token expires
+after ``token_lifetime`` seconds. ``labels_bought`` counts checkouts that paid.
+
+Faults per ``(method, path)`` (path without ``/api/v2``): ``"500"`` (apply nothing, answer 500),
+``"timeout"`` (apply nothing, answer too late), ``"timeout_after_apply"`` (apply, then answer too
+late), ``"401"`` (answer 401 once, as with a token revoked early).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+
+CLIENT_ID = "4321"
+CLIENT_SECRET = "me-test-client-secret-0123456789abcdef"
+FIRST_REFRESH_TOKEN = "def50200-first-refresh-token-0123456789"
+SLOW = 3.0
+ME_TZ = ZoneInfo("America/Sao_Paulo")
+
+
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    raw: bytes
+
+
+def me_time(when: datetime) -> str:
+    return when.astimezone(ME_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass
+class FakeMelhorEnvio:
+    url: str = ""
+    token_lifetime: int = 2_592_000
+    seen: list[Seen] = field(default_factory=list)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    access_tokens: dict[str, datetime] = field(default_factory=dict)
+    refresh_tokens: set[str] = field(default_factory=lambda: {FIRST_REFRESH_TOKEN})
+    faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    labels_bought: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    codes: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def fail(self, method: str, path: str, *faults: str) -> None:
+        self.faults[(method, path)] = list(faults)
+
+    def requests_to(self, method: str, path: str) -> list[Seen]:
+        return [s for s in self.seen if s.method == method and s.path == path]
+
+    def issue_token(self) -> tuple[str, str]:
+        access = f"eyJ0.{secrets.token_urlsafe(24)}"
+        refresh = f"def50200{secrets.token_hex(16)}"
+        self.access_tokens[access] = timezone.now() + timedelta(seconds=self.token_lifetime)
+        self.refresh_tokens.add(refresh)
+        return access, refresh
+
+    def expire_all_tokens(self) -> None:
+        with self.lock:
+            for token in self.access_tokens:
+                self.access_tokens[token] = timezone.now() - timedelta(seconds=1)
+
+    def move(self, order_id: str, status: str, when: datetime | None = None) -> dict[str, Any]:
+        """The carrier moves the parcel (posted, delivered, ...); answers the order."""
+        with self.lock:
+            order = self.orders[order_id]
+            order["status"] = status
+            field_name = {"posted": "posted_at", "delivered": "delivered_at"}.get(status)
+            if field_name:
+                order[field_name] = me_time(when or timezone.now())
+            if status == "posted" and not order.get("tracking"):
+                order["tracking"] = f"AB{next(self.codes):09d}BR"
+            order["updated_at"] = me_time(when or timezone.now())
+            return dict(order)
+
+    # The API -----------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], body: Any
+    ) -> tuple[int, Any]:
+        if path == "/me/shipment/calculate" and method == "POST":
+            return self.calculate(body)
+        if path == "/me/cart" and method == "POST":
+            return self.cart(body)
+        if path == "/me/orders/search" and method == "GET":
+            term = query.get("q", [""])[0]
+            found = [
+                o
+                for o in self.orders.values()
+                if term
+                and (
+                    term in (o["id"], o["protocol"], o.get("tracking"), o.get("self_tracking"))
+                    or term in [t["tag"] for t in o["tags"]]
+                )
+            ]
+            return 200, found
+        if path.startswith("/me/orders/") and method == "GET":
+            order = self.orders.get(path.rsplit("/", 1)[1])
+            return (
+                (200, order) if order else (404, {"message": "No query results for model [Order]."})
+            )
+        if (
+            path
+            in (
+                "/me/shipment/checkout",
+                "/me/shipment/generate",
+                "/me/shipment/print",
+                "/me/shipment/tracking",
+            )
+            and method == "POST"
+        ):
+            ids = body.get("orders") if isinstance(body, dict) else None
+            if not isinstance(ids, list) or not ids or any(i not in self.orders for i in ids):
+                return 422, {
+                    "message": "The given data was invalid.",
+                    "errors": {"orders": ["Pedido inválido."]},
+                }
+            orders = [self.orders[i] for i in ids]
+            if path.endswith("checkout"):
+                if any(o["status"] != "pending" for o in orders):
+                    return 422, {"error": "Pedido já pago ou cancelado."}
+                for o in orders:
+                    o["status"] = "released"
+                    o["paid_at"] = me_time(timezone.now())
+                    self.labels_bought += 1
+                return 200, {
+                    "purchase": {
+                        "id": str(uuid.uuid4()),
+                        "orders": orders,
+                        "total": sum(o["price"] for o in orders),
+                    }
+                }
+            if path.endswith("generate"):
+                if any(o["status"] not in ("released", "paid") for o in orders):
+                    return 422, {"error": "Etiqueta não pode ser gerada."}
+                for o in orders:
+                    o["status"] = "generated"
+                    o["generated_at"] = me_time(timezone.now())
+                    o["self_tracking"] = f"ME{next(self.codes):08d}BR"
+                return 200, {
+                    o["id"]: {"status": True, "message": "Envio gerado com sucesso"} for o in orders
+                }
+            if path.endswith("print"):
+                if any(o["status"] not in ("generated", "posted") for o in orders):
+                    return 422, {"error": "Etiqueta não gerada."}
+                return 200, {
+                    "url": f"https://sandbox.melhorenvio.com.br/imprimir/{orders[0]['id'][:8]}"
+                }
+            return 200, {
+                o["id"]: {
+                    k: o.get(k)
+                    for k in (
+                        "id",
+                        "protocol",
+                        "status",
+                        "tracking",
+                        "melhorenvio_tracking",
+                        "self_tracking",
+                        "created_at",
+                        "paid_at",
+                        "generated_at",
+                        "posted_at",
+                        "delivered_at",
+                        "canceled_at",
+                        "expired_at",
+                    )
+                }
+                for o in orders
+            }
+        if path == "/me/shipment/cancel" and method == "POST":
+            order_ref = body.get("order") if isinstance(body, dict) else None
+            if (
+                not isinstance(order_ref, dict)
+                or order_ref.get("id") not in self.orders
+                or not order_ref.get("reason_id")
+            ):
+                return 422, {"message": "The given data was invalid."}
+            order = self.orders[order_ref["id"]]
+            if order["status"] not in ("pending", "released", "paid", "generated"):
+                return 422, {"error": "Esta etiqueta não pode ser cancelada."}
+            order["status"] = "canceled"
+            order["canceled_at"] = me_time(timezone.now())
+            return 200, {order["id"]: {"canceled": True}}
+        return 404, {"message": f"No route {method} {path}"}
+
+    def calculate(self, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict):
+            return 422, {"message": "The given data was invalid."}
+        errors: dict[str, list[str]] = {}
+        for end in ("from", "to"):
+            code = str((body.get(end) or {}).get("postal_code", ""))
+            if len(code) != 8 or not code.isdigit():
+                errors[f"{end}.postal_code"] = ["CEP inválido."]
+        has_products, has_volumes = "products" in body, "volumes" in body
+        if has_products == has_volumes:
+            errors["products"] = ["Envie produtos ou volumes."]
+        for volume in body.get("volumes") or []:
+            for key in ("height", "width", "length", "weight"):
+                try:
+                    if float(volume.get(key)) <= 0:
+                        raise ValueError
+                except (TypeError, ValueError):
+                    errors[f"volumes.{key}"] = ["Valor inválido."]
+        if errors:
+            return 422, {"message": "The given data was invalid.", "errors": errors}
+        parcels: list[dict[str, Any]] = body.get("volumes") or body.get("products") or []
+        weight = sum(float(v["weight"]) for v in parcels)
+        insurance = sum(
+            float(v.get("insurance", 0) or v.get("insurance_value", 0)) for v in parcels
+        )
+        services: list[dict[str, Any]] = [
+            {
+                "id": 1,
+                "name": "PAC",
+                "price": f"{18.5 + 4 * weight + insurance * 0.01:.2f}",
+                "delivery_time": 8,
+            },
+            {
+                "id": 2,
+                "name": "SEDEX",
+                "price": f"{32.9 + 6 * weight + insurance * 0.01:.2f}",
+                "delivery_time": 2,
+            },
+            {"id": 17, "name": "Mini Envios", "error": "Dimensões do objeto excedem o limite."},
+        ]
+        wanted = str(body.get("services") or "")
+        chosen = [s for s in services if not wanted or str(s["id"]) in wanted.split(",")]
+        return 200, [
+            {
+                **s,
+                "custom_price": s.get("price"),
+                "discount": "0.00",
+                "currency": "R$",
+                "delivery_range": {
+                    "min": s.get("delivery_time", 0),
+                    "max": int(s.get("delivery_time", 0)) + 1,
+                },
+                "packages": [],
+                "company": {"id": 1, "name": "Correios", "picture": ""},
+            }
+            for s in chosen
+        ]
+
+    def cart(self, body: Any) -> tuple[int, Any]:
+        errors: dict[str, list[str]] = {}
+        if not isinstance(body, dict) or not isinstance(body.get("service"), int):
+            return 422, {
+                "message": "The given data was invalid.",
+                "errors": {"service": ["O serviço é obrigatório."]},
+            }
+        for end in ("from", "to"):
+            address = body.get(end) or {}
+            code = str(address.get("postal_code", ""))
+            if len(code) != 8 or not code.isdigit():
+                errors[f"{end}.postal_code"] = ["CEP inválido."]
+            if not address.get("name"):
+                errors[f"{end}.name"] = ["Nome obrigatório."]
+        if not body.get("volumes"):
+            errors["volumes"] = ["Volumes obrigatórios."]
+        if errors:
+            return 422, {"message": "The given data was invalid.", "errors": errors}
+        order_id = str(uuid.uuid4())
+        order = {
+            "id": order_id,
+            "protocol": f"ORD-2026{next(self.codes):08d}",
+            "service_id": body["service"],
+            "status": "pending",
+            "price": 23.5,
+            "tracking": None,
+            "self_tracking": None,
+            "tags": [
+                t for t in (body.get("options") or {}).get("tags") or [] if isinstance(t, dict)
+            ],
+            "created_at": me_time(timezone.now()),
+            "updated_at": me_time(timezone.now()),
+        }
+        self.orders[order_id] = order
+        return 201, order
+
+    def oauth(self, form: dict[str, list[str]]) -> tuple[int, Any]:
+        def one(key: str) -> str:
+            return form.get(key, [""])[0]
+
+        if one("client_id") != CLIENT_ID or one("client_secret") != CLIENT_SECRET:
+            return 401, {"error": "invalid_client"}
+        if one("grant_type") != "refresh_token" or one("refresh_token") not in self.refresh_tokens:
+            return 400, {"error": "invalid_grant", "message": "The refresh token is invalid."}
+        self.refresh_tokens.discard(one("refresh_token"))  # refresh tokens are single use
+        access, refresh = self.issue_token()
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": self.token_lifetime,
+            "access_token": access,
+            "refresh_token": refresh,
+        }
+
+
+def _handler_for(fake: FakeMelhorEnvio) -> type:
+    from http.server import BaseHTTPRequestHandler
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            split = urlsplit(self.path)
+            path = split.path.removeprefix("/api/v2")
+            seen = Seen(
+                self.command,
+                path,
+                parse_qs(split.query),
+                {k.lower(): v for k, v in self.headers.items()},
+                raw,
+            )
+            with fake.lock:
+                fake.seen.append(seen)
+                faults = fake.faults.get((self.command, path), [])
+                fault = faults.pop(0) if faults else ""
+                if path == "/oauth/token":
+                    status, answer = fake.oauth(parse_qs(raw.decode()))
+                else:
+                    bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                    expiry = fake.access_tokens.get(bearer)
+                    if fault == "401" or expiry is None or expiry <= timezone.now():
+                        status, answer = 401, {"message": "Unauthenticated."}
+                    elif fault in ("500", "timeout"):
+                        status, answer = 500, {"message": "Server Error"}
+                    else:
+                        try:
+                            body = json.loads(raw) if raw else None
+                        except ValueError:
+                            status, answer = 422, {"message": "The given data was invalid."}
+                        else:
+                            status, answer = fake.handle(self.command, path, seen.query, body)
+            if fault.startswith("timeout"):
+                time.sleep(SLOW)
+            payload = json.dumps(answer).encode()
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve_fake_melhor_envio() -> Iterator[FakeMelhorEnvio]:
+    """A FakeMelhorEnvio on 127.0.0.1; its ``url`` is the API base (ends in ``/api/v2``)."""
+    from http.server import ThreadingHTTPServer
+
+    fake = FakeMelhorEnvio()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    server.daemon_threads = True
+    server.block_on_close = False
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/v2"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def sign(body: bytes, *, secret: str = CLIENT_SECRET, encoding: str = "base64") -> str:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode() if encoding == "base64" else digest.hex()
