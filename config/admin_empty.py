@@ -51,11 +51,20 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No shipments yet. A shipment is created when an order is paid; its tracking arrives from "
         "the carrier's webhooks."
     ),
+    "shipping.trackingevent": (
+        "No tracking scans yet. Each scan a carrier reports (by webhook or a tracking refresh) is "
+        "kept here with the carrier's own code and message; scans that need ops' attention "
+        "(unknown codes, lost or cancelled parcels) are flagged."
+    ),
     "notifications.notification": (
         "No messages yet. E-mails and WhatsApp messages appear here when an order is placed, "
         "paid, shipped or refunded; their delivery and read receipts arrive as webhooks."
     ),
     # Integrations
+    "integrations.providercredential": (
+        "No stored provider credentials. OAuth tokens (Melhor Envio, later HubSpot) are kept here, "
+        "encrypted, once a provider is authorised; their values are never shown."
+    ),
     "integrations.webhookevent": (
         "No webhook events yet. Events appear here when a provider calls /webhooks/<provider>/; "
         "with the sandbox they arrive a second after an order is placed."

@@ -158,7 +158,10 @@ def test_every_changelist_staff_use_has_rows(seeded, client):
         if response.context["cl"].result_count == 0:
             empty.append(label)
     assert empty == []
-    assert set(MAY_BE_EMPTY) <= {m._meta.label_lower for m in admin.site._registry}
+    # django-q2 registers its queue's admin only with the ORM broker (the embedded profile).
+    only_some_profiles = {"django_q.ormq"}
+    registered = {m._meta.label_lower for m in admin.site._registry}
+    assert set(MAY_BE_EMPTY) - only_some_profiles <= registered
 
 
 @pytest.mark.django_db
