@@ -6,7 +6,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
+from integrations.admin_utils import (
+    LargeTableAdminMixin,
+    MoneyFieldsAdminMixin,
+    ReadOnlyAdminMixin,
+    money_column,
+)
 from shipping.models import Shipment, TrackingEvent
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
@@ -78,7 +83,7 @@ class TrackingEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "order_number",
@@ -102,6 +107,7 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     readonly_fields = PROVIDER_OWNED_FIELDS
     ordering = ("-created_at", "-id")
     cost = money_column("cost_amount", "cost_currency", "Cost")
+    money_fields = {"cost_amount": "cost"}
 
     @admin.display(description="Order", ordering="order__number")
     def order_number(self, obj: Shipment) -> str:

@@ -33,7 +33,7 @@ def test_changelist_lists_shipments(staff_client: Client, shipment: Shipment) ->
     assert "BR999888777BR" in content
     assert shipment.order.number in content
     assert "Ana Souza" in content
-    assert "R$ 23.50" in content
+    assert "R$ 23,50" in content
 
 
 @pytest.mark.parametrize("term", ["BR999888777BR", "sb-shp-1", "order"])
