@@ -12,6 +12,7 @@ _EXPONENTS = {"JPY": 0, "KRW": 0, "CLP": 0, "VND": 0, "BHD": 3, "KWD": 3, "JOD":
 _SYMBOLS = {"BRL": "R$", "USD": "US$", "EUR": "€", "GBP": "£"}
 # Currencies written with a dot for thousands and a comma for decimals (pt-BR): "R$ 1.999,90".
 _COMMA_DECIMAL = {"BRL"}
+_SWAP_SEPARATORS = str.maketrans(",.", ".,")
 
 CURRENCY_CHOICES = [("BRL", "BRL"), ("USD", "USD"), ("EUR", "EUR"), ("GBP", "GBP")]
 
@@ -33,7 +34,7 @@ def format_amount(amount: int, currency: str) -> str:
     if exponent:
         text += f".{fraction:0{exponent}d}"
     if currency.upper() in _COMMA_DECIMAL:
-        text = text.translate(str.maketrans({",": ".", ".": ","}))
+        text = text.translate(_SWAP_SEPARATORS)
     return f"{sign}{text}"
 
 

@@ -127,9 +127,10 @@ class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmi
         return found, may_have_duplicates
 
     def get_readonly_fields(self, request: HttpRequest, obj: Shipment | None = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))  # with the money displays
         if obj is not None:
-            return ("order", "carrier", *PROVIDER_OWNED_FIELDS)
-        return PROVIDER_OWNED_FIELDS
+            return ("order", "carrier", *readonly)
+        return readonly
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Shipments start through ``shipment_create``, which also moves the order along.

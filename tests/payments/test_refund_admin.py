@@ -203,6 +203,7 @@ def test_reject_button_asks_for_a_reason(client, support_user, finance_user):
 
     form = client.get(url)
     assert form.status_code == 200 and b'name="reason"' in form.content
+    assert "R$ 50,00 on" in form.content.decode()
 
     empty = client.post(url, {"reason": "   "})
     assert empty.status_code == 200
@@ -226,6 +227,7 @@ def test_reject_action_shows_a_form_and_needs_a_reason(client, support_user, fin
 
     form = client.post(CHANGELIST, {"action": "reject_selected", "_selected_action": ids})
     assert form.status_code == 200 and b'name="reason"' in form.content
+    assert "R$ 50,00 on" in form.content.decode()  # the amount, as money
 
     empty = client.post(
         CHANGELIST,
