@@ -395,3 +395,24 @@ def test_the_change_page_runs_a_bounded_number_of_queries(
     client.force_login(finance_user)
     with django_assert_max_num_queries(20):
         assert client.get(_change_url(refund)).status_code == 200
+
+
+def test_dispute_page_shows_its_amount_as_money(admin_client):
+    from payments.models import Dispute
+
+    payment = make_paid_payment(amount=2_550)
+    dispute = Dispute.objects.create(
+        payment=payment,
+        provider=payment.provider,
+        provider_dispute_id="dp_1",
+        amount=2_550,
+        currency="BRL",
+        reason="fraudulent",
+        opened_at=timezone.now(),
+    )
+
+    html = admin_client.get(
+        reverse("admin:payments_dispute_change", args=[dispute.pk])
+    ).content.decode()
+
+    assert "R$ 25,50" in html and ">2550<" not in html
