@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from django import forms
 from django.conf import settings
@@ -63,15 +63,40 @@ class ReadOnlyAdminMixin:
 
 
 def money_column(amount_field: str, currency_field: str, description: str) -> Any:
-    """A changelist column showing minor units as money, e.g. ``R$ 1,999.90``."""
+    """A changelist column or read-only field showing minor units as money, e.g.
+    ``R$ 1.999,90``. ``currency_field`` may follow a relation (``order__currency``)."""
     from integrations.money import format_money
 
     def column(self: Any, obj: Any) -> str:
-        return format_money(getattr(obj, amount_field), getattr(obj, currency_field))
+        amount = getattr(obj, amount_field)
+        currency: Any = obj
+        for part in currency_field.split("__"):
+            currency = getattr(currency, part)
+        if amount is None or not currency:
+            return "-"
+        return format_money(amount, currency)
 
     column.short_description = description  # type: ignore[attr-defined]
     column.admin_order_field = amount_field  # type: ignore[attr-defined]
     return column
+
+
+class MoneyFieldsAdminMixin:
+    """Change pages that show amounts as money, not as minor-unit integers: each model field
+    named in ``money_fields`` is replaced, where the page would show it, by the read-only
+    display (a ``money_column``) named for it, e.g. ``{"amount": "total"}``."""
+
+    money_fields: ClassVar[dict[str, str]] = {}
+
+    def get_fields(self, request: Any, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)  # type: ignore[misc]
+        return list(dict.fromkeys(self.money_fields.get(name, name) for name in fields))
+
+    def get_readonly_fields(self, request: Any, obj: Any = None) -> Any:
+        # The raw fields stay read-only too, so they never become form fields.
+        readonly = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        extra = (*self.money_fields, *self.money_fields.values())
+        return (*readonly, *(name for name in extra if name not in readonly))
 
 
 def signed_in_user(request: HttpRequest, user_type: type[UserT]) -> UserT:

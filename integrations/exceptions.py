@@ -75,6 +75,16 @@ class InvalidEventPayload(SwitchboardError):
         super().__init__(f"Payload of {event_type!r} refused: {'; '.join(problems)}.")
 
 
+class InvalidMoney(SwitchboardError):
+    """An amount typed by a person that cannot be read exactly in its currency (garbage, a
+    negative, more decimals than the currency has, or an ambiguous separator). Nothing was
+    changed."""
+
+    code = "invalid_money"
+    http_status = 422
+    title = "Invalid amount"
+
+
 class InvalidCredential(SwitchboardError):
     """A provider credential that cannot be stored (an empty value)."""
 

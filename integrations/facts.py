@@ -19,6 +19,7 @@ from django.db import models
 
 from integrations.exceptions import AmountMismatch, ObjectNotReady
 from integrations.models import WebhookEvent
+from integrations.money import format_money
 from integrations.webhooks.registry import Handler, HandlerOutcome, ParsedWebhook
 
 M = TypeVar("M", bound=models.Model)
@@ -49,9 +50,14 @@ def check_amount(obj: Any, data: Mapping[str, Any]) -> None:
         or amount != obj.amount
         or str(data.get("currency", "")).upper() != obj.currency
     ):
+        said_currency = str(data.get("currency") or "")
+        said = (
+            format_money(amount, said_currency)
+            if type(amount) is int and said_currency
+            else f"{amount!r} {said_currency or '(no currency)'}"
+        )
         raise AmountMismatch(
-            f"{obj}: provider says {data.get('amount')} {data.get('currency')}, "
-            f"we have {obj.amount} {obj.currency}."
+            f"{obj}: provider says {said}, we have {format_money(obj.amount, obj.currency)}."
         )
 
 

@@ -8,13 +8,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from integrations.admin_utils import LargeTableAdminMixin, money_column
+from integrations.admin_utils import LargeTableAdminMixin, MoneyFieldsAdminMixin, money_column
 from orders.models import Order, OrderLine
 from orders.selectors import order_timeline
 from orders.services import OrderLineInput, order_place
 
 
-class OrderLineInline(admin.TabularInline):
+class OrderLineInline(MoneyFieldsAdminMixin, admin.TabularInline):
     model = OrderLine
     extra = 0
     fields = (
@@ -30,13 +30,16 @@ class OrderLineInline(admin.TabularInline):
     )
     readonly_fields = fields
     can_delete = False
+    unit = money_column("unit_amount", "order__currency", "Unit amount")
+    line_total = money_column("total_amount", "order__currency", "Total amount")
+    money_fields = {"unit_amount": "unit", "total_amount": "line_total"}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
 @admin.register(Order)
-class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = ("number", "customer", "status", "total", "placed_at")
     list_filter = ("status", "currency")
     search_fields = ("number__exact", "customer__email", "customer__name")
@@ -61,6 +64,15 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "timeline",
     )
     total = money_column("total_amount", "currency", "Total")
+    subtotal = money_column("subtotal_amount", "currency", "Subtotal")
+    shipping = money_column("shipping_amount", "currency", "Shipping")
+    discount = money_column("discount_amount", "currency", "Discount")
+    money_fields = {
+        "subtotal_amount": "subtotal",
+        "shipping_amount": "shipping",
+        "discount_amount": "discount",
+        "total_amount": "total",
+    }
     actions = ["place_again"]
 
     @admin.display(description="Latest payment")

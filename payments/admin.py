@@ -19,12 +19,15 @@ from accounts.models import User
 from integrations.admin_utils import (
     DefaultValueFilter,
     LargeTableAdminMixin,
+    MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
     money_column,
     signed_in_user,
 )
 from integrations.exceptions import SwitchboardError
+from integrations.forms import MoneyField
+from integrations.money import currency_symbol, format_amount, format_money
 from payments.admin_refunds import RefundInline
 from payments.disputes import reconciliation_resolve
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
@@ -33,17 +36,34 @@ from payments.services import refund_request
 
 
 class RefundRequestForm(forms.Form):
-    amount = forms.IntegerField(
+    """The amount is typed in major units of the payment's currency ("10,00" or "10.00" is
+    R$ 10,00); it starts at what is still refundable."""
+
+    amount = MoneyField(
+        currency="BRL",
         required=False,
         min_value=1,
-        help_text="Minor units (cents). Empty: everything still refundable.",
+        help_text="In reais or the payment's currency, e.g. 10,00. Empty: everything still "
+        "refundable.",
     )
     reason = forms.ChoiceField(choices=RefundReason.choices)
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
+    def __init__(self, *args: Any, currency: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        amount = self.fields["amount"]
+        assert isinstance(amount, MoneyField)
+        amount.set_currency(currency)
+        amount.help_text = (
+            f"In {currency}, e.g. {format_amount(1000, currency)}. "
+            "Empty: everything still refundable."
+        )
+
 
 @admin.register(Payment)
-class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(
+    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "order",
@@ -61,6 +81,8 @@ class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     inlines = [RefundInline]
     change_form_template = "admin/payments/payment/change_form.html"
     total = money_column("amount", "currency", "Amount")
+    refunded = money_column("amount_refunded", "currency", "Amount refunded")
+    money_fields = {"amount": "total", "amount_refunded": "refunded"}
 
     def get_urls(self) -> list[URLPattern]:
         custom = [
@@ -90,7 +112,10 @@ class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not request.user.has_perm("payments.add_refund"):
             raise PermissionDenied("Your role cannot request refunds.")
         payment = get_object_or_404(Payment.objects.select_related("order"), pk=payment_id)
-        form = RefundRequestForm(request.POST or None)
+        refundable = payment_refundable_amount(payment=payment)
+        form = RefundRequestForm(
+            request.POST or None, currency=payment.currency, initial={"amount": refundable}
+        )
         if request.method == "POST" and form.is_valid():
             try:
                 refund = refund_request(
@@ -103,7 +128,11 @@ class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             except SwitchboardError as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, f"{refund} requested; finance will decide on it.")
+                money = format_money(refund.amount, refund.currency)
+                messages.success(
+                    request,
+                    f"Refund of {money} requested ({refund}); finance will decide on it.",
+                )
                 return HttpResponseRedirect(
                     reverse("admin:payments_refund_change", args=[refund.pk])
                 )
@@ -112,14 +141,18 @@ class PaymentAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "title": f"Request a refund of {payment}",
             "opts": self.opts,
             "payment": payment,
-            "refundable": payment_refundable_amount(payment=payment),
+            "paid": format_money(payment.amount, payment.currency),
+            "refundable": format_money(refundable, payment.currency),
+            "currency_symbol": currency_symbol(payment.currency),
             "form": form,
         }
         return TemplateResponse(request, "admin/payments/payment/request_refund.html", context)
 
 
 @admin.register(Dispute)
-class DisputeAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class DisputeAdmin(
+    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "provider_dispute_id",
         "status",
@@ -134,6 +167,7 @@ class DisputeAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = "Provider dispute id or order number (exact)."
     list_select_related = ("payment__order",)
     dispute_amount = money_column("amount", "currency", "Amount")
+    money_fields = {"amount": "dispute_amount"}
 
     @admin.display(description="Order", ordering="payment__order__number")
     def order_link(self, obj: Dispute) -> str:

@@ -25,6 +25,7 @@ from accounts.models import User
 from integrations.admin_utils import (
     DefaultValueFilter,
     LargeTableAdminMixin,
+    MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
     money_column,
@@ -44,13 +45,15 @@ from payments.services import refund_approve, refund_reject
 TIMELINE_ON_REFUND = 10
 
 
-class RefundInline(admin.TabularInline):
+class RefundInline(MoneyFieldsAdminMixin, admin.TabularInline):
     model = Refund
     extra = 0
     fields = ("amount", "currency", "status", "reason", "requested_by", "decided_by", "created_at")
     readonly_fields = fields
     can_delete = False
     show_change_link = True
+    refund_amount = money_column("amount", "currency", "Amount")
+    money_fields = {"amount": "refund_amount"}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -77,7 +80,9 @@ class RefundQueueFilter(DefaultValueFilter):
 
 
 @admin.register(Refund)
-class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(
+    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
     """Finance's refund queue: pending requests first, approve and reject through the services."""
 
     list_display = (
@@ -103,6 +108,7 @@ class RefundAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["approve_selected", "reject_selected"]
     change_form_template = "admin/payments/refund/change_form.html"
     refund_amount = money_column("amount", "currency", "Amount")
+    money_fields = {"amount": "refund_amount"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
         return super().get_queryset(request).annotate(approval_count=Count("approvals"))

@@ -24,6 +24,7 @@ from django.db import models, transaction
 
 from integrations.exceptions import InvalidTransition
 from integrations.facts import FactOutcome, ObjectNotReady, referenced
+from integrations.money import format_money
 from payments.disputes import (
     dispute_apply_fact,
     reconciliation_flag,
@@ -184,14 +185,17 @@ def _foreign(payment: Payment, provider: str, what: str) -> bool:
 
 
 def _said(amount: int | None, currency: str) -> str:
-    return "no readable amount" if amount is None else f"{amount} {currency}"
+    """What the provider said, as money (``R$ 10,00``) when it names a currency."""
+    if amount is None:
+        return "no readable amount"
+    return format_money(amount, currency) if currency else f"{amount} (no currency)"
 
 
 def _amount_differs(obj: Payment | Refund, amount: int | None, currency: str) -> str:
     """'' when ``amount`` and ``currency`` are ``obj``'s, else what to put on the list."""
     if amount is not None and amount == obj.amount and currency.upper() == obj.currency:
         return ""
-    return f"{obj}: provider says {_said(amount, currency)}, we have {obj.amount} {obj.currency}."
+    return f"{obj}: provider says {_said(amount, currency)}, we have {format_money(obj.amount, obj.currency)}."
 
 
 def _flag(
@@ -489,7 +493,7 @@ def dispute_fact_apply(*, fact: DisputeFact, webhook_event_id: int | None = None
         said = "no readable amount" if fact.amount_unreadable else _said(amount, fact.currency)
         detail = (
             f"Chargeback {object_id} on {payment}: provider says {said}, "
-            f"payment is {payment.amount} {payment.currency}."
+            f"payment is {format_money(payment.amount, payment.currency)}."
         )
         return _flag(
             fact.provider, Kind.AMOUNT_MISMATCH, detail, payment, object_id, webhook_event_id

@@ -344,7 +344,9 @@ def refund_request(
         amount = refundable if amount is None else amount
         if amount <= 0 or amount > refundable:
             raise RefundExceedsPayment(
-                f"A refund must be between 1 and {refundable} (minor units); {amount} asked."
+                f"A refund must be between {format_money(1, payment.currency)} and "
+                f"{format_money(refundable, payment.currency)}; "
+                f"{format_money(amount, payment.currency)} asked."
             )
         refund = Refund.objects.create(
             payment=payment,

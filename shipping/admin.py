@@ -6,7 +6,12 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, money_column
+from integrations.admin_utils import (
+    LargeTableAdminMixin,
+    MoneyFieldsAdminMixin,
+    ReadOnlyAdminMixin,
+    money_column,
+)
 from shipping.models import Shipment, TrackingEvent
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
@@ -78,7 +83,7 @@ class TrackingEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "order_number",
@@ -102,6 +107,7 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
     readonly_fields = PROVIDER_OWNED_FIELDS
     ordering = ("-created_at", "-id")
     cost = money_column("cost_amount", "cost_currency", "Cost")
+    money_fields = {"cost_amount": "cost"}
 
     @admin.display(description="Order", ordering="order__number")
     def order_number(self, obj: Shipment) -> str:
@@ -121,9 +127,10 @@ class ShipmentAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         return found, may_have_duplicates
 
     def get_readonly_fields(self, request: HttpRequest, obj: Shipment | None = None) -> Any:
+        readonly = tuple(super().get_readonly_fields(request, obj))  # with the money displays
         if obj is not None:
-            return ("order", "carrier", *PROVIDER_OWNED_FIELDS)
-        return PROVIDER_OWNED_FIELDS
+            return ("order", "carrier", *readonly)
+        return readonly
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Shipments start through ``shipment_create``, which also moves the order along.

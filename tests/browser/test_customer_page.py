@@ -90,10 +90,8 @@ def test_support_adds_a_note_by_clicking_and_sees_it_on_the_timeline(browser: Br
     assert note.body == "Called about the late parcel; promised an update by Friday."
 
 
-# Amounts are still typed in cents: "10.00" asks for R$ 0,10 and the confirmation does not repeat
-# the amount. ("10,00" reaches the server as "1000" from Chromium's number field, right only by
-# accident.)
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="issue 11 item 2")
+# Amounts are typed in reais in a text field (the browser keeps the comma): "10,00" and "10.00"
+# both ask for R$ 10,00, and the confirmation repeats the amount.
 @pytest.mark.parametrize("typed", ["10,00", "10.00"])
 def test_support_requests_a_refund_typed_in_reais(browser: Browser, typed: str):
     _, payment = _customer_with_a_paid_order()

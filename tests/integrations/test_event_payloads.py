@@ -101,7 +101,7 @@ def test_every_type_records_its_example_and_renders_its_summary_and_message(
     number = getattr(example, "number" if "number" in read else "order")
     assert number.startswith("ex-") and number in message.body
     if "amount" in read:
-        assert "R$ 19.99" in message.body
+        assert "R$ 19,99" in message.body
 
 
 def test_refund_events_carry_their_order_and_the_success_message_names_it(
@@ -129,7 +129,7 @@ def test_refund_events_carry_their_order_and_the_success_message_names_it(
         assert payload.order == number
     message = customer_message_for(events[-1])
     assert message is not None
-    assert f"a refund of R$ 25.00 for {number}." in message.body
+    assert f"a refund of R$ 25,00 for {number}." in message.body
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,9 +241,9 @@ def test_rows_written_before_payloads_still_read_and_render() -> None:
     mistyped = DomainEvent(type="order.placed", data={"number": 7, "amount": "x"})
 
     assert render_summary(usage) == "Used reports"
-    assert render_summary(refund) == "R$ 25.00 refunded"
+    assert render_summary(refund) == "R$ 25,00 refunded"
     message = customer_message_for(refund)
-    assert message is not None and "a refund of R$ 25.00." in message.body
+    assert message is not None and "a refund of R$ 25,00." in message.body
     assert render_summary(tracking) == "sandbox SB1BR: delivery failed at Rua A: Nobody home"
     assert render_summary(mistyped) == ":  0.00, 0 item(s)"
     assert render_summary(DomainEvent(type="gone.away", data={})) == "gone.away"

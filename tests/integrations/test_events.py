@@ -103,7 +103,7 @@ def test_every_state_change_of_a_service_records_one_event(db):
 def test_summary_formats_money_exactly(db):
     order = make_order(amount=199_990)
     event = events_for(order).get(type="order.placed")
-    assert render_summary(event) == f"{order.number}: R$ 1,999.90, 1 item(s)"
+    assert render_summary(event) == f"{order.number}: R$ 1.999,90, 1 item(s)"
 
 
 def test_provider_calls_are_append_only(db):

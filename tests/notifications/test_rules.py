@@ -64,7 +64,7 @@ def test_refund_succeeded_formats_the_money() -> None:
     message = _rule("refund.succeeded", {"amount": 199990, "currency": "BRL"})
 
     assert message.template == "refund_succeeded"
-    assert "R$ 1,999.90" in message.body
+    assert "R$ 1.999,90" in message.body
 
 
 def test_a_rule_survives_missing_data() -> None:
@@ -97,7 +97,7 @@ def test_payment_failed_says_what_to_do_with_the_retry_link() -> None:
 
     assert message.template == "payment_failed"
     assert "SB-000042" in message.subject
-    assert "R$ 25.50" in message.body
+    assert "R$ 25,50" in message.body
     assert "Your card was declined." in message.body
     assert "https://sandbox.asaas.com/i/123" in message.body
     assert "capture" not in message.body  # the staff reason is not the customer's
@@ -138,7 +138,7 @@ def test_payment_reissued_carries_the_new_code_and_page() -> None:
     )
 
     assert message.template == "payment_reissued"
-    assert "R$ 150.00" in message.body
+    assert "R$ 150,00" in message.body
     assert "00020101021226820014br.gov.bcb.pix" in message.body
     assert "https://sandbox.asaas.com/i/9" in message.body
     bare = _rule("payment.reissued", {"retry_url": "http://insecure.example/i/9"})

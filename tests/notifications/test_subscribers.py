@@ -173,7 +173,7 @@ def test_a_refund_sends_the_amount(
 
     notify_customer(_event("refund.succeeded", customer=customer))
 
-    assert "R$ 25.00" in mail.outbox[0].body
+    assert "R$ 25,00" in mail.outbox[0].body
     assert f"for {payment.order.number}." in mail.outbox[0].body
     assert Notification.objects.get(channel="whatsapp").template == "refund_succeeded"
 

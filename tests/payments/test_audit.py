@@ -72,7 +72,7 @@ def test_a_refund_requested_in_the_admin_is_audited_with_the_request_ip(client, 
 
     response = client.post(
         reverse("admin:payments_payment_request_refund", args=[payment.pk]),
-        {"amount": "3000", "reason": "other", "note": "goodwill"},
+        {"amount": "30,00", "reason": "other", "note": "goodwill"},
     )
 
     assert response.status_code == 302, response.content

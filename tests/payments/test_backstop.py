@@ -358,7 +358,7 @@ def test_an_amount_mismatch_goes_on_the_reconciliation_list_and_is_not_applied(
     assert flagged.kind == ReconciliationException.Kind.AMOUNT_MISMATCH
     assert flagged.status == ReconciliationException.Status.OPEN
     assert flagged.provider_object_id == payment.provider_payment_id
-    assert "9000" in flagged.detail
+    assert "provider says R$ 90,00, we have R$ 100,00" in flagged.detail
     assert types_of(payment) == ["payment.created", "reconciliation.flagged"]
 
     # Asked again later, the same disagreement adds nothing to the list.

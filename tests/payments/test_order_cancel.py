@@ -241,7 +241,7 @@ def test_a_success_on_a_still_open_payment_of_a_cancelled_order_is_kept_and_flag
     assert "order.paid" not in types_of(order)
     flagged = ReconciliationException.objects.get()
     assert (flagged.kind, flagged.payment) == (PAID_AFTER_CANCEL, payment)
-    assert "R$ 90.00" in flagged.detail
+    assert "R$ 90,00" in flagged.detail
     assert len(_finance_mail()) == 1
     assert "reconciliation.flagged" in types_of(payment)
 

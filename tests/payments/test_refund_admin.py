@@ -55,7 +55,7 @@ def test_the_queue_defaults_to_pending_requests_with_what_finance_needs(
     shown = list(response.context["cl"].result_list)
     assert shown == [pending]
     html = response.content.decode()
-    assert "R$ 1,234.56" in html
+    assert "R$ 1.234,56" in html
     assert pending.payment.order.number in html
     assert str(pending.payment.order.customer) in html
     assert "Product defective" in html
@@ -203,6 +203,7 @@ def test_reject_button_asks_for_a_reason(client, support_user, finance_user):
 
     form = client.get(url)
     assert form.status_code == 200 and b'name="reason"' in form.content
+    assert "R$ 50,00 on" in form.content.decode()
 
     empty = client.post(url, {"reason": "   "})
     assert empty.status_code == 200
@@ -226,6 +227,7 @@ def test_reject_action_shows_a_form_and_needs_a_reason(client, support_user, fin
 
     form = client.post(CHANGELIST, {"action": "reject_selected", "_selected_action": ids})
     assert form.status_code == 200 and b'name="reason"' in form.content
+    assert "R$ 50,00 on" in form.content.decode()  # the amount, as money
 
     empty = client.post(
         CHANGELIST,
@@ -286,16 +288,71 @@ def test_support_requests_a_refund_from_the_payment_page(client, support_user):
     assert b'id="request-refund"' in page.content
     url = reverse("admin:payments_payment_request_refund", args=[payment.pk])
 
-    too_much = client.post(url, {"amount": "9001", "reason": "defective", "note": ""})
+    too_much = client.post(url, {"amount": "90,01", "reason": "defective", "note": ""})
     assert too_much.status_code == 200
-    assert "between 1 and 9000" in str(too_much.context["form"].non_field_errors())
+    assert "between R$ 0,01 and R$ 90,00; R$ 90,01 asked" in str(
+        too_much.context["form"].non_field_errors()
+    )
     assert not Refund.objects.exists()
 
-    response = client.post(url, {"amount": "4000", "reason": "defective", "note": "Broken mug"})
+    response = client.post(url, {"amount": "40.00", "reason": "defective", "note": "Broken mug"})
     refund = Refund.objects.get()
     assert response.status_code == 302 and response.url == _change_url(refund)
     assert (refund.amount, refund.requested_by, refund.note) == (4_000, support_user, "Broken mug")
     assert refund.status == RefundStatus.REQUESTED
+    assert any("Refund of R$ 40,00 requested" in m for m in _messages(response))
+
+
+def test_the_refund_form_is_in_reais_and_starts_at_what_is_refundable(client, support_user):
+    payment = make_paid_payment(amount=123_456)
+    client.force_login(support_user)
+    url = reverse("admin:payments_payment_request_refund", args=[payment.pk])
+
+    html = client.get(url).content.decode()
+
+    assert 'name="amount" value="1.234,56"' in html
+    assert 'inputmode="decimal"' in html and 'type="number"' not in html
+    assert "paid R$ 1.234,56, still refundable R$ 1.234,56" in html
+    assert '<span class="currency-symbol">R$</span>' in html
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("10,001", "ambiguous"),
+        ("10.123", "ambiguous"),
+        ("10,5,5", "not an amount"),
+        ("-10", "positive"),
+        ("dez reais", "not an amount"),
+    ],
+)
+def test_a_refund_amount_with_too_many_decimals_or_garbage_is_refused(
+    client, support_user, typed, says
+):
+    payment = make_paid_payment(amount=90_000)
+    client.force_login(support_user)
+    url = reverse("admin:payments_payment_request_refund", args=[payment.pk])
+
+    response = client.post(url, {"amount": typed, "reason": "defective", "note": ""})
+
+    assert response.status_code == 200
+    assert says in str(response.context["form"].errors["amount"])
+    assert not Refund.objects.exists()
+    assert not DomainEvent.objects.filter(type__startswith="refund.").exists()
+
+
+def test_refund_and_payment_pages_show_amounts_as_money(client, support_user, finance_user):
+    refund = _request(support_user, amount=123_456)
+    client.force_login(finance_user)
+
+    refund_page = client.get(_change_url(refund)).content.decode()
+    payment_page = client.get(
+        reverse("admin:payments_payment_change", args=[refund.payment.pk])
+    ).content.decode()
+
+    assert "R$ 1.234,56" in refund_page and ">123456<" not in refund_page
+    assert "R$ 1.234,56" in payment_page and ">123456<" not in payment_page
+    assert "R$ 0,00" in payment_page  # nothing refunded yet
 
 
 def test_a_role_without_add_refund_cannot_request_one(client, db):
@@ -338,3 +395,24 @@ def test_the_change_page_runs_a_bounded_number_of_queries(
     client.force_login(finance_user)
     with django_assert_max_num_queries(20):
         assert client.get(_change_url(refund)).status_code == 200
+
+
+def test_dispute_page_shows_its_amount_as_money(admin_client):
+    from payments.models import Dispute
+
+    payment = make_paid_payment(amount=2_550)
+    dispute = Dispute.objects.create(
+        payment=payment,
+        provider=payment.provider,
+        provider_dispute_id="dp_1",
+        amount=2_550,
+        currency="BRL",
+        reason="fraudulent",
+        opened_at=timezone.now(),
+    )
+
+    html = admin_client.get(
+        reverse("admin:payments_dispute_change", args=[dispute.pk])
+    ).content.decode()
+
+    assert "R$ 25,50" in html and ">2550<" not in html

@@ -138,6 +138,6 @@ def test_an_amount_mismatch_is_flagged_never_applied(
     flagged = ReconciliationException.objects.get()
     assert flagged.kind == "amount_mismatch"
     assert flagged.payment == payment
-    assert "provider says 1000 BRL, we have 10000 BRL" in flagged.detail
+    assert "provider says R$ 10,00, we have R$ 100,00" in flagged.detail
     _post(client, django_capture_on_commit_callbacks, msg_id, body)  # redelivered: nothing new
     assert ReconciliationException.objects.count() == 1

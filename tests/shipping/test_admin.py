@@ -33,7 +33,7 @@ def test_changelist_lists_shipments(staff_client: Client, shipment: Shipment) ->
     assert "BR999888777BR" in content
     assert shipment.order.number in content
     assert "Ana Souza" in content
-    assert "R$ 23.50" in content
+    assert "R$ 23,50" in content
 
 
 @pytest.mark.parametrize("term", ["BR999888777BR", "sb-shp-1", "order"])
@@ -69,6 +69,10 @@ def test_change_page_renders_provider_fields_read_only(
     for field in ("status", "tracking_code", "provider_shipment_id", "order", "carrier"):
         assert field not in form_fields
     assert "BR999888777BR" in response.content.decode()
+    # The cost is shown as money and never editable as minor units.
+    assert "cost_amount" not in form_fields and "cost" not in form_fields
+    assert "R$ 23,50" in response.content.decode()
+    assert ">2350<" not in response.content.decode()
 
 
 def test_admin_cannot_add_or_delete_shipments(staff_client: Client, shipment: Shipment) -> None:

@@ -75,8 +75,8 @@ def test_finance_is_told_the_chargeback_amount_and_deadline(post_webhook):
     (email,) = mail.outbox
     assert email.to == ["finance-cb@switchboard.test"]
     assert "2024-07-06 02:59 UTC" in email.subject
-    assert "R$ 25.50" in email.body
-    assert "R$ 100.00" not in email.body
+    assert "R$ 25,50" in email.body
+    assert "R$ 100,00" not in email.body
 
 
 def test_a_later_fact_moves_the_deadline_and_the_amount(post_webhook):

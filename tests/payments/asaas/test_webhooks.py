@@ -231,7 +231,7 @@ def test_amount_mismatch_is_flagged_and_the_payment_unchanged(post_webhook):
     flagged = ReconciliationException.objects.get()
     assert flagged.kind == ReconciliationException.Kind.AMOUNT_MISMATCH
     assert flagged.payment == payment
-    assert "provider says 1000 BRL, we have 10000 BRL" in flagged.detail
+    assert "provider says R$ 10,00, we have R$ 100,00" in flagged.detail
     _ok(post_webhook(body))  # redelivered: nothing new
     assert ReconciliationException.objects.count() == 1
 

@@ -142,7 +142,7 @@ def test_amount_mismatch_is_flagged_and_the_payment_unchanged(post_event) -> Non
     assert flagged.kind == ReconciliationException.Kind.AMOUNT_MISMATCH
     assert flagged.payment == payment
     assert flagged.provider == "stripe"
-    assert "provider says 1000 brl, we have 10000 BRL" in flagged.detail
+    assert "provider says R$ 10,00, we have R$ 100,00" in flagged.detail
 
 
 def test_currency_mismatch_is_flagged(post_event) -> None:

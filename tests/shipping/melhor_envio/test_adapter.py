@@ -60,7 +60,7 @@ def test_quote_sends_volumes_in_cm_kg_with_insurance_and_user_agent(
         ("Correios PAC #1", "1", 8),
         ("Correios SEDEX #2", "2", 2),
     ]  # Mini Envios answered with an error: not offered
-    assert quotes[0].amount == 1850 + 500 + 150  # R$ 18.50 + 4 x 1.25 kg + 1% of R$ 150.00
+    assert quotes[0].amount == 1850 + 500 + 150  # R$ 18,50 + 4 x 1.25 kg + 1% of R$ 150,00
     assert quotes[0].currency == "BRL"
     [sent] = fake_me.requests_to("POST", "/me/shipment/calculate")
     body = json.loads(sent.raw)
