@@ -13,6 +13,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 
 from accounts.customers.validators import normalize_phone, normalize_tax_document
 from accounts.models import Customer, CustomerIdentifier
@@ -28,7 +30,9 @@ def register_customer_lookup(lookup: CustomerLookup) -> None:
 
 def _own_lookups(term: str) -> Iterable[Q]:
     yield Q(pk__in=CustomerIdentifier.objects.filter(external_id=term).values("customer_id"))
-    yield Q(email__iexact=term)
+    # LOWER(email) = ..., which the customer_email_lower index serves on both databases;
+    # ``email__iexact`` is a LIKE on SQLite and an UPPER() on PostgreSQL, which no index serves.
+    yield Q(Exact(Lower("email"), term.lower()))
     document = normalize_tax_document(term)
     if len(document) in (11, 14):
         yield Q(tax_document=document)
