@@ -30,6 +30,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import AuditLogEntry, Customer, CustomerIdentifier, CustomerNote, User
+from integrations.deliveries.registry import registered_subscribers
 from integrations.models import (
     CircuitBreaker,
     Delivery,
@@ -494,6 +495,7 @@ class Command(BaseCommand):
         oldest = self.now - TWO_YEARS
         # One heavy customer (a reseller) and a heavy tail: customer index ~ n * u^3.
         whale = first_customer
+        subscribers = [s.name for s in registered_subscribers()] or ["notifications"]
         # The events left for product usage after the order flow's own (about 4 per order).
         usage_share = max(events_per_order - 4.0, 0.0)
 
@@ -772,7 +774,7 @@ class Command(BaseCommand):
                     Delivery,
                     pk=take(Delivery),
                     event_id=ids[DomainEvent] - 1,
-                    subscriber=rng.choice(("notifications", "shipping", "crm")),
+                    subscriber=rng.choice(subscribers),
                     status=delivery_status,
                     attempts=1 if delivery_status != "pending" else 0,
                     next_attempt_at=placed if delivery_status in ("pending", "failed") else None,
