@@ -81,6 +81,10 @@ def setup_django(database_url: str | None) -> None:
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    # Static URLs without a collectstatic manifest (the bench measures views, not assets).
+    storages = dict(settings.STORAGES)
+    storages["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    settings.STORAGES = storages
 
 
 def sample(model: Any, field: str, **filters: Any) -> str:
