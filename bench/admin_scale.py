@@ -176,6 +176,7 @@ def search_cases() -> Iterator[Case]:
         (Customer, "first and last name", f"{first_name} {last_name}"),
         (Customer, "no match", "Zzyzx Quux"),
         (Order, "customer last name", last_name),
+        (Order, "no customer of that name", "Zzyzx Quux"),
     ]
     for model, label, term in partial:
         yield Case("partial", f"{model._meta.verbose_name_plural}: {label}", url(model, term))

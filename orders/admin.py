@@ -4,6 +4,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -67,12 +69,12 @@ class OrderAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         by_number = queryset.filter(number__in=order_number_candidates(term))
         if by_number.exists():
             return by_number, False
-        customers = (
-            Customer.objects.filter(email=term.lower())
-            if "@" in term
-            else Customer.objects.filter(name__icontains=term)
-        )
-        return queryset.filter(customer_id__in=ids_matching(customers)), False
+        if "@" in term:
+            customers = ids_matching(Customer.objects.filter(Exact(Lower("email"), term.lower())))
+            return queryset.filter(customer_id__in=customers), False
+        # Every customer with that name (a subquery, not a capped id list).
+        named = Customer.objects.filter(name__icontains=term).order_by().values("pk")
+        return queryset.filter(customer_id__in=named), False
 
     @admin.display(description="Latest payment")
     def latest_payment(self, obj: Order) -> str:
