@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.access.audit import stage_admin_changes, values_diff
-from accounts.customers.search import customer_search_q
+from accounts.customers.search import customer_ids_matching
 from accounts.customers.selectors import InvalidCursor, customer_timeline
 from accounts.customers.services import customer_create, customer_note_add, customer_update
 from accounts.customers.validators import normalize_phone, normalize_tax_document, tax_document_kind
@@ -123,9 +123,7 @@ class CustomerAdmin(admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        by_identifier = queryset.filter(
-            pk__in=ids_matching(Customer.objects.filter(customer_search_q(term)))
-        )
+        by_identifier = queryset.filter(pk__in=customer_ids_matching(term))
         if by_identifier.exists():
             return by_identifier, False
         return queryset.filter(name__icontains=term), False

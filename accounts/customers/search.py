@@ -54,5 +54,23 @@ def customer_search_q(term: str) -> Q:
     return query
 
 
+def customer_ids_matching(term: str, *, limit: int = 100) -> list[int]:
+    """Ids of the customers matching ``term`` exactly in any registered identifier, one small
+    query per identifier, each served by its own index. One query ORing them all (as
+    ``customer_search_q`` does) leaves PostgreSQL a choice of plans it may get wrong."""
+    term = term.strip()
+    if not term:
+        return []
+    found: set[int] = set()
+    for q in _own_lookups(term):
+        found.update(Customer.objects.filter(q).order_by().values_list("pk", flat=True)[:limit])
+    for lookup in _LOOKUPS:
+        for row in lookup(term).order_by()[:limit]:
+            value = next(iter(row.values())) if isinstance(row, dict) else row
+            if value is not None:
+                found.add(int(value))
+    return sorted(found)
+
+
 def customer_search(term: str) -> QuerySet[Customer]:
     return Customer.objects.filter(customer_search_q(term))
