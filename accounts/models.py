@@ -84,6 +84,8 @@ class Customer(models.Model):
             models.Index(Lower("email"), name="customer_email_lower"),
             models.Index(fields=["phone"], name="customer_phone"),
             models.Index(fields=["tax_document"], name="customer_tax_document"),
+            # The changelist's default ordering, and the walk a partial-name search takes.
+            models.Index(fields=["name", "id"], name="customer_name"),
         ]
         # One customer per e-mail (case-insensitively) and per CPF/CNPJ; blanks are not values.
         # Duplicates from before these existed are merged by ``manage.py merge_customers``.
@@ -254,10 +256,11 @@ class AuditLogEntry(AppendOnlyModel):
         verbose_name_plural = "audit log"
         indexes = [
             models.Index(fields=["actor", "-created_at"], name="audit_actor_time"),
-            models.Index(fields=["action", "-created_at"], name="audit_action_time"),
+            models.Index(fields=["action", "-created_at", "-id"], name="audit_action_time_id"),
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
             models.Index(fields=["object_id"], name="audit_object_id"),
-            models.Index(fields=["-created_at"], name="audit_time"),
+            models.Index(fields=["-created_at", "-id"], name="audit_time_id"),
+            models.Index(fields=["actor_label"], name="audit_actor_label"),
         ]
 
     def __str__(self) -> str:

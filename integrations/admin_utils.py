@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from functools import cached_property
 from typing import Any, ClassVar, TypeVar
@@ -38,15 +38,81 @@ class CappedCountPaginator(Paginator):
 
 
 class LargeTableAdminMixin:
-    """For changelists over tables that grow without bound."""
+    """For changelists over tables that grow without bound: a capped count instead of a full
+    one, and the columns named in ``list_defer`` (raw bodies, tracebacks) left unread by the
+    list, which shows none of them (the change page still reads them)."""
 
     show_full_result_count = False
     list_per_page = 50
+    list_defer: tuple[str, ...] = ()
 
     def get_paginator(
         self, request: Any, queryset: Any, per_page: int, *args: Any, **kw: Any
     ) -> Any:
         return CappedCountPaginator(queryset, per_page, *args, **kw)
+
+    def get_changelist(self, request: Any, **kwargs: Any) -> type[ChangeList]:
+        deferred = self.list_defer
+        if not deferred:
+            return ChangeList
+
+        class DeferringChangeList(ChangeList):
+            def get_queryset(self, request: Any, exclude_parameters: Any = None) -> Any:
+                return super().get_queryset(request, exclude_parameters).defer(*deferred)
+
+        return DeferringChangeList
+
+
+def static_choices_filter(
+    field: str, title: str, choices: Callable[[], Iterable[str]]
+) -> type[admin.SimpleListFilter]:
+    """A list filter on ``field`` whose choices come from ``choices()`` (the providers in the
+    settings, the registered event types), plus the value already selected: Django's default
+    for a field without choices is ``SELECT DISTINCT field`` over the whole table on every view
+    of the list."""
+
+    class StaticChoicesFilter(admin.SimpleListFilter):
+        parameter_name = field
+
+        def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+            values = set(choices())
+            if self.value():
+                values.add(str(self.value()))
+            return [(value, value) for value in sorted(values)]
+
+        def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+            value = self.value()
+            return queryset.filter(**{field: value}) if value else queryset
+
+    StaticChoicesFilter.title = title
+    StaticChoicesFilter.__name__ = f"{field.title().replace('_', '')}Filter"
+    return StaticChoicesFilter
+
+
+def provider_names(family_name: str) -> Callable[[], list[str]]:
+    """The listed providers of a family (``payments``, ``shipping``), for a static filter."""
+
+    def names() -> list[str]:
+        from integrations import providers
+
+        family = {"payments": providers.PAYMENTS, "shipping": providers.SHIPPING}[family_name]
+        return list(providers.specs(family))
+
+    return names
+
+
+def ids_matching(queryset: QuerySet[Any], limit: int = 1_000) -> list[Any]:
+    """Primary keys of an exact, indexed lookup (an order number, a provider id), read first:
+    the search then filters the listed table by ``pk__in`` (or a foreign key ``__in``), which
+    every planner serves from an index, instead of a join the planner may walk in list order."""
+    return list(queryset.values_list("pk", flat=True)[:limit])
+
+
+def order_number_candidates(term: str) -> list[str]:
+    """An order number as typed and upper-cased (``sb-000123`` finds ``SB-000123``) through the
+    unique index; ``__iexact`` is a LIKE on SQLite, which no index serves."""
+    term = term.strip()
+    return sorted({term, term.upper()})
 
 
 class ReadOnlyAdminMixin:

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Lower
+from django.db.models.lookups import Exact
+from django.http import HttpRequest
 
-from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
+from accounts.models import Customer
+from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
 from notifications.models import Notification
 
 
@@ -12,7 +17,8 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     list_display = ("id", "customer", "channel", "template", "recipient", "status", "created_at")
     list_filter = ("status", "channel")
-    search_fields = ("recipient__iexact", "provider_message_id__exact", "customer__email__iexact")
+    # Searched by get_search_results, exact matches through indexes.
+    search_fields = ("provider_message_id__exact",)
     search_help_text = "Recipient, provider message id or customer e-mail (exact)."
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
@@ -35,3 +41,18 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "read_at",
     )
     ordering = ("-created_at", "-id")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str
+    ) -> tuple[QuerySet[Notification], bool]:
+        """A recipient is an e-mail address (stored lower-case) or an E.164 phone; the
+        customer is found by e-mail through its LOWER(email) index, first."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = ids_matching(Customer.objects.filter(Exact(Lower("email"), term.lower())))
+        return queryset.filter(
+            Q(recipient__in=sorted({term, term.lower()}))
+            | Q(provider_message_id=term)
+            | Q(customer_id__in=customers)
+        ), False

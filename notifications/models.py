@@ -69,7 +69,13 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="notification_customer_created"),
             models.Index(fields=["provider_message_id"], name="notification_provider_id"),
-            models.Index(fields=["status", "-created_at"], name="notification_status_created"),
+            # The changelist's ordering, and each of its filters followed by it.
+            models.Index(fields=["-created_at", "-id"], name="notification_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="notification_status_time"),
+            models.Index(
+                fields=["channel", "-created_at", "-id"], name="notification_channel_time"
+            ),
+            models.Index(fields=["recipient"], name="notification_recipient"),
         ]
         constraints = [
             models.UniqueConstraint(

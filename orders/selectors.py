@@ -11,7 +11,8 @@ from orders.models import Order
 
 
 def customer_ids_by_order_number(term: str) -> QuerySet[Order, Any]:
-    return Order.objects.filter(number__iexact=term).values("customer_id")
+    # As typed or upper-cased, through the unique index (``__iexact`` is a LIKE on SQLite).
+    return Order.objects.filter(number__in=sorted({term, term.upper()})).values("customer_id")
 
 
 ORDER_TIMELINE_LIMIT = 200

@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -22,17 +22,30 @@ from integrations.admin_utils import (
     MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
+    ids_matching,
     money_column,
+    order_number_candidates,
+    provider_names,
     signed_in_user,
+    static_choices_filter,
 )
 from integrations.exceptions import SwitchboardError
 from integrations.forms import MoneyField
 from integrations.money import currency_symbol, format_amount, format_money
+from orders.models import Order
 from payments.admin_refunds import RefundInline
 from payments.disputes import reconciliation_resolve
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
+
+PaymentProviderFilter = static_choices_filter("provider", "provider", provider_names("payments"))
+
+
+def orders_numbered(term: str) -> list[int]:
+    """Ids of the orders with this number (as typed or upper-cased), read through the unique
+    index first, so a search filters by ``order_id__in`` instead of joining the orders."""
+    return ids_matching(Order.objects.filter(number__in=order_number_candidates(term)))
 
 
 class RefundRequestForm(forms.Form):
@@ -74,8 +87,8 @@ class PaymentAdmin(
         "total",
         "created_at",
     )
-    list_filter = ("status", "provider", "method")
-    search_fields = ("provider_payment_id__exact", "order__number__exact")
+    list_filter = ("status", PaymentProviderFilter, "method")
+    search_fields = ("provider_payment_id__exact",)
     search_help_text = "Provider payment id or order number (exact)."
     list_select_related = ("order",)
     inlines = [RefundInline]
@@ -83,6 +96,16 @@ class PaymentAdmin(
     total = money_column("amount", "currency", "Amount")
     refunded = money_column("amount_refunded", "currency", "Amount refunded")
     money_fields = {"amount": "total", "amount_refunded": "refunded"}
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str
+    ) -> tuple[QuerySet[Payment], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(
+            Q(provider_payment_id=term) | Q(order_id__in=orders_numbered(term))
+        ), False
 
     def get_urls(self) -> list[URLPattern]:
         custom = [
@@ -162,12 +185,21 @@ class DisputeAdmin(
         "order_link",
         "opened_at",
     )
-    list_filter = ("status", "provider")
-    search_fields = ("provider_dispute_id__exact", "payment__order__number__exact")
+    list_filter = ("status", PaymentProviderFilter)
+    search_fields = ("provider_dispute_id__exact",)
     search_help_text = "Provider dispute id or order number (exact)."
     list_select_related = ("payment__order",)
     dispute_amount = money_column("amount", "currency", "Amount")
     money_fields = {"amount": "dispute_amount"}
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Dispute], search_term: str
+    ) -> tuple[QuerySet[Dispute], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        payments = ids_matching(Payment.objects.filter(order_id__in=orders_numbered(term)))
+        return queryset.filter(Q(provider_dispute_id=term) | Q(payment_id__in=payments)), False
 
     @admin.display(description="Order", ordering="payment__order__number")
     def order_link(self, obj: Dispute) -> str:
@@ -208,7 +240,7 @@ class ReconciliationExceptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, adm
         "created_at",
         "resolved_by",
     )
-    list_filter = (ReconciliationOpenFilter, "kind", "provider")
+    list_filter = (ReconciliationOpenFilter, "kind", PaymentProviderFilter)
     search_fields = ("provider_object_id__exact",)
     list_select_related = ("payment", "resolved_by")
     actions = ["resolve_selected"]

@@ -11,7 +11,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -28,12 +29,15 @@ from integrations.admin_utils import (
     MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
+    ids_matching,
     money_column,
+    order_number_candidates,
     short_age,
     signed_in_user,
 )
 from integrations.exceptions import SwitchboardError
-from payments.models import Refund, RefundStatus
+from orders.models import Order
+from payments.models import Payment, Refund, RefundApproval, RefundStatus
 from payments.refunds import (
     refund_approvals_needed,
     refund_decision_options,
@@ -97,11 +101,7 @@ class RefundAdmin(
         "status",
     )
     list_filter = (RefundQueueFilter, "reason")
-    search_fields = (
-        "provider_refund_id__exact",
-        "payment__provider_payment_id__exact",
-        "payment__order__number__exact",
-    )
+    search_fields = ("provider_refund_id__exact",)
     search_help_text = "Provider refund or payment id, or order number (exact)."
     list_select_related = ("payment__order__customer", "requested_by")
     ordering = ("created_at", "id")
@@ -111,7 +111,34 @@ class RefundAdmin(
     money_fields = {"amount": "refund_amount"}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Refund]:
-        return super().get_queryset(request).annotate(approval_count=Count("approvals"))
+        # A correlated count, computed for the rows shown; a JOIN ... GROUP BY would group
+        # every refund the filter selects before the page is cut.
+        approvals = (
+            RefundApproval.objects.filter(refund=OuterRef("pk"))
+            .order_by()
+            .values("refund")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(approval_count=Coalesce(Subquery(approvals, output_field=IntegerField()), 0))
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Refund], search_term: str
+    ) -> tuple[QuerySet[Refund], bool]:
+        """Provider refund id, provider payment id or order number, each exact: the payments
+        are read first through their indexes, then the refunds by ``payment_id``."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        orders = ids_matching(Order.objects.filter(number__in=order_number_candidates(term)))
+        payments = ids_matching(
+            Payment.objects.filter(Q(provider_payment_id=term) | Q(order_id__in=orders))
+        )
+        return queryset.filter(Q(provider_refund_id=term) | Q(payment_id__in=payments)), False
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return refund_may_decide(user=request.user)

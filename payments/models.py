@@ -76,7 +76,13 @@ class Payment(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["provider_payment_id"], name="payment_provider_id"),
-            models.Index(fields=["status", "-created_at"], name="payment_status_created"),
+            # The changelist's ordering, and each of its filters followed by it.
+            models.Index(fields=["-created_at", "-id"], name="payment_created"),
+            models.Index(fields=["status", "-created_at", "-id"], name="payment_status_created_id"),
+            models.Index(
+                fields=["provider", "-created_at", "-id"], name="payment_provider_created"
+            ),
+            models.Index(fields=["method", "-created_at", "-id"], name="payment_method_created"),
             # The status backstop's queue: open payments with a provider id, least recently
             # checked first.
             models.Index(
@@ -171,7 +177,10 @@ class Refund(models.Model):
         permissions = [("approve_refund", "Can approve or reject refund requests")]
         indexes = [
             models.Index(fields=["provider_refund_id"], name="refund_provider_id"),
-            models.Index(fields=["status", "created_at"], name="refund_status_created"),
+            # The queue's ordering (oldest first), and each of its filters followed by it.
+            models.Index(fields=["created_at", "id"], name="refund_created"),
+            models.Index(fields=["status", "created_at", "id"], name="refund_status_created_id"),
+            models.Index(fields=["reason", "created_at", "id"], name="refund_reason_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
@@ -256,6 +265,8 @@ class Dispute(models.Model):
         indexes = [
             models.Index(fields=["provider_dispute_id"], name="dispute_provider_id"),
             models.Index(fields=["status", "evidence_due_by"], name="dispute_status_due"),
+            models.Index(fields=["-opened_at", "-id"], name="dispute_opened"),
+            models.Index(fields=["status", "-opened_at", "-id"], name="dispute_status_opened"),
         ]
 
     def __str__(self) -> str:
@@ -300,7 +311,10 @@ class ReconciliationException(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "-created_at"], name="recon_open")]
+        indexes = [
+            models.Index(fields=["status", "-created_at"], name="recon_open"),
+            models.Index(fields=["-created_at", "-id"], name="recon_created"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["webhook_event_id", "kind"],

@@ -3,15 +3,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
 from integrations.admin_utils import (
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
+    ids_matching,
     money_column,
+    order_number_candidates,
+    provider_names,
+    static_choices_filter,
 )
+from orders.models import Order
 from shipping.models import Shipment, TrackingEvent
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
@@ -95,12 +100,14 @@ class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmi
         "cost",
         "created_at",
     )
-    list_filter = ("status", "tracking_status", "carrier")
+    list_filter = (
+        "status",
+        "tracking_status",
+        static_choices_filter("carrier", "carrier", provider_names("shipping")),
+    )
     inlines = [TrackingEventInline]
-    # Exact matches on indexed columns; order numbers case-insensitive. Tracking codes are
-    # upper-case at every carrier, so a code typed in lower case is looked up upper-cased too
-    # (get_search_results), still through the index.
-    search_fields = ("tracking_code__exact", "provider_shipment_id__exact", "order__number__iexact")
+    # Searched by get_search_results: exact matches on indexed columns, no join.
+    search_fields = ("tracking_code__exact",)
     search_help_text = "Tracking code (any case), carrier shipment id or order number (exact)."
     list_select_related = ("order", "order__customer")
     raw_id_fields = ("order",)
@@ -120,11 +127,18 @@ class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmi
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Shipment], search_term: str
     ) -> tuple[QuerySet[Shipment], bool]:
-        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        """Tracking code (carriers' codes are upper-case, so a code typed in lower case is
+        looked up upper-cased too), carrier shipment id, or order number (any case, read
+        through the orders' unique index first)."""
         term = search_term.strip()
-        if term and term != term.upper():
-            found = found | queryset.filter(tracking_code=term.upper())
-        return found, may_have_duplicates
+        if not term:
+            return queryset, False
+        orders = ids_matching(Order.objects.filter(number__in=order_number_candidates(term)))
+        return queryset.filter(
+            Q(tracking_code__in=sorted({term, term.upper()}))
+            | Q(provider_shipment_id=term)
+            | Q(order_id__in=orders)
+        ), False
 
     def get_readonly_fields(self, request: HttpRequest, obj: Shipment | None = None) -> Any:
         readonly = tuple(super().get_readonly_fields(request, obj))  # with the money displays

@@ -149,7 +149,12 @@ class Shipment(models.Model):
         indexes = [
             models.Index(fields=["tracking_code"], name="shipment_tracking_code"),
             models.Index(fields=["provider_shipment_id"], name="shipment_provider_id"),
-            models.Index(fields=["status", "-created_at"], name="shipment_status_created"),
+            # The changelist's ordering, and each of its filters followed by it.
+            models.Index(fields=["-created_at", "-id"], name="shipment_created"),
+            models.Index(
+                fields=["status", "-created_at", "-id"], name="shipment_status_created_id"
+            ),
+            models.Index(fields=["carrier", "-created_at", "-id"], name="shipment_carrier_created"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -48,7 +48,9 @@ class DeliveryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "error_excerpt",
     )
     list_filter = ("status", SubscriberFilter, ("created_at", admin.DateFieldListFilter))
-    search_fields = ("=event__id",)
+    # An integer comparison on the event_id index (get_search_results); "=event__id" was an
+    # __iexact, a LIKE over the cast column.
+    search_fields = ("event__id",)
     search_help_text = "Event id (exact)."
     list_select_related = ("event",)
     # The primary key follows creation order and is indexed; created_at is not.
@@ -68,6 +70,14 @@ class DeliveryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "last_error",
     )
     readonly_fields = fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Delivery], search_term: str
+    ) -> tuple[QuerySet[Delivery], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return (queryset.filter(event_id=int(term)) if term.isdigit() else queryset.none()), False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
         return super().get_queryset(request).select_related("event")

@@ -36,7 +36,11 @@ class ProviderCall(AppendOnlyModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
-            models.Index(fields=["provider", "-created_at"], name="call_provider_recent"),
+            # The changelist's ordering, and each of its filters followed by it.
+            models.Index(fields=["-created_at", "-id"], name="call_created"),
+            models.Index(fields=["provider", "-created_at", "-id"], name="call_provider_created"),
+            models.Index(fields=["outcome", "-created_at", "-id"], name="call_outcome_created"),
+            models.Index(fields=["operation", "-created_at", "-id"], name="call_operation_created"),
             models.Index(fields=["idempotency_key"], name="call_idempotency_key"),
             models.Index(fields=["subject_type", "subject_id"], name="call_subject"),
             models.Index(fields=["subject_id"], name="call_subject_id"),

@@ -83,7 +83,12 @@ class DomainEvent(AppendOnlyModel):
                 fields=["customer", "kind", "-occurred_at", "-id"], name="event_customer_kind"
             ),
             models.Index(fields=["subject_type", "subject_id"], name="event_subject"),
-            models.Index(fields=["type", "occurred_at"], name="event_type_time"),
+            # The domain events list: its default ordering, each kind and type in it, and the
+            # exact label search (an order number, a tracking code).
+            models.Index(fields=["-occurred_at", "-id"], name="event_time"),
+            models.Index(fields=["kind", "-occurred_at", "-id"], name="event_kind_time"),
+            models.Index(fields=["type", "-occurred_at", "-id"], name="event_type_time_id"),
+            models.Index(fields=["subject_label"], name="event_subject_label"),
         ]
 
     def __str__(self) -> str:

@@ -56,9 +56,16 @@ class WebhookEvent(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_due"),
-            models.Index(fields=["provider", "-received_at"], name="webhook_provider_received"),
+            models.Index(
+                fields=["provider", "-received_at", "-id"], name="webhook_provider_received_id"
+            ),
             models.Index(fields=["object_id"], name="webhook_object"),
-            models.Index(fields=["event_type"], name="webhook_type"),
+            # The inbox list: its default ordering, and each status and event type in it.
+            models.Index(fields=["-received_at", "-id"], name="webhook_received"),
+            models.Index(fields=["status", "-received_at", "-id"], name="webhook_status_received"),
+            models.Index(
+                fields=["event_type", "-received_at", "-id"], name="webhook_type_received"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -86,7 +93,8 @@ class WebhookRejection(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [
-            models.Index(fields=["provider", "-received_at"], name="webhook_rejection_recent")
+            models.Index(fields=["provider", "-received_at"], name="webhook_rejection_recent"),
+            models.Index(fields=["-received_at", "-id"], name="webhook_rejection_received"),
         ]
 
     def __str__(self) -> str:

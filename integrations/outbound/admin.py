@@ -76,7 +76,8 @@ class ProviderCallAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         OperationFilter,
         ("created_at", admin.DateFieldListFilter),
     )
-    search_fields = ("=idempotency_key", "=subject_id")
+    # Exact and case-sensitive: "=field" is __iexact, a LIKE on SQLite that no index serves.
+    search_fields = ("idempotency_key__exact", "subject_id__exact")
     search_help_text = "Exact idempotency key or subject id."
     list_select_related = ("subject_type",)
     fields = (

@@ -1,0 +1,227 @@
+"""The admin's hot queries use an index: no full table scan, no sort of the whole table.
+
+Each case renders an admin page (a changelist with its default ordering, a filter, an exact
+search, a customer or order page) and asks the database for the plan of every SELECT it ran:
+``EXPLAIN QUERY PLAN`` on SQLite, ``EXPLAIN`` on PostgreSQL (when ``DATABASE_URL`` points at one;
+the CI runs both profiles). On PostgreSQL, sequential scans are priced out first
+(``enable_seqscan`` off), as on a big table: a plan that still has one has no index to use. Figures at scale are in docs/benchmarks.md (bench/admin_scale.py).
+"""
+
+from __future__ import annotations
+
+import re
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.models import Customer
+from integrations.models import DomainEvent, ProviderCall, WebhookEvent
+from orders.models import Order
+from payments.models import Payment
+from shipping.models import Shipment
+
+pytestmark = pytest.mark.django_db
+
+# Small tables the admin reads by primary key or whole (sessions, users, content types, ...).
+SMALL_TABLES = {
+    "django_session",
+    "django_content_type",
+    "accounts_user",
+    "accounts_user_groups",
+    "auth_group",
+    "auth_permission",
+    "accounts_user_user_permissions",
+    "auth_group_permissions",
+    "integrations_circuitbreaker",
+    "accounts_customeridentifier",
+    "accounts_customernote",
+    "orders_orderline",
+    "payments_refundapproval",
+}
+
+
+@pytest.fixture
+def seeded(db: None) -> None:
+    call_command("seed_scale", orders=300, stdout=StringIO(), stderr=StringIO())
+
+
+def changelist(app_model: str, **params: str) -> tuple[str, dict[str, str]]:
+    return reverse(f"admin:{app_model}_changelist"), params
+
+
+def _cases() -> list[tuple[str, Any]]:
+    """(name, callable returning (url, params)) - callables, since values come from the data."""
+    return [
+        ("orders", lambda: changelist("orders_order")),
+        ("orders delivered", lambda: changelist("orders_order", status__exact="delivered")),
+        ("orders in USD", lambda: changelist("orders_order", currency__exact="USD")),
+        (
+            "orders by number",
+            lambda: changelist("orders_order", q=Order.objects.all()[0].number.lower()),
+        ),
+        ("payments", lambda: changelist("payments_payment")),
+        ("payments failed", lambda: changelist("payments_payment", status__exact="failed")),
+        ("payments via stripe", lambda: changelist("payments_payment", provider="stripe")),
+        (
+            "payments by provider id",
+            lambda: changelist("payments_payment", q=Payment.objects.all()[0].provider_payment_id),
+        ),
+        ("refund queue", lambda: changelist("payments_refund")),
+        ("refunds, all", lambda: changelist("payments_refund", status="all")),
+        ("disputes", lambda: changelist("payments_dispute")),
+        ("shipments", lambda: changelist("shipping_shipment")),
+        (
+            "shipments in transit",
+            lambda: changelist("shipping_shipment", status__exact="in_transit"),
+        ),
+        (
+            "shipments by tracking code, lower case",
+            lambda: changelist(
+                "shipping_shipment",
+                q=Shipment.objects.exclude(tracking_code="")[0].tracking_code.lower(),
+            ),
+        ),
+        ("notifications", lambda: changelist("notifications_notification")),
+        (
+            "notifications failed",
+            lambda: changelist("notifications_notification", status__exact="failed"),
+        ),
+        ("webhook inbox", lambda: changelist("integrations_webhookevent")),
+        (
+            "webhook inbox dead",
+            lambda: changelist("integrations_webhookevent", status__exact="dead"),
+        ),
+        (
+            "webhook inbox by provider",
+            lambda: changelist("integrations_webhookevent", provider="stripe"),
+        ),
+        (
+            "webhook inbox by event id",
+            lambda: changelist(
+                "integrations_webhookevent", q=WebhookEvent.objects.all()[0].event_id
+            ),
+        ),
+        ("provider calls", lambda: changelist("integrations_providercall")),
+        (
+            "provider calls timed out",
+            lambda: changelist("integrations_providercall", outcome__exact="timeout"),
+        ),
+        (
+            "provider calls by idempotency key",
+            lambda: changelist(
+                "integrations_providercall", q=ProviderCall.objects.all()[0].idempotency_key
+            ),
+        ),
+        ("deliveries", lambda: changelist("integrations_delivery")),
+        ("domain events", lambda: changelist("integrations_domainevent")),
+        ("domain events of a kind", lambda: changelist("integrations_domainevent", kind="payment")),
+        (
+            "domain events by subject id",
+            lambda: changelist(
+                "integrations_domainevent",
+                q=DomainEvent.objects.exclude(subject_id="")[0].subject_id,
+            ),
+        ),
+        ("audit log", lambda: changelist("accounts_auditlogentry")),
+        ("customers", lambda: changelist("accounts_customer")),
+        (
+            "customer by e-mail, upper case",
+            lambda: changelist("accounts_customer", q=Customer.objects.all()[0].email.upper()),
+        ),
+        (
+            "customer by phone",
+            lambda: changelist("accounts_customer", q=Customer.objects.exclude(phone="")[0].phone),
+        ),
+        (
+            "customer by order number",
+            lambda: changelist("accounts_customer", q=Order.objects.all()[0].number),
+        ),
+        (
+            "order page",
+            lambda: (
+                reverse("admin:orders_order_change", args=[Order.objects.all()[0].pk]),
+                {},
+            ),
+        ),
+    ]
+
+
+CASES = _cases()
+
+
+def plan_lines(sql: str) -> list[str]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            return [str(row[3]) for row in cursor.fetchall()]
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + sql)
+        return [str(row[0]) for row in cursor.fetchall()]
+
+
+def full_scans(lines: list[str], tables: set[str], sql: str = "") -> list[str]:
+    """Plan lines that read a whole table (or walk a whole index only to sort what it read) on
+    tables that can grow. Sorting the few rows an index search found is fine, and so is walking
+    a table in its primary key's order (SQLite's bare ``SCAN t`` when ORDER BY is t.id)."""
+    found = []
+    if connection.vendor == "sqlite":
+        by_pk = re.search(r'ORDER BY "(\w+)"\."id"', sql)
+        scans = [re.match(r"SCAN (\w+)(.*)", line.strip()) for line in lines]
+        scanned = [m for m in scans if m and m.group(1) in tables]
+        found += [
+            m.group(0)
+            for m in scanned
+            if "INDEX" not in m.group(2) and not (by_pk and by_pk.group(1) == m.group(1))
+        ]
+        if scanned:
+            found += [
+                line for line in lines if re.search(r"TEMP B-TREE FOR (ORDER BY|DISTINCT)", line)
+            ]
+    else:
+        for line in lines:
+            seq = re.search(r"Seq Scan on (\w+)", line)
+            if seq and seq.group(1) in tables:
+                found.append(line)
+    return found
+
+
+def selects_of(url: str, params: dict[str, str], client: Any) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params)
+    assert response.status_code == 200, url
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if q["sql"].lstrip().upper().startswith("SELECT")
+    ]
+
+
+def growing_tables() -> set[str]:
+    return set(connection.introspection.table_names()) - SMALL_TABLES
+
+
+@pytest.mark.parametrize(("name", "case"), CASES, ids=[name for name, _ in CASES])
+def test_admin_hot_queries_use_an_index(name, case, seeded, admin_client):
+    url, params = case()
+    tables = growing_tables()
+    problems = {}
+    for sql in selects_of(url, params, admin_client):
+        bad = full_scans(plan_lines(sql), tables, sql)
+        if bad:
+            problems[sql[:300]] = bad
+    assert not problems, f"{name}: {problems}"
+
+
+def test_the_check_catches_a_full_scan(seeded):
+    """The checker itself: an unindexed filter and an unindexed sort are reported."""
+    tables = growing_tables()
+    scan = str(Order.objects.filter(flag_reason="x").order_by("total_amount").query)
+    scan = scan.replace("= x", "= 'x'")
+    assert full_scans(plan_lines(scan), tables)
+    indexed = str(Order.objects.filter(pk=1).query)
+    assert not full_scans(plan_lines(indexed), tables)
