@@ -44,6 +44,7 @@ from payments.refunds import (
     refund_may_decide,
     refunds_awaiting_reauth,
 )
+from payments.selectors import refunds_awaiting_decision_by
 from payments.services import refund_approve, refund_reject
 
 TIMELINE_ON_REFUND = 10
@@ -83,6 +84,23 @@ class RefundQueueFilter(DefaultValueFilter):
     statuses = RefundStatus.choices
 
 
+class NeedsMyApprovalFilter(admin.SimpleListFilter):
+    """Finance's own queue: requests the signed-in user may decide now (not their own, not
+    already approved by them; ``refunds_awaiting_decision_by``), whatever the status filter."""
+
+    title = "my queue"
+    parameter_name = "mine"
+    NEEDS_MY_APPROVAL = "needs_approval"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(self.NEEDS_MY_APPROVAL, "Needs my approval")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Refund]) -> QuerySet[Refund]:
+        if self.value() != self.NEEDS_MY_APPROVAL:
+            return queryset
+        return refunds_awaiting_decision_by(user=signed_in_user(request, User), refunds=queryset)
+
+
 @admin.register(Refund)
 class RefundAdmin(
     MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
@@ -100,7 +118,7 @@ class RefundAdmin(
         "approvals_so_far",
         "status",
     )
-    list_filter = (RefundQueueFilter, "reason")
+    list_filter = (NeedsMyApprovalFilter, RefundQueueFilter, "reason")
     search_fields = ("provider_refund_id__exact",)
     search_help_text = "Provider refund or payment id, or order number (exact)."
     list_select_related = ("payment__order__customer", "requested_by")

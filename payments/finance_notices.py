@@ -1,14 +1,19 @@
-"""E-mails to the finance group about what needs a person: a dispute opened, a reconciliation
-exception that is news. Sent once per domain event by its Delivery row; a failed send raises and
-is retried (nothing was sent then)."""
+"""E-mails about what needs a person: to the finance group, a dispute opened or a reconciliation
+exception that is news; to a refund's requester, the decision on it. Sent once per domain event by
+its Delivery row; a failed send raises and is retried (nothing was sent then)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.core.mail import send_mail
+from django.db import transaction
 from django.urls import reverse
 
+from integrations.money import format_money
+
 from payments.disputes import NOTIFY_FINANCE_KINDS
-from payments.models import Dispute, ReconciliationException
+from payments.models import Dispute, ReconciliationException, Refund
 from payments.selectors import finance_emails
 
 
@@ -70,3 +75,68 @@ def reconciliation_notify_finance(*, exception_id: int | str | None) -> None:
 
 def exception_admin_url(exception: ReconciliationException) -> str:
     return reverse("admin:payments_reconciliationexception_change", args=[exception.pk])
+
+
+REFUND_DECISIONS = {"refund.approved": "approved", "refund.rejected": "rejected"}
+"""The events that decide a refund, and the word the requester's e-mail uses."""
+
+
+def refund_notify_requester(*, refund_id: int | str, event_id: int, event_type: str) -> None:
+    """One e-mail to the staff user who requested a refund, once it is decided (``event_type``
+    ``refund.approved`` or ``refund.rejected``): the refund, its order, the amount, the decision,
+    who decided and, for a rejection, the reason. A first of two approvals is no decision and
+    sends nothing. Sent after the transaction commits, once per event (``event_id``): the refund
+    keeps the id of the event already told (``requester_notified_event_id``), so a redelivery
+    sends nothing; a send that fails clears it again and raises, so the retry sends it."""
+    decision = REFUND_DECISIONS.get(event_type)
+    if decision is None:
+        return
+    with transaction.atomic():
+        refund = (
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("payment__order", "requested_by", "decided_by")
+            .filter(pk=refund_id)
+            .first()
+        )
+        if refund is None or refund.requester_notified_event_id == event_id:
+            return
+        recipient = refund.requested_by.email
+        if not recipient:
+            return
+        Refund.objects.filter(pk=refund.pk).update(requester_notified_event_id=event_id)
+        transaction.on_commit(
+            partial(_send_refund_decision, refund=refund, decision=decision, event_id=event_id)
+        )
+
+
+def _send_refund_decision(*, refund: Refund, decision: str, event_id: int) -> None:
+    order = refund.payment.order.number
+    amount = format_money(refund.amount, refund.currency)
+    decider = refund.decided_by
+    decided_by = (decider.get_full_name() or decider.get_username()) if decider else "-"
+    lines = [
+        f"Your refund request {refund} on order {order} for {amount} was "
+        f"{decision} by {decided_by}.",
+        "",
+        f"Refund: {refund}",
+        f"Order: {order}",
+        f"Amount: {amount}",
+        f"Decision: {decision.capitalize()}",
+        f"Decided by: {decided_by}",
+    ]
+    if decision == "rejected":
+        lines.append(f"Reason: {refund.rejection_reason or '-'}")
+    lines.append(f"Admin: {refund.get_absolute_url()}")
+    try:
+        send_mail(
+            subject=f"{refund} on {order} {decision}: {amount}",
+            message="\n".join(lines) + "\n",
+            from_email=None,
+            recipient_list=[refund.requested_by.email],
+        )
+    except Exception:
+        # Not sent: the retry of this delivery must send it.
+        Refund.objects.filter(pk=refund.pk, requester_notified_event_id=event_id).update(
+            requester_notified_event_id=None
+        )
+        raise

@@ -171,6 +171,12 @@ class Refund(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    requester_notified_event_id = models.BigIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The decision event whose e-mail to the requester went out (sent once).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -10,7 +10,11 @@ from __future__ import annotations
 from integrations.deliveries.registry import Subscriber
 from integrations.events import render_summary
 from integrations.models import DomainEvent
-from payments.finance_notices import dispute_notify_finance, reconciliation_notify_finance
+from payments.finance_notices import (
+    dispute_notify_finance,
+    reconciliation_notify_finance,
+    refund_notify_requester,
+)
 from payments.workflows import (
     order_payments_cancel,
     payment_handle_expired,
@@ -51,6 +55,11 @@ def notify_finance_of_reconciliation(event: DomainEvent) -> None:
     reconciliation_notify_finance(exception_id=event.data.get("exception"))
 
 
+def notify_requester_of_refund_decision(event: DomainEvent) -> None:
+    """refund.approved, refund.rejected -> one e-mail to the staff user who requested it."""
+    refund_notify_requester(refund_id=event.subject_id, event_id=event.pk, event_type=event.type)
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="payments.start_payment",
@@ -85,5 +94,10 @@ SUBSCRIBERS = [
         name="payments.notify_finance_of_reconciliation",
         event_types=frozenset({"reconciliation.flagged"}),
         handle=notify_finance_of_reconciliation,
+    ),
+    Subscriber(
+        name="payments.notify_requester_of_refund_decision",
+        event_types=frozenset({"refund.approved", "refund.rejected"}),
+        handle=notify_requester_of_refund_decision,
     ),
 ]
