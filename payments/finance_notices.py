@@ -11,7 +11,6 @@ from django.db import transaction
 from django.urls import reverse
 
 from integrations.money import format_money
-
 from payments.disputes import NOTIFY_FINANCE_KINDS
 from payments.models import Dispute, ReconciliationException, Refund
 from payments.selectors import finance_emails

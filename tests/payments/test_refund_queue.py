@@ -140,4 +140,3 @@ def test_a_first_of_two_approvals_tells_nobody_the_second_does(
 
     (email,) = _to(support_user)
     assert f"Decided by: {other_finance_user.get_username()}" in email.body
-
