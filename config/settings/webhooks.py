@@ -52,3 +52,8 @@ WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS = env.float("WEBHOOK_DRAIN_QUEUE_GRACE_SECONDS
 # A running drain holds its place on a lease of this many seconds, renewed as it works (every third
 # of it): the place of a drain killed mid-run (kill -9, a lost worker) is free again this soon.
 WEBHOOK_DRAIN_LEASE_SECONDS = env.float("WEBHOOK_DRAIN_LEASE_SECONDS", default=5.0)
+# When an event goes dead, the active users of these groups (accounts.access.roles' ops and admin
+# roles) get one e-mail; its link to the event's admin page starts with OPS_ALERT_BASE_URL (e.g.
+# https://switchboard.example.com; empty: a path only).
+OPS_ALERT_GROUPS = env.list("OPS_ALERT_GROUPS", default=["ops", "admin"])
+OPS_ALERT_BASE_URL = env.str("OPS_ALERT_BASE_URL", default="")

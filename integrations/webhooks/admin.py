@@ -8,12 +8,15 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
-from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, reverse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.views.decorators.http import require_POST
 
 from integrations.admin_utils import (
     LargeTableAdminMixin,
@@ -34,6 +37,8 @@ EVENT_TYPE_FILTER_LIMIT = 100
 RECENT_EVENTS_FOR_TYPES = 1000
 # What the receiver refuses and samples (views.py records 401s; the others for completeness).
 REJECTION_STATUS_CODES = ["400", "401", "413"]
+# The change page offers Replay for events that did not succeed.
+REPLAYABLE_ON_PAGE = (WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD)
 COUNTER_SUMMARY_HOURS = 24
 COUNTER_SUMMARY_PROVIDERS = 10
 
@@ -206,6 +211,59 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
             request,
             f"Replayed {sum(outcomes.values())} event(s): {summary or 'none'}.",
             messages.SUCCESS,
+        )
+
+    # The Replay button on the change page ----------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:event_id>/replay/",
+                self.admin_site.admin_view(require_POST(self.replay_view)),
+                name="integrations_webhookevent_replay",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def replay_view(self, request: HttpRequest, event_id: int) -> HttpResponse:
+        """Replay one event through the service and go back to its page, saying how it ended."""
+        if not self.has_replay_permission(request):
+            raise PermissionDenied("Your role cannot replay webhook events.")
+        event = get_object_or_404(WebhookEvent, pk=event_id)
+        try:
+            result = webhook_event_replay(event=event, actor=request.user)
+        except InvalidTransition:
+            self.message_user(
+                request,
+                f"{event} is being processed by a worker right now; nothing was replayed.",
+                messages.WARNING,
+            )
+        else:
+            level = (
+                messages.SUCCESS
+                if result.status in (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
+                else messages.ERROR
+            )
+            self.message_user(request, f"Replayed {result}: {result.status}.", level)
+        return HttpResponseRedirect(
+            reverse("admin:integrations_webhookevent_change", args=[event.pk])
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        status = (
+            WebhookEvent.objects.filter(pk=object_id).values_list("status", flat=True).first()
+            if object_id.isdigit()
+            else None
+        )
+        can_replay = status in REPLAYABLE_ON_PAGE and self.has_replay_permission(request)
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_replay": can_replay}
         )
 
 

@@ -32,6 +32,7 @@ from integrations.claims import (
 from integrations.exceptions import InvalidTransition
 from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
+from integrations.webhooks.alerts import webhook_dead_alert
 from integrations.webhooks.registry import HandlerOutcome, MalformedWebhook, get_webhook_endpoint
 
 log = structlog.get_logger(__name__)
@@ -146,6 +147,7 @@ def _record_failure(
         log.warning("webhook.failure_not_recorded", current_status=current, **fields)
     elif dead:
         log.error("webhook.dead", **fields)
+        webhook_dead_alert(event_id=event.pk)
     else:
         log.warning(
             "webhook.failed",
