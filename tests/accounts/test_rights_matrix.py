@@ -126,6 +126,7 @@ RULES: dict[Key, Roles] = {
         "integrations.webhookevent",
         view=INTEGRATION_READERS,
         action__replay_selected=INTEGRATION_OPERATORS,
+        url__integrations_webhookevent_replay=INTEGRATION_OPERATORS,
     ),
     **_admin("integrations.webhookrejection", view=INTEGRATION_READERS),
     **_admin("integrations.providercall", view=INTEGRATION_READERS),
@@ -208,6 +209,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "accounts_customer_add_note": ("post", {"body": "Called about the parcel."}, 302),
     "payments_payment_request_refund": ("get", {}, 200),
     "payments_refund_approve": ("post", {}, 302),
+    "integrations_webhookevent_replay": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "auth_user_password_change": ("get", {}, 200),
 }
