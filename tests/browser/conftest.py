@@ -128,12 +128,23 @@ class Browser:
         self.click_element(self.find(css))
 
     def click_element(self, element: Any) -> None:
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
 
         page = self.find("html")
         element.click()
-        WebDriverWait(self.driver, WAIT_SECONDS).until(expected_conditions.staleness_of(page))
+
+        def left(driver: Any) -> bool:
+            # The old page's node is gone. Mid-navigation Chromium may answer "Node with given
+            # id does not belong to the document" (a plain WebDriverException) instead of the
+            # stale-element error: that too means the old page has gone.
+            try:
+                page.is_enabled()
+            except WebDriverException:
+                return True
+            return False
+
+        WebDriverWait(self.driver, WAIT_SECONDS).until(left)
         WebDriverWait(self.driver, WAIT_SECONDS).until(
             lambda driver: driver.execute_script("return document.readyState") == "complete"
         )
