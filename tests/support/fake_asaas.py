@@ -21,13 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ValidationError
 
 from accounts.customers.validators import normalize_tax_document, tax_document_kind
+from tests.support.loopback import serve_on_loopback
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
 WEBHOOK_TOKEN = "whtok-asaas-test-0123456789abcdefghij"  # 32-255 characters, as Asaas asks
@@ -300,15 +301,6 @@ def _handler_for(fake: FakeAsaas) -> type[BaseHTTPRequestHandler]:
 def serve_fake_asaas() -> Iterator[FakeAsaas]:
     """A FakeAsaas listening on 127.0.0.1 (its ``url`` ends in ``/v3``) until the block ends."""
     fake = FakeAsaas()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    server.block_on_close = False
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/v3"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serve_on_loopback(_handler_for(fake)) as base:
+        fake.url = f"{base}/v3"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)

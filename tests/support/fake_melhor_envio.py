@@ -37,6 +37,8 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from tests.support.loopback import serve_on_loopback
+
 CLIENT_ID = "4321"
 CLIENT_SECRET = "me-test-client-secret-0123456789abcdef"
 FIRST_REFRESH_TOKEN = "def50200-first-refresh-token-0123456789"
@@ -382,21 +384,10 @@ def _handler_for(fake: FakeMelhorEnvio) -> type:
 @contextmanager
 def serve_fake_melhor_envio() -> Iterator[FakeMelhorEnvio]:
     """A FakeMelhorEnvio on 127.0.0.1; its ``url`` is the API base (ends in ``/api/v2``)."""
-    from http.server import ThreadingHTTPServer
-
     fake = FakeMelhorEnvio()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    server.block_on_close = False
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}/api/v2"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serve_on_loopback(_handler_for(fake)) as base:
+        fake.url = f"{base}/api/v2"
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def sign(body: bytes, *, secret: str = CLIENT_SECRET, encoding: str = "base64") -> str:

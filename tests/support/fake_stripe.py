@@ -22,9 +22,11 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.loopback import serve_on_loopback
 
 API_KEY = "sk_test_fake_0123456789abcdefSECRET"
 # The cancellation reasons the API accepts (the others are set by Stripe itself).
@@ -320,15 +322,6 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
 def serve() -> Iterator[FakeStripe]:
     fake = FakeStripe()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    server.block_on_close = False
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serve_on_loopback(_handler_for(fake)) as base:
+        fake.url = base
         yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
