@@ -29,6 +29,7 @@ from orders.models import IDEMPOTENCY_KEY_TTL, Order, OrderIdempotencyKey
 from orders.serializers import OrderCreateSerializer, OrderSerializer, UsageEventSerializer
 from orders.services import (
     OrderLineInput,
+    ShippingAddress,
     order_idempotency_key_answer,
     order_idempotency_key_claim,
     order_place,
@@ -182,6 +183,11 @@ class OrderListCreate(generics.ListAPIView[Order]):
                     lines=[OrderLineInput(**line) for line in data["lines"]],
                     shipping_amount=data["shipping_amount"],
                     discount_amount=data["discount_amount"],
+                    shipping_address=(
+                        ShippingAddress(**data["shipping_address"])
+                        if data.get("shipping_address")
+                        else None
+                    ),
                 )
                 body = OrderSerializer(order).data
                 if claim is not None:

@@ -53,6 +53,24 @@ class Order(models.Model):
         default=False, help_text="Needs a person's look (an open dispute or chargeback)."
     )
     flag_reason = models.CharField(max_length=200, blank=True)
+    # Where the order ships to (``orders.services.ShippingAddress``). Blank for orders placed
+    # without one (digital goods, older orders): carriers then quote from the defaults and the
+    # label purchase is refused until staff fill it in.
+    ship_to_name = models.CharField("recipient", max_length=200, blank=True)
+    ship_to_street = models.CharField("street", max_length=200, blank=True)
+    ship_to_number = models.CharField("number", max_length=20, blank=True)
+    ship_to_complement = models.CharField("complement", max_length=100, blank=True)
+    ship_to_district = models.CharField("district", max_length=100, blank=True)
+    ship_to_city = models.CharField("city", max_length=100, blank=True)
+    ship_to_state = models.CharField(
+        "state", max_length=40, blank=True, help_text="UF in Brazil (SP), state or province code."
+    )
+    ship_to_postal_code = models.CharField(
+        "postal code", max_length=16, blank=True, help_text="CEP in Brazil, 8 digits."
+    )
+    ship_to_country = models.CharField(
+        "country", max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code, e.g. BR."
+    )
     placed_at = models.DateTimeField()
     status_changed_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
@@ -78,6 +96,29 @@ class Order(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:orders_order_change", args=[self.pk])
+
+    @property
+    def has_shipping_address(self) -> bool:
+        return bool(self.ship_to_postal_code and self.ship_to_street and self.ship_to_city)
+
+    @property
+    def shipping_address_lines(self) -> list[str]:
+        """The address as a person reads it, one line each (empty when there is none)."""
+        street = " ".join(
+            part for part in (self.ship_to_street, self.ship_to_number) if part
+        ).strip()
+        locality = ", ".join(part for part in (self.ship_to_district, self.ship_to_city) if part)
+        region = " ".join(
+            part for part in (self.ship_to_state, self.ship_to_postal_code) if part
+        ).strip()
+        lines = [
+            self.ship_to_name,
+            ", ".join(part for part in (street, self.ship_to_complement) if part),
+            locality,
+            region,
+            self.ship_to_country,
+        ]
+        return [line for line in lines if line]
 
 
 class OrderLine(models.Model):

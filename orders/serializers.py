@@ -20,6 +20,35 @@ class CustomerInputSerializer(serializers.Serializer[Any]):
     )
 
 
+class ShippingAddressSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=200, help_text="The recipient.")
+    street = serializers.CharField(max_length=200)
+    number = serializers.CharField(max_length=20)
+    complement = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    district = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    city = serializers.CharField(max_length=100)
+    state = serializers.CharField(max_length=40, help_text="UF in Brazil (SP).")
+    postal_code = serializers.CharField(max_length=16, help_text="CEP in Brazil: 8 digits.")
+    country = serializers.CharField(
+        min_length=2, max_length=2, default="BR", help_text="ISO 3166-1 alpha-2."
+    )
+
+    def validate_country(self, value: str) -> str:
+        if not value.isalpha():
+            raise serializers.ValidationError("Use the two-letter ISO code, e.g. BR.")
+        return value.upper()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        postal_code = "".join(ch for ch in attrs["postal_code"] if ch.isalnum())
+        if attrs["country"] == "BR" and not (len(postal_code) == 8 and postal_code.isdigit()):
+            raise serializers.ValidationError(
+                {"postal_code": "A Brazilian CEP has 8 digits, e.g. 01310-100."}
+            )
+        if not postal_code:
+            raise serializers.ValidationError({"postal_code": "This field may not be blank."})
+        return attrs
+
+
 class OrderLineInputSerializer(serializers.Serializer[Any]):
     sku = serializers.CharField(max_length=64)
     description = serializers.CharField(max_length=200)
@@ -48,6 +77,9 @@ class OrderCreateSerializer(serializers.Serializer[Any]):
     lines = OrderLineInputSerializer(many=True, allow_empty=False)
     shipping_amount = serializers.IntegerField(min_value=0, max_value=AMOUNT_MAX, default=0)
     discount_amount = serializers.IntegerField(min_value=0, max_value=AMOUNT_MAX, default=0)
+    shipping_address = ShippingAddressSerializer(
+        required=False, help_text="Where to ship; needed before a label can be bought."
+    )
 
     def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(lines) > MAX_LINES:
@@ -90,6 +122,22 @@ class OrderLineSerializer(serializers.ModelSerializer[OrderLine]):
 class OrderSerializer(serializers.ModelSerializer[Order]):
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
     lines = OrderLineSerializer(many=True, read_only=True)
+    shipping_address = serializers.SerializerMethodField()
+
+    def get_shipping_address(self, order: Order) -> dict[str, str] | None:
+        if not order.ship_to_postal_code:
+            return None
+        return {
+            "name": order.ship_to_name,
+            "street": order.ship_to_street,
+            "number": order.ship_to_number,
+            "complement": order.ship_to_complement,
+            "district": order.ship_to_district,
+            "city": order.ship_to_city,
+            "state": order.ship_to_state,
+            "postal_code": order.ship_to_postal_code,
+            "country": order.ship_to_country,
+        }
 
     class Meta:
         model = Order
@@ -105,6 +153,7 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "total_amount",
             "placed_at",
             "lines",
+            "shipping_address",
         ]
         read_only_fields = fields
 

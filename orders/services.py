@@ -42,6 +42,37 @@ class OrderLineInput:
     height_mm: int | None = None
 
 
+@dataclass(frozen=True)
+class ShippingAddress:
+    """Where an order ships to. ``postal_code`` keeps digits (and letters, for countries that
+    use them) only; ``country`` is ISO 3166-1 alpha-2."""
+
+    name: str
+    street: str
+    number: str
+    city: str
+    state: str
+    postal_code: str
+    country: str = "BR"
+    complement: str = ""
+    district: str = ""
+
+    def order_fields(self) -> dict[str, str]:
+        """The ``Order.ship_to_*`` columns for this address."""
+        postal_code = "".join(ch for ch in self.postal_code if ch.isalnum()).upper()
+        return {
+            "ship_to_name": self.name.strip(),
+            "ship_to_street": self.street.strip(),
+            "ship_to_number": self.number.strip(),
+            "ship_to_complement": self.complement.strip(),
+            "ship_to_district": self.district.strip(),
+            "ship_to_city": self.city.strip(),
+            "ship_to_state": self.state.strip().upper(),
+            "ship_to_postal_code": postal_code,
+            "ship_to_country": self.country.strip().upper(),
+        }
+
+
 # The largest amount the orders' and payments' amount columns hold (64-bit signed integers).
 AMOUNT_MAX = 2**63 - 1
 # The largest quantity an order line's column holds (32-bit signed on PostgreSQL).
@@ -84,8 +115,10 @@ def order_place(
     payment_method: str = "",
     actor: User | None = None,
     placed_at: datetime | None = None,
+    shipping_address: ShippingAddress | None = None,
 ) -> Order:
-    """Place an order: totals are computed from the lines, never taken from the caller.
+    """Place an order: totals are computed from the lines, never taken from the caller; the
+    shipping address, when given, is stored on the order for the carriers.
 
     Raises OrderNotAllowed (or its subclasses) as ``order_totals`` does (bad lines or amounts, a
     discount larger than the order, an amount too large to store)."""
@@ -105,6 +138,7 @@ def order_place(
             total_amount=total,
             placed_at=placed_at,
             status_changed_at=placed_at,
+            **(shipping_address.order_fields() if shipping_address is not None else {}),
         )
         order.number = f"SB-{order.pk:06d}"
         order.save(update_fields=["number"])

@@ -62,6 +62,15 @@ class LabelRequest:
     recipient_email: str = ""
     recipient_phone: str = ""
     recipient_document: str = ""
+    destination_street: str = ""
+    destination_number: str = ""
+    destination_complement: str = ""
+    destination_district: str = ""
+    destination_city: str = ""
+    destination_state: str = ""
+    """UF in Brazil (SP), a state or province code elsewhere."""
+    destination_country: str = ""
+    """ISO 3166-1 alpha-2."""
 
 
 @dataclass(frozen=True)

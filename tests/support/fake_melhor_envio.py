@@ -283,8 +283,9 @@ class FakeMelhorEnvio:
             code = str(address.get("postal_code", ""))
             if len(code) != 8 or not code.isdigit():
                 errors[f"{end}.postal_code"] = ["CEP inválido."]
-            if not address.get("name"):
-                errors[f"{end}.name"] = ["Nome obrigatório."]
+            for required in ("name", "address", "city", "state_abbr"):
+                if not address.get(required):
+                    errors[f"{end}.{required}"] = ["O campo é obrigatório."]
         if not body.get("volumes"):
             errors["volumes"] = ["Volumes obrigatórios."]
         if errors:

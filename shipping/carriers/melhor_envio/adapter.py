@@ -195,6 +195,13 @@ class MelhorEnvioCarrier:
                 "phone": _digits(request.recipient_phone),
                 "document": _digits(request.recipient_document),
                 "postal_code": _digits(request.destination_postal_code),
+                "address": request.destination_street,
+                "number": request.destination_number,
+                "complement": request.destination_complement,
+                "district": request.destination_district,
+                "city": request.destination_city,
+                "state_abbr": request.destination_state,
+                "country_id": request.destination_country or "BR",
             },
             "products": [
                 {

@@ -79,6 +79,12 @@ def label_request(shipment: Shipment, order: Order) -> LabelRequest:
         recipient_email="ana@example.test",
         recipient_phone="+5521987654321",
         destination_postal_code="20271-130",
+        destination_street="Rua São Francisco Xavier",
+        destination_number="524",
+        destination_district="Maracanã",
+        destination_city="Rio de Janeiro",
+        destination_state="RJ",
+        destination_country="BR",
     )
 
 

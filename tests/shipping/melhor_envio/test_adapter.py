@@ -128,6 +128,11 @@ def test_label_purchase_end_to_end(
     ]
     cart = json.loads(fake_me.requests_to("POST", "/me/cart")[0].raw)
     assert cart["service"] == 1 and cart["to"]["postal_code"] == "20271130"
+    assert (cart["to"]["address"], cart["to"]["city"], cart["to"]["state_abbr"]) == (
+        "Rua São Francisco Xavier",
+        "Rio de Janeiro",
+        "RJ",
+    )
     assert cart["volumes"][0]["weight"] == "0.300"  # one default unit, kg
 
 
