@@ -75,6 +75,12 @@ class Customer(models.Model):
         help_text="CPF (11 digits) or CNPJ (14 characters), without punctuation.",
     )
     tax_document_type = models.CharField(max_length=4, choices=TaxDocumentType.choices, blank=True)
+    language = models.CharField(
+        max_length=8,
+        choices=[("pt-br", "Português (Brasil)"), ("en", "English")],
+        blank=True,
+        help_text="The language of the customer's messages; blank: CUSTOMER_DEFAULT_LANGUAGE.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -60,6 +60,11 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No messages yet. E-mails and WhatsApp messages appear here when an order is placed, "
         "paid, shipped or refunded; their delivery and read receipts arrive as webhooks."
     ),
+    "notifications.emailsuppression": (
+        "No suppressed addresses. When the e-mail provider reports a hard bounce or a spam "
+        "complaint, the address appears here and no more e-mail is sent to it until someone "
+        "clears it from its page."
+    ),
     # Integrations
     "integrations.providercredential": (
         "No stored provider credentials. OAuth tokens (Melhor Envio, later HubSpot) are kept here, "

@@ -57,6 +57,8 @@ from integrations.webhooks.processing import webhook_event_process
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications.channels.base import RecipientUnreachable
 from notifications.channels.sandbox.adapter import NOT_ON_WHATSAPP
+from notifications.models import EmailSuppression
+from notifications.services import email_suppression_add
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod, PaymentStatus
 from payments.services import (
@@ -95,6 +97,8 @@ def seed_operations(*, now: datetime) -> OperationsResult:
             _seed_provider_calls(now)
     if not Delivery.objects.filter(subscriber=NOTIFY_SUBSCRIBER).exists():
         _seed_dead_notification()
+    if not EmailSuppression.objects.exists():
+        _seed_suppression()
     if not TaskHeartbeat.objects.exists():
         # What each cluster's periodic heartbeat task writes (the clusters start after seeding).
         heartbeat(role=MAIN)
@@ -104,6 +108,19 @@ def seed_operations(*, now: datetime) -> OperationsResult:
         provider_calls=ProviderCall.objects.count(),
         deliveries=Delivery.objects.count(),
     )
+
+
+def _seed_suppression() -> None:
+    """One address on the e-mail suppression list, as a Resend hard bounce would leave it (the
+    demo sends e-mail to the console, so no ESP reports bounces)."""
+    customer = Customer.objects.exclude(email="").order_by("-id").first()
+    if customer is not None:
+        email_suppression_add(
+            address=customer.email,
+            reason="bounced",
+            detail="Demo: the recipient's mail server answered with a hard bounce.",
+            provider="resend",
+        )
 
 
 # Webhooks ----------------------------------------------------------------------------------

@@ -1,14 +1,21 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
 
 from accounts.models import Customer
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
-from notifications.models import Notification
+from notifications.models import EmailSuppression, Notification
+from notifications.services import email_suppression_clear
 
 
 @admin.register(Notification)
@@ -56,3 +63,80 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
             | Q(provider_message_id=term)
             | Q(customer_id__in=customers)
         ), False
+
+
+@admin.register(EmailSuppression)
+class EmailSuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Addresses e-mail is not sent to (hard bounces, complaints): written by the ESP's tracking
+    webhooks; support and ops clear an entry from its page once the address works again."""
+
+    list_display = ("address", "reason", "provider", "created_at", "active_display", "cleared_at")
+    list_filter = (("cleared_at", admin.EmptyFieldListFilter), "reason")
+    search_fields = ("address__exact",)
+    search_help_text = "E-mail address (exact)."
+    readonly_fields = (
+        "address",
+        "reason",
+        "detail",
+        "provider",
+        "notification",
+        "created_at",
+        "cleared_at",
+        "cleared_by",
+    )
+    ordering = ("-created_at", "-id")
+    change_form_template = "admin/notifications/emailsuppression/change_form.html"
+
+    @admin.display(description="Active", boolean=True)
+    def active_display(self, obj: EmailSuppression) -> bool:
+        return obj.active
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[EmailSuppression], search_term: str
+    ) -> tuple[QuerySet[EmailSuppression], bool]:
+        term = search_term.strip().lower()
+        return (queryset.filter(address=term), False) if term else (queryset, False)
+
+    def has_clear_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.change_emailsuppression")
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:suppression_id>/clear/",
+                self.admin_site.admin_view(require_POST(self.clear_view)),
+                name="notifications_emailsuppression_clear",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def clear_view(self, request: HttpRequest, suppression_id: int) -> HttpResponse:
+        if not self.has_clear_permission(request):
+            raise PermissionDenied("Your role cannot clear e-mail suppressions.")
+        suppression = get_object_or_404(EmailSuppression, pk=suppression_id)
+        email_suppression_clear(suppression=suppression, actor=request.user)  # type: ignore[arg-type]
+        self.message_user(
+            request,
+            f"Cleared {suppression.address}: e-mail to it is sent again.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(
+            reverse("admin:notifications_emailsuppression_change", args=[suppression.pk])
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        active = (
+            EmailSuppression.objects.filter(pk=object_id, cleared_at__isnull=True).exists()
+            if object_id.isdigit()
+            else False
+        )
+        can_clear = active and self.has_clear_permission(request)
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_clear": can_clear}
+        )

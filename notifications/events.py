@@ -56,3 +56,27 @@ register_event_types(
         payload=NotificationFailedPayload,
     ),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailSuppressionPayload(Payload):
+    address: str
+    reason: str
+    reason_label: str
+    detail: str
+
+
+register_event_types(
+    EventType(
+        "email.suppressed",
+        "E-mail address suppressed",
+        "{address} suppressed ({reason_label}): no more e-mail to it until staff clear it",
+        payload=EmailSuppressionPayload,
+    ),
+    EventType(
+        "email.suppression_cleared",
+        "E-mail suppression cleared",
+        "{address} cleared from the suppression list: e-mail to it is sent again",
+        payload=EmailSuppressionPayload,
+    ),
+)

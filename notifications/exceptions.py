@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from integrations.exceptions import SwitchboardError
+from integrations.exceptions import ProviderRejected, SwitchboardError
 
 
 class NotificationNotAllowed(SwitchboardError):
@@ -28,3 +28,13 @@ class MessageIdMismatch(SwitchboardError):
     code = "message_id_mismatch"
     http_status = 422
     title = "Message id mismatch"
+
+
+class RecipientSuppressed(ProviderRejected):
+    """The address is on the e-mail suppression list (an earlier hard bounce or complaint):
+    nothing is sent, the notification fails at once with this reason (terminal, not retried)
+    until staff clear the address in the admin."""
+
+    code = "recipient_suppressed"
+    http_status = 422
+    title = "Recipient suppressed"

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Customer
 from integrations.transitions import Transitions
@@ -90,3 +92,51 @@ class Notification(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:notifications_notification_change", args=[self.pk])
+
+
+class SuppressionReason(models.TextChoices):
+    BOUNCED = "bounced", "Hard bounce"
+    COMPLAINED = "complained", "Spam complaint"
+    MANUAL = "manual", "Added by staff"
+
+
+class EmailSuppression(models.Model):
+    """An e-mail address we must not write to: the ESP reported a hard bounce or a complaint.
+    While active (``cleared_at`` empty) the e-mail channel refuses the address before any call;
+    staff clear it in the admin (kept, with who and when, for the record). At most one active
+    row per address."""
+
+    address = models.EmailField(max_length=254, help_text="Lower-cased.")
+    reason = models.CharField(max_length=12, choices=SuppressionReason.choices)
+    detail = models.CharField(max_length=300, blank=True, help_text="The ESP's description.")
+    provider = models.CharField(max_length=40, blank=True, help_text="The ESP that reported it.")
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+    cleared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["address"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="email_suppression_one_active",
+            )
+        ]
+        indexes = [models.Index(fields=["-created_at", "-id"], name="email_suppression_created")]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_reason_display()})"
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None

@@ -16,15 +16,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.customers.validators import normalize_phone
-from accounts.models import Customer
+from accounts.models import Customer, User
 from integrations.events import record_event
 from integrations.transitions import ensure_transition, lock
 from notifications.exceptions import InvalidRecipient, NotificationNotAllowed
 from notifications.models import (
     NOTIFICATION_TRANSITIONS,
+    EmailSuppression,
     Notification,
     NotificationChannel,
     NotificationStatus,
+    SuppressionReason,
 )
 
 ERROR_MAX_LENGTH = 200
@@ -306,4 +308,70 @@ def notification_apply_provider_status(
         if occurred_at is not None and (watermark is None or occurred_at > watermark):
             current.provider_updated_at = occurred_at
             current.save(update_fields=["provider_updated_at", "updated_at"])
+    return current
+
+
+def _suppression_event(type_: str, suppression: EmailSuppression, actor: User | None) -> None:
+    customer = Customer.objects.filter(email__iexact=suppression.address).first()
+    record_event(
+        type=type_,
+        customer=customer,
+        subject=suppression.notification or suppression,
+        actor=actor,
+        actor_label="system" if actor is None else "",
+        data={
+            "address": suppression.address,
+            "reason": suppression.reason,
+            "reason_label": suppression.get_reason_display(),
+            "detail": suppression.detail,
+        },
+    )
+
+
+def email_suppression_add(
+    *,
+    address: str,
+    reason: str,
+    detail: str = "",
+    provider: str = "",
+    notification: Notification | None = None,
+    actor: User | None = None,
+) -> EmailSuppression:
+    """Put ``address`` on the suppression list (idempotent: an active entry is returned as is).
+    Records ``email.suppressed`` on the customer's timeline."""
+    address = address.strip().lower()
+    with transaction.atomic():
+        existing = (
+            EmailSuppression.objects.select_for_update()
+            .filter(address=address, cleared_at__isnull=True)
+            .first()
+        )
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                suppression = EmailSuppression.objects.create(
+                    address=address,
+                    reason=SuppressionReason(reason),
+                    detail=detail.strip()[:300],
+                    provider=provider,
+                    notification=notification,
+                )
+        except IntegrityError:  # another report of the same address got there first
+            return EmailSuppression.objects.get(address=address, cleared_at__isnull=True)
+        _suppression_event("email.suppressed", suppression, actor)
+    return suppression
+
+
+def email_suppression_clear(*, suppression: EmailSuppression, actor: User) -> EmailSuppression:
+    """Lift the suppression (staff checked the address works again): kept for the record with
+    who and when; e-mail to the address is sent again. Idempotent."""
+    with transaction.atomic():
+        current = lock(suppression)
+        if current.cleared_at is not None:
+            return current
+        current.cleared_at = timezone.now()
+        current.cleared_by = actor
+        current.save(update_fields=["cleared_at", "cleared_by"])
+        _suppression_event("email.suppression_cleared", current, actor)
     return current

@@ -84,6 +84,9 @@ def _queue_and_send(
                 recipient=notification.recipient,
                 subject=notification.subject,
                 body=notification.body,
+                template=notification.template,
+                language=customer.language,
+                recipient_name=customer.name,
             )
         )
     except exceptions.ProviderRejected as exc:

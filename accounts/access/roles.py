@@ -26,8 +26,11 @@ _READ_DOMAIN = [
     "shipping.view_shipment",
     "shipping.view_trackingevent",
     "notifications.view_notification",
+    "notifications.view_emailsuppression",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]
+# Lift an e-mail suppression once the customer's address works again.
+_CLEAR_SUPPRESSION = ["notifications.change_emailsuppression"]
 _REQUEST_REFUND = ["payments.add_refund"]
 _DECIDE_REFUND = ["payments.approve_refund"]
 # Disputes are read; the reconciliation list is worked (resolved with a note).
@@ -53,7 +56,7 @@ _OPERATE_INTEGRATIONS = [
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND],
+    SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_CLEAR_SUPPRESSION],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
     FINANCE: [
         *_READ_DOMAIN,
@@ -63,7 +66,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_RECONCILE,
         *_READ_INTEGRATIONS,
     ],
-    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS],
+    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS, *_CLEAR_SUPPRESSION],
 }
 
 

@@ -42,9 +42,11 @@ def customer_create(
     email: str = "",
     phone: str = "",
     tax_document: str = "",
+    language: str = "",
     actor: User | None = None,
 ) -> Customer:
-    """Create a customer with a normalised phone (E.164) and document (CPF/CNPJ).
+    """Create a customer with a normalised phone (E.164) and document (CPF/CNPJ); ``language``
+    (pt-br, en) is the language of their messages, blank for the default.
 
     Raises ValidationError for an invalid phone or document, or an e-mail (case-insensitively)
     or CPF/CNPJ another customer has, even one created concurrently; nothing is written then."""
@@ -57,6 +59,7 @@ def customer_create(
                 phone=cleaned["phone"],
                 tax_document=cleaned["tax_document"],
                 tax_document_type=cleaned["kind"],
+                language=language.strip().lower(),
             )
             customer.full_clean()
             customer.save()

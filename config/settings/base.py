@@ -6,6 +6,7 @@ from config import __version__
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
+from config.settings.email import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.melhor_envio import *  # noqa: F403
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "anymail",
     *ALLAUTH_APPS,  # noqa: F405 - break-glass password login with TOTP (security.py)
     *SAML_APPS,  # noqa: F405 - staff SSO over SAML (saml.py)
     "integrations",

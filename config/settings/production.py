@@ -39,9 +39,8 @@ SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-EMAIL_BACKEND = env.str(
-    "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend"
-)
+# Resend through anymail by default (settings/email.py); any Django or anymail backend by name.
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default=RESEND_BACKEND)  # noqa: F405
 # Break-glass password login: admins only, always with a TOTP code (settings/security.py).
 PASSWORD_LOGIN_ROLES = env.list("PASSWORD_LOGIN_ROLES", default=["admin"])
 PASSWORD_LOGIN_REQUIRES_MFA = True

@@ -19,6 +19,11 @@ class OutboundMessage:
     """E-mail address, or phone in E.164."""
     subject: str
     body: str
+    template: str = ""
+    """The rule's template key (order_paid): a channel may render its own version of it."""
+    language: str = ""
+    """The customer's language (pt-br, en); blank: the default."""
+    recipient_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from integrations.models import (
     WebhookEvent,
     WebhookRejection,
 )
-from notifications.models import Notification
+from notifications.models import EmailSuppression, Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from shipping.models import TrackingEvent
@@ -56,6 +56,7 @@ REFUND_REQUESTERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # refund reques
 FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconciliation
 INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
+SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, OPS, ADMIN})  # e-mail suppression: clear
 
 Key = tuple[str, str, str]
 
@@ -99,6 +100,11 @@ RULES: dict[Key, Roles] = {
     **_admin("accounts.customernote", view=EVERYONE, delete=ADMIN_ONLY),
     **_admin("integrations.domainevent", view=EVERYONE),
     **_admin("notifications.notification", view=EVERYONE),
+    **_admin(
+        "notifications.emailsuppression",
+        view=EVERYONE,
+        url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
+    ),
     **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
     **_admin("shipping.shipment", view=EVERYONE),
     **_admin("shipping.trackingevent", view=EVERYONE, actions=False),
@@ -210,6 +216,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "payments_payment_request_refund": ("get", {}, 200),
     "payments_refund_approve": ("post", {}, 302),
     "integrations_webhookevent_replay": ("post", {}, 302),
+    "notifications_emailsuppression_clear": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "auth_user_password_change": ("get", {}, 200),
 }
@@ -323,6 +330,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
             template="order_placed",
             recipient=customer.email,
             body="Thanks!",
+        ),
+        "notifications.emailsuppression": EmailSuppression.objects.create(
+            address=customer.email.lower(), reason="bounced"
         ),
         "orders.order": order,
         "shipping.shipment": shipment,

@@ -35,6 +35,7 @@ def test_get_channel_reads_the_registry() -> None:
         get_channel("sms")
 
 
+@pytest.mark.django_db
 def test_email_goes_through_the_django_backend_with_its_message_id() -> None:
     sent = EmailChannel().send(message=_message("email", "ana@example.test"))
 
@@ -49,6 +50,7 @@ def test_email_goes_through_the_django_backend_with_its_message_id() -> None:
     assert sent.provider_message_id.startswith("<") and "@" in sent.provider_message_id
 
 
+@pytest.mark.django_db
 def test_each_email_gets_its_own_message_id() -> None:
     first = EmailChannel().send(message=_message("email", "ana@example.test"))
     second = EmailChannel().send(message=_message("email", "ana@example.test"))
