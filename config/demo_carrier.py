@@ -2,7 +2,7 @@
 
 ``run_demo`` then starts the fake Melhor Envio API (``config/fake_providers/melhor_envio.py``) on
 loopback in its own process, hands its address and a per-run app secret and refresh token to the
-web server and both clusters through their environment (``fake_carrier_env``), makes Melhor Envio
+web server and both clusters through their environment (its ``app_env``), makes Melhor Envio
 the active carrier there, and runs ``manage.py seed_demo_carrier``: a few demo customers' orders,
 shipped to their homes, are paid, and ``order.paid`` sends them down the same path as real
 traffic (``shipping.ship_paid_order``: quote, cart, checkout, generate, print, through the real
@@ -37,7 +37,6 @@ CARRIER_ORDERS = 3
 # The fake's courier: a generated label's parcel is posted this long after, then delivered.
 POSTED_AFTER_SECONDS = 15.0
 DELIVERED_AFTER_SECONDS = 30.0
-CLIENT_ID = "switchboard-demo"
 CARRIER_LINES = [
     OrderLineInput("CAF-1K", "Specialty coffee 1 kg", 1, 15_900, weight_grams=1_050),
     OrderLineInput(
@@ -51,37 +50,6 @@ CARRIER_LINES = [
         height_mm=100,
     ),
 ]
-# The demo shop's dispatch address (the sender on every label).
-DEMO_STORE = {
-    "MELHOR_ENVIO_FROM_NAME": "Switchboard Coffee (demo)",
-    "MELHOR_ENVIO_FROM_PHONE": "11999990000",
-    "MELHOR_ENVIO_FROM_EMAIL": "expedicao@demo.switchboard.test",
-    "MELHOR_ENVIO_FROM_DOCUMENT": "12345678000195",
-    "MELHOR_ENVIO_FROM_POSTAL_CODE": "01001-000",
-    "MELHOR_ENVIO_FROM_ADDRESS": "Praça da Sé",
-    "MELHOR_ENVIO_FROM_NUMBER": "100",
-    "MELHOR_ENVIO_FROM_DISTRICT": "Sé",
-    "MELHOR_ENVIO_FROM_CITY": "São Paulo",
-    "MELHOR_ENVIO_FROM_STATE": "SP",
-}
-
-
-def fake_carrier_env(*, api_base: str, client_secret: str, refresh_token: str) -> dict[str, str]:
-    """The environment that points a process at the fake Melhor Envio as the active carrier."""
-    return {
-        "SHIPPING_CARRIER": MELHOR_ENVIO,
-        "MELHOR_ENVIO_ENABLED": "true",
-        "MELHOR_ENVIO_API_BASE": api_base,
-        "MELHOR_ENVIO_TOKEN_URL": "",
-        "MELHOR_ENVIO_CLIENT_ID": CLIENT_ID,
-        "MELHOR_ENVIO_CLIENT_SECRET": client_secret,
-        "MELHOR_ENVIO_CLIENT_SECRET_PREVIOUS": "",
-        "MELHOR_ENVIO_REFRESH_TOKEN": refresh_token,
-        "MELHOR_ENVIO_ACCESS_TOKEN": "",
-        "MELHOR_ENVIO_CONTACT_EMAIL": "tech@demo.switchboard.test",
-        "MELHOR_ENVIO_SERVICES": "",
-        **DEMO_STORE,
-    }
 
 
 def forget_carrier_tokens() -> None:

@@ -492,6 +492,42 @@ def _handler_for(fake: FakeMelhorEnvio) -> type:
     return Handler
 
 
+DEMO_CLIENT_ID = "switchboard-demo"
+# The demo shop's dispatch address (the sender on every label).
+DEMO_STORE = {
+    "MELHOR_ENVIO_FROM_NAME": "Switchboard Coffee (demo)",
+    "MELHOR_ENVIO_FROM_PHONE": "11999990000",
+    "MELHOR_ENVIO_FROM_EMAIL": "expedicao@demo.switchboard.test",
+    "MELHOR_ENVIO_FROM_DOCUMENT": "12345678000195",
+    "MELHOR_ENVIO_FROM_POSTAL_CODE": "01001-000",
+    "MELHOR_ENVIO_FROM_ADDRESS": "Praça da Sé",
+    "MELHOR_ENVIO_FROM_NUMBER": "100",
+    "MELHOR_ENVIO_FROM_DISTRICT": "Sé",
+    "MELHOR_ENVIO_FROM_CITY": "São Paulo",
+    "MELHOR_ENVIO_FROM_STATE": "SP",
+}
+
+
+def app_env(*, api_base: str, client_secret: str, refresh_token: str) -> dict[str, str]:
+    """The environment that makes an app process (web, clusters) ship through this fake as its
+    active carrier: ``run_demo`` with ``DEMO_CARRIER=melhor_envio``, ``bench.tracking_latency``.
+    Plain strings, no Django needed."""
+    return {
+        "SHIPPING_CARRIER": "melhor_envio",
+        "MELHOR_ENVIO_ENABLED": "true",
+        "MELHOR_ENVIO_API_BASE": api_base,
+        "MELHOR_ENVIO_TOKEN_URL": "",
+        "MELHOR_ENVIO_CLIENT_ID": DEMO_CLIENT_ID,
+        "MELHOR_ENVIO_CLIENT_SECRET": client_secret,
+        "MELHOR_ENVIO_CLIENT_SECRET_PREVIOUS": "",
+        "MELHOR_ENVIO_REFRESH_TOKEN": refresh_token,
+        "MELHOR_ENVIO_ACCESS_TOKEN": "",
+        "MELHOR_ENVIO_CONTACT_EMAIL": "tech@demo.switchboard.test",
+        "MELHOR_ENVIO_SERVICES": "",
+        **DEMO_STORE,
+    }
+
+
 @contextmanager
 def serve_fake_melhor_envio(**options: Any) -> Iterator[FakeMelhorEnvio]:
     """A FakeMelhorEnvio (``options`` are its fields: ``client_secret``, ``webhook_url``, ...)

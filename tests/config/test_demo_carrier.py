@@ -1,7 +1,7 @@
 """``DEMO_CARRIER=melhor_envio``: the demo's seeding path ships through the fake Melhor Envio
 server with the real adapter, and the fake's own signed webhooks move the parcels along.
 
-The settings come from ``fake_carrier_env``, the very environment ``run_demo`` hands its web
+The settings come from ``app_env``, the very environment ``run_demo`` hands its web
 server and clusters; tasks run inline here, as the cluster would run them."""
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ import pytest
 
 from config.demo import DEMO_EMAIL_DOMAIN
 from config.demo_addresses import demo_address
-from config.demo_carrier import (
-    CLIENT_ID,
-    fake_carrier_env,
-    forget_carrier_tokens,
-    labelled_shipments,
-    seed_carrier_orders,
+from config.demo_carrier import forget_carrier_tokens, labelled_shipments, seed_carrier_orders
+from config.fake_providers.melhor_envio import (
+    DEMO_CLIENT_ID,
+    FakeMelhorEnvio,
+    app_env,
+    serve_fake_melhor_envio,
 )
-from config.fake_providers.melhor_envio import FakeMelhorEnvio, serve_fake_melhor_envio
 from integrations.credentials import credential_get, credential_set
 from integrations.models import ProviderCall, WebhookEvent
 from notifications.models import Notification
@@ -45,11 +44,11 @@ def _apply_env(settings: Any, env: dict[str, str]) -> None:
 @pytest.fixture
 def demo_fake(settings: Any) -> Iterator[FakeMelhorEnvio]:
     with serve_fake_melhor_envio(
-        client_id=CLIENT_ID, client_secret=SECRET, refresh_tokens={REFRESH_TOKEN}
+        client_id=DEMO_CLIENT_ID, client_secret=SECRET, refresh_tokens={REFRESH_TOKEN}
     ) as fake:
         _apply_env(
             settings,
-            fake_carrier_env(api_base=fake.url, client_secret=SECRET, refresh_token=REFRESH_TOKEN),
+            app_env(api_base=fake.url, client_secret=SECRET, refresh_token=REFRESH_TOKEN),
         )
         yield fake
 

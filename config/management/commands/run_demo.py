@@ -29,15 +29,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from config.demo_carrier import (
-    CLIENT_ID,
     DELIVERED_AFTER_SECONDS,
     DEMO_CARRIERS,
     MELHOR_ENVIO,
     POSTED_AFTER_SECONDS,
-    fake_carrier_env,
     forget_carrier_tokens,
 )
-from config.fake_providers.melhor_envio import serve_fake_melhor_envio
+from config.fake_providers.melhor_envio import DEMO_CLIENT_ID, app_env, serve_fake_melhor_envio
 
 ROLES = ("support", "sales", "finance", "ops", "admin")
 STOP_GRACE_SECONDS = 10.0
@@ -138,7 +136,7 @@ class Command(BaseCommand):
         refresh_token = f"def50200{secrets.token_hex(24)}"
         fake = fakes.enter_context(
             serve_fake_melhor_envio(
-                client_id=CLIENT_ID,
+                client_id=DEMO_CLIENT_ID,
                 client_secret=client_secret,
                 refresh_tokens={refresh_token},
                 webhook_url=f"{base_url}/webhooks/melhor-envio/",
@@ -148,9 +146,7 @@ class Command(BaseCommand):
             fake.courier(posted_after=POSTED_AFTER_SECONDS, delivered_after=DELIVERED_AFTER_SECONDS)
         )
         self._say(f"fake Melhor Envio API at {fake.url}")
-        return fake_carrier_env(
-            api_base=fake.url, client_secret=client_secret, refresh_token=refresh_token
-        )
+        return app_env(api_base=fake.url, client_secret=client_secret, refresh_token=refresh_token)
 
     def _seed_carrier_orders(self, env: dict[str, str]) -> None:
         """A few paid orders the fake Melhor Envio labels (through the task cluster), in a
