@@ -281,6 +281,7 @@ def main() -> None:
     queued: list[float] = []
     sent: list[float] = []
     duplicates = missing = 0
+    posted.sort(key=lambda p: p.due)
     for p in posted:
         rows = told.get(p.customer_id, [])
         by_channel = [c for c, _, _ in rows]
@@ -311,6 +312,12 @@ def main() -> None:
                     f"{name}_max_s": round(max(values), 2),
                 }
             )
+    if len(sent) >= 10:
+        # In sending order: does the latency grow with the backlog, or is it there from the start?
+        tenth = len(sent) // 10
+        row["sent_median_by_tenth_s"] = [
+            round(_pct(sent[i * tenth : (i + 1) * tenth], 50), 1) for i in range(10)
+        ]
     row["load_avg"] = f"{load_before} -> {load_after}"
     print(json.dumps(row), flush=True)
     print(f"Traceback lines in logs: {errors}")
