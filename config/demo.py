@@ -20,6 +20,7 @@ from accounts.access.roles import ADMIN, ROLES, sync_roles
 from accounts.customers.services import customer_create, customer_identifier_link, customer_note_add
 from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, CustomerIdentifier, User
+from config.demo_addresses import demo_address
 from config.demo_operations import seed_operations
 from integrations.events import recording_history
 from integrations.models import DomainEvent
@@ -32,7 +33,12 @@ from notifications.services import (
     notification_queue,
 )
 from orders.models import Order, OrderStatus
-from orders.services import OrderLineInput, order_cancel, order_place, usage_record
+from orders.services import (
+    OrderLineInput,
+    order_cancel,
+    order_place,
+    usage_record,
+)
 from payments.disputes import dispute_apply_fact
 from payments.models import DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundReason
 from payments.services import (
@@ -348,6 +354,7 @@ def _demo_order(
         lines=lines,
         shipping_amount=rng.choice([0, 1_990, 2_490]),
         placed_at=at,
+        shipping_address=demo_address(customer),
     )
     _notify(
         rng,

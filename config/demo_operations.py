@@ -37,6 +37,7 @@ from urllib3 import HTTPSConnectionPool
 from urllib3.exceptions import ReadTimeoutError
 
 from accounts.models import Customer
+from config.demo_addresses import demo_address
 from integrations.deliveries.registry import get_subscriber
 from integrations.events import recording_history
 from integrations.exceptions import ProviderRejected, ProviderUnavailable
@@ -363,7 +364,13 @@ def _answers(*answers: tuple[int, str] | str) -> Callable[..., tuple[int, str] |
 
 
 def _outage_order(customer: Customer, at: datetime, provider: str, method: str) -> Payment:
-    order = order_place(customer=customer, currency="BRL", lines=OUTAGE_LINES, placed_at=at)
+    order = order_place(
+        customer=customer,
+        currency="BRL",
+        lines=OUTAGE_LINES,
+        placed_at=at,
+        shipping_address=demo_address(customer),
+    )
     return payment_create(order=order, provider=provider, method=method, occurred_at=at)
 
 

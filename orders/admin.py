@@ -8,6 +8,7 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import Customer, User
 from integrations.admin_utils import (
@@ -68,6 +69,7 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "placed_at",
         "status_changed_at",
         "updated_at",
+        "ship_to",
         "latest_payment",
         "timeline",
     )
@@ -100,6 +102,17 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         # Every customer with that name (a subquery, not a capped id list).
         named = Customer.objects.filter(name__icontains=term).order_by().values("pk")
         return queryset.filter(customer_id__in=named), False
+
+    @admin.display(description="Ships to")
+    def ship_to(self, obj: Order) -> str:
+        """The shipping address as it goes on the label, one line each."""
+        lines = obj.shipping_address_lines
+        if not lines:
+            return "-"
+        return format_html(
+            '<address class="ship-to">{}</address>',
+            format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)),
+        )
 
     @admin.display(description="Latest payment")
     def latest_payment(self, obj: Order) -> str:

@@ -16,6 +16,10 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Password used for the seeded demo users (one per role).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="switchboard-demo")
+# The carrier the demo ships with: "sandbox" (in-process, with its chaos options) or
+# "melhor_envio": run_demo starts the fake Melhor Envio API on loopback and ships a few seeded
+# orders through the real adapter (config/demo_carrier.py).
+DEMO_CARRIER = env.str("DEMO_CARRIER", default="sandbox")
 # The demo users (one per role) sign in with that password, without MFA (settings/security.py).
 PASSWORD_LOGIN_ROLES = env.list(
     "PASSWORD_LOGIN_ROLES", default=["support", "sales", "finance", "ops", "admin"]

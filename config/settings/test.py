@@ -12,6 +12,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 DEMO_PASSWORD = "switchboard-demo"  # noqa: S105
+DEMO_CARRIER = "sandbox"
 # As the local profile: every role signs in with a password, no MFA (break-glass tests override).
 PASSWORD_LOGIN_ROLES = ["support", "sales", "finance", "ops", "admin"]
 PASSWORD_LOGIN_REQUIRES_MFA = False

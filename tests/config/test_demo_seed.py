@@ -2,10 +2,12 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.access.roles import ROLES
 from accounts.models import Customer, User
 from config.demo import DEMO_EMAIL_DOMAIN, DEMO_ORDERS, seed_demo
+from config.demo_addresses import demo_address
 from config.demo_operations import MAX_OUTAGE_ORDERS
 from integrations.models import (
     CircuitBreaker,
@@ -209,3 +211,18 @@ def test_nothing_is_dated_in_the_future(seeded):
     assert not ProviderCall.objects.filter(created_at__gt=now).exists()
     assert not Delivery.objects.filter(created_at__gt=now).exists()
     assert not WebhookRejection.objects.filter(received_at__gt=now).exists()
+
+
+@pytest.mark.django_db
+def test_seeded_orders_ship_to_the_customers_home_and_the_order_page_shows_it(seeded, client):
+    assert not Order.objects.filter(ship_to_postal_code="").exists()
+    order = Order.objects.filter(shipments__isnull=False).select_related("customer").first()
+    assert order is not None
+    home = demo_address(order.customer)
+    assert (order.ship_to_name, order.ship_to_city) == (order.customer.name, home.city)
+    client.force_login(User.objects.get(username="support"))
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
+    shown = page.split('<address class="ship-to">', 1)[1].split("</address>", 1)[0]
+    assert escape(home.street) in shown
+    assert escape(home.city) in shown
+    assert home.postal_code.replace("-", "") in shown

@@ -3,12 +3,18 @@ child processes.
 
 Each child gets its own process group, so the terminal's Ctrl-C reaches only this command, which
 then stops both children (SIGTERM, then SIGKILL after a grace period) and exits cleanly.
+
+With ``DEMO_CARRIER=melhor_envio`` this process also serves the fake Melhor Envio API on
+loopback (a thread, with its courier), points the children at it through their environment, and
+once they answer seeds a few orders it labels (``config/demo_carrier.py``); the fake stops with
+the children.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +27,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
+
+from config.demo_carrier import (
+    DELIVERED_AFTER_SECONDS,
+    DEMO_CARRIERS,
+    MELHOR_ENVIO,
+    POSTED_AFTER_SECONDS,
+    forget_carrier_tokens,
+)
+from config.fake_providers.melhor_envio import DEMO_CLIENT_ID, app_env, serve_fake_melhor_envio
 
 ROLES = ("support", "sales", "finance", "ops", "admin")
 STOP_GRACE_SECONDS = 10.0
@@ -45,7 +60,16 @@ class Command(BaseCommand):
         self._stop_signal: int | None = None
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        carrier = str(getattr(settings, "DEMO_CARRIER", "sandbox"))
+        if carrier not in DEMO_CARRIERS:
+            raise CommandError(f"DEMO_CARRIER must be one of {', '.join(DEMO_CARRIERS)}.")
+        with contextlib.ExitStack() as fakes:
+            self._run(options, carrier, fakes)
+        self._say("Stopped.")
 
+    def _run(self, options: dict[str, Any], carrier: str, fakes: contextlib.ExitStack) -> None:
+        if carrier == MELHOR_ENVIO:
+            forget_carrier_tokens()
         connections.close_all()
 
         host: str = options["host"]
@@ -55,6 +79,8 @@ class Command(BaseCommand):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}
         # The sandbox providers send their webhooks back to this very server.
         env.setdefault("SANDBOX_WEBHOOK_TARGET", base_url)
+        if carrier == MELHOR_ENVIO:
+            env.update(self._start_fake_carrier(base_url, fakes))
         web_cmd = [
             sys.executable,
             "-m",
@@ -93,6 +119,8 @@ class Command(BaseCommand):
                 )
                 self._say(f"{name} pid {children[name].pid}")
             self._wait_healthy(f"{base_url}/health/", children, options["startup_timeout"])
+            if carrier == MELHOR_ENVIO and self._stop_signal is None:
+                self._seed_carrier_orders(env)
             if self._stop_signal is None:
                 self._banner(base_url)
             while self._stop_signal is None:
@@ -100,7 +128,43 @@ class Command(BaseCommand):
                 time.sleep(POLL_SECONDS)
         finally:
             self._stop(children)
-        self._say("Stopped.")
+
+    def _start_fake_carrier(self, base_url: str, fakes: contextlib.ExitStack) -> dict[str, str]:
+        """Serve the fake Melhor Envio with a secret and refresh token of this run's own, its
+        courier posting webhooks to our server; answers the children's environment for it."""
+        client_secret = secrets.token_urlsafe(32)
+        refresh_token = f"def50200{secrets.token_hex(24)}"
+        fake = fakes.enter_context(
+            serve_fake_melhor_envio(
+                client_id=DEMO_CLIENT_ID,
+                client_secret=client_secret,
+                refresh_tokens={refresh_token},
+                webhook_url=f"{base_url}/webhooks/melhor-envio/",
+            )
+        )
+        fakes.enter_context(
+            fake.courier(posted_after=POSTED_AFTER_SECONDS, delivered_after=DELIVERED_AFTER_SECONDS)
+        )
+        self._say(f"fake Melhor Envio API at {fake.url}")
+        return app_env(api_base=fake.url, client_secret=client_secret, refresh_token=refresh_token)
+
+    def _seed_carrier_orders(self, env: dict[str, str]) -> None:
+        """A few paid orders the fake Melhor Envio labels (through the task cluster), in a
+        child with the children's environment; its report goes to our output."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", "seed_demo_carrier"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+            process_group=0,
+        )
+        self._say(result.stdout.rstrip())
+        if result.returncode != 0:
+            raise CommandError(f"seed_demo_carrier failed:\n{result.stderr[-2000:]}")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self._stop_signal = signum
