@@ -16,6 +16,7 @@ from accounts.access.api_keys import api_key_create
 from accounts.models import Customer
 from integrations.models import DomainEvent, WebhookEvent, WebhookRejection
 from orders.models import Order, OrderStatus
+from payments.models import Payment
 from tests.orders.shopify.conftest import SHOPIFY_ORDER_ID, order_payload
 from tests.support.fake_shopify import sign
 
@@ -75,6 +76,7 @@ def test_a_signed_orders_create_places_the_order_and_customer(post_shopify: Any)
         "+5521987654321",
     )
     assert DomainEvent.objects.filter(type="order.placed", customer=customer).count() == 1
+    assert not Payment.objects.filter(order=order).exists(), "Shopify collects the payment"
 
 
 def test_the_order_is_the_one_the_api_places_for_the_same_data(post_shopify: Any) -> None:
