@@ -126,30 +126,24 @@ def _address(value: Any) -> ShippingAddress | None:
     )
 
 
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _customer(payload: Mapping[str, Any]) -> tuple[str, str, str]:
-    customer = payload.get("customer") if isinstance(payload.get("customer"), dict) else {}
-    assert isinstance(customer, dict)
-    address = (
-        payload.get("shipping_address") if isinstance(payload.get("shipping_address"), dict) else {}
-    )
-    assert isinstance(address, dict)
+    customer = _object(payload.get("customer"))
+    address = _object(payload.get("shipping_address"))
     email = (
         _text(payload.get("email"), 254)
         or _text(customer.get("email"), 254)
         or _text(payload.get("contact_email"), 254)
     )
-    name = (
-        " ".join(
-            part
-            for part in (
-                _text(customer.get("first_name"), 100),
-                _text(customer.get("last_name"), 100),
-            )
-            if part
-        )
-        or _text(address.get("name"), 200)
-        or email
+    full_name = " ".join(
+        part
+        for part in (_text(customer.get("first_name"), 100), _text(customer.get("last_name"), 100))
+        if part
     )
+    name = full_name or _text(address.get("name"), 200) or email
     phone = (
         _text(customer.get("phone"), 40)
         or _text(payload.get("phone"), 40)
@@ -196,7 +190,7 @@ def order_fact(payload: Mapping[str, Any]) -> StorefrontOrderFact:
         lines=tuple(
             _line(item, currency)
             for item in items
-            if isinstance(item, dict) and item.get("quantity") != 0
+            if not (isinstance(item, dict) and item.get("quantity") == 0)  # removed by an edit
         ),
         shipping_amount=_shipping(payload, currency),
         discount_amount=_money(payload.get("total_discounts"), currency, "total_discounts"),

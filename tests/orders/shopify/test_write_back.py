@@ -229,3 +229,28 @@ def test_paid_in_shopify_ships_and_writes_the_tracking_back_end_to_end(
     [made] = _fulfillments(fake_shopify)
     assert made["tracking_number"] == shipment.tracking_code
     assert DomainEvent.objects.get(type="order.storefront_fulfilled").data["outcome"] == "sent"
+
+
+def test_the_fake_refuses_a_missing_access_token_and_another_api_version(
+    shopify_order: Order, fake_shopify: FakeShopify
+) -> None:
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    base = f"{fake_shopify.url}/admin/api"
+    path = f"orders/{ORDER_ID}/fulfillment_orders.json"
+
+    missing = session.get(f"{base}/{API_VERSION}/{path}", timeout=5)
+    other_version = session.get(
+        f"{base}/2019-04/{path}", headers={"X-Shopify-Access-Token": ACCESS_TOKEN}, timeout=5
+    )
+    right = session.get(
+        f"{base}/{API_VERSION}/{path}", headers={"X-Shopify-Access-Token": ACCESS_TOKEN}, timeout=5
+    )
+
+    assert missing.status_code == 401
+    assert "Invalid API key or access token" in missing.json()["errors"]
+    assert other_version.status_code == 404
+    assert right.status_code == 200
+    assert right.json()["fulfillment_orders"][0]["status"] == "open"
