@@ -137,3 +137,24 @@ def _without_thousands(whole: str, original: str, currency: str) -> str:
 
 def _example(currency: str) -> str:
     return format_amount(123456 * 10 ** minor_unit_exponent(currency) // 100, currency)
+
+
+_PROVIDER_DECIMAL = re.compile(r"(0|[1-9][0-9]{0,17})(?:\.([0-9]{1,18}))?")
+
+
+def decimal_to_minor(value: object, currency: str) -> int:
+    """A provider's decimal string in major units (``"199.90"``, ``"10"``, Shopify's and most
+    REST APIs' money) as exact minor units of ``currency`` (its ISO 4217 exponent: ``"1500"``
+    JPY is 1500, ``"1.500"`` KWD is 1500). ASCII digits with an optional ``.`` only, never
+    through a float; trailing zeros past the exponent are fine (``"10.000"`` USD is 1000).
+    Raises InvalidMoney for anything else: a negative, an exponent, a comma, more significant
+    decimals than the currency has."""
+    text = value if isinstance(value, str) else ""
+    match = _PROVIDER_DECIMAL.fullmatch(text.strip()) if text.isascii() else None
+    if match is None:
+        raise InvalidMoney(f"{str(value)[:40]!r} is not a decimal amount.")
+    exponent = minor_unit_exponent(currency)
+    whole, fraction = match.group(1), (match.group(2) or "").rstrip("0")
+    if len(fraction) > exponent:
+        raise InvalidMoney(f"{text!r} has more decimals than {currency.upper()} has ({exponent}).")
+    return int(whole) * 10**exponent + int(fraction.ljust(exponent, "0") or "0")

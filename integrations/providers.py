@@ -4,13 +4,16 @@ Each provider is one package (``payments/providers/stripe/``, ``shipping/carrier
 ``notifications/channels/email/``, ...) whose ``__init__`` exports ``spec``, a ``ProviderSpec``:
 its family, its name, its adapter factory and webhook endpoints (dotted paths, imported only when
 used), the settings it needs and the flag that turns it on. Settings list a family's packages
-(``PAYMENT_PROVIDERS``, ``SHIPPING_CARRIERS``, ``MESSAGE_PROVIDERS``); the registries below read
-specs from those lists only, and ``integrations/checks.py`` refuses to start on a wrong one.
+(``PAYMENT_PROVIDERS``, ``SHIPPING_CARRIERS``, ``MESSAGE_PROVIDERS``, ``ORDER_SOURCES``); the
+registries below read specs from those lists only, and ``integrations/checks.py`` refuses to
+start on a wrong one.
 
 A provider is *enabled* when its package is listed and its flag (``STRIPE_ENABLED``, ...) is on.
 Only enabled providers get adapters and webhook URLs. The *active* provider is the one new work
 goes to (``PAYMENT_PROVIDER``, ``SHIPPING_CARRIER``, and ``MESSAGE_CHANNELS`` per channel); work
 already started with another enabled provider (a Stripe payment's refund) still reaches it.
+Storefronts (order sources such as Shopify) have no active one: every enabled storefront sends
+its orders in, and the write-back goes to the storefront an order came from.
 
 This module imports no domain app: packages are named by dotted paths in settings.
 """
@@ -39,14 +42,18 @@ class Family:
     packages_setting: str
     """The setting listing the family's provider packages (dotted module paths)."""
     active_setting: str
-    """The setting naming the provider new work goes to (for messaging: channel -> name)."""
+    """The setting naming the provider new work goes to (for messaging: channel -> name);
+    empty for a family with no active provider (storefronts: every enabled one is used)."""
     label: str
 
 
 PAYMENTS = Family("payments", "PAYMENT_PROVIDERS", "PAYMENT_PROVIDER", "payment provider")
 SHIPPING = Family("shipping", "SHIPPING_CARRIERS", "SHIPPING_CARRIER", "carrier")
 MESSAGING = Family("messaging", "MESSAGE_PROVIDERS", "MESSAGE_CHANNELS", "message provider")
-FAMILIES: dict[str, Family] = {family.name: family for family in (PAYMENTS, SHIPPING, MESSAGING)}
+STOREFRONTS = Family("storefronts", "ORDER_SOURCES", "", "order source")
+FAMILIES: dict[str, Family] = {
+    family.name: family for family in (PAYMENTS, SHIPPING, MESSAGING, STOREFRONTS)
+}
 
 Check = Callable[[Any], str | None]
 """Looks at a setting's value; answers what is wrong with it, or None when it is fine."""
@@ -177,7 +184,9 @@ def webhook_routes() -> dict[str, WebhookRoute]:
 
 def active_providers(family: Family) -> dict[str, str]:
     """What the family's active setting selects: ``{"": name}`` for payments and shipping,
-    ``{channel: name}`` for messaging."""
+    ``{channel: name}`` for messaging, nothing for a family without an active provider."""
+    if not family.active_setting:
+        return {}
     value = getattr(settings, family.active_setting, None)
     if isinstance(value, Mapping):
         return {str(channel): str(name) for channel, name in value.items()}

@@ -18,6 +18,7 @@ from integrations.admin_utils import (
     money_column,
     order_number_candidates,
 )
+from integrations.providers import STOREFRONTS, specs
 from orders.models import Order, OrderLine
 from orders.selectors import order_timeline
 from orders.services import OrderLineInput, order_place
@@ -53,7 +54,10 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "currency", ("placed_at", admin.DateFieldListFilter))
     # Searched by get_search_results: exact number, exact e-mail, or part of the name.
     search_fields = ("number",)
-    search_help_text = "Order number or customer e-mail (exact), or part of the customer's name."
+    search_help_text = (
+        "Order number, storefront (Shopify) order id or customer e-mail (exact), or part of "
+        "the customer's name."
+    )
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)
     inlines = [OrderLineInline]
@@ -66,6 +70,9 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "shipping_amount",
         "discount_amount",
         "total_amount",
+        "source",
+        "external_id",
+        "external_updated_at",
         "placed_at",
         "status_changed_at",
         "updated_at",
@@ -96,6 +103,11 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         by_number = queryset.filter(number__in=order_number_candidates(term))
         if by_number.exists():
             return by_number, False
+        if term.isascii() and term.isdigit() and len(term) <= 20:
+            # A storefront's order id, through the (source, external_id) unique index.
+            by_external = queryset.filter(source__in=list(specs(STOREFRONTS)), external_id=term)
+            if by_external.exists():
+                return by_external, False
         if "@" in term:
             customers = ids_matching(Customer.objects.filter(Exact(Lower("email"), term.lower())))
             return queryset.filter(customer_id__in=customers), False

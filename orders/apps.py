@@ -8,7 +8,11 @@ class OrdersConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.customers.search import register_customer_lookup
+        from integrations.deliveries.registry import register_subscriber
         from orders import events  # noqa: F401 - registers the event types
         from orders.selectors import customer_ids_by_order_number
+        from orders.subscribers import SUBSCRIBERS
 
         register_customer_lookup(customer_ids_by_order_number)
+        for subscriber in SUBSCRIBERS:
+            register_subscriber(subscriber)

@@ -23,6 +23,17 @@ class OrderReasonPayload(OrderPayload):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StorefrontFulfilledPayload(OrderPayload):
+    """A bought label's tracking number written back to the storefront the order came from."""
+
+    source: str
+    tracking_code: str
+    company: str
+    outcome: str
+    """sent, already there (an earlier attempt got through), or nothing left to fulfil."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class UsagePayload(Payload):
     """The product's own properties of a usage fact, as its API sent them."""
 
@@ -74,6 +85,12 @@ register_event_types(
     ),
     EventType("order.refunded", "Order refunded", "{number} fully refunded", payload=OrderPayload),
     EventType("order.flagged", "Order flagged", "{number}: {reason}", payload=OrderReasonPayload),
+    EventType(
+        "order.storefront_fulfilled",
+        "Tracking sent to the storefront",
+        "{number}: {company} {tracking_code} to {source}: {outcome}",
+        payload=StorefrontFulfilledPayload,
+    ),
     EventType("usage.feature_used", "Product usage", "Used {feature}", payload=FeatureUsedPayload),
     EventType(
         "usage.signed_in",

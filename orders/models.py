@@ -71,6 +71,18 @@ class Order(models.Model):
     ship_to_country = models.CharField(
         "country", max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code, e.g. BR."
     )
+    # Where the order came from: blank for orders placed here (API, admin); a storefront's name
+    # (``shopify``) for orders pulled from it, with its own id and the time of the newest
+    # version of the order we applied (an older webhook changes nothing).
+    source = models.CharField(
+        max_length=30, blank=True, help_text="The storefront it came from, e.g. shopify."
+    )
+    external_id = models.CharField(
+        "storefront order id", max_length=64, blank=True, help_text="The storefront's order id."
+    )
+    external_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="The storefront's updated_at of the version applied."
+    )
     placed_at = models.DateTimeField()
     status_changed_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
@@ -88,6 +100,13 @@ class Order(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(total_amount__gte=0), name="order_total_not_negative"
+            ),
+            # One order per storefront order: a webhook delivered twice, or two of its topics
+            # racing, never places a second one.
+            models.UniqueConstraint(
+                fields=["source", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="order_source_external_id",
             ),
         ]
 

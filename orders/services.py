@@ -116,9 +116,14 @@ def order_place(
     actor: User | None = None,
     placed_at: datetime | None = None,
     shipping_address: ShippingAddress | None = None,
+    source: str = "",
+    external_id: str = "",
+    external_updated_at: datetime | None = None,
 ) -> Order:
     """Place an order: totals are computed from the lines, never taken from the caller; the
-    shipping address, when given, is stored on the order for the carriers.
+    shipping address, when given, is stored on the order for the carriers. An order pulled
+    from a storefront keeps its ``source``, the storefront's ``external_id`` (unique per source:
+    a second one raises IntegrityError) and the ``external_updated_at`` of the version placed.
 
     Raises OrderNotAllowed (or its subclasses) as ``order_totals`` does (bad lines or amounts, a
     discount larger than the order, an amount too large to store)."""
@@ -138,6 +143,9 @@ def order_place(
             total_amount=total,
             placed_at=placed_at,
             status_changed_at=placed_at,
+            source=source,
+            external_id=external_id,
+            external_updated_at=external_updated_at,
             **(shipping_address.order_fields() if shipping_address is not None else {}),
         )
         order.number = f"SB-{order.pk:06d}"
@@ -299,6 +307,31 @@ def order_flag(*, order: Order, reason: str, actor: User | None = None) -> Order
             data={"number": order.number, "reason": order.flag_reason},
         )
     return order
+
+
+ADDRESS_EDITABLE_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.PAID})
+
+
+def order_storefront_sync(
+    *, order: Order, updated_at: datetime, shipping_address: ShippingAddress | None
+) -> tuple[Order, bool]:
+    """Take a newer version of a storefront's order: raise its watermark to ``updated_at`` and
+    take the storefront's shipping address while no shipment is under way (placed or paid).
+    A version no newer than the one applied changes nothing: ``(order, False)``; else
+    ``(order, True)``. Statuses move through their own services (paid, cancelled, flagged)."""
+    with transaction.atomic():
+        order = lock(order, "customer")
+        if order.external_updated_at is not None and updated_at <= order.external_updated_at:
+            return order, False
+        order.external_updated_at = updated_at
+        fields = ["external_updated_at", "updated_at"]
+        if shipping_address is not None and order.status in ADDRESS_EDITABLE_STATUSES:
+            for name, value in shipping_address.order_fields().items():
+                if getattr(order, name) != value:
+                    setattr(order, name, value)
+                    fields.append(name)
+        order.save(update_fields=fields)
+    return order, True
 
 
 USAGE_EVENT_TYPES = {"feature_used": "usage.feature_used", "signed_in": "usage.signed_in"}

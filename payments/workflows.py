@@ -42,8 +42,12 @@ PIX_EXPIRED_CANCEL_REASON = "The Pix code expired before it was paid."
 
 def payment_start_for_order(*, order_id: int | str) -> Payment | None:
     """A placed order's payment at the active provider (``PAYMENT_PROVIDER``) with the order's
-    payment method (or ``DEFAULT_PAYMENT_METHOD``): ``payment_start`` with those."""
+    payment method (or ``DEFAULT_PAYMENT_METHOD``): ``payment_start`` with those. None for an
+    order pulled from a storefront (``Order.source``): the storefront collects its payment and
+    says when it is paid."""
     order = Order.objects.select_related("customer").get(pk=order_id)
+    if order.source:
+        return None
     return payment_start(
         order=order,
         provider=settings.PAYMENT_PROVIDER,

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ["payments.subscribers", "shipping.subscribers", "notifications.subscribers"]
+MODULES = [
+    "orders.subscribers",
+    "payments.subscribers",
+    "shipping.subscribers",
+    "notifications.subscribers",
+]
 
 
 def _body_without_docstring(function: ast.FunctionDef) -> list[ast.stmt]:

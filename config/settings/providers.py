@@ -45,6 +45,10 @@ MESSAGE_PROVIDERS = env.list(
 MESSAGE_CHANNELS = env.dict("MESSAGE_CHANNELS", default={"email": "email", "whatsapp": "sandbox"})
 EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)
 
+# Storefronts that send their orders in (webhooks) and get tracking written back. No active one:
+# every enabled storefront is used (Shopify: SHOPIFY_ENABLED).
+ORDER_SOURCES = env.list("ORDER_SOURCES", default=["orders.sources.shopify"])
+
 # Packing order lines into volumes (shipping/packing.py, docs/shipping.md): what a unit without
 # package data weighs and measures, and the limits of one volume (Correios').
 SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS = env.int("SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS", default=300)

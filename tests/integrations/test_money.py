@@ -7,7 +7,7 @@ from django import forms
 
 from integrations.exceptions import InvalidMoney, SwitchboardError
 from integrations.forms import MoneyField
-from integrations.money import format_money, parse_money
+from integrations.money import decimal_to_minor, format_money, parse_money
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,46 @@ def test_money_field_cleans_to_minor_units_and_shows_major_units():
     html = str(_Form(initial={"amount": 123_456})["amount"])
     assert 'value="1.234,56"' in html
     assert 'type="text"' in html and 'inputmode="decimal"' in html
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("199.90", "BRL", 19_990),
+        ("10", "USD", 1_000),
+        ("0.5", "EUR", 50),
+        ("10.000", "USD", 1_000),  # trailing zeros past the exponent are not more precision
+        ("1500", "JPY", 1_500),
+        ("1500.0", "JPY", 1_500),
+        ("1.500", "KWD", 1_500),
+        ("0.00", "BRL", 0),
+        ("92233720368547758.07", "BRL", 2**63 - 1),
+    ],
+)
+def test_a_provider_decimal_string_becomes_exact_minor_units(
+    text: str, currency: str, minor: int
+) -> None:
+    assert decimal_to_minor(text, currency) == minor
+
+
+@pytest.mark.parametrize(
+    ("value", "currency"),
+    [
+        ("99.901", "BRL"),
+        ("1500.5", "JPY"),
+        ("-1.00", "BRL"),
+        ("1e3", "BRL"),
+        ("1,50", "BRL"),
+        ("", "BRL"),
+        (" ", "BRL"),
+        ("01.00", "BRL"),
+        ("\u0661\u0662.00", "BRL"),  # Arabic-Indic digits: not ASCII
+        ("NaN", "BRL"),
+        (19.9, "BRL"),  # a float from a JSON number is not the documented string
+        (None, "BRL"),
+        ("1" * 19, "BRL"),
+    ],
+)
+def test_anything_but_a_plain_decimal_string_is_refused(value: object, currency: str) -> None:
+    with pytest.raises(InvalidMoney):
+        decimal_to_minor(value, currency)

@@ -305,3 +305,80 @@ def test_the_wsgi_application_gunicorn_loads_refuses_to_start(run: Any):
     assert "Set STRIPE_ENABLED=true" in result.stderr
     good = run(["-c", code], {})
     assert good.returncode == 0, good.stderr
+
+
+SHOPIFY_GOOD = {
+    "SHOPIFY_SHOP": "myshop.myshopify.com",
+    "SHOPIFY_ACCESS_TOKEN": "shpat_0123456789abcdef0123456789abcdef",
+    "SHOPIFY_WEBHOOK_SECRET": "shpss_0123456789abcdef0123456789abcdef",
+    "SHOPIFY_API_VERSION": "2026-10",
+    "SHOPIFY_API_BASE": "",
+}
+
+
+def _shopify_on(settings: Any, **changes: Any) -> None:
+    settings.SHOPIFY_ENABLED = True
+    for name, value in {**SHOPIFY_GOOD, **changes}.items():
+        setattr(settings, name, value)
+
+
+def test_an_enabled_shopify_with_its_settings_passes(settings: Any):
+    _shopify_on(settings)
+
+    assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "missing",
+    ["SHOPIFY_SHOP", "SHOPIFY_ACCESS_TOKEN", "SHOPIFY_WEBHOOK_SECRET", "SHOPIFY_API_VERSION"],
+)
+def test_an_enabled_shopify_without_a_setting_is_refused(settings: Any, missing: str):
+    _shopify_on(settings, **{missing: ""})
+
+    error = only(provider_checks.MISSING_SETTING)
+
+    assert f"{missing} is not set" in error.msg
+    assert "storefronts provider 'shopify'" in error.msg
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "problem"),
+    [
+        ("SHOPIFY_SHOP", "myshop.com", "myshopify.com"),
+        ("SHOPIFY_SHOP", "https://myshop.myshopify.com", "myshopify.com"),
+        ("SHOPIFY_ACCESS_TOKEN", "0123456789abcdef0123456789abcdef", "shpat_"),
+        ("SHOPIFY_ACCESS_TOKEN", "shpat_short", "too little"),
+        ("SHOPIFY_WEBHOOK_SECRET", "too-short", "16-255"),
+        ("SHOPIFY_API_VERSION", "2026-11", "API version"),
+        ("SHOPIFY_API_VERSION", "latest", "API version"),
+        ("SHOPIFY_API_BASE", "http://myshop.myshopify.com", "https://"),
+    ],
+)
+def test_a_malformed_shopify_setting_is_refused(
+    settings: Any, setting: str, value: str, problem: str
+):
+    _shopify_on(settings, **{setting: value})
+
+    error = only(provider_checks.MALFORMED_SETTING)
+
+    assert error.msg.startswith(setting)
+    assert problem in error.msg
+    if setting in ("SHOPIFY_ACCESS_TOKEN", "SHOPIFY_WEBHOOK_SECRET") and len(value) > 8:
+        assert value not in error.msg + (error.hint or ""), "a message never shows the value"
+
+
+def test_a_listed_order_source_that_does_not_exist_is_refused(settings: Any):
+    settings.ORDER_SOURCES = [*settings.ORDER_SOURCES, "orders.sources.woocommerce"]
+
+    error = only(provider_checks.UNKNOWN)
+
+    assert "ORDER_SOURCES" in error.msg
+    assert "orders.sources.woocommerce" in error.msg
+
+
+def test_a_storefront_listed_as_a_carrier_is_refused(settings: Any):
+    settings.SHIPPING_CARRIERS = [*settings.SHIPPING_CARRIERS, "orders.sources.shopify"]
+
+    error = only(provider_checks.WRONG_FAMILY)
+
+    assert "storefronts provider" in error.msg

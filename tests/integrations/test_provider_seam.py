@@ -19,6 +19,7 @@ from integrations.providers import (
     MESSAGING,
     PAYMENTS,
     SHIPPING,
+    STOREFRONTS,
     ProviderSpec,
     enabled_specs,
     load_spec,
@@ -39,6 +40,7 @@ SHIPPED = {
     "shipping.carriers.melhor_envio": (SHIPPING, "melhor_envio"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
+    "orders.sources.shopify": (STOREFRONTS, "shopify"),
 }
 EXAMPLE = "tests.support.example_provider"
 EXAMPLE_SECRET = "whsec_" + "ZXhhbXBsZS1wcm92aWRlci1zZWNyZXQtMzItYnl0ZXM="
@@ -66,7 +68,13 @@ def test_every_provider_package_in_the_tree_is_shipped():
     """A package under a family's folder with no spec (or a spec not listed here) is a provider
     that nothing loads: refuse it."""
     found = set()
-    for folder in ("payments/providers", "shipping/carriers", "notifications/channels"):
+    folders = (
+        "payments/providers",
+        "shipping/carriers",
+        "notifications/channels",
+        "orders/sources",
+    )
+    for folder in folders:
         for path in sorted((ROOT / folder).iterdir()):
             module = f"{folder.replace('/', '.')}.{path.stem}"
             if path.name.startswith("_") or path.stem == "base":
@@ -159,12 +167,43 @@ def test_families_name_their_settings():
         "PAYMENT_PROVIDERS",
         "SHIPPING_CARRIERS",
         "MESSAGE_PROVIDERS",
+        "ORDER_SOURCES",
     }
     assert {f.active_setting for f in FAMILIES.values()} == {
         "PAYMENT_PROVIDER",
         "SHIPPING_CARRIER",
         "MESSAGE_CHANNELS",
+        "",
     }
+    assert STOREFRONTS.active_setting == "", "every enabled storefront sends orders in"
+
+
+def test_a_storefront_is_served_only_while_listed_and_enabled(settings: Any, client: Any):
+    """Storefronts have no active one: an enabled, listed storefront gets its adapter and its
+    webhook URL; off or unlisted, neither (and the checks ask nothing of it)."""
+    from integrations.checks import check_providers
+    from orders.sources import get_order_source, order_source_enabled
+
+    settings.SHOPIFY_ENABLED = False
+    assert not order_source_enabled("shopify")
+    assert (
+        client.post("/webhooks/shopify/", data=b"{}", content_type="application/json").status_code
+        == 404
+    )
+    with pytest.raises(ImproperlyConfigured, match="set SHOPIFY_ENABLED=true"):
+        get_order_source("shopify")
+
+    settings.SHOPIFY_ENABLED = True
+    settings.SHOPIFY_SHOP = "myshop.myshopify.com"
+    settings.SHOPIFY_ACCESS_TOKEN = "shpat_0123456789abcdef0123456789abcdef"
+    settings.SHOPIFY_WEBHOOK_SECRET = "shpss_0123456789abcdef0123456789abcdef"
+    assert check_providers() == []
+    assert get_order_source("shopify").name == "shopify"
+    assert get_webhook_endpoint("shopify") is not None
+
+    settings.ORDER_SOURCES = []
+    assert not order_source_enabled("shopify")
+    assert get_webhook_endpoint("shopify") is None
 
 
 def test_the_guide_to_adding_a_provider_exists_and_names_the_seam():
