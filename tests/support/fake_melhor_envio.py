@@ -25,34 +25,24 @@ import itertools
 import json
 import secrets
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from tests.support.loopback import serve_on_loopback
+from tests.support.loopback import Seen, json_api_handler, serve_on_loopback
 
 CLIENT_ID = "4321"
 CLIENT_SECRET = "me-test-client-secret-0123456789abcdef"
 FIRST_REFRESH_TOKEN = "def50200-first-refresh-token-0123456789"
 SLOW = 3.0
 ME_TZ = ZoneInfo("America/Sao_Paulo")
-
-
-@dataclass(frozen=True)
-class Seen:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    raw: bytes
 
 
 def me_time(when: datetime) -> str:
@@ -325,68 +315,38 @@ class FakeMelhorEnvio:
             "refresh_token": refresh,
         }
 
+    # The wire ----------------------------------------------------------------------------
 
-def _handler_for(fake: FakeMelhorEnvio) -> type:
-    from http.server import BaseHTTPRequestHandler
-
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            split = urlsplit(self.path)
-            path = split.path.removeprefix("/api/v2")
-            seen = Seen(
-                self.command,
-                path,
-                parse_qs(split.query),
-                {k.lower(): v for k, v in self.headers.items()},
-                raw,
-            )
-            with fake.lock:
-                fake.seen.append(seen)
-                faults = fake.faults.get((self.command, path), [])
-                fault = faults.pop(0) if faults else ""
-                if path == "/oauth/token":
-                    status, answer = fake.oauth(parse_qs(raw.decode()))
+    def respond(self, seen: Seen) -> tuple[int, Any, float]:
+        path = seen.path.removeprefix("/api/v2")
+        with self.lock:
+            self.seen.append(replace(seen, path=path))
+            faults = self.faults.get((seen.method, path), [])
+            fault = faults.pop(0) if faults else ""
+            if path == "/oauth/token":
+                status, answer = self.oauth(parse_qs(seen.raw.decode()))
+            else:
+                bearer = seen.headers.get("authorization", "").removeprefix("Bearer ")
+                expiry = self.access_tokens.get(bearer)
+                if fault == "401" or expiry is None or expiry <= timezone.now():
+                    status, answer = 401, {"message": "Unauthenticated."}
+                elif fault in ("500", "timeout"):
+                    status, answer = 500, {"message": "Server Error"}
                 else:
-                    bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                    expiry = fake.access_tokens.get(bearer)
-                    if fault == "401" or expiry is None or expiry <= timezone.now():
-                        status, answer = 401, {"message": "Unauthenticated."}
-                    elif fault in ("500", "timeout"):
-                        status, answer = 500, {"message": "Server Error"}
+                    try:
+                        body = json.loads(seen.raw) if seen.raw else None
+                    except ValueError:
+                        status, answer = 422, {"message": "The given data was invalid."}
                     else:
-                        try:
-                            body = json.loads(raw) if raw else None
-                        except ValueError:
-                            status, answer = 422, {"message": "The given data was invalid."}
-                        else:
-                            status, answer = fake.handle(self.command, path, seen.query, body)
-            if fault.startswith("timeout"):
-                time.sleep(SLOW)
-            payload = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass
-
-        do_GET = do_POST = _answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
+                        status, answer = self.handle(seen.method, path, seen.query, body)
+        return status, answer, SLOW if fault.startswith("timeout") else 0
 
 
 @contextmanager
 def serve_fake_melhor_envio() -> Iterator[FakeMelhorEnvio]:
     """A FakeMelhorEnvio on 127.0.0.1; its ``url`` is the API base (ends in ``/api/v2``)."""
     fake = FakeMelhorEnvio()
-    with serve_on_loopback(_handler_for(fake)) as base:
+    with serve_on_loopback(json_api_handler(fake.respond)) as base:
         fake.url = f"{base}/api/v2"
         yield fake
 

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
+
 
 @contextmanager
 def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
@@ -28,6 +30,13 @@ def serve_on_loopback(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def loopback_session() -> requests.Session:
+    """A session that talks to a loopback fake directly (no proxy from the environment)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from shipping.carriers.easypost.client import (
     EasyPostTracker,
 )
 from shipping.carriers.easypost.tracking import carrier_code, ep_status
+from shipping.packing import parcels_or_default
 
 GRAMS_PER_OUNCE = Decimal("28.349523125")
 MM_PER_INCH = Decimal("25.4")
@@ -73,14 +74,6 @@ def parcel_body(parcel: Parcel) -> dict[str, float]:
         "height": inches(parcel.height_mm),
         "weight": ounces(parcel.weight_grams),
     }
-
-
-def _parcels(parcels: tuple[Parcel, ...], items: int, declared: int) -> tuple[Parcel, ...]:
-    if parcels:
-        return parcels
-    from shipping.packing import PackingLine, pack
-
-    return tuple(pack([PackingLine(max(items, 1))], declared_amount=declared))
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
@@ -149,7 +142,11 @@ class EasyPostCarrier:
             raise ProviderRejected(
                 f"{PROVIDER}: a quote needs the destination postal code.", provider=PROVIDER
             )
-        parcel = stacked(_parcels(request.parcels, request.items, request.declared_amount))
+        parcel = stacked(
+            parcels_or_default(
+                request.parcels, items=request.items, declared_amount=request.declared_amount
+            )
+        )
         shipment = self.gateway().create_shipment(
             reference=request.reference,
             from_address=self._from(),
@@ -175,7 +172,11 @@ class EasyPostCarrier:
 
     def _create(self, gateway: EasyPostGateway, request: LabelRequest) -> EasyPostShipment:
         country = (request.destination_country or settings.EASYPOST_FROM_COUNTRY).upper()
-        parcel = stacked(_parcels(request.parcels, request.items, request.declared_amount))
+        parcel = stacked(
+            parcels_or_default(
+                request.parcels, items=request.items, declared_amount=request.declared_amount
+            )
+        )
         return gateway.create_shipment(
             reference=request.reference,
             from_address=self._from(),

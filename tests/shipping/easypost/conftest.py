@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from orders.models import Order
 from shipping.carriers.base import LabelRequest
@@ -21,6 +20,7 @@ from tests.support.fake_easypost import (
     serve_fake_easypost,
     sign,
 )
+from tests.support.loopback import loopback_session
 from tests.support.outbound import Sleeps, fast_outbound
 
 
@@ -53,12 +53,7 @@ def fake_ep(settings: Any) -> Iterator[FakeEasyPost]:
 
 @pytest.fixture
 def carrier() -> EasyPostCarrier:
-    def session() -> requests.Session:
-        s = requests.Session()
-        s.trust_env = False  # no proxy from the environment between us and 127.0.0.1
-        return s
-
-    return EasyPostCarrier(session_factory=session, sleep=Sleeps())
+    return EasyPostCarrier(session_factory=loopback_session, sleep=Sleeps())
 
 
 def label_request(shipment: Shipment, order: Order, **overrides: Any) -> LabelRequest:

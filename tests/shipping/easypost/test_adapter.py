@@ -28,7 +28,12 @@ from shipping.carriers.easypost.adapter import (
 from shipping.carriers.easypost.client import EasyPostGateway
 from shipping.models import Shipment, ShipmentStatus
 from shipping.services import shipment_purchase_label
-from shipping.workflows import shipment_refresh_tracking, shipment_void_label
+from shipping.workflows import (
+    shipment_refresh_tracking,
+    shipment_start_for_order,
+    shipment_void_label,
+)
+from tests.factories import make_paid_payment
 from tests.shipping.easypost.conftest import label_request
 from tests.support.fake_easypost import API_KEY, FakeEasyPost
 
@@ -340,3 +345,31 @@ def test_track_creates_a_tracker_for_a_code_easypost_does_not_track_yet(
     assert facts[0].tracking_status == "unknown"
     carrier.track(tracking_code="9400100000000000000000")
     assert len(fake_ep.requests_to("POST", "/trackers")) == 1  # found the second time
+
+
+def test_a_paid_order_ships_with_the_cheapest_easypost_rate(
+    settings: Any, fake_ep: FakeEasyPost, customer: Any
+) -> None:
+    settings.SHIPPING_CARRIER = "easypost"
+    order = make_paid_payment(customer=customer, currency="USD").order
+    Order.objects.filter(pk=order.pk).update(
+        ship_to_name="Dr. Steve Brule",
+        ship_to_street="E Bullard Ave",
+        ship_to_number="179",
+        ship_to_city="Fresno",
+        ship_to_state="CA",
+        ship_to_postal_code="93711",
+        ship_to_country="US",
+    )
+
+    shipment_start_for_order(order_id=order.pk)
+    shipment_start_for_order(order_id=order.pk)  # a redelivered subscriber: nothing more
+
+    shipment = Shipment.objects.get(order=order)
+    assert (shipment.carrier, shipment.service) == ("easypost", "USPS GroundAdvantage")
+    assert shipment.status == ShipmentStatus.LABEL_PURCHASED
+    assert shipment.cost_currency == "USD" and shipment.cost_amount > 0
+    assert fake_ep.labels_bought == 1
+    bought = fake_ep.shipments[shipment.provider_shipment_id]
+    assert bought["reference"] == f"shipment:{shipment.pk}"
+    assert shipment.tracking_code == bought["tracking_code"]
