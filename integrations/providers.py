@@ -269,6 +269,13 @@ def comma_separated(check: Check) -> Check:
     return check_items
 
 
+def https_url(value: Any) -> str | None:
+    """An API base URL: https, or plain http on loopback only (local fakes and demos)."""
+    if not _text(value).startswith(("https://", "http://127.0.0.1", "http://localhost")):
+        return "must be an https:// URL"
+    return None
+
+
 def fernet_keys(value: Any) -> str | None:
     """One or more Fernet keys (url-safe base64 of 32 bytes), a list or comma-separated text:
     ``CREDENTIALS_KEYS``, which encrypts the provider credentials stored in the database."""

@@ -118,3 +118,12 @@ def pack(lines: Iterable[PackingLine], *, declared_amount: int = 0) -> list[Parc
         )
         for position, v in enumerate(volumes)
     ]
+
+
+def parcels_or_default(
+    parcels: tuple[Parcel, ...], *, items: int, declared_amount: int
+) -> tuple[Parcel, ...]:
+    """``parcels``, or, when the caller had no package data, ``items`` default units packed."""
+    if parcels:
+        return parcels
+    return tuple(pack([PackingLine(max(items, 1))], declared_amount=declared_amount))

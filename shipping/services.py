@@ -243,10 +243,24 @@ def _shipment_track(
     with transaction.atomic():
         shipment = lock(shipment)
         watermark = shipment.last_tracking_at
-        if occurred_at is not None and watermark is not None and occurred_at <= watermark:
+        same_time_forward = (
+            occurred_at is not None
+            and occurred_at == watermark
+            and target in allowed.get(shipment.status, frozenset())
+            and shipment.status not in allowed.get(target, frozenset())
+        )
+        if (
+            occurred_at is not None
+            and watermark is not None
+            and occurred_at <= watermark
+            and not same_time_forward
+        ):
+            # Stale: a later fact was already applied. Two facts of the same instant (posted and
+            # delivered in one second) end the same in either order: the one ahead along a
+            # one-way move of the map wins.
             if carrier_fact and target == ShipmentStatus.POSTED:
                 _note_posted_at(shipment, occurred_at)
-            return shipment  # stale: a later fact was already applied
+            return shipment
         if shipment.status == target:
             if carrier_fact and occurred_at is not None:
                 shipment.last_tracking_at = occurred_at

@@ -6,6 +6,7 @@ from config import __version__
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
+from config.settings.easypost import *  # noqa: F403
 from config.settings.email import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config

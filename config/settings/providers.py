@@ -32,7 +32,11 @@ PAYMENT_BACKSTOP_SECONDS = env.float("PAYMENT_BACKSTOP_SECONDS", default=30.0)
 
 SHIPPING_CARRIERS = env.list(
     "SHIPPING_CARRIERS",
-    default=["shipping.carriers.sandbox", "shipping.carriers.melhor_envio"],
+    default=[
+        "shipping.carriers.sandbox",
+        "shipping.carriers.melhor_envio",
+        "shipping.carriers.easypost",
+    ],
 )
 SHIPPING_CARRIER = env.str("SHIPPING_CARRIER", default="sandbox")
 

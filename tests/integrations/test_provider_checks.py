@@ -382,3 +382,57 @@ def test_a_storefront_listed_as_a_carrier_is_refused(settings: Any):
     error = only(provider_checks.WRONG_FAMILY)
 
     assert "storefronts provider" in error.msg
+
+
+GOOD_EASYPOST = {
+    "EASYPOST_API_KEY": "EZTK" + "0123456789abcdef" * 3,
+    "EASYPOST_WEBHOOK_SECRET": "easypost-webhook-secret-0123456789",
+    "EASYPOST_WEBHOOK_SECRET_PREVIOUS": "",
+    "EASYPOST_API_BASE": "https://api.easypost.com/v2",
+    "EASYPOST_FROM_ZIP": "94104",
+}
+
+
+def _easypost(settings: Any, **changes: Any) -> None:
+    settings.EASYPOST_ENABLED = True
+    for name, value in {**GOOD_EASYPOST, **changes}.items():
+        setattr(settings, name, value)
+
+
+def test_easypost_enabled_with_its_settings_passes(settings: Any):
+    _easypost(settings)
+    assert errors() == []
+
+
+@pytest.mark.parametrize(
+    "missing", ["EASYPOST_API_KEY", "EASYPOST_WEBHOOK_SECRET", "EASYPOST_FROM_ZIP"]
+)
+def test_easypost_enabled_without_a_required_setting_is_refused(settings: Any, missing: str):
+    _easypost(settings, **{missing: ""})
+
+    error = only(provider_checks.MISSING_SETTING)
+
+    assert f"{missing} is not set" in error.msg
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "problem"),
+    [
+        ("EASYPOST_API_KEY", "sk_test_0123456789abcdef0123456789", "must start with EZAK or EZTK"),
+        ("EASYPOST_API_KEY", "EZAK0123", "too little"),
+        ("EASYPOST_API_KEY", "EZAK0123456789 abcdef0123456789", "spaces"),
+        ("EASYPOST_WEBHOOK_SECRET", "short", "16-255"),
+        ("EASYPOST_WEBHOOK_SECRET_PREVIOUS", "short", "16-255"),
+        ("EASYPOST_API_BASE", "http://api.easypost.com/v2", "https://"),
+    ],
+)
+def test_easypost_malformed_setting_is_refused(
+    settings: Any, setting: str, value: str, problem: str
+):
+    _easypost(settings, **{setting: value})
+
+    error = only(provider_checks.MALFORMED_SETTING)
+
+    assert error.msg.startswith(setting)
+    assert problem in error.msg
+    assert value not in error.msg + (error.hint or ""), "a message never shows the value"

@@ -38,6 +38,7 @@ SHIPPED = {
     "payments.providers.asaas": (PAYMENTS, "asaas"),
     "shipping.carriers.sandbox": (SHIPPING, "sandbox"),
     "shipping.carriers.melhor_envio": (SHIPPING, "melhor_envio"),
+    "shipping.carriers.easypost": (SHIPPING, "easypost"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
     "orders.sources.shopify": (STOREFRONTS, "shopify"),

@@ -97,3 +97,29 @@ def test_any_order_of_tracking_scans_ends_where_the_newest_says(
     delivered = scans[-1] == S.DELIVERED
     assert shipment.delivered_at == (shipment.last_tracking_at if delivered else None)
     assert order.status == (OrderStatus.DELIVERED if delivered else OrderStatus.SHIPPED)
+
+
+@pytest.mark.parametrize(
+    "sequence",
+    [
+        [S.POSTED, S.DELIVERED],
+        [S.DELIVERED, S.POSTED],
+        [S.POSTED, S.DELIVERED, S.POSTED],
+    ],
+)
+def test_scans_of_the_same_instant_end_at_the_one_ahead_in_either_order(
+    sequence: list[str],
+) -> None:
+    """Posted and delivered stamped in the same second (a courier scanning twice at the door)
+    end delivered whichever arrives first: the later one along a one-way move wins a tie."""
+    order = make_paid_payment().order
+    shipment = shipment_create(order=order, carrier="sandbox")
+    shipment = shipment_purchase_label(shipment=shipment, tracking_code=f"BR{shipment.pk:09d}X")
+    for status in sequence:
+        _deliver(shipment, status, 5)
+
+    shipment.refresh_from_db()
+    order.refresh_from_db()
+    assert shipment.status == S.DELIVERED
+    assert shipment.last_tracking_at == T0 + timedelta(minutes=5)
+    assert order.status == OrderStatus.DELIVERED

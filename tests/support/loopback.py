@@ -1,5 +1,11 @@
-"""The loopback server helper lives with the fake providers the demo also runs."""
+"""The loopback server helpers live with the fake providers the demo also runs."""
 
-from config.fake_providers.loopback import serve_on_loopback
+from config.fake_providers.loopback import (
+    Responder,
+    Seen,
+    json_api_handler,
+    loopback_session,
+    serve_on_loopback,
+)
 
-__all__ = ["serve_on_loopback"]
+__all__ = ["Responder", "Seen", "json_api_handler", "loopback_session", "serve_on_loopback"]

@@ -13,6 +13,7 @@ from integrations.providers import (
     ProviderSpec,
     WebhookRoute,
     fernet_keys,
+    https_url,
     token,
 )
 
@@ -31,13 +32,6 @@ def _contact(value: object) -> str | None:
     return None
 
 
-def _https_url(value: object) -> str | None:
-    text = str(value or "")
-    if not text.startswith(("https://", "http://127.0.0.1", "http://localhost")):
-        return "must be an https:// URL"
-    return None
-
-
 spec = ProviderSpec(
     family=SHIPPING.name,
     name="melhor_envio",
@@ -47,7 +41,7 @@ spec = ProviderSpec(
     settings=(
         ProviderSetting("MELHOR_ENVIO_CLIENT_ID", check=token(min_length=1, max_length=64)),
         ProviderSetting("MELHOR_ENVIO_CLIENT_SECRET", check=token(min_length=16, max_length=255)),
-        ProviderSetting("MELHOR_ENVIO_API_BASE", check=_https_url),
+        ProviderSetting("MELHOR_ENVIO_API_BASE", check=https_url),
         ProviderSetting("MELHOR_ENVIO_CONTACT_EMAIL", check=_contact),
         ProviderSetting("MELHOR_ENVIO_FROM_POSTAL_CODE", check=_postal_code),
         ProviderSetting("CREDENTIALS_KEYS", check=fernet_keys),

@@ -26,6 +26,7 @@ from integrations.exceptions import ProviderRejected, ProviderUnavailable
 from shipping.carriers.base import Label, LabelRequest, Parcel, Quote, QuoteRequest, TrackingFact
 from shipping.carriers.melhor_envio.client import PROVIDER, MelhorEnvioClient
 from shipping.carriers.melhor_envio.tracking import STATUS_TIME_FIELD, me_status, status_time
+from shipping.packing import parcels_or_default
 
 CURRENCY = "BRL"
 SERVICE_ID = re.compile(r"#(\d{1,6})$")
@@ -77,14 +78,6 @@ def volume(parcel: Parcel) -> dict[str, Any]:
     }
 
 
-def _parcels(parcels: tuple[Parcel, ...], items: int, declared: int) -> tuple[Parcel, ...]:
-    if parcels:
-        return parcels
-    from shipping.packing import PackingLine, pack
-
-    return tuple(pack([PackingLine(max(items, 1))], declared_amount=declared))
-
-
 def _digits(value: str) -> str:
     return "".join(c for c in value if c.isascii() and c.isdigit())
 
@@ -132,7 +125,9 @@ class MelhorEnvioCarrier:
             raise ProviderRejected(
                 f"{PROVIDER}: a quote needs the destination CEP.", provider=PROVIDER
             )
-        parcels = _parcels(request.parcels, request.items, request.declared_amount)
+        parcels = parcels_or_default(
+            request.parcels, items=request.items, declared_amount=request.declared_amount
+        )
         body: dict[str, Any] = {
             "from": {"postal_code": _digits(settings.MELHOR_ENVIO_FROM_POSTAL_CODE)},
             "to": {"postal_code": destination},
@@ -185,7 +180,9 @@ class MelhorEnvioCarrier:
         return answer
 
     def _cart(self, request: LabelRequest) -> dict[str, Any]:
-        parcels = _parcels(request.parcels, request.items, request.declared_amount)
+        parcels = parcels_or_default(
+            request.parcels, items=request.items, declared_amount=request.declared_amount
+        )
         body = {
             "service": service_id(request.service),
             "from": self._from(),

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from orders.models import Order
 from shipping.carriers.base import LabelRequest
@@ -22,6 +21,7 @@ from tests.support.fake_melhor_envio import (
     serve_fake_melhor_envio,
     sign,
 )
+from tests.support.loopback import loopback_session
 from tests.support.outbound import Sleeps, fast_outbound
 
 
@@ -59,12 +59,7 @@ def fake_me(settings: Any) -> Iterator[FakeMelhorEnvio]:
 
 @pytest.fixture
 def carrier() -> MelhorEnvioCarrier:
-    def session() -> requests.Session:
-        s = requests.Session()
-        s.trust_env = False  # no proxy from the environment between us and 127.0.0.1
-        return s
-
-    return MelhorEnvioCarrier(session_factory=session, sleep=Sleeps())
+    return MelhorEnvioCarrier(session_factory=loopback_session, sleep=Sleeps())
 
 
 def label_request(shipment: Shipment, order: Order) -> LabelRequest:
