@@ -42,6 +42,7 @@ PROVIDER_OWNED_FIELDS = (
     "delivered_at",
     "last_tracking_at",
     "tracking_status",
+    "promised_delivery_on",  # from the carrier's quote, when the shipment was opened
 )
 
 TRACKING_EVENT_FIELDS = (
