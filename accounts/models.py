@@ -219,6 +219,7 @@ class AuditLogEntry(AppendOnlyModel):
         RECONCILIATION_RESOLVED = "reconciliation_resolved", "Reconciliation item resolved"
         CIRCUIT_BREAKER_RESET = "circuit_breaker_reset", "Circuit breaker reset"
         DELIVERY_RETRIED = "delivery_retried", "Delivery retried"
+        SHIPMENT_ALERT_HANDLED = "shipment_alert_handled", "Shipment alert handled"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -56,6 +56,12 @@ EMPTY_MESSAGES: dict[str, str] = {
         "kept here with the carrier's own code and message; scans that need ops' attention "
         "(unknown codes, lost or cancelled parcels) are flagged."
     ),
+    "shipping.shipmentalert": (
+        "No shipment needs attention. A shipment is flagged here, once per reason, when it has "
+        "had no scan for SHIPPING_STALE_SCAN_DAYS days, is still on its way past the date its "
+        "quote promised, or the carrier reports a failed delivery, a return or a loss; the "
+        'hourly scan (shipping-alerts-scan) finds them. "All" shows the handled ones too.'
+    ),
     "notifications.notification": (
         "No messages yet. E-mails and WhatsApp messages appear here when an order is placed, "
         "paid, shipped or refunded; their delivery and read receipts arrive as webhooks."

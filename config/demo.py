@@ -53,6 +53,7 @@ from payments.services import (
     refund_reject,
     refund_request,
 )
+from shipping.alerts import shipment_alerts_scan
 from shipping.models import Shipment, ShipmentStatus
 from shipping.services import shipment_apply_tracking, shipment_create, shipment_purchase_label
 
@@ -490,6 +491,7 @@ def _seed_story() -> bool:
             placed_at = start + timedelta(days=rng.randint(0, 50), minutes=rng.randint(0, 1439))
             _demo_order(rng, customer, outcome, placed_at, staff)
         _demo_disputes(now)
+        shipment_alerts_scan(now=now)  # late and troubled parcels on the ops list
         for customer in customers[:15]:
             customer_note_add(
                 customer=customer,

@@ -50,6 +50,7 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("sandbox-webhooks-sweep", "integrations.sandbox.sweep", 1),
     PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
+    PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
     PeriodicJob(
         "orders-idempotency-prune",
         "orders.services.order_idempotency_keys_prune",

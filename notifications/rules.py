@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 from integrations.events import event_payload
@@ -67,6 +68,19 @@ class PaymentReissuedFields(MoneyFields, Protocol):
     def pix_code(self) -> str: ...
     @property
     def retry_url(self) -> str: ...
+
+
+class ShipmentAlertFields(Protocol):
+    @property
+    def order(self) -> str: ...
+    @property
+    def tracking_code(self) -> str: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def promised_delivery_on(self) -> str: ...
+    @property
+    def notify_customer(self) -> bool: ...
 
 
 # None: this event, with this payload, tells the customer nothing. The argument is the event
@@ -130,6 +144,73 @@ def shipment_delivered(payload: TrackingFields) -> CustomerMessage:
         template="shipment_delivered",
         subject=f"{number} was delivered",
         body=f"{number} was delivered. We hope you enjoy it!",
+    )
+
+
+def _tracking_line(code: str) -> str:
+    return f" Tracking code: {code}." if code else ""
+
+
+def _day(iso_date: str) -> str:
+    try:
+        day = date.fromisoformat(iso_date)
+    except ValueError:
+        return ""
+    return f"{day.day} {day:%B %Y}"
+
+
+def shipment_delayed(payload: ShipmentAlertFields) -> CustomerMessage | None:
+    """The delay message: a shipment flagged late (no scan for days, or past the promised
+    date). Sent for the first delay of a shipment only (the alert says so)."""
+    if not payload.notify_customer:
+        return None
+    number = payload.order or "your order"
+    promised = _day(payload.promised_delivery_on)
+    was_due = f" (it was due by {promised})" if promised else ""
+    return CustomerMessage(
+        template="shipment_delayed",
+        subject=f"{number} is taking longer than expected",
+        body=f"We are sorry: {number} is taking longer than expected to reach you{was_due}. "
+        "We are checking with the carrier and will let you know as soon as it moves."
+        f"{_tracking_line(payload.tracking_code)}",
+    )
+
+
+_EXCEPTION_TEXTS = {
+    "delivery_failed": (
+        "{number}: the carrier could not deliver",
+        "The carrier tried to deliver {number} but could not. We are following it up with "
+        "them; reply to this message if the address needs a correction.",
+    ),
+    "returned": (
+        "{number} is being returned to us",
+        "The carrier is returning {number} to us. We will contact you to arrange a new "
+        "delivery or a refund.",
+    ),
+    "lost": (
+        "We are looking for {number}",
+        "The carrier cannot locate {number} at the moment. We have opened an enquiry with "
+        "them and will contact you with a solution.",
+    ),
+}
+
+
+def shipment_exception(payload: ShipmentAlertFields) -> CustomerMessage | None:
+    """A shipment flagged in trouble at the carrier: delivery failed, returned, lost."""
+    if not payload.notify_customer:
+        return None
+    number = payload.order or "your order"
+    subject, body = _EXCEPTION_TEXTS.get(
+        payload.reason,
+        (
+            "News about {number}",
+            "There is a problem with the delivery of {number}; we are on it and will contact you.",
+        ),
+    )
+    return CustomerMessage(
+        template="shipment_exception",
+        subject=subject.format(number=number),
+        body=body.format(number=number) + _tracking_line(payload.tracking_code),
     )
 
 
@@ -210,6 +291,8 @@ RULES: dict[str, Rule] = {
     "shipment.in_transit": shipment_in_transit,
     "shipment.out_for_delivery": shipment_out_for_delivery,
     "shipment.delivered": shipment_delivered,
+    "shipment.delayed": shipment_delayed,
+    "shipment.exception": shipment_exception,
     "refund.succeeded": refund_succeeded,
 }
 

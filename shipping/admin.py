@@ -2,11 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.views.decorators.http import require_POST
 
+from accounts.models import User
 from integrations.admin_utils import (
+    DefaultValueFilter,
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
     ReadOnlyAdminMixin,
@@ -14,10 +20,13 @@ from integrations.admin_utils import (
     money_column,
     order_number_candidates,
     provider_names,
+    signed_in_user,
     static_choices_filter,
 )
 from orders.models import Order
-from shipping.models import Shipment, TrackingEvent
+from shipping.alerts import shipment_alert_handle
+from shipping.exceptions import ShipmentAlertNotAllowed
+from shipping.models import Shipment, ShipmentAlert, TrackingEvent
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
 PROVIDER_OWNED_FIELDS = (
@@ -33,6 +42,7 @@ PROVIDER_OWNED_FIELDS = (
     "delivered_at",
     "last_tracking_at",
     "tracking_status",
+    "promised_delivery_on",  # from the carrier's quote, when the shipment was opened
 )
 
 TRACKING_EVENT_FIELDS = (
@@ -152,3 +162,130 @@ class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmi
 
     def has_delete_permission(self, request: HttpRequest, obj: Shipment | None = None) -> bool:
         return False
+
+
+# Delay and exception alerts: the ops list -------------------------------------------------------
+
+
+class ShipmentAlertOpenFilter(DefaultValueFilter):
+    """Alerts that need attention unless asked otherwise: the list ops still has to work."""
+
+    default = ShipmentAlert.Status.OPEN
+    statuses = ShipmentAlert.Status.choices
+
+
+@admin.register(ShipmentAlert)
+class ShipmentAlertAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Shipments flagged late (no scan for days, past the promised date) or in trouble at the
+    carrier (delivery failed, returned, lost), once per reason by the hourly scan
+    (``shipping.alerts``). Ops mark them handled here: a button on the page, or the action."""
+
+    list_display = (
+        "raised_at",
+        "shipment",
+        "order_number",
+        "customer",
+        "reason",
+        "detail",
+        "status",
+        "customer_notified",
+        "handled_by",
+    )
+    list_filter = (ShipmentAlertOpenFilter, "reason")
+    search_fields = ("shipment__tracking_code__exact",)
+    search_help_text = "Tracking code (exact)."
+    # Read by prefetching (below), not joined: a join lets the planner walk the shipments
+    # table instead of this list's index.
+    list_select_related = ()
+    fields = (
+        "shipment",
+        "order_number",
+        "customer",
+        "reason",
+        "detail",
+        "status",
+        "customer_notified",
+        "raised_at",
+        "handled_at",
+        "handled_by",
+        "handling_note",
+    )
+    readonly_fields = fields
+    ordering = ("-raised_at", "-id")
+    actions = ["handle_selected"]
+    change_form_template = "admin/shipping/shipmentalert/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ShipmentAlert]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("shipment__order__customer", "handled_by")
+        )
+
+    @admin.display(description="Order")
+    def order_number(self, obj: ShipmentAlert) -> str:
+        return obj.shipment.order.number
+
+    @admin.display(description="Customer")
+    def customer(self, obj: ShipmentAlert) -> str:
+        return str(obj.shipment.order.customer)
+
+    def has_handle_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("shipping.change_shipmentalert")
+
+    @admin.action(description="Mark selected handled", permissions=["handle"])
+    def handle_selected(self, request: HttpRequest, queryset: QuerySet[ShipmentAlert]) -> None:
+        user = signed_in_user(request, User)
+        handled = 0
+        for alert in queryset.filter(status=ShipmentAlert.Status.OPEN):
+            try:
+                shipment_alert_handle(alert=alert, user=user)
+            except ShipmentAlertNotAllowed as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+            else:
+                handled += 1
+        self.message_user(request, f"Marked {handled} alert(s) handled.", messages.SUCCESS)
+
+    # The "Mark handled" button on the change page --------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:alert_id>/handle/",
+                self.admin_site.admin_view(require_POST(self.handle_view)),
+                name="shipping_shipmentalert_handle",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def handle_view(self, request: HttpRequest, alert_id: int) -> HttpResponse:
+        """Mark one alert handled through the service, with the note typed next to the button,
+        and go back to its page saying how it went."""
+        if not self.has_handle_permission(request):
+            raise PermissionDenied("Your role cannot handle shipment alerts.")
+        alert = get_object_or_404(ShipmentAlert, pk=alert_id)
+        user = signed_in_user(request, User)
+        try:
+            shipment_alert_handle(alert=alert, user=user, note=request.POST.get("note", ""))
+        except ShipmentAlertNotAllowed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        else:
+            self.message_user(request, f"{alert} marked handled.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:shipping_shipmentalert_change", args=[alert.pk]))
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        status = (
+            ShipmentAlert.objects.filter(pk=object_id).values_list("status", flat=True).first()
+            if object_id.isdigit()
+            else None
+        )
+        can_handle = status == ShipmentAlert.Status.OPEN and self.has_handle_permission(request)
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_handle": can_handle}
+        )

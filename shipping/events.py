@@ -146,3 +146,57 @@ register_event_types(
         payload=ShipmentCancelledPayload,
     ),
 )
+
+
+# Delay and exception alerts (shipping/alerts.py) ------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipmentAlertPayload(ShipmentPayload):
+    """A shipment flagged once for a reason (``AlertReason``): late, or in trouble."""
+
+    reason: str
+    """An ``AlertReason`` value."""
+    reason_label: str
+    detail: str
+    promised_delivery_on: str
+    """The promised delivery date (ISO), "" when the shipment has none."""
+    notify_customer: bool
+    """Whether the customer is told (the first delay of a shipment and each exception)."""
+
+    @property
+    def because(self) -> str:
+        return f": {self.detail}" if self.detail else ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ShipmentAlertHandledPayload(ShipmentPayload):
+    reason: str
+    reason_label: str
+    note: str
+
+    @property
+    def with_note(self) -> str:
+        return f": {self.note}" if self.note else ""
+
+
+register_event_types(
+    EventType(
+        "shipment.delayed",
+        "Shipment delayed",
+        "{carrier} {tracking_code}: flagged, {reason_label}{because}",
+        payload=ShipmentAlertPayload,
+    ),
+    EventType(
+        "shipment.exception",
+        "Shipment exception",
+        "{carrier} {tracking_code}: flagged, {reason_label}{because}",
+        payload=ShipmentAlertPayload,
+    ),
+    EventType(
+        "shipment.alert_handled",
+        "Shipment alert handled",
+        "{carrier} {tracking_code}: alert ({reason_label}) handled{with_note}",
+        payload=ShipmentAlertHandledPayload,
+    ),
+)

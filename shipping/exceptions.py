@@ -52,3 +52,11 @@ class InvalidPackage(SwitchboardError):
     code = "invalid_package"
     http_status = 422
     title = "Invalid package data"
+
+
+class ShipmentAlertNotAllowed(SwitchboardError):
+    """A change to a shipment alert the rules refuse (handling one already handled)."""
+
+    code = "shipment_alert_not_allowed"
+    http_status = 409
+    title = "Shipment alert change not allowed"

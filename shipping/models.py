@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.money import CURRENCY_CHOICES
 from integrations.transitions import Transitions
@@ -143,6 +145,12 @@ class Shipment(models.Model):
     last_tracking_at = models.DateTimeField(
         null=True, blank=True, help_text="When the last tracking update we applied happened."
     )
+    promised_delivery_on = models.DateField(
+        null=True,
+        blank=True,
+        help_text="The delivery date the quote promised (its business days counted from the "
+        "day the shipment was created; shipping/promises.py). Past it, the shipment is flagged.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -155,6 +163,12 @@ class Shipment(models.Model):
                 fields=["status", "-created_at", "-id"], name="shipment_status_created_id"
             ),
             models.Index(fields=["carrier", "-created_at", "-id"], name="shipment_carrier_created"),
+            # The alert scan (shipping/alerts.py): shipments of a status by last scan, or by
+            # promised date, within a window.
+            models.Index(fields=["status", "last_tracking_at"], name="shipment_status_last_scan"),
+            models.Index(
+                fields=["status", "promised_delivery_on"], name="shipment_status_promised"
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -206,3 +220,73 @@ class TrackingEvent(models.Model):
     def __str__(self) -> str:
         code = f" ({self.carrier_code})" if self.carrier_code else ""
         return f"{self.get_status_display()}{code}"
+
+
+# Delay and exception alerts (shipping/alerts.py) ------------------------------------------------
+
+
+class AlertReason(models.TextChoices):
+    STALE_SCAN = "stale_scan", "No scan for days"
+    PAST_PROMISED_DATE = "past_promised_date", "Past the promised delivery date"
+    DELIVERY_FAILED = "delivery_failed", "Delivery failed"
+    RETURNED = "returned", "Returned to sender"
+    LOST = "lost", "Lost"
+
+
+# Reasons that only say the parcel is late: the customer hears about the first one only.
+DELAY_REASONS = frozenset({AlertReason.STALE_SCAN, AlertReason.PAST_PROMISED_DATE})
+# The shipment statuses that are an exception by themselves, and the reason each is flagged for.
+EXCEPTION_REASON_FOR: dict[str, AlertReason] = {
+    ShipmentStatus.DELIVERY_FAILED: AlertReason.DELIVERY_FAILED,
+    ShipmentStatus.RETURNED: AlertReason.RETURNED,
+    ShipmentStatus.LOST: AlertReason.LOST,
+}
+
+
+class ShipmentAlert(models.Model):
+    """A shipment flagged for ops: late (no scan for days, past its promised date) or in
+    trouble (delivery failed, returned, lost). Raised by the hourly scan once per shipment and
+    reason (the unique constraint), put on the timelines, and worked by ops until handled."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Needs attention"
+        HANDLED = "handled", "Handled"
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, related_name="alerts")
+    reason = models.CharField(max_length=30, choices=AlertReason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    customer_notified = models.BooleanField(
+        default=False,
+        help_text="Whether this alert told the customer (the first delay of a shipment and "
+        "each exception do).",
+    )
+    raised_at = models.DateTimeField(default=timezone.now)
+    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    handling_note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        indexes = [
+            # The ops list: open alerts newest first (its default filter), and all of them.
+            models.Index(fields=["status", "-raised_at", "-id"], name="shipment_alert_status"),
+            models.Index(fields=["-raised_at", "-id"], name="shipment_alert_raised"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "reason"], name="shipment_alert_once_per_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Alert #{self.pk}: {self.get_reason_display()} on shipment #{self.shipment_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:shipping_shipmentalert_change", args=[self.pk])

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from shipping.models import Shipment
+from shipping.models import (
+    EXCEPTION_REASON_FOR,
+    AlertReason,
+    Shipment,
+    ShipmentAlert,
+    ShipmentStatus,
+)
+from shipping.promises import local_today
 
 
 def customer_ids_by_tracking_or_provider_id(term: str) -> QuerySet[Shipment, Any]:
@@ -30,3 +38,75 @@ def shipment_reference_by_carrier_ids(
         if pk is not None:
             return f"shipment:{pk}"
     return ""
+
+
+# Delay and exception alerts: the shipments the hourly scan should flag -------------------------
+
+# Statuses whose parcel should keep being scanned; a label bought but never posted is watched
+# from the shipment's creation (it has no scan yet). Failed, lost and returned parcels are
+# flagged for that instead, and delivered and cancelled ones never.
+STALE_SCAN_STATUSES = (
+    ShipmentStatus.POSTED,
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.OUT_FOR_DELIVERY,
+    ShipmentStatus.AVAILABLE_FOR_PICKUP,
+)
+UNSCANNED_STATUS = ShipmentStatus.LABEL_PURCHASED
+# Every status whose parcel has not reached the customer and can still: late past the promise.
+LATE_STATUSES = (
+    ShipmentStatus.PENDING,
+    ShipmentStatus.LABEL_PURCHASED,
+    *STALE_SCAN_STATUSES,
+    ShipmentStatus.DELIVERY_FAILED,
+    ShipmentStatus.LOST,
+)
+
+
+def _not_flagged(queryset: QuerySet[Shipment], reason: AlertReason) -> QuerySet[Shipment]:
+    alerts = ShipmentAlert.objects.filter(shipment=OuterRef("pk"), reason=reason)
+    return queryset.filter(~Exists(alerts)).order_by()  # any order: no sort of the window
+
+
+def shipment_alert_candidates(
+    *, now: datetime, stale_days: int, lookback_days: int
+) -> list[tuple[AlertReason, QuerySet[Shipment]]]:
+    """For each reason, the shipments not flagged for it yet whose threshold was crossed within
+    the last ``lookback_days``: each query is a range on a ``(status, time)`` index, so a run
+    reads what became due lately, never the whole history. Unordered; slice them."""
+    stale_before = now - timedelta(days=stale_days)
+    stale_since = stale_before - timedelta(days=lookback_days)
+    today = local_today(now)
+    candidates: list[tuple[AlertReason, QuerySet[Shipment]]] = [
+        (
+            AlertReason.STALE_SCAN,
+            Shipment.objects.filter(
+                status__in=STALE_SCAN_STATUSES,
+                last_tracking_at__lt=stale_before,
+                last_tracking_at__gte=stale_since,
+            ),
+        ),
+        (
+            AlertReason.STALE_SCAN,
+            Shipment.objects.filter(
+                status=UNSCANNED_STATUS, created_at__lt=stale_before, created_at__gte=stale_since
+            ),
+        ),
+        (
+            AlertReason.PAST_PROMISED_DATE,
+            Shipment.objects.filter(
+                status__in=LATE_STATUSES,
+                promised_delivery_on__lt=today,
+                promised_delivery_on__gte=today - timedelta(days=lookback_days),
+            ),
+        ),
+    ]
+    candidates += [
+        (
+            reason,
+            Shipment.objects.filter(
+                status=status, last_tracking_at__gte=now - timedelta(days=lookback_days)
+            ),
+        )
+        for status, reason in EXCEPTION_REASON_FOR.items()
+    ]
+    return [(reason, _not_flagged(queryset, reason)) for reason, queryset in candidates]

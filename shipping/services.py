@@ -7,7 +7,7 @@ transaction.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import structlog
@@ -51,8 +51,10 @@ def shipment_create(
     service: str = "",
     cost_amount: int = 0,
     occurred_at: datetime | None = None,
+    promised_delivery_on: date | None = None,
 ) -> Shipment:
-    """Open a pending shipment for ``order``, costed in the order's currency.
+    """Open a pending shipment for ``order``, costed in the order's currency, with the delivery
+    date its quote promised (``shipping.promises.promised_delivery_date``) when there is one.
 
     A paid order moves to fulfilling in the same transaction. Raises OrderNotShippable when the
     order is neither paid nor fulfilling, ShipmentNotAllowed when the carrier is blank or the cost
@@ -74,6 +76,7 @@ def shipment_create(
             service=service.strip(),
             cost_amount=cost_amount,
             cost_currency=order.currency,
+            promised_delivery_on=promised_delivery_on,
         )
         record_event(
             type="shipment.created",

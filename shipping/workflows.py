@@ -11,6 +11,7 @@ from __future__ import annotations
 import structlog
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from integrations.exceptions import InvalidTransition
 from integrations.transitions import lock
@@ -21,6 +22,7 @@ from shipping.exceptions import NoCarrierService
 from shipping.facts import TrackingFact, tracking_fact_apply
 from shipping.models import TRACKING_STATUSES, Shipment, ShipmentStatus, TrackingStatus
 from shipping.packing import PackingLine, pack
+from shipping.promises import promised_delivery_date
 from shipping.services import (
     SHIPPABLE_ORDER_STATUSES,
     shipment_cancel,
@@ -104,6 +106,9 @@ def shipment_start_for_order(*, order_id: int | str) -> None:
                     carrier=carrier.name,
                     service=quote.service,
                     cost_amount=quote.amount,
+                    promised_delivery_on=promised_delivery_date(
+                        start=timezone.now(), business_days=quote.days
+                    ),
                 )
     if shipment.status == ShipmentStatus.PENDING:
         _buy_label(shipment)

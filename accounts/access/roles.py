@@ -25,6 +25,7 @@ _READ_DOMAIN = [
     "payments.view_refund",
     "shipping.view_shipment",
     "shipping.view_trackingevent",
+    "shipping.view_shipmentalert",
     "notifications.view_notification",
     "notifications.view_emailsuppression",
 ]
@@ -54,6 +55,8 @@ _OPERATE_INTEGRATIONS = [
     "integrations.change_delivery",  # retry
     "integrations.change_circuitbreaker",  # reset
 ]
+# Ops work the shipment alerts list (late parcels, carrier exceptions): mark them handled.
+_WORK_SHIPMENT_ALERTS = ["shipping.change_shipmentalert"]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_CLEAR_SUPPRESSION],
@@ -66,7 +69,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_RECONCILE,
         *_READ_INTEGRATIONS,
     ],
-    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS, *_CLEAR_SUPPRESSION],
+    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS, *_CLEAR_SUPPRESSION, *_WORK_SHIPMENT_ALERTS],
 }
 
 

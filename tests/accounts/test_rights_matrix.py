@@ -39,7 +39,7 @@ from integrations.models import (
 from notifications.models import EmailSuppression, Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
-from shipping.models import TrackingEvent
+from shipping.models import AlertReason, ShipmentAlert, TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
 
@@ -108,6 +108,13 @@ RULES: dict[Key, Roles] = {
     **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
     **_admin("shipping.shipment", view=EVERYONE),
     **_admin("shipping.trackingevent", view=EVERYONE, actions=False),
+    # delay and exception alerts: read with the shipments, worked (marked handled) by ops
+    **_admin(
+        "shipping.shipmentalert",
+        view=EVERYONE,
+        action__handle_selected=INTEGRATION_OPERATORS,
+        url__shipping_shipmentalert_handle=INTEGRATION_OPERATORS,
+    ),
     # payments are read with the orders; requesting and deciding refunds are their own rights
     **_admin(
         "payments.payment", view=EVERYONE, url__payments_payment_request_refund=REFUND_REQUESTERS
@@ -219,6 +226,8 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "notifications_emailsuppression_clear": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "auth_user_password_change": ("get", {}, 200),
+    # Once handled, a second call says so on the page it redirects to (still a 302).
+    "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
 }
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -338,6 +347,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
         "shipping.shipment": shipment,
         "shipping.trackingevent": TrackingEvent.objects.create(
             shipment=shipment, status="unknown", carrier_code="XYZ", needs_attention=True
+        ),
+        "shipping.shipmentalert": ShipmentAlert.objects.create(
+            shipment=shipment, reason=AlertReason.STALE_SCAN, detail="No scan for 6 days."
         ),
         "payments.payment": payment,
         "payments.refund": refund,

@@ -86,6 +86,12 @@ def _cases() -> list[tuple[str, Any]]:
                 q=Shipment.objects.exclude(tracking_code="")[0].tracking_code.lower(),
             ),
         ),
+        ("shipment alerts needing attention", lambda: changelist("shipping_shipmentalert")),
+        ("shipment alerts, all", lambda: changelist("shipping_shipmentalert", status="all")),
+        (
+            "shipment alerts by reason",
+            lambda: changelist("shipping_shipmentalert", reason__exact="lost", status="all"),
+        ),
         ("notifications", lambda: changelist("notifications_notification")),
         (
             "notifications failed",
@@ -225,3 +231,41 @@ def test_the_check_catches_a_full_scan(seeded):
     assert full_scans(plan_lines(scan), tables)
     indexed = str(Order.objects.filter(pk=1).query)
     assert not full_scans(plan_lines(indexed), tables)
+
+
+def test_the_shipment_alert_scan_reads_through_indexes(seeded):
+    """The hourly scan (shipping.alerts) reads each reason's candidates as a range on a
+    (status, time) index and checks alerts through their unique index: no query of the run reads
+    a whole table, however many shipments there are."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from shipping.alerts import shipment_alerts_scan
+    from shipping.models import ShipmentAlert
+
+    now = timezone.now()
+    under_way = list(
+        Shipment.objects.filter(status__in=["posted", "in_transit", "out_for_delivery"])
+        .order_by("pk")
+        .values_list("pk", flat=True)[:10]
+    )
+    stale, late = under_way[:5], under_way[5:]
+    assert stale and late
+    Shipment.objects.filter(pk__in=stale).update(last_tracking_at=now - timedelta(days=6))
+    Shipment.objects.filter(pk__in=late).update(
+        last_tracking_at=now - timedelta(hours=1), promised_delivery_on=now.date() - timedelta(2)
+    )
+    tables = growing_tables()
+    for now in (timezone.now(), timezone.now() + timedelta(days=20)):
+        with CaptureQueriesContext(connection) as captured:
+            shipment_alerts_scan(now=now)
+        selects = [
+            q["sql"] for q in captured.captured_queries if q["sql"].lstrip().startswith("SELECT")
+        ]
+        assert any("shipping_shipment" in sql for sql in selects)
+        problems = {sql[:300]: full_scans(plan_lines(sql), tables, sql) for sql in selects}
+        assert not {sql: bad for sql, bad in problems.items() if bad}
+    flagged = ShipmentAlert.objects.values_list("shipment_id", "reason")
+    assert {(pk, "stale_scan") for pk in stale} <= set(flagged)
+    assert {(pk, "past_promised_date") for pk in late} <= set(flagged)

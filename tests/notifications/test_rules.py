@@ -35,6 +35,8 @@ def test_the_rules_cover_the_promised_events() -> None:
         "shipment.in_transit",
         "shipment.out_for_delivery",
         "shipment.delivered",
+        "shipment.delayed",
+        "shipment.exception",
         "refund.succeeded",
     }
 
