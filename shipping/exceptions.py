@@ -52,3 +52,11 @@ class InvalidPackage(SwitchboardError):
     code = "invalid_package"
     http_status = 422
     title = "Invalid package data"
+
+
+class QuoteNotChoosable(SwitchboardError):
+    """The order already has a shipment (its service is fixed until its label is voided)."""
+
+    code = "quote_not_choosable"
+    http_status = 409
+    title = "Quote cannot be chosen"

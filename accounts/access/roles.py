@@ -52,6 +52,16 @@ _OPERATE_INTEGRATIONS = [
     "integrations.change_circuitbreaker",  # reset
 ]
 
+# Labels bought and voided from an order's page, and the table rates quotes fall back on.
+_SHIP = [
+    "shipping.buy_label",
+    "shipping.view_shippingquote",
+    "shipping.view_tablerate",
+    "shipping.add_tablerate",
+    "shipping.change_tablerate",
+    "shipping.delete_tablerate",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
@@ -63,7 +73,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_RECONCILE,
         *_READ_INTEGRATIONS,
     ],
-    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS],
+    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS, *_SHIP],
 }
 
 
