@@ -456,6 +456,14 @@ def table_rate_upsert(
     return rate
 
 
+def table_rate_save(*, rate: TableRate) -> TableRate:
+    """Keep a rate set by staff in the admin (marked ``edited_by_staff``, dated now)."""
+    rate.updated_at = timezone.now()
+    rate.edited_by_staff = True
+    rate.save()
+    return rate
+
+
 @dataclass(frozen=True)
 class QuoteOption:
     """One shipping option as the quote API answers it (minor units)."""
