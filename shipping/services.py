@@ -530,7 +530,7 @@ def shipment_label_request(*, quote: ShippingQuote, actor: User | None = None) -
     ``shipping_quote_choose``) and OrderNotShippable for an order neither paid nor fulfilling."""
     with transaction.atomic():
         quote = shipping_quote_choose(quote=quote)
-        order = quote.order
+        order = lock(quote.order, "customer")
         if order.status not in SHIPPABLE_ORDER_STATUSES:
             raise OrderNotShippable(
                 f"{order} is {order.status}; only a paid or fulfilling order can be shipped."
