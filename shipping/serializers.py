@@ -10,6 +10,7 @@ from integrations.money import CURRENCY_CHOICES
 from shipping.models import QuoteSource, ShippingQuote
 
 AMOUNT_MAX = 2**63 - 1
+ANSWER_SOURCES = [("carriers", "carriers"), ("table", "table")]
 MAX_ITEMS = 200
 
 
@@ -101,7 +102,7 @@ class SkippedCarrierSerializer(serializers.Serializer[Any]):
 
 class QuoteAnswerSerializer(serializers.Serializer[Any]):
     source = serializers.ChoiceField(  # type: ignore[assignment]
-        choices=[("carriers", "carriers"), ("table", "table")],
+        choices=ANSWER_SOURCES,
         help_text="carriers: live quotes; table: no carrier answered in time, cached table rates.",
     )
     options = QuoteOptionSerializer(many=True)
