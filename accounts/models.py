@@ -167,6 +167,7 @@ class ApiKey(models.Model):
         ORDERS_WRITE = "orders:write", "Place orders"
         USAGE_WRITE = "usage:write", "Send product usage"
         CUSTOMERS_READ = "customers:read", "Read customers and timelines"
+        SHIPPING_QUOTE = "shipping:quote", "Quote shipping and choose an order's quote"
 
     name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Storefront production'.")
     prefix = models.CharField(max_length=8, unique=True, help_text="Shown to tell keys apart.")

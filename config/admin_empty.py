@@ -51,6 +51,11 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No shipments yet. A shipment is created when an order is paid; its tracking arrives from "
         "the carrier's webhooks."
     ),
+    "shipping.tablerate": (
+        "No table rates yet. Each real quote from a carrier keeps its price here, per service, "
+        "destination postal prefix and weight band; quotes answer with these when no carrier "
+        "answers in time. Ops may add or correct a rate by hand."
+    ),
     "shipping.trackingevent": (
         "No tracking scans yet. Each scan a carrier reports (by webhook or a tracking refresh) is "
         "kept here with the carrier's own code and message; scans that need ops' attention "

@@ -3,9 +3,16 @@
 from django.urls import path
 
 from orders.api import OrderDetail, OrderListCreate, UsageEventCreate
+from shipping.api import QuoteChoose, QuoteCreate
 
 urlpatterns = [
     path("orders/", OrderListCreate.as_view(), name="api-orders"),
     path("orders/<str:number>/", OrderDetail.as_view(), name="api-order-detail"),
     path("usage/", UsageEventCreate.as_view(), name="api-usage"),
+    path("shipping/quotes/", QuoteCreate.as_view(), name="api-shipping-quotes"),
+    path(
+        "shipping/quotes/<int:pk>/choose/",
+        QuoteChoose.as_view(),
+        name="api-shipping-quote-choose",
+    ),
 ]

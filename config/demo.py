@@ -54,8 +54,14 @@ from payments.services import (
     refund_request,
 )
 from shipping.alerts import shipment_alerts_scan
+from shipping.carriers.base import Quote
 from shipping.models import Shipment, ShipmentStatus
-from shipping.services import shipment_apply_tracking, shipment_create, shipment_purchase_label
+from shipping.services import (
+    shipment_apply_tracking,
+    shipment_create,
+    shipment_purchase_label,
+    table_rate_upsert,
+)
 
 DEMO_EMAIL_DOMAIN = "demo.switchboard.test"
 DEMO_CUSTOMERS = 50
@@ -455,6 +461,26 @@ def _demo_disputes(now: datetime) -> None:
         )
 
 
+def _demo_table_rates() -> None:
+    """The sandbox carrier's prices to a few destinations, as its quotes would have kept them:
+    what quotes answer with when no carrier answers in time."""
+    for postal_code, extra in (("01310-100", 0), ("20271-130", 450), ("30130-010", 700)):
+        for grams in (300, 1000, 5000):
+            weight_extra = grams // 250 * 100
+            for service, base, days in (("economy", 1890, 8), ("express", 3490, 2)):
+                table_rate_upsert(
+                    carrier="sandbox",
+                    quote=Quote(
+                        service=service,
+                        amount=base + extra + weight_extra,
+                        currency="BRL",
+                        days=days,
+                    ),
+                    destination_postal_code=postal_code,
+                    weight_grams=grams,
+                )
+
+
 def seed_demo() -> SeedResult:
     """Create the demo staff and data once, then what the operations screens show
     (``config.demo_operations``); later runs only re-assert the staff logins. Runs outside any
@@ -492,6 +518,7 @@ def _seed_story() -> bool:
             _demo_order(rng, customer, outcome, placed_at, staff)
         _demo_disputes(now)
         shipment_alerts_scan(now=now)  # late and troubled parcels on the ops list
+        _demo_table_rates()
         for customer in customers[:15]:
             customer_note_add(
                 customer=customer,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
@@ -7,6 +8,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.http import HttpRequest
+from django.urls import URLPattern
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -46,6 +48,11 @@ class OrderLineInline(MoneyFieldsAdminMixin, admin.TabularInline):
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# Views other apps add under an order's page (shipping's buy and void label), each a function of
+# the OrderAdmin answering its URL patterns; orders imports none of those apps.
+ORDER_PAGE_URLS: list[Callable[[admin.ModelAdmin[Any]], list[URLPattern]]] = []
 
 
 @admin.register(Order)
@@ -91,6 +98,11 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "total_amount": "total",
     }
     actions = ["place_again"]
+    change_form_template = "admin/orders/order/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [pattern for urls in ORDER_PAGE_URLS for pattern in urls(self)]
+        return extra + super().get_urls()
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Order], search_term: str

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -23,10 +24,17 @@ from integrations.admin_utils import (
     signed_in_user,
     static_choices_filter,
 )
+from integrations.forms import MoneyField
+from orders.admin import ORDER_PAGE_URLS
 from orders.models import Order
+from shipping.admin_views import order_shipping_urls
 from shipping.alerts import shipment_alert_handle
 from shipping.exceptions import ShipmentAlertNotAllowed
-from shipping.models import Shipment, ShipmentAlert, TrackingEvent
+from shipping.models import Shipment, ShipmentAlert, TableRate, TrackingEvent
+from shipping.services import table_rate_save
+
+# The order page's shipping panel: quotes, the chosen one, buy and void (shipping.admin_views).
+ORDER_PAGE_URLS.append(order_shipping_urls)
 
 # Set by our services from the carrier's answers; editing them by hand would break the record.
 PROVIDER_OWNED_FIELDS = (
@@ -289,3 +297,63 @@ class ShipmentAlertAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), "can_handle": can_handle}
         )
+
+
+class TableRateForm(forms.ModelForm):
+    """The price typed in major units of the row's currency ("23,50")."""
+
+    amount = MoneyField(currency="BRL", min_value=0, help_text="In the currency's major units.")
+
+    class Meta:
+        model = TableRate
+        fields = (
+            "carrier",
+            "service",
+            "service_id",
+            "postal_prefix",
+            "weight_up_to_grams",
+            "currency",
+            "amount",
+            "days",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        currency = self.data.get("currency") or self.instance.currency or "BRL"
+        field = self.fields["amount"]
+        assert isinstance(field, MoneyField)
+        field.set_currency(str(currency))
+
+    def clean_postal_prefix(self) -> str:
+        prefix = str(self.cleaned_data["postal_prefix"]).replace("-", "").strip()
+        if not (1 <= len(prefix) <= 8 and prefix.isascii() and prefix.isdigit()):
+            raise forms.ValidationError("The first 1-8 digits of the destination postal code.")
+        return prefix
+
+
+@admin.register(TableRate)
+class TableRateAdmin(admin.ModelAdmin):
+    """The prices quotes answer with when no carrier answers in time; each real quote
+    refreshes its row, and ops may set one by hand."""
+
+    form = TableRateForm
+    list_display = (
+        "carrier",
+        "service",
+        "postal_prefix",
+        "weight_up_to_grams",
+        "price",
+        "days",
+        "updated_at",
+        "edited_by_staff",
+    )
+    list_filter = (
+        static_choices_filter("carrier", "carrier", provider_names("shipping")),
+        "edited_by_staff",
+    )
+    search_fields = ("postal_prefix__startswith", "service")
+    readonly_fields = ("updated_at", "edited_by_staff")
+    price = money_column("amount", "currency", "Price")
+
+    def save_model(self, request: HttpRequest, obj: TableRate, form: Any, change: bool) -> None:
+        table_rate_save(rate=obj)

@@ -72,7 +72,25 @@ class ShipmentCancelledPayload(ShipmentPayload):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class LabelRequestedPayload(Payload):
+    """Staff asked for the order's label with a chosen quote; the purchase is queued."""
+
+    order: str
+    carrier: str
+    service: str
+    amount: int
+    """The chosen quote's price, in minor units of ``currency``."""
+    currency: str
+
+
 register_event_types(
+    EventType(
+        "shipment.label_requested",
+        "Shipping label requested",
+        "{order}: label via {carrier} {service} requested",
+        payload=LabelRequestedPayload,
+    ),
     EventType(
         "shipment.created",
         "Shipment created",

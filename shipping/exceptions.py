@@ -60,3 +60,11 @@ class ShipmentAlertNotAllowed(SwitchboardError):
     code = "shipment_alert_not_allowed"
     http_status = 409
     title = "Shipment alert change not allowed"
+
+
+class QuoteNotChoosable(SwitchboardError):
+    """The order already has a shipment (its service is fixed until its label is voided)."""
+
+    code = "quote_not_choosable"
+    http_status = 409
+    title = "Quote cannot be chosen"

@@ -154,6 +154,7 @@ class Shipment(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("buy_label", "Buy and void shipping labels")]
         indexes = [
             models.Index(fields=["tracking_code"], name="shipment_tracking_code"),
             models.Index(fields=["provider_shipment_id"], name="shipment_provider_id"),
@@ -290,3 +291,86 @@ class ShipmentAlert(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:shipping_shipmentalert_change", args=[self.pk])
+
+
+class QuoteSource(models.TextChoices):
+    CARRIER = "carrier", "Carrier (live quote)"
+    TABLE = "table", "Table rate (cached)"
+
+
+class TableRate(models.Model):
+    """A carrier service's price for destinations starting with ``postal_prefix`` and parcels
+    up to ``weight_up_to_grams``: what a quote answers when no carrier does in time. Each real
+    quote upserts the row of its service, prefix and band (``table_rate_upsert``); staff may
+    edit rows in the admin (``edited_by_staff``)."""
+
+    carrier = models.CharField(max_length=30, help_text="Registry name: sandbox, melhor_envio.")
+    service = models.CharField(max_length=60, help_text="As the carrier quotes it.")
+    service_id = models.CharField(max_length=20, blank=True)
+    postal_prefix = models.CharField(
+        max_length=8,
+        help_text="The destination postal code's first digits (the longest matching prefix wins).",
+    )
+    weight_up_to_grams = models.PositiveIntegerField(
+        help_text="Upper bound of the weight band (SHIPPING_TABLE_RATE_WEIGHT_BANDS_GRAMS)."
+    )
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    days = models.PositiveIntegerField(help_text="Promised business days to delivery.")
+    updated_at = models.DateTimeField(help_text="When a real quote or staff last set it.")
+    edited_by_staff = models.BooleanField(
+        default=False, help_text="Set by hand in the admin; the next real quote overwrites it."
+    )
+
+    class Meta:
+        ordering = ["carrier", "service", "postal_prefix", "weight_up_to_grams"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["carrier", "service", "postal_prefix", "weight_up_to_grams"],
+                name="table_rate_band_unique",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="table_rate_amount_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["postal_prefix", "weight_up_to_grams"], name="table_rate_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.carrier} {self.service} to {self.postal_prefix}* "
+            f"up to {self.weight_up_to_grams} g"
+        )
+
+
+class ShippingQuote(models.Model):
+    """One shipping option offered for an order (from a carrier or the table rates); at most
+    one per order is ``chosen``, and the ship workflow buys that one."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipping_quotes")
+    carrier = models.CharField(max_length=30)
+    service = models.CharField(max_length=60)
+    service_id = models.CharField(max_length=20, blank=True)
+    amount = models.BigIntegerField(help_text="Minor units.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    days = models.PositiveIntegerField()
+    source = models.CharField(max_length=10, choices=QuoteSource.choices)
+    chosen = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["order", "amount", "days", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(chosen=True),
+                name="shipping_quote_one_chosen_per_order",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="shipping_quote_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.service} for {self.order_id}"

@@ -7,24 +7,35 @@ transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from integrations.events import record_event
 from integrations.transitions import Transitions, ensure_transition, lock
 from orders.models import Order, OrderStatus
 from orders.services import order_mark_delivered, order_mark_fulfilling, order_mark_shipped
-from shipping.exceptions import OrderNotShippable, ShipmentNotAllowed, TrackingCodeTaken
+from shipping.carriers.base import Quote
+from shipping.exceptions import (
+    OrderNotShippable,
+    QuoteNotChoosable,
+    ShipmentNotAllowed,
+    TrackingCodeTaken,
+)
 from shipping.models import (
     ATTENTION_TRACKING_STATUSES,
     SHIPMENT_TRANSITIONS,
     TRACKING_STATUSES,
     Shipment,
     ShipmentStatus,
+    ShippingQuote,
+    TableRate,
     TrackingEvent,
     TrackingStatus,
 )
@@ -416,3 +427,142 @@ def shipment_cancel(
             data=_shipment_data(shipment, reason=reason),
         )
     return shipment
+
+
+# Quotes and table rates ------------------------------------------------------------------
+
+
+def postal_digits(postal_code: str) -> str:
+    return "".join(c for c in postal_code if c.isascii() and c.isdigit())
+
+
+def weight_band(weight_grams: int) -> int | None:
+    """The smallest band of ``SHIPPING_TABLE_RATE_WEIGHT_BANDS_GRAMS`` that holds the weight;
+    None when it is heavier than the largest."""
+    for upper in sorted(settings.SHIPPING_TABLE_RATE_WEIGHT_BANDS_GRAMS):
+        if weight_grams <= upper:
+            return int(upper)
+    return None
+
+
+def table_rate_upsert(
+    *, carrier: str, quote: Quote, destination_postal_code: str, weight_grams: int
+) -> TableRate | None:
+    """Keep a real quote's price as the table rate of its carrier, service, destination prefix
+    (``SHIPPING_TABLE_RATE_PREFIX_DIGITS`` digits) and weight band, replacing the one there
+    (a staff edit too). Nothing is kept for a destination without enough digits or a parcel
+    heavier than the largest band (None)."""
+    prefix = postal_digits(destination_postal_code)[: settings.SHIPPING_TABLE_RATE_PREFIX_DIGITS]
+    band = weight_band(weight_grams)
+    if len(prefix) < settings.SHIPPING_TABLE_RATE_PREFIX_DIGITS or band is None:
+        return None
+    rate, _ = TableRate.objects.update_or_create(
+        carrier=carrier,
+        service=quote.service[:60],
+        postal_prefix=prefix,
+        weight_up_to_grams=band,
+        defaults={
+            "service_id": quote.service_id[:20],
+            "amount": quote.amount,
+            "currency": quote.currency,
+            "days": max(quote.days, 0),
+            "updated_at": timezone.now(),
+            "edited_by_staff": False,
+        },
+    )
+    return rate
+
+
+def table_rate_save(*, rate: TableRate) -> TableRate:
+    """Keep a rate set by staff in the admin (marked ``edited_by_staff``, dated now)."""
+    rate.updated_at = timezone.now()
+    rate.edited_by_staff = True
+    rate.save()
+    return rate
+
+
+@dataclass(frozen=True)
+class QuoteOption:
+    """One shipping option as the quote API answers it (minor units)."""
+
+    carrier: str
+    service: str
+    service_id: str
+    amount: int
+    currency: str
+    days: int
+    source: str
+    """``carrier`` (a live quote) or ``table`` (a cached table rate)."""
+    updated_at: datetime | None = None
+    """For a table rate: when it was last set."""
+
+
+def shipping_quotes_record(*, order: Order, options: list[QuoteOption]) -> list[ShippingQuote]:
+    """Keep ``options`` as the order's quotes, replacing the ones not chosen (the chosen one
+    stays chosen until another is)."""
+    with transaction.atomic():
+        order = lock(order)
+        ShippingQuote.objects.filter(order=order, chosen=False).delete()
+        return ShippingQuote.objects.bulk_create(
+            ShippingQuote(
+                order=order,
+                carrier=o.carrier,
+                service=o.service[:60],
+                service_id=o.service_id[:20],
+                amount=o.amount,
+                currency=o.currency,
+                days=max(o.days, 0),
+                source=o.source,
+            )
+            for o in options
+        )
+
+
+def shipping_quote_choose(*, quote: ShippingQuote) -> ShippingQuote:
+    """Make ``quote`` its order's chosen one (the ship workflow buys it). Idempotent. Raises
+    QuoteNotChoosable once the order has a shipment that is not cancelled: its service is
+    already fixed (void the label first)."""
+    with transaction.atomic():
+        order = lock(quote.order)
+        open_shipment = Shipment.objects.filter(order=order).exclude(
+            status=ShipmentStatus.CANCELLED
+        )
+        if open_shipment.exists():
+            raise QuoteNotChoosable(
+                f"{order} already has a shipment; void its label before choosing another quote."
+            )
+        ShippingQuote.objects.filter(order=order, chosen=True).exclude(pk=quote.pk).update(
+            chosen=False
+        )
+        if not quote.chosen:
+            quote.chosen = True
+            quote.save(update_fields=["chosen"])
+    return quote
+
+
+def shipment_label_request(*, quote: ShippingQuote, actor: User | None = None) -> ShippingQuote:
+    """Choose ``quote`` and queue its label purchase: a ``shipment.label_requested`` event whose
+    delivery (``shipping.buy_requested_label``) runs the ship workflow and is retried with
+    backoff while the carrier is down, so nothing is lost. Raises QuoteNotChoosable (see
+    ``shipping_quote_choose``) and OrderNotShippable for an order neither paid nor fulfilling."""
+    with transaction.atomic():
+        quote = shipping_quote_choose(quote=quote)
+        order = lock(quote.order, "customer")
+        if order.status not in SHIPPABLE_ORDER_STATUSES:
+            raise OrderNotShippable(
+                f"{order} is {order.status}; only a paid or fulfilling order can be shipped."
+            )
+        record_event(
+            type="shipment.label_requested",
+            customer=order.customer,
+            subject=order,
+            actor=actor,
+            data={
+                "order": order.number,
+                "carrier": quote.carrier,
+                "service": quote.service,
+                "amount": quote.amount,
+                "currency": quote.currency,
+            },
+        )
+    return quote

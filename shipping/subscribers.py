@@ -16,11 +16,22 @@ def ship_paid_order(event: DomainEvent) -> None:
     shipment_start_for_order(order_id=event.subject_id)
 
 
+def buy_requested_label(event: DomainEvent) -> None:
+    """shipment.label_requested (staff chose a quote) -> the shipment and label of that quote."""
+    shipment_start_for_order(order_id=event.subject_id)
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="shipping.ship_paid_order",
         event_types=frozenset({"order.paid"}),
         handle=ship_paid_order,
+        atomic=False,
+    ),
+    Subscriber(
+        name="shipping.buy_requested_label",
+        event_types=frozenset({"shipment.label_requested"}),
+        handle=buy_requested_label,
         atomic=False,
     ),
 ]

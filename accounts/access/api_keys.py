@@ -154,6 +154,8 @@ SCOPE_PERMISSIONS: dict[str, str] = {
     ApiKey.Scope.ORDERS_WRITE: "orders.add_order",
     ApiKey.Scope.USAGE_WRITE: "integrations.add_domainevent",
     ApiKey.Scope.CUSTOMERS_READ: "accounts.view_customer",
+    # Quoting keeps table rates and an order's quotes: staff who may buy labels (ops, admin).
+    ApiKey.Scope.SHIPPING_QUOTE: "shipping.buy_label",
 }
 
 

@@ -58,6 +58,16 @@ _OPERATE_INTEGRATIONS = [
 # Ops work the shipment alerts list (late parcels, carrier exceptions): mark them handled.
 _WORK_SHIPMENT_ALERTS = ["shipping.change_shipmentalert"]
 
+# Labels bought and voided from an order's page, and the table rates quotes fall back on.
+_SHIP = [
+    "shipping.buy_label",
+    "shipping.view_shippingquote",
+    "shipping.view_tablerate",
+    "shipping.add_tablerate",
+    "shipping.change_tablerate",
+    "shipping.delete_tablerate",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_CLEAR_SUPPRESSION],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
@@ -69,7 +79,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_RECONCILE,
         *_READ_INTEGRATIONS,
     ],
-    OPS: [*_READ_DOMAIN, *_OPERATE_INTEGRATIONS, *_CLEAR_SUPPRESSION, *_WORK_SHIPMENT_ALERTS],
+    OPS: [
+        *_READ_DOMAIN,
+        *_OPERATE_INTEGRATIONS,
+        *_CLEAR_SUPPRESSION,
+        *_WORK_SHIPMENT_ALERTS,
+        *_SHIP,
+    ],
 }
 
 

@@ -11,7 +11,8 @@ orders by id, tag or tracking code. Every call needs ``Authorization: Bearer <va
 ``refresh_token``, with the client id and secret) for a new pair; each access token expires
 after ``token_lifetime`` seconds. ``labels_bought`` counts checkouts that paid.
 
-Faults per ``(method, path)`` (path without ``/api/v2``): ``"500"`` (apply nothing, answer 500),
+Faults per ``(method, path)`` (path without ``/api/v2``): ``"500"`` or ``"503"`` (apply nothing,
+answer that status, as during an outage),
 ``"timeout"`` (apply nothing, answer too late), ``"timeout_after_apply"`` (apply, then answer too
 late), ``"401"`` (answer 401 once, as with a token revoked early).
 
@@ -99,6 +100,8 @@ class FakeMelhorEnvio:
     refresh_tokens: set[str] = field(default_factory=lambda: {FIRST_REFRESH_TOKEN})
     faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     labels_bought: int = 0
+    quote_delay: float = 0.0
+    """Seconds ``POST /me/shipment/calculate`` takes to answer (a slow carrier)."""
     lock: threading.RLock = field(default_factory=threading.RLock)
     codes: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -465,6 +468,8 @@ def _handler_for(fake: FakeMelhorEnvio) -> type:
                         status, answer = 401, {"message": "Unauthenticated."}
                     elif fault in ("500", "timeout"):
                         status, answer = 500, {"message": "Server Error"}
+                    elif fault == "503":
+                        status, answer = 503, {"message": "Service Unavailable"}
                     else:
                         try:
                             body = json.loads(raw) if raw else None
@@ -474,6 +479,8 @@ def _handler_for(fake: FakeMelhorEnvio) -> type:
                             status, answer = fake.handle(self.command, path, seen.query, body)
             if fault.startswith("timeout"):
                 time.sleep(SLOW)
+            if path == "/me/shipment/calculate" and fake.quote_delay:
+                time.sleep(fake.quote_delay)
             payload = json.dumps(answer).encode()
             try:
                 self.send_response(status)

@@ -187,6 +187,11 @@ SPECTACULAR_SETTINGS = {
     # Interactive docs (/api/docs/) from our own static files (drf-spectacular-sidecar): no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Two "source" fields in the quote API: each option's and the answer's.
+    "ENUM_NAME_OVERRIDES": {
+        "QuoteSourceEnum": "shipping.models.QuoteSource",
+        "QuoteAnswerSourceEnum": "shipping.serializers.ANSWER_SOURCES",
+    },
     "REDOC_DIST": "SIDECAR",
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }

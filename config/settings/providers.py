@@ -64,3 +64,21 @@ SHIPPING_VOLUME_MAX_WEIGHT_GRAMS = env.int("SHIPPING_VOLUME_MAX_WEIGHT_GRAMS", d
 SHIPPING_VOLUME_MAX_SIDE_MM = env.int("SHIPPING_VOLUME_MAX_SIDE_MM", default=1_000)
 SHIPPING_VOLUME_MAX_SIDES_SUM_MM = env.int("SHIPPING_VOLUME_MAX_SIDES_SUM_MM", default=2_000)
 SHIPPING_VOLUME_MIN_DIMENSIONS_MM = (160, 110, 20)
+
+# Shipping quotes (shipping/workflows.py shipping_quotes_fetch, docs/shipping.md): every enabled
+# carrier is asked at once; what has not answered within the budget is skipped. Quotes leave
+# from SHIPPING_ORIGIN_POSTAL_CODE unless the caller names an origin (empty: Melhor Envio's
+# MELHOR_ENVIO_FROM_POSTAL_CODE).
+SHIPPING_QUOTE_BUDGET_SECONDS = env.float("SHIPPING_QUOTE_BUDGET_SECONDS", default=3.0)
+SHIPPING_ORIGIN_POSTAL_CODE = env.str("SHIPPING_ORIGIN_POSTAL_CODE", default="")
+# Table rates, the answer when no carrier answers in time: each real quote keeps its price for
+# the destination's first SHIPPING_TABLE_RATE_PREFIX_DIGITS digits and the parcel's weight band
+# (the smallest upper bound, in grams, that holds it).
+SHIPPING_TABLE_RATE_PREFIX_DIGITS = env.int("SHIPPING_TABLE_RATE_PREFIX_DIGITS", default=5)
+SHIPPING_TABLE_RATE_WEIGHT_BANDS_GRAMS = [
+    int(grams)
+    for grams in env.list(
+        "SHIPPING_TABLE_RATE_WEIGHT_BANDS_GRAMS",
+        default=["300", "1000", "2000", "5000", "10000", "20000", "30000"],
+    )
+]

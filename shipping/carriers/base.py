@@ -33,6 +33,8 @@ class QuoteRequest:
     destination_postal_code: str = ""
     parcels: tuple[Parcel, ...] = ()
     """The packed volumes; empty when the caller has no package data (carrier defaults)."""
+    origin_postal_code: str = ""
+    """Where the parcel leaves from; empty: the carrier's configured origin."""
 
 
 @dataclass(frozen=True)

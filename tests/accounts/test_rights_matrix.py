@@ -39,7 +39,7 @@ from integrations.models import (
 from notifications.models import EmailSuppression, Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
-from shipping.models import AlertReason, ShipmentAlert, TrackingEvent
+from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
 
@@ -57,6 +57,7 @@ FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconcilia
 INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
 SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, OPS, ADMIN})  # e-mail suppression: clear
+LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
 
 Key = tuple[str, str, str]
 
@@ -105,8 +106,15 @@ RULES: dict[Key, Roles] = {
         view=EVERYONE,
         url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
     ),
-    **_admin("orders.order", view=EVERYONE, action__place_again=ADMIN_ONLY),
+    **_admin(
+        "orders.order",
+        view=EVERYONE,
+        action__place_again=ADMIN_ONLY,
+        url__orders_order_shipping_buy=LABEL_BUYERS,
+        url__orders_order_shipping_void=LABEL_BUYERS,
+    ),
     **_admin("shipping.shipment", view=EVERYONE),
+    **_admin("shipping.tablerate", view=LABEL_BUYERS, add=LABEL_BUYERS, delete=LABEL_BUYERS),
     **_admin("shipping.trackingevent", view=EVERYONE, actions=False),
     # delay and exception alerts: read with the shipments, worked (marked handled) by ops
     **_admin(
@@ -213,6 +221,9 @@ RULES: dict[Key, Roles] = {
     ("api", "api-orders", "POST"): ADMIN_ONLY,
     ("api", "api-order-detail", "GET"): EVERYONE,
     ("api", "api-usage", "POST"): ADMIN_ONLY,
+    # Quoting keeps table rates and an order's quotes: those who may buy labels.
+    ("api", "api-shipping-quotes", "POST"): LABEL_BUYERS,
+    ("api", "api-shipping-quote-choose", "POST"): LABEL_BUYERS,
 }
 
 STANDARD_ADMIN_URLS = ("changelist", "add", "history", "delete", "change")
@@ -224,6 +235,8 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "payments_refund_approve": ("post", {}, 302),
     "integrations_webhookevent_replay": ("post", {}, 302),
     "notifications_emailsuppression_clear": ("post", {}, 302),
+    "orders_order_shipping_buy": ("post", {}, 302),
+    "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "auth_user_password_change": ("get", {}, 200),
     # Once handled, a second call says so on the page it redirects to (still a 302).
@@ -345,6 +358,16 @@ def _make_objects(requester: User) -> dict[str, Model]:
         ),
         "orders.order": order,
         "shipping.shipment": shipment,
+        "shipping.tablerate": TableRate.objects.create(
+            carrier="sandbox",
+            service="economy",
+            postal_prefix="20271",
+            weight_up_to_grams=1000,
+            amount=1890,
+            currency="BRL",
+            days=8,
+            updated_at=now,
+        ),
         "shipping.trackingevent": TrackingEvent.objects.create(
             shipment=shipment, status="unknown", carrier_code="XYZ", needs_attention=True
         ),
@@ -421,6 +444,15 @@ def _api_calls(customer_email: str) -> dict[tuple[str, str], tuple[str, dict[str
     from orders.models import Order
 
     number = Order.objects.values_list("number", flat=True).first()
+    quote = ShippingQuote.objects.create(
+        order=Order.objects.get(number=number),
+        carrier="sandbox",
+        service="economy",
+        amount=1890,
+        currency="BRL",
+        days=8,
+        source="carrier",
+    )
     return {
         ("api-orders", "GET"): (reverse("api-orders"), {}, 200),
         ("api-orders", "POST"): (reverse("api-orders"), order, 201),
@@ -429,6 +461,22 @@ def _api_calls(customer_email: str) -> dict[tuple[str, str], tuple[str, dict[str
             reverse("api-usage"),
             {"customer_email": customer_email, "name": "signed_in"},
             202,
+        ),
+        ("api-shipping-quotes", "POST"): (
+            reverse("api-shipping-quotes"),
+            {
+                "destination_postal_code": "20271-130",
+                "volumes": [
+                    {"weight_grams": 500, "length_mm": 200, "width_mm": 150, "height_mm": 50}
+                ],
+            },
+            200,
+        ),
+        # The order has a shipment already: choosing answers 409 for those allowed.
+        ("api-shipping-quote-choose", "POST"): (
+            reverse("api-shipping-quote-choose", args=[quote.pk]),
+            {},
+            409,
         ),
     }
 

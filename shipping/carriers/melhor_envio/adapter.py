@@ -129,7 +129,11 @@ class MelhorEnvioCarrier:
             request.parcels, items=request.items, declared_amount=request.declared_amount
         )
         body: dict[str, Any] = {
-            "from": {"postal_code": _digits(settings.MELHOR_ENVIO_FROM_POSTAL_CODE)},
+            "from": {
+                "postal_code": _digits(
+                    request.origin_postal_code or settings.MELHOR_ENVIO_FROM_POSTAL_CODE
+                )
+            },
             "to": {"postal_code": destination},
             "volumes": [{**volume(p), "insurance": to_reais(p.declared_amount)} for p in parcels],
             "options": {"receipt": False, "own_hand": False, "collect": False},
