@@ -17,6 +17,8 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 UserT = TypeVar("UserT")
 
@@ -113,6 +115,20 @@ def order_number_candidates(term: str) -> list[str]:
     unique index; ``__iexact`` is a LIKE on SQLite, which no index serves."""
     term = term.strip()
     return sorted({term, term.upper()})
+
+
+# Styles for changelist columns: cut_text's width and ellipsis. Add to a ModelAdmin's Media.
+COLUMNS_CSS = "integrations/admin/columns.css"
+
+
+def cut_text(value: object, *, narrow: bool = False) -> SafeString | str:
+    """A changelist cell for a value that can be long: cut to the column's width by
+    ``COLUMNS_CSS`` (with an ellipsis), the whole value in its title tooltip; "-" when empty."""
+    text = "" if value is None else str(value)
+    if not text:
+        return "-"
+    css = "sb-cut sb-cut-narrow" if narrow else "sb-cut"
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
 
 class ReadOnlyAdminMixin:

@@ -34,6 +34,7 @@ from django.urls import reverse
 
 from accounts.access.audit import client_ip
 from accounts.access.roles import ADMIN
+from accounts.access.saml import saml_login_url
 from accounts.models import User
 
 LOCKOUT_CACHE_PREFIX = "password-login-failures"
@@ -121,10 +122,13 @@ class PasswordLoginBackend(ModelBackend):
 
 
 def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-    """``/admin/login/``: Django's admin form, or, when password logins need MFA, a redirect to
-    allauth's login (which asks for the TOTP code) keeping ``next``."""
+    """``/admin/login/``: Django's admin form (with "Sign in with SAML" when a SAML IdP is
+    configured), or, when password logins need MFA, a redirect to allauth's login (which asks
+    for the TOTP code) keeping ``next``."""
     if not mfa_required():
-        return admin.site.login(request, extra_context)
+        # allauth checks ``next`` again when the SAML login comes back.
+        saml_url = saml_login_url(next_url=request.GET.get("next", ""))
+        return admin.site.login(request, {**(extra_context or {}), "saml_login_url": saml_url})
     query = QueryDict(mutable=True)
     query["next"] = request.GET.get("next") or reverse("admin:index")
     return HttpResponseRedirect(f"{reverse('account_login')}?{query.urlencode()}")

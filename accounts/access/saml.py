@@ -50,6 +50,17 @@ _LOGIN_ATTR = "_switchboard_saml_login"
 SESSION_KEY = "_sso_saml"
 
 
+def saml_login_url(*, next_url: str = "") -> str:
+    """Where "Sign in with SAML" starts (allauth's SAML login for the first SAML app in
+    settings, keeping ``next``), or "" when no SAML IdP is configured. Read from settings, so
+    the admin's login page asks the database nothing."""
+    apps = getattr(settings, "SOCIALACCOUNT_PROVIDERS", {}).get(SAML_PROVIDER, {}).get("APPS", [])
+    if not apps:
+        return ""
+    url = reverse("saml_login", kwargs={"organization_slug": apps[0]["client_id"]})
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
 def saml_session_max_seconds() -> int:
     default = getattr(settings, "OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 900)
     return int(getattr(settings, "SAML_SESSION_MAX_SECONDS", None) or default)

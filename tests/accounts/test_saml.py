@@ -163,6 +163,20 @@ def test_login_page_offers_saml(saml_idp: SamlIdp, client: Any) -> None:
     assert f"/accounts/saml/{SLUG}/login/" in page.content.decode()
 
 
+def test_admin_login_page_offers_saml_only_when_configured(
+    saml_idp_server: SamlIdp, settings: Any, client: Any
+) -> None:
+    settings.SOCIALACCOUNT_PROVIDERS = saml_providers([])
+    page = client.get("/admin/login/?next=/admin/").content.decode()
+    assert "Sign in with SAML" not in page
+    assert "/accounts/saml/" not in page
+
+    _configure(settings, saml_idp_server)
+    page = client.get("/admin/login/?next=/admin/").content.decode()
+    assert "Sign in with SAML" in page
+    assert f'href="/accounts/saml/{SLUG}/login/?next=%2Fadmin%2F"' in page
+
+
 def test_full_login_maps_groups_to_roles(saml_idp: SamlIdp, live_server: LiveServer) -> None:
     sync_roles()  # the roles' permissions (a transactional test starts from an empty database)
     browser, final = _saml_login(live_server, saml_idp, "fin")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -149,3 +151,18 @@ def test_rejection_admin_lists_and_shows_refused_deliveries(handlers, deliver, s
     assert page.status_code == 200
     assert rejection.body_sha256 in page.content.decode()
     assert "webhook-signature" not in page.content.decode()
+
+
+def test_changelist_cuts_long_values_keeping_them_whole_and_escaped_in_a_tooltip(staff_client):
+    event_type = "order.tracking.<b>status</b>_changed.out_for_delivery.second_attempt"
+    WebhookEvent.objects.create(
+        provider=PROVIDER, event_id="evt_long", event_type=event_type, body="{}"
+    )
+    page = staff_client.get(reverse(CHANGELIST)).content.decode()
+    escaped = "order.tracking.&lt;b&gt;status&lt;/b&gt;_changed.out_for_delivery.second_attempt"
+    assert f'<span class="sb-cut" title="{escaped}">{escaped}</span>' in page
+    assert "<b>status</b>" not in page
+    assert "integrations/admin/columns.css" in page
+    # The status column comes right after the time received, before the long ids.
+    headers = re.findall(r'<th scope="col" class="[^"]*column-([a-z_]+)', page)
+    assert headers[:3] == ["received_at", "status", "provider"]
