@@ -23,6 +23,8 @@ READ_SCREENS = {
     "payments.view_refund": "refunds",
     "shipping.view_shipment": "shipments",
     "notifications.view_notification": "notifications",
+    "notifications.view_emailsuppression": "e-mail suppressions",
+    "shipping.view_shipmentalert": "shipment alerts",
 }
 # Shown inside the screens above (identifiers and notes on the customer, lines on the order,
 # tracking on the shipment).
@@ -49,6 +51,14 @@ RIGHTS = {
     "integrations.change_webhookevent": "webhook inbox (replay)",
     "integrations.change_delivery": "deliveries (retry)",
     "integrations.change_circuitbreaker": "circuit breakers (reset)",
+    "notifications.change_emailsuppression": "clears e-mail suppressions",
+    "shipping.change_shipmentalert": "shipment alerts (marks them handled)",
+    "shipping.buy_label": "buys and voids labels",
+    "shipping.view_shippingquote": "buys and voids labels",
+    "shipping.view_tablerate": "table rates",
+    "shipping.add_tablerate": "table rates",
+    "shipping.change_tablerate": "table rates",
+    "shipping.delete_tablerate": "table rates",
 }
 # The role that works the integration screens names each of them.
 INTEGRATION_SCREENS = [

@@ -75,6 +75,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_READ_DOMAIN,
         *_ADD_NOTE,
         *_REQUEST_REFUND,
+        *_CLEAR_SUPPRESSION,
         *_DECIDE_REFUND,
         *_RECONCILE,
         *_READ_INTEGRATIONS,

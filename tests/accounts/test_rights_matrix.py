@@ -56,7 +56,7 @@ REFUND_REQUESTERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # refund reques
 FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconciliation
 INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
-SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, OPS, ADMIN})  # e-mail suppression: clear
+SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mail suppression: clear
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
 
 Key = tuple[str, str, str]
