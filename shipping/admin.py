@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from integrations.admin_utils import (
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
+    OrderLinkAdminMixin,
     ReadOnlyAdminMixin,
     ids_matching,
     money_column,
@@ -88,7 +89,9 @@ class TrackingEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(
+    OrderLinkAdminMixin, MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "order_number",
