@@ -13,6 +13,7 @@ from accounts.customers.selectors import (
     encode_cursor,
 )
 from integrations.events import record_event, recording_history
+from orders.selectors import order_timeline
 from orders.services import usage_record
 from tests.factories import make_customer, make_order
 
@@ -183,3 +184,54 @@ def test_role_without_note_right_cannot_add_notes(client, db):
     )
     assert response.status_code == 403
     assert not customer.notes.exists()
+
+
+def test_a_follow_up_never_sorts_before_the_fact_that_caused_it(client, admin_user):
+    """A provider whose clock runs ahead dates a payment minutes after the message we send
+    about it: the timelines still put the message after the payment (recorded order), show
+    the provider's own time beside ours, and both to the second."""
+    from django.utils import timezone
+
+    from notifications.models import NotificationChannel
+    from notifications.services import notification_queue
+    from payments.models import PaymentMethod
+    from payments.services import payment_create, payment_mark_succeeded
+
+    customer = make_customer()
+    order = make_order(customer=customer)
+    payment = payment_create(order=order, provider="sandbox", method=PaymentMethod.CARD)
+    provider_time = (timezone.now() + timedelta(minutes=7)).replace(microsecond=0)
+    payment_mark_succeeded(payment=payment, occurred_at=provider_time)
+    notification_queue(  # what the payment caused, written after it
+        customer=customer,
+        order=order,
+        channel=NotificationChannel.EMAIL,
+        template="order_paid",
+        body="Thank you!",
+    )
+
+    for entries in (
+        customer_timeline(customer=customer).entries,
+        order_timeline(order=order),
+    ):
+        types = [e.type for e in entries]  # newest first
+        assert types.index("notification.queued") < types.index("payment.succeeded")
+        succeeded = next(e for e in entries if e.type == "payment.succeeded")
+        assert succeeded.occurred_at == provider_time
+        assert succeeded.recorded_at < provider_time
+        assert succeeded.provider_time_differs
+
+    client.force_login(admin_user)
+    for url in (
+        reverse("admin:accounts_customer_change", args=[customer.pk]),
+        reverse("admin:orders_order_change", args=[order.pk]),
+    ):
+        page = client.get(url).content.decode()
+        row = page.split('data-type="payment.succeeded"', 1)[1].split("</tr>", 1)[0]
+        assert f'provider time <time datetime="{provider_time.isoformat()}">' in row
+        assert provider_time.strftime("%Y-%m-%d %H:%M:%S") in row
+        recorded = succeeded.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+        assert recorded in row
+        assert page.index('data-type="notification.queued"') < page.index(
+            'data-type="payment.succeeded"'
+        )
