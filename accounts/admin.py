@@ -16,7 +16,11 @@ from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.access.audit import stage_admin_changes, values_diff
 from accounts.customers.exceptions import EmptyNote
 from accounts.customers.search import customer_ids_matching
-from accounts.customers.selectors import InvalidCursor, customer_timeline
+from accounts.customers.selectors import (
+    InvalidCursor,
+    customer_timeline,
+    timeline_page_visible_to,
+)
 from accounts.customers.services import customer_create, customer_note_add, customer_update
 from accounts.customers.validators import normalize_phone, normalize_tax_document, tax_document_kind
 from accounts.models import (
@@ -192,7 +196,7 @@ class CustomerAdmin(admin.ModelAdmin):
                 messages.warning(request, "That timeline page link is no longer valid.")
                 page = customer_timeline(customer=customer, kinds=kinds)
             extra_context.update(
-                timeline=page,
+                timeline=timeline_page_visible_to(request.user, page),
                 timeline_kinds=event_kinds(),
                 timeline_selected_kinds=kinds,
                 timeline_is_first_page=not request.GET.get("before"),

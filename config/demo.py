@@ -254,10 +254,12 @@ def _notify(
     at: datetime,
     *,
     channel: str | None = None,
+    order: Order | None = None,
 ) -> Notification:
     channel = channel or rng.choice([NotificationChannel.EMAIL, NotificationChannel.WHATSAPP])
     notification = notification_queue(
         customer=customer,
+        order=order,
         channel=channel,
         template=template,
         subject=body if channel == NotificationChannel.EMAIL else "",
@@ -307,7 +309,14 @@ def _pay(rng: random.Random, order: Order, at: datetime, *, fail: bool = False) 
         )
     delay = timedelta(days=1) if method == PaymentMethod.BOLETO else timedelta(minutes=1)
     payment = payment_mark_succeeded(payment=payment, occurred_at=at + delay)
-    _notify(rng, order.customer, "order_paid", f"Payment received for {order.number}", at + delay)
+    _notify(
+        rng,
+        order.customer,
+        "order_paid",
+        f"Payment received for {order.number}",
+        at + delay,
+        order=order,
+    )
     return payment
 
 
@@ -346,7 +355,9 @@ def _ship(rng: random.Random, order: Order, at: datetime, *, until: str) -> Ship
         )
         if step in (ShipmentStatus.POSTED, ShipmentStatus.DELIVERED):
             label = "shipped" if step == ShipmentStatus.POSTED else "delivered"
-            _notify(rng, order.customer, f"order_{label}", f"{order.number} {label}", when)
+            _notify(
+                rng, order.customer, f"order_{label}", f"{order.number} {label}", when, order=order
+            )
     return shipment
 
 
@@ -370,6 +381,7 @@ def _demo_order(
         f"We got your order {order.number}",
         at,
         channel=NotificationChannel.EMAIL,
+        order=order,
     )
     if outcome == "placed":
         return order
@@ -424,6 +436,7 @@ def _demo_refund(
         "refund_succeeded",
         f"Your refund for {order.number} is on its way",
         timezone.now(),
+        order=order,
     )
 
 

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -179,6 +180,38 @@ class MoneyFieldsAdminMixin:
         readonly = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
         extra = (*self.money_fields, *self.money_fields.values())
         return (*readonly, *(name for name in extra if name not in readonly))
+
+
+class OrderLinkAdminMixin:
+    """Change pages of rows that belong to an order (a payment, refund, dispute, shipment) link
+    back to it at the top ("Order SB-000123", ``#order-link``), for users who may open orders.
+    ``order_path`` is the path from the row to its order (``payment__order``); one query."""
+
+    order_path: ClassVar[str] = "order"
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        model: Any = self.model  # type: ignore[attr-defined]
+        if object_id.isdigit() and request.user.has_perm("orders.view_order"):
+            found = (
+                model._default_manager.filter(pk=object_id)
+                .values_list(f"{self.order_path}__pk", f"{self.order_path}__number")
+                .first()
+            )
+            if found is not None:
+                extra_context.update(
+                    linked_order_url=reverse("admin:orders_order_change", args=[found[0]]),
+                    linked_order_number=found[1],
+                )
+        return super().change_view(  # type: ignore[misc]
+            request, object_id, form_url, extra_context
+        )
 
 
 def signed_in_user(request: HttpRequest, user_type: type[UserT]) -> UserT:

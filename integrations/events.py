@@ -50,7 +50,9 @@ _history_only: contextvars.ContextVar[bool] = contextvars.ContextVar("history_on
 @contextmanager
 def recording_history() -> Iterator[None]:
     """Record events without Delivery rows: for seeding or importing history whose reactions
-    (payments taken, parcels shipped, customers told) already happened elsewhere."""
+    (payments taken, parcels shipped, customers told) already happened elsewhere. An event
+    recorded so with an ``occurred_at`` is also dated as recorded then (``recorded_at``), as it
+    would have been had Switchboard been there: the timelines order by the recorded time."""
     token = _history_only.set(True)
     try:
         yield
@@ -358,6 +360,8 @@ def record_event(
     )
     if occurred_at is not None:
         event.occurred_at = occurred_at
+        if _history_only.get():
+            event.recorded_at = occurred_at
     if subject is not None:
         event.subject_type = ContentType.objects.get_for_model(subject)
         event.subject_id = str(subject.pk)

@@ -10,9 +10,11 @@ class NotificationsConfig(AppConfig):
         from accounts.customers.search import register_customer_lookup
         from integrations.deliveries.registry import register_subscriber
         from notifications import events  # noqa: F401 - registers the event types
+        from notifications.hub import register_hub_parts
         from notifications.selectors import customer_ids_by_provider_message_id
         from notifications.subscribers import SUBSCRIBERS
 
         register_customer_lookup(customer_ids_by_provider_message_id)
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
+        register_hub_parts()

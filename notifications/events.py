@@ -11,6 +11,8 @@ class NotificationPayload(Payload):
     channel_label: str
     template: str
     recipient: str
+    order: str = ""
+    """The number of the order the message is about (empty: none); the order's timeline reads it."""
 
 
 @dataclass(frozen=True, kw_only=True)

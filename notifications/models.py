@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts.models import Customer
 from integrations.transitions import Transitions
+from orders.models import Order
 
 
 class NotificationChannel(models.TextChoices):
@@ -35,6 +36,15 @@ NOTIFICATION_TRANSITIONS: Transitions = {
 
 class Notification(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="notifications")
+    order = models.ForeignKey(
+        Order,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        db_index=False,  # served by notification_order_created
+        help_text="The order the message is about, if any (its page lists the message).",
+    )
     channel = models.CharField(max_length=10, choices=NotificationChannel.choices)
     template = models.CharField(max_length=60, help_text="Template key, e.g. order_paid.")
     recipient = models.CharField(
@@ -78,6 +88,8 @@ class Notification(models.Model):
                 fields=["channel", "-created_at", "-id"], name="notification_channel_time"
             ),
             models.Index(fields=["recipient"], name="notification_recipient"),
+            # The order page's messages, newest first.
+            models.Index(fields=["order", "-created_at", "-id"], name="notification_order_created"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -24,6 +24,8 @@ class CustomerMessage:
     template: str
     subject: str
     body: str
+    order: str = ""
+    """The number of the order the message is about (empty: none)."""
 
 
 class OrderFields(Protocol):
@@ -103,6 +105,7 @@ def _https(url: str) -> str:
 def order_paid(payload: OrderFields) -> CustomerMessage:
     number = payload.number or "your order"
     return CustomerMessage(
+        order=payload.number,
         template="order_paid",
         subject=f"Payment received for {number}",
         body=f"Thank you! We received your payment for {number}. "
@@ -113,6 +116,7 @@ def order_paid(payload: OrderFields) -> CustomerMessage:
 def shipment_posted(payload: TrackingFields) -> CustomerMessage:
     number = payload.order or "your order"
     return CustomerMessage(
+        order=payload.order,
         template="shipment_posted",
         subject=f"{number} is on its way",
         body=f"Good news: {number} has been handed to the carrier.{_tracking(payload)}",
@@ -123,6 +127,7 @@ def shipment_in_transit(payload: TrackingFields) -> CustomerMessage:
     number = payload.order or "your order"
     where = f" (last seen in {payload.location})" if payload.location else ""
     return CustomerMessage(
+        order=payload.order,
         template="shipment_in_transit",
         subject=f"{number} is in transit",
         body=f"{number} is travelling to you{where}.{_tracking(payload)}",
@@ -132,6 +137,7 @@ def shipment_in_transit(payload: TrackingFields) -> CustomerMessage:
 def shipment_out_for_delivery(payload: TrackingFields) -> CustomerMessage:
     number = payload.order or "your order"
     return CustomerMessage(
+        order=payload.order,
         template="shipment_out_for_delivery",
         subject=f"{number} arrives today",
         body=f"{number} is out for delivery and should reach you today.{_tracking(payload)}",
@@ -141,6 +147,7 @@ def shipment_out_for_delivery(payload: TrackingFields) -> CustomerMessage:
 def shipment_delivered(payload: TrackingFields) -> CustomerMessage:
     number = payload.order or "your order"
     return CustomerMessage(
+        order=payload.order,
         template="shipment_delivered",
         subject=f"{number} was delivered",
         body=f"{number} was delivered. We hope you enjoy it!",
@@ -219,6 +226,7 @@ def refund_succeeded(payload: MoneyFields) -> CustomerMessage:
     what = f"a refund of {money}" if money else "your refund"
     about = f" for {payload.order}" if payload.order else ""
     return CustomerMessage(
+        order=payload.order,
         template="refund_succeeded",
         subject="Your refund is on its way",
         body=f"We have processed {what}{about}. "
@@ -240,6 +248,7 @@ def payment_failed(payload: PaymentFailedFields) -> CustomerMessage:
         else " Reply to this message and we will help you complete it."
     )
     return CustomerMessage(
+        order=payload.order,
         template="payment_failed",
         subject=f"Your payment for {number} did not go through",
         body=f"We could not take your payment{of} for {number}.{f' {why}' if why else ''}"
@@ -254,6 +263,7 @@ def payment_expired(payload: PaymentExpiredFields) -> CustomerMessage | None:
         return None
     number = payload.order or "your order"
     return CustomerMessage(
+        order=payload.order,
         template="payment_expired",
         subject=f"{number} was cancelled: the Pix code expired",
         body=f"We did not receive the Pix payment for {number} in time, so the code expired "
@@ -275,6 +285,7 @@ def payment_reissued(payload: PaymentReissuedFields) -> CustomerMessage:
         ]
     )
     return CustomerMessage(
+        order=payload.order,
         template="payment_reissued",
         subject=f"A new Pix code for {number}",
         body=f"The Pix code for {number} expired before it was paid, so here is a new one "

@@ -28,6 +28,7 @@ from notifications.models import (
     NotificationStatus,
     SuppressionReason,
 )
+from orders.models import Order
 
 ERROR_MAX_LENGTH = 200
 DEDUPE_KEY_MAX_LENGTH = 100
@@ -39,6 +40,7 @@ def _notification_data(notification: Notification, **extra: Any) -> dict[str, An
         "channel_label": notification.get_channel_display(),
         "template": notification.template,
         "recipient": notification.recipient,
+        "order": notification.order.number if notification.order is not None else "",
         **extra,
     }
 
@@ -72,8 +74,10 @@ def notification_queue(
     recipient: str = "",
     dedupe_key: str = "",
     occurred_at: datetime | None = None,
+    order: Order | None = None,
 ) -> Notification:
-    """Queue a message for ``customer``. The recipient defaults to the customer's e-mail (email)
+    """Queue a message for ``customer``, about ``order`` when it concerns one (the order's page
+    then lists it). The recipient defaults to the customer's e-mail (email)
     or phone (whatsapp, sms); a phone is stored in E.164, an e-mail lower-cased.
 
     Idempotent on a non-blank ``dedupe_key``: a repeated key returns the notification already
@@ -110,6 +114,7 @@ def notification_queue(
                 body=body,
                 dedupe_key=dedupe_key,
                 occurred_at=occurred_at,
+                order=order,
             )
     except IntegrityError:
         # Another caller queued the same key between our look-up and our insert.
@@ -132,9 +137,11 @@ def _notification_create(
     body: str,
     dedupe_key: str,
     occurred_at: datetime | None,
+    order: Order | None,
 ) -> Notification:
     notification = Notification.objects.create(
         customer=customer,
+        order=order,
         channel=kind,
         template=template,
         recipient=address,
@@ -175,7 +182,7 @@ def _notification_transition(
     data: dict[str, Any] | None = None,
 ) -> Notification:
     with transaction.atomic():
-        notification = lock(notification)
+        notification = lock(notification, "order")
         if notification.status == target:
             return notification
         ensure_transition(

@@ -23,6 +23,7 @@ from notifications.services import (
     notification_mark_sent,
     notification_queue,
 )
+from orders.models import Order
 
 log = structlog.get_logger(__name__)
 
@@ -49,12 +50,19 @@ def notification_send_for_event(*, event: DomainEvent) -> None:
     if message is None or event.customer_id is None:
         return
     customer = Customer.objects.get(pk=event.customer_id)
+    order = (
+        Order.objects.filter(number=message.order, customer=customer).first()
+        if message.order
+        else None
+    )
     retryable: Exception | None = None
     for channel in AUTOMATIC_CHANNELS:
         if not _recipient(customer, channel):
             continue
         try:
-            _queue_and_send(event=event, customer=customer, channel=channel, message=message)
+            _queue_and_send(
+                event=event, customer=customer, order=order, channel=channel, message=message
+            )
         except NotificationNotAllowed as exc:
             log.warning("notification.skipped", event_id=event.pk, channel=channel, detail=str(exc))
         except (exceptions.SwitchboardError, OSError) as exc:
@@ -64,10 +72,16 @@ def notification_send_for_event(*, event: DomainEvent) -> None:
 
 
 def _queue_and_send(
-    *, event: DomainEvent, customer: Customer, channel: str, message: CustomerMessage
+    *,
+    event: DomainEvent,
+    customer: Customer,
+    order: Order | None,
+    channel: str,
+    message: CustomerMessage,
 ) -> Notification:
     notification = notification_queue(
         customer=customer,
+        order=order,
         channel=channel,
         template=message.template,
         subject=message.subject,

@@ -7,11 +7,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
-from django.http import HttpRequest
-from django.urls import URLPattern
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, reverse
+from django.utils.html import format_html
 
+from accounts.customers.selectors import entries_visible_to
 from accounts.models import Customer, User
 from integrations.admin_utils import (
     LargeTableAdminMixin,
@@ -21,6 +21,7 @@ from integrations.admin_utils import (
     order_number_candidates,
 )
 from integrations.providers import STOREFRONTS, specs
+from orders.hub import order_hub
 from orders.models import Order, OrderLine
 from orders.selectors import order_timeline
 from orders.services import OrderLineInput, order_place
@@ -83,10 +84,9 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "placed_at",
         "status_changed_at",
         "updated_at",
-        "ship_to",
         "latest_payment",
-        "timeline",
     )
+    change_form_template = "admin/orders/order/change_form.html"
     total = money_column("total_amount", "currency", "Total")
     subtotal = money_column("subtotal_amount", "currency", "Subtotal")
     shipping = money_column("shipping_amount", "currency", "Shipping")
@@ -98,7 +98,6 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "total_amount": "total",
     }
     actions = ["place_again"]
-    change_form_template = "admin/orders/order/change_form.html"
 
     def get_urls(self) -> list[URLPattern]:
         extra = [pattern for urls in ORDER_PAGE_URLS for pattern in urls(self)]
@@ -127,17 +126,6 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         named = Customer.objects.filter(name__icontains=term).order_by().values("pk")
         return queryset.filter(customer_id__in=named), False
 
-    @admin.display(description="Ships to")
-    def ship_to(self, obj: Order) -> str:
-        """The shipping address as it goes on the label, one line each."""
-        lines = obj.shipping_address_lines
-        if not lines:
-            return "-"
-        return format_html(
-            '<address class="ship-to">{}</address>',
-            format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)),
-        )
-
     @admin.display(description="Latest payment")
     def latest_payment(self, obj: Order) -> str:
         """The status of the order's newest payment and, when it failed or expired, why (the
@@ -154,22 +142,33 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
             reason,
         )
 
-    @admin.display(description="Timeline")
-    def timeline(self, obj: Order) -> str:
-        """Everything that happened to the order, newest first: payments, shipments and each
-        tracking scan with its location (the customer's timeline has the same lines)."""
-        entries = order_timeline(order=obj)
-        if not entries:
-            return "-"
-        rows = format_html_join(
-            "",
-            '<tr class="timeline-entry" data-type="{}"><td>{}</td><td>{}</td><td>{}</td></tr>',
-            (
-                (e.type, e.occurred_at.strftime("%Y-%m-%d %H:%M"), e.label, e.summary)
-                for e in entries
-            ),
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The order as the hub: its address, what hangs off it (``orders.hub``) and its
+        timeline, newest recorded first; links only to pages the user may open."""
+        extra_context = dict(extra_context or {})
+        order = (
+            Order.objects.select_related("customer").filter(pk=object_id).first()
+            if object_id.isdigit()
+            else None
         )
-        return format_html('<table class="order-timeline"><tbody>{}</tbody></table>', rows)
+        if order is not None and self.has_view_or_change_permission(request, order):
+            extra_context.update(
+                hub_order=order,
+                hub_sections=order_hub(order=order, user=request.user),
+                hub_timeline=entries_visible_to(request.user, order_timeline(order=order)),
+                hub_customer_url=(
+                    reverse("admin:accounts_customer_change", args=[order.customer_id])
+                    if request.user.has_perm("accounts.view_customer")
+                    else None
+                ),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_place_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("orders.add_order")

@@ -20,14 +20,15 @@ ORDER_TIMELINE_LIMIT = 200
 
 def order_timeline(*, order: Order, limit: int = ORDER_TIMELINE_LIMIT) -> list[TimelineEntry]:
     """The order's own DomainEvents and those of what hangs off it (payments, shipments and
-    every tracking scan, which name the order in ``data["order"]``), newest first, in one
-    query. The customer filter keeps the JSON lookup on the customer's index."""
+    every tracking scan and message, which name the order in ``data["order"]``), newest
+    recorded first (``recorded_at``, then id: a follow-up never sorts before its cause), in
+    one query. The customer filter keeps the JSON lookup on the customer's index."""
     events = (
         DomainEvent.objects.filter(
             Q(subject_type=ContentType.objects.get_for_model(Order), subject_id=str(order.pk))
             | Q(customer_id=order.customer_id, data__order=order.number)
         )
         .select_related("actor", "subject_type")
-        .order_by("-occurred_at", "-id")
+        .order_by("-recorded_at", "-id")
     )
     return [timeline_entry(event) for event in events[: max(1, limit)]]

@@ -20,6 +20,7 @@ from integrations.admin_utils import (
     DefaultValueFilter,
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
+    OrderLinkAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
     ids_matching,
@@ -75,7 +76,11 @@ class RefundRequestForm(forms.Form):
 
 @admin.register(Payment)
 class PaymentAdmin(
-    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    OrderLinkAdminMixin,
+    MoneyFieldsAdminMixin,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     list_display = (
         "id",
@@ -174,8 +179,13 @@ class PaymentAdmin(
 
 @admin.register(Dispute)
 class DisputeAdmin(
-    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    OrderLinkAdminMixin,
+    MoneyFieldsAdminMixin,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
+    order_path = "payment__order"
     list_display = (
         "provider_dispute_id",
         "status",

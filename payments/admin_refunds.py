@@ -21,13 +21,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.access.reauth import reauth_required_redirect, reauth_stamp
-from accounts.customers.selectors import customer_timeline
+from accounts.customers.selectors import customer_timeline, timeline_page_visible_to
 from accounts.models import User
 from integrations.admin_utils import (
     COLUMNS_CSS,
     DefaultValueFilter,
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
+    OrderLinkAdminMixin,
     ReadOnlyAdminMixin,
     confirm_with_form,
     cut_text,
@@ -105,9 +106,15 @@ class NeedsMyApprovalFilter(admin.SimpleListFilter):
 
 @admin.register(Refund)
 class RefundAdmin(
-    MoneyFieldsAdminMixin, LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    OrderLinkAdminMixin,
+    MoneyFieldsAdminMixin,
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     """Finance's refund queue: pending requests first, approve and reject through the services."""
+
+    order_path = "payment__order"
 
     # The status first after the id, long names cut (whole in the tooltip): it stays in
     # sight in a 1366 px window.
@@ -328,7 +335,9 @@ class RefundAdmin(
             options = refund_decision_options(refund=refund, user=request.user, approvals=approvals)
             extra_context.update(
                 refund_customer=customer,
-                timeline=customer_timeline(customer=customer, limit=TIMELINE_ON_REFUND),
+                timeline=timeline_page_visible_to(
+                    request.user, customer_timeline(customer=customer, limit=TIMELINE_ON_REFUND)
+                ),
                 approvals=approvals,
                 approvals_needed=refund_approvals_needed(refund=refund),
                 can_approve=options.can_approve,

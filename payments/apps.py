@@ -10,9 +10,11 @@ class PaymentsConfig(AppConfig):
         from accounts.customers.search import register_customer_lookup
         from integrations.deliveries.registry import register_subscriber
         from payments import events  # noqa: F401 - registers the event types
+        from payments.hub import register_hub_parts
         from payments.selectors import customer_ids_by_provider_id
         from payments.subscribers import SUBSCRIBERS
 
         register_customer_lookup(customer_ids_by_provider_id)
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
+        register_hub_parts()

@@ -16,6 +16,7 @@ from integrations.admin_utils import (
     DefaultValueFilter,
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
+    OrderLinkAdminMixin,
     ReadOnlyAdminMixin,
     ids_matching,
     money_column,
@@ -106,7 +107,9 @@ class TrackingEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAd
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+class ShipmentAdmin(
+    OrderLinkAdminMixin, MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "order_number",

@@ -10,9 +10,11 @@ class ShippingConfig(AppConfig):
         from accounts.customers.search import register_customer_lookup
         from integrations.deliveries.registry import register_subscriber
         from shipping import events  # noqa: F401 - registers the event types
+        from shipping.hub import register_hub_parts
         from shipping.selectors import customer_ids_by_tracking_or_provider_id
         from shipping.subscribers import SUBSCRIBERS
 
         register_customer_lookup(customer_ids_by_tracking_or_provider_id)
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
+        register_hub_parts()

@@ -286,3 +286,93 @@ def events_for(obj: Any) -> Any:
     return DomainEvent.objects.filter(
         subject_type=ContentType.objects.get_for_model(obj), subject_id=str(obj.pk)
     ).order_by("id")
+
+
+def make_hub_order(
+    *, customer: Customer | None = None, staff: User | None = None, extra: int = 0
+) -> Order:
+    """An order with something in every section of its page: a shipping address, a succeeded
+    card payment (R$ 120,00) with a refund of R$ 10,00 requested and a dispute, a shipment with a
+    label and two tracking scans, and a message about it. ``extra`` more payments, refunds,
+    shipments (with scans) and messages, for query counts that must not grow with them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments.disputes import dispute_apply_fact
+    from payments.models import DisputeStatus
+    from shipping.models import TrackingStatus
+    from shipping.services import shipment_purchase_label, shipment_record_tracking_event
+
+    customer = customer or make_customer(name="Ana Souza")
+    staff = staff or make_staff("hub-support", role="support")
+    order = OrderFactory.create(customer=customer, amount=12_000)
+    Order.objects.filter(pk=order.pk).update(
+        ship_to_name="Ana Souza",
+        ship_to_street="Rua Augusta",
+        ship_to_number="1500",
+        ship_to_district="Consolação",
+        ship_to_city="São Paulo",
+        ship_to_state="SP",
+        ship_to_postal_code="01304001",
+        ship_to_country="BR",
+    )
+    # With on-commit reactions running (browser tests), placing the order already started its
+    # payment: that one is paid.
+    payment = order.payments.order_by("id").first() or PaymentFactory.create(order=order)
+    if payment.status != PaymentStatus.SUCCEEDED:
+        payment = payment_mark_succeeded(payment=payment)
+    refund_request(
+        payment=payment,
+        requested_by=staff,
+        reason=RefundReason.DEFECTIVE,
+        amount=1_000,
+        note="Mug arrived chipped.",
+    )
+    now = timezone.now()
+    dispute_apply_fact(
+        payment=payment,
+        provider="sandbox",
+        provider_dispute_id=f"sbx_dp_{payment.pk:06d}",
+        status=DisputeStatus.NEEDS_RESPONSE,
+        amount=payment.amount,
+        currency=payment.currency,
+        reason="product_not_received",
+        evidence_due_by=now + timedelta(days=7),
+        occurred_at=now - timedelta(hours=1),
+    )
+    for n in range(1 + extra):
+        shipment = shipment_create(order=order, carrier="sandbox", service="express")
+        shipment = shipment_purchase_label(
+            shipment=shipment, tracking_code=f"SB{order.pk:06d}{n:03d}BR"
+        )
+        for minutes, status, code, where in (
+            (90, TrackingStatus.IN_TRANSIT, "OEE-21", "Campinas, SP"),
+            (30, TrackingStatus.OUT_FOR_DELIVERY, "OEC-01", "São Paulo, SP"),
+        ):
+            shipment_record_tracking_event(
+                shipment=shipment,
+                status=status,
+                carrier_code=code,
+                carrier_message=f"Objeto {status.label.lower()}",
+                location=where,
+                occurred_at=now - timedelta(minutes=minutes),
+            )
+        notification_queue(
+            customer=customer,
+            order=order,
+            channel=NotificationChannel.EMAIL,
+            template="shipment_posted",
+            subject=f"{order.number} is on its way",
+            body=f"{order.number} has been handed to the carrier.",
+        )
+    for _ in range(extra):
+        failed = PaymentFactory.create(
+            order=OrderFactory.create(customer=customer), status=PaymentStatus.FAILED
+        )
+        # A declined attempt of another order, moved here: an order takes one payment at a time.
+        Payment.objects.filter(pk=failed.pk).update(order=order)
+    for _ in range(extra):
+        refund_request(payment=payment, requested_by=staff, reason=RefundReason.DEFECTIVE, amount=1)
+    order.refresh_from_db()
+    return order

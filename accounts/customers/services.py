@@ -243,7 +243,11 @@ def customer_merge(
                 m.tax_document_type for m in merged if m.tax_document == filled["tax_document"]
             )
         labels = [f"{m.name} (#{m.pk})" for m in merged]
-        Customer.objects.filter(pk__in=duplicate_ids).delete()
+        # Every relation now points at ``keep``: nothing is left to collect or refuse. A plain
+        # DELETE, because Django's delete collector would SELECT every column of each related
+        # table, and merge_customers runs on databases whose later migrations (new columns of
+        # those tables) wait for the merge.
+        Customer.objects.filter(pk__in=duplicate_ids)._raw_delete(Customer.objects.db)
         if filled:
             for field_name, value in filled.items():
                 setattr(keep, field_name, value)

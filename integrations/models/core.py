@@ -43,9 +43,15 @@ class DomainEvent(AppendOnlyModel):
         max_length=32, help_text="First segment of the type; the timeline filters on it."
     )
     occurred_at = models.DateTimeField(
-        default=timezone.now, help_text="When it happened (provider time for provider facts)."
+        default=timezone.now,
+        help_text="When it happened as its source says (the provider's time for provider facts); "
+        "shown, never used to order the timelines.",
     )
-    recorded_at = models.DateTimeField(auto_now_add=True)
+    recorded_at = models.DateTimeField(
+        default=timezone.now,
+        help_text="When Switchboard wrote it: timelines are ordered by this, then id, so a "
+        "follow-up never sorts before the fact that caused it.",
+    )
     customer = models.ForeignKey(
         settings.SWITCHBOARD_CUSTOMER_MODEL,
         null=True,
@@ -76,11 +82,14 @@ class DomainEvent(AppendOnlyModel):
     class Meta:
         ordering = ["-occurred_at", "-id"]
         indexes = [
+            # The customer timeline (``customer_timeline``): newest recorded first, keyset on
+            # (recorded_at, id), with and without a kind filter.
             models.Index(
-                fields=["customer", "-occurred_at", "-id"], name="event_customer_timeline"
+                fields=["customer", "-recorded_at", "-id"], name="event_customer_recorded"
             ),
             models.Index(
-                fields=["customer", "kind", "-occurred_at", "-id"], name="event_customer_kind"
+                fields=["customer", "kind", "-recorded_at", "-id"],
+                name="event_customer_kind_rec",
             ),
             models.Index(fields=["subject_type", "subject_id"], name="event_subject"),
             # The domain events list: its default ordering, each kind and type in it, and the

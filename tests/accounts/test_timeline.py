@@ -1,3 +1,5 @@
+import base64
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +12,8 @@ from accounts.customers.selectors import (
     decode_cursor,
     encode_cursor,
 )
-from integrations.events import record_event
+from integrations.events import record_event, recording_history
+from orders.selectors import order_timeline
 from orders.services import usage_record
 from tests.factories import make_customer, make_order
 
@@ -18,18 +21,21 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def _usage(customer, n, *, same_time=False):
+    """``n`` usage events; ``same_time``: all recorded at the same instant (history imported with
+    one time), so only the id tells them apart."""
     for i in range(n):
-        usage_record(
-            customer=customer,
-            name="feature_used",
-            properties={"feature": f"f{i}"},
-            occurred_at=T0 if same_time else T0 + timedelta(minutes=i),
-        )
+        with recording_history() if same_time else nullcontext():
+            usage_record(
+                customer=customer,
+                name="feature_used",
+                properties={"feature": f"f{i}"},
+                occurred_at=T0 if same_time else T0 + timedelta(minutes=i),
+            )
 
 
 def test_newest_first_and_keyset_pages_cover_everything_once(db):
     customer = make_customer()
-    _usage(customer, 25, same_time=True)  # ties on occurred_at are broken by id
+    _usage(customer, 25, same_time=True)  # ties on recorded_at are broken by id
     _usage(customer, 10)
     seen, cursor, pages = [], None, 0
     while True:
@@ -39,8 +45,9 @@ def test_newest_first_and_keyset_pages_cover_everything_once(db):
         cursor = page.next_cursor
         if cursor is None:
             break
-    keys = [(e.occurred_at, e.id) for e in seen]
+    keys = [(e.recorded_at, e.id) for e in seen]
     assert keys == sorted(keys, reverse=True)
+    assert sum(1 for e in seen if e.recorded_at == T0) == 25
     assert len({e.id for e in seen}) == len(seen) == 36  # 35 usage + customer.created
     assert pages == 6
 
@@ -74,7 +81,10 @@ def test_entries_link_to_their_objects_and_show_who(db, support_user):
 
 def test_cursor_round_trip_and_garbage_is_refused():
     assert decode_cursor(encode_cursor(T0, 42)) == (T0, 42)
-    for bad in ["", "not-base64!", encode_cursor(T0, 1)[:-3], "MjAyNi0wMS0wMXwx"]:
+    # A cursor of the timeline as it was ordered before (by the provider's time, no prefix)
+    # is refused rather than read as a recorded time.
+    old_format = base64.urlsafe_b64encode(f"{T0.isoformat()}|7".encode()).decode().rstrip("=")
+    for bad in ["", "not-base64!", encode_cursor(T0, 1)[:-3], "MjAyNi0wMS0wMXwx", old_format]:
         with pytest.raises(InvalidCursor):
             decode_cursor(bad)
 
@@ -174,3 +184,54 @@ def test_role_without_note_right_cannot_add_notes(client, db):
     )
     assert response.status_code == 403
     assert not customer.notes.exists()
+
+
+def test_a_follow_up_never_sorts_before_the_fact_that_caused_it(client, admin_user):
+    """A provider whose clock runs ahead dates a payment minutes after the message we send
+    about it: the timelines still put the message after the payment (recorded order), show
+    the provider's own time beside ours, and both to the second."""
+    from django.utils import timezone
+
+    from notifications.models import NotificationChannel
+    from notifications.services import notification_queue
+    from payments.models import PaymentMethod
+    from payments.services import payment_create, payment_mark_succeeded
+
+    customer = make_customer()
+    order = make_order(customer=customer)
+    payment = payment_create(order=order, provider="sandbox", method=PaymentMethod.CARD)
+    provider_time = (timezone.now() + timedelta(minutes=7)).replace(microsecond=0)
+    payment_mark_succeeded(payment=payment, occurred_at=provider_time)
+    notification_queue(  # what the payment caused, written after it
+        customer=customer,
+        order=order,
+        channel=NotificationChannel.EMAIL,
+        template="order_paid",
+        body="Thank you!",
+    )
+
+    for entries in (
+        customer_timeline(customer=customer).entries,
+        order_timeline(order=order),
+    ):
+        types = [e.type for e in entries]  # newest first
+        assert types.index("notification.queued") < types.index("payment.succeeded")
+        succeeded = next(e for e in entries if e.type == "payment.succeeded")
+        assert succeeded.occurred_at == provider_time
+        assert succeeded.recorded_at < provider_time
+        assert succeeded.provider_time_differs
+
+    client.force_login(admin_user)
+    for url in (
+        reverse("admin:accounts_customer_change", args=[customer.pk]),
+        reverse("admin:orders_order_change", args=[order.pk]),
+    ):
+        page = client.get(url).content.decode()
+        row = page.split('data-type="payment.succeeded"', 1)[1].split("</tr>", 1)[0]
+        assert f'provider time <time datetime="{provider_time.isoformat()}">' in row
+        assert provider_time.strftime("%Y-%m-%d %H:%M:%S") in row
+        recorded = succeeded.recorded_at.strftime("%Y-%m-%d %H:%M:%S")
+        assert recorded in row
+        assert page.index('data-type="notification.queued"') < page.index(
+            'data-type="payment.succeeded"'
+        )

@@ -27,7 +27,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
-from shipping.models import Shipment
+from shipping.models import Shipment, TrackingEvent
 
 
 def _fingerprint():
@@ -211,6 +211,32 @@ def test_nothing_is_dated_in_the_future(seeded):
     assert not ProviderCall.objects.filter(created_at__gt=now).exists()
     assert not Delivery.objects.filter(created_at__gt=now).exists()
     assert not WebhookRejection.objects.filter(received_at__gt=now).exists()
+    # The timelines' own times, each tracking scan and every message's times.
+    assert not TrackingEvent.objects.filter(occurred_at__gt=now).exists()
+    assert not TrackingEvent.objects.filter(recorded_at__gt=now).exists()
+    for field in ("created_at", "sent_at", "delivered_at", "read_at"):
+        assert not Notification.objects.filter(**{f"{field}__gt": now}).exists(), field
+    assert TrackingEvent.objects.exists()
+    assert Notification.objects.filter(read_at__isnull=False).exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_timelines_are_in_causal_order(seeded):
+    """Seeded history is recorded at its own time, so each order's timeline reads in the order
+    things happened: placed first, its messages after the facts that sent them."""
+    from orders.selectors import order_timeline
+
+    orders = Order.objects.filter(status=OrderStatus.DELIVERED).order_by("id")[:10]
+    assert orders
+    for order in orders:
+        entries = list(reversed(order_timeline(order=order)))  # oldest first
+        assert entries[0].type == "order.placed", order.number
+        types = [e.type for e in entries]
+        assert types.index("payment.succeeded") < types.index("shipment.delivered")
+        assert "notification.queued" in types
+        stamps = [(e.recorded_at, e.id) for e in entries]
+        assert stamps == sorted(stamps)
+    assert Notification.objects.filter(order__isnull=False).exists()
 
 
 @pytest.mark.django_db
@@ -222,7 +248,7 @@ def test_seeded_orders_ship_to_the_customers_home_and_the_order_page_shows_it(se
     assert (order.ship_to_name, order.ship_to_city) == (order.customer.name, home.city)
     client.force_login(User.objects.get(username="support"))
     page = client.get(reverse("admin:orders_order_change", args=[order.pk])).content.decode()
-    shown = page.split('<address class="ship-to">', 1)[1].split("</address>", 1)[0]
+    shown = page.split('id="hub-address"', 1)[1].split("</address>", 1)[0]
     assert escape(home.street) in shown
     assert escape(home.city) in shown
     assert home.postal_code.replace("-", "") in shown

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts.customers.selectors import customer_timeline
 from accounts.models import Customer
 from integrations.models import DomainEvent, ProviderCall, WebhookEvent
 from orders.models import Order
@@ -148,6 +150,24 @@ def _cases() -> list[tuple[str, Any]]:
             lambda: changelist("accounts_customer", q=Order.objects.all()[0].number),
         ),
         (
+            "customer page (timeline)",
+            lambda: (reverse("admin:accounts_customer_change", args=[_busiest_customer()]), {}),
+        ),
+        (
+            "customer page, older timeline page",
+            lambda: (
+                reverse("admin:accounts_customer_change", args=[_busiest_customer()]),
+                {"before": _timeline_cursor()},
+            ),
+        ),
+        (
+            "customer page, timeline of a kind",
+            lambda: (
+                reverse("admin:accounts_customer_change", args=[_busiest_customer()]),
+                {"kind": "payment", "before": _timeline_cursor()},
+            ),
+        ),
+        (
             "order page",
             lambda: (
                 reverse("admin:orders_order_change", args=[Order.objects.all()[0].pk]),
@@ -155,6 +175,24 @@ def _cases() -> list[tuple[str, Any]]:
             ),
         ),
     ]
+
+
+def _busiest_customer() -> int:
+    return (
+        DomainEvent.objects.exclude(customer=None)
+        .values("customer")
+        .annotate(n=Count("id"))
+        .order_by("-n")
+        .values_list("customer", flat=True)[0]
+    )
+
+
+def _timeline_cursor() -> str:
+    """The cursor to the busiest customer's second timeline page."""
+    customer = Customer.objects.get(pk=_busiest_customer())
+    cursor = customer_timeline(customer=customer, limit=5).next_cursor
+    assert cursor is not None
+    return cursor
 
 
 CASES = _cases()
@@ -269,3 +307,21 @@ def test_the_shipment_alert_scan_reads_through_indexes(seeded):
     flagged = ShipmentAlert.objects.values_list("shipment_id", "reason")
     assert {(pk, "stale_scan") for pk in stale} <= set(flagged)
     assert {(pk, "past_promised_date") for pk in late} <= set(flagged)
+
+
+@pytest.mark.parametrize(
+    ("kinds", "index"),
+    [(None, "event_customer_recorded"), (["payment"], "event_customer_kind_rec")],
+)
+def test_the_timeline_pages_along_its_index(seeded, kinds, index):
+    """Every page of the customer timeline (newest recorded first, keyset on recorded_at, id) is
+    a range of its index bounded above by the cursor: no sort, however deep the page."""
+    customer = Customer.objects.get(pk=_busiest_customer())
+    cursor = customer_timeline(customer=customer, limit=5).next_cursor
+    with CaptureQueriesContext(connection) as captured:
+        customer_timeline(customer=customer, kinds=kinds, before=cursor)
+    (query,) = captured.captured_queries
+    plan = " ".join(plan_lines(query["sql"]))
+    assert index in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+    assert not full_scans(plan_lines(query["sql"]), growing_tables(), query["sql"])

@@ -104,10 +104,6 @@ def test_object_not_ready_and_amount_mismatch_live_in_the_vocabulary_and_facts_r
 # in our own code (a name registered twice, an argument no caller may pass); neither is a
 # business rule, and no user, API client or provider reaches them with a refusal to report.
 BARE_VALUE_ERRORS_ALLOWED = {
-    (
-        "accounts/customers/selectors.py",
-        "decode_cursor",
-    ): "parsing: caught, re-raised as InvalidCursor",
     ("accounts/access/oidc.py", "_discovery"): "parsing the IdP's discovery document: caught",
     ("payments/providers/asaas/client.py", "dumps"): "encoding: a non-finite Decimal",
     ("payments/providers/asaas/client.py", "_segment"): "parsing: an id that is not Asaas's",
