@@ -70,13 +70,13 @@ class EmailSuppressionPayload(Payload):
 
 register_event_types(
     EventType(
-        "email.suppressed",
+        "notification.email_suppressed",
         "E-mail address suppressed",
         "{address} suppressed ({reason_label}): no more e-mail to it until staff clear it",
         payload=EmailSuppressionPayload,
     ),
     EventType(
-        "email.suppression_cleared",
+        "notification.email_suppression_cleared",
         "E-mail suppression cleared",
         "{address} cleared from the suppression list: e-mail to it is sent again",
         payload=EmailSuppressionPayload,

@@ -345,7 +345,7 @@ def email_suppression_add(
     actor: User | None = None,
 ) -> EmailSuppression:
     """Put ``address`` on the suppression list (idempotent: an active entry is returned as is).
-    Records ``email.suppressed`` on the customer's timeline."""
+    Records ``notification.email_suppressed`` on the customer's timeline."""
     address = address.strip().lower()
     with transaction.atomic():
         existing = (
@@ -366,7 +366,7 @@ def email_suppression_add(
                 )
         except IntegrityError:  # another report of the same address got there first
             return EmailSuppression.objects.get(address=address, cleared_at__isnull=True)
-        _suppression_event("email.suppressed", suppression, actor)
+        _suppression_event("notification.email_suppressed", suppression, actor)
     return suppression
 
 
@@ -380,5 +380,5 @@ def email_suppression_clear(*, suppression: EmailSuppression, actor: User) -> Em
         current.cleared_at = timezone.now()
         current.cleared_by = actor
         current.save(update_fields=["cleared_at", "cleared_by"])
-        _suppression_event("email.suppression_cleared", current, actor)
+        _suppression_event("notification.email_suppression_cleared", current, actor)
     return current

@@ -188,6 +188,9 @@ class CustomerMergeResult:
     filled: dict[str, str] = field(default_factory=dict)
 
 
+MERGE_FIELDS = ("pk", "name", "email", "phone", "tax_document", "tax_document_type", "updated_at")
+
+
 def customer_merge(
     *,
     keep: Customer,
@@ -209,7 +212,10 @@ def customer_merge(
     with transaction.atomic():
         locked = {
             c.pk: c
+            # The columns a merge reads and writes only: merge_customers runs on databases whose
+            # later accounts migrations (new customer columns) wait for the merge.
             for c in Customer.objects.select_for_update()
+            .only(*MERGE_FIELDS)
             .filter(pk__in=[keep.pk, *duplicate_ids])
             .order_by("pk")
         }

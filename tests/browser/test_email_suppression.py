@@ -42,7 +42,7 @@ def test_support_clears_a_suppression_from_its_page(browser: Browser) -> None:
     assert not browser.has("#suppression-clear-button")
     assert "Cleared" in browser.text("body")
     assert email_suppression_for("ana@example.test") is None
-    assert DomainEvent.objects.filter(type="email.suppression_cleared").count() == 1
+    assert DomainEvent.objects.filter(type="notification.email_suppression_cleared").count() == 1
 
 
 def test_sales_sees_the_suppression_but_no_button(browser: Browser) -> None:

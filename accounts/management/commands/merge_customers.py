@@ -38,8 +38,10 @@ def duplicate_groups() -> list[list[Customer]]:
         .filter(n__gt=1)
         .values_list("tax_document", flat=True)
     )
+    # Only the columns this release's 0004 had: the command runs before the later migrations.
     candidates = list(
-        Customer.objects.annotate(address=Lower("email"))
+        Customer.objects.only("pk", "email", "tax_document")
+        .annotate(address=Lower("email"))
         .filter(
             (Q(address__in=list(emails)) & ~Q(email=""))
             | (Q(tax_document__in=list(documents)) & ~Q(tax_document=""))

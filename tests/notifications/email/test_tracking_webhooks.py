@@ -109,7 +109,7 @@ def test_a_hard_bounce_fails_the_message_suppresses_the_address_and_the_next_ema
         True,
     )
     assert DomainEvent.objects.filter(
-        type="email.suppressed", customer=notification.customer
+        type="notification.email_suppressed", customer=notification.customer
     ).exists()
     # The next message to that address is refused before any call, with its reason.
     order = make_order(customer=notification.customer, paid=True)
