@@ -13,6 +13,11 @@ class NotificationChannel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+class AttachmentKind(models.TextChoices):
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+
+
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
@@ -40,6 +45,15 @@ class Notification(models.Model):
     )
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
+    attachment_kind = models.CharField(
+        max_length=10, choices=AttachmentKind.choices, blank=True, help_text="Sent with a file."
+    )
+    attachment_source = models.TextField(
+        blank=True, help_text="The file: an https:// URL or a data: URI (base64)."
+    )
+    attachment_filename = models.CharField(
+        max_length=200, blank=True, help_text="The file name the customer sees (documents)."
+    )
     status = models.CharField(
         max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED
     )

@@ -19,9 +19,11 @@ from accounts.customers.validators import normalize_phone
 from accounts.models import Customer
 from integrations.events import record_event
 from integrations.transitions import ensure_transition, lock
+from notifications.channels.base import Attachment
 from notifications.exceptions import InvalidRecipient, NotificationNotAllowed
 from notifications.models import (
     NOTIFICATION_TRANSITIONS,
+    AttachmentKind,
     Notification,
     NotificationChannel,
     NotificationStatus,
@@ -29,6 +31,9 @@ from notifications.models import (
 
 ERROR_MAX_LENGTH = 200
 DEDUPE_KEY_MAX_LENGTH = 100
+ATTACHMENT_MAX_CHARS = 8 * 1024 * 1024
+"""A data: URI of a few MB (base64); larger files go by URL."""
+ATTACHMENT_FILENAME_MAX_LENGTH = 200
 
 
 def _notification_data(notification: Notification, **extra: Any) -> dict[str, Any]:
@@ -60,6 +65,36 @@ def _clean_recipient(*, customer: Customer, channel: NotificationChannel, recipi
         raise InvalidRecipient(f"'{phone}' is not a valid phone number.") from None
 
 
+def _clean_attachment(attachment: Attachment | None) -> Attachment | None:
+    if attachment is None:
+        return None
+    if attachment.kind not in AttachmentKind.values:
+        raise NotificationNotAllowed(f"Unknown attachment kind {attachment.kind!r}.")
+    source = attachment.source.strip()
+    is_url = source.startswith("https://") and not any(c.isspace() for c in source)
+    head = source.split(",", 1)[0]
+    is_data = source.startswith("data:") and head.endswith(";base64") and "," in source
+    if not (is_url or is_data):
+        raise NotificationNotAllowed("An attachment is an https:// URL or a base64 data: URI.")
+    if len(source) > ATTACHMENT_MAX_CHARS:
+        raise NotificationNotAllowed("The attachment is too large to send inline; use a URL.")
+    filename = attachment.filename.strip()
+    if len(filename) > ATTACHMENT_FILENAME_MAX_LENGTH or any(c in filename for c in "\r\n\x00"):
+        raise NotificationNotAllowed("The attachment's file name is not valid.")
+    return Attachment(kind=attachment.kind, source=source, filename=filename)
+
+
+def notification_attachment(notification: Notification) -> Attachment | None:
+    """The file sent with ``notification``, or None."""
+    if not notification.attachment_kind:
+        return None
+    return Attachment(
+        kind=notification.attachment_kind,
+        source=notification.attachment_source,
+        filename=notification.attachment_filename,
+    )
+
+
 def notification_queue(
     *,
     customer: Customer,
@@ -70,6 +105,7 @@ def notification_queue(
     recipient: str = "",
     dedupe_key: str = "",
     occurred_at: datetime | None = None,
+    attachment: Attachment | None = None,
 ) -> Notification:
     """Queue a message for ``customer``. The recipient defaults to the customer's e-mail (email)
     or phone (whatsapp, sms); a phone is stored in E.164, an e-mail lower-cased.
@@ -78,7 +114,8 @@ def notification_queue(
     queued under it, whatever its status, and writes nothing (no row, no event), even when two
     callers race. Raises NotificationNotAllowed for an unknown channel, a blank template or body or
     a key longer than 100 characters, InvalidRecipient (a NotificationNotAllowed) for no valid
-    recipient; nothing is written then."""
+    recipient, and for an attachment that is not an https:// URL or a base64 data: URI (or is
+    too large); nothing is written then."""
     dedupe_key = dedupe_key.strip()
     if len(dedupe_key) > DEDUPE_KEY_MAX_LENGTH:
         raise NotificationNotAllowed(
@@ -97,6 +134,7 @@ def notification_queue(
         raise NotificationNotAllowed("A notification needs a body.")
     kind = NotificationChannel(channel)
     address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
+    file = _clean_attachment(attachment)
     try:
         with transaction.atomic():
             notification = _notification_create(
@@ -108,6 +146,7 @@ def notification_queue(
                 body=body,
                 dedupe_key=dedupe_key,
                 occurred_at=occurred_at,
+                attachment=file,
             )
     except IntegrityError:
         # Another caller queued the same key between our look-up and our insert.
@@ -130,6 +169,7 @@ def _notification_create(
     body: str,
     dedupe_key: str,
     occurred_at: datetime | None,
+    attachment: Attachment | None,
 ) -> Notification:
     notification = Notification.objects.create(
         customer=customer,
@@ -139,6 +179,9 @@ def _notification_create(
         subject=subject.strip(),
         body=body,
         dedupe_key=dedupe_key,
+        attachment_kind=attachment.kind if attachment else "",
+        attachment_source=attachment.source if attachment else "",
+        attachment_filename=attachment.filename if attachment else "",
     )
     record_event(
         type="notification.queued",

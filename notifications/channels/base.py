@@ -9,6 +9,24 @@ from typing import Protocol
 from integrations.exceptions import ProviderRejected
 
 
+class AttachmentKind:
+    DOCUMENT = "document"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with the message (the boleto PDF, the Pix QR code image); the message body is
+    its caption."""
+
+    kind: str
+    """``document`` or ``image``."""
+    source: str
+    """An ``https://`` URL the provider fetches, or a ``data:<mime>;base64,...`` URI."""
+    filename: str = ""
+    """The name the customer sees (documents); its extension names the file type."""
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     reference: str
@@ -19,6 +37,7 @@ class OutboundMessage:
     """E-mail address, or phone in E.164."""
     subject: str
     body: str
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)
