@@ -39,6 +39,7 @@ SHIPPED = {
     "shipping.carriers.melhor_envio": (SHIPPING, "melhor_envio"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
+    "notifications.channels.zapi": (MESSAGING, "zapi"),
 }
 EXAMPLE = "tests.support.example_provider"
 EXAMPLE_SECRET = "whsec_" + "ZXhhbXBsZS1wcm92aWRlci1zZWNyZXQtMzItYnl0ZXM="
