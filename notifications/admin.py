@@ -29,6 +29,7 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "recipient",
         "subject",
         "body",
+        "attachment",
         "status",
         "provider",
         "provider_message_id",
@@ -40,7 +41,22 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "delivered_at",
         "read_at",
     )
+    # A data: URI can be megabytes of base64: the page shows what it is, not its bytes.
+    exclude = ("attachment_kind", "attachment_source", "attachment_filename")
     ordering = ("-created_at", "-id")
+
+    @admin.display(description="Attachment")
+    def attachment(self, obj: Notification) -> str:
+        if not obj.attachment_kind:
+            return "-"
+        source = obj.attachment_source
+        where = (
+            source
+            if source.startswith("https://")
+            else f"{source.split(';', 1)[0]} ({len(source) // 1024} KB inline)"
+        )
+        name = f" {obj.attachment_filename}," if obj.attachment_filename else ""
+        return f"{obj.get_attachment_kind_display()}:{name} {where}"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str

@@ -343,3 +343,18 @@ def test_the_fake_refuses_what_zapi_refuses(fake_zapi: FakeZapi) -> None:
     assert answer.status_code == 200
     assert set(answer.json()) == {"zaapId", "messageId", "id"}
     assert answer.json()["id"] == answer.json()["messageId"]
+
+
+def test_the_admin_shows_what_the_attachment_is_not_its_bytes(
+    customer: Customer, client: Any, admin_user: Any
+) -> None:
+    big = "data:image/png;base64," + "A" * 40_000
+    notification = queue(customer, body="Pix", attachment=Attachment(kind="image", source=big))
+    client.force_login(admin_user)
+
+    page = client.get(notification.get_absolute_url())
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Image: data:image/png (39 KB inline)" in text
+    assert "A" * 1000 not in text

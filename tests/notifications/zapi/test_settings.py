@@ -84,3 +84,25 @@ def test_a_malformed_setting_is_refused_without_showing_it(
     assert error.msg.startswith(name) and problem in error.msg
     if len(value) > 8:
         assert value not in error.msg + (error.hint or "")
+
+
+ZAPI_ENV = {
+    "MESSAGE_CHANNELS": "email=email,whatsapp=zapi",
+    "ZAPI_ENABLED": "true",
+    "ZAPI_INSTANCE_ID": "3EA00D045BBA411272EA262C2401B26D",
+    "ZAPI_INSTANCE_TOKEN": "53C7BCFE425BACB7D273D037",
+    "ZAPI_CLIENT_TOKEN": "F70463fbad6d84b71b412f45221ea1ebfS",
+    "ZAPI_WEBHOOK_TOKEN": "production-callback-token-0123456789abcdef",
+}
+
+
+def test_production_starts_with_zapi_and_refuses_it_half_configured() -> None:
+    from tests.config.test_production import PROVIDERS_ENV, SAFE_ENV, _run
+
+    good = _run(["check"], **SAFE_ENV, **PROVIDERS_ENV, **ZAPI_ENV)
+    assert good.returncode == 0, good.stderr
+
+    half = _run(["check"], **SAFE_ENV, **PROVIDERS_ENV, **{**ZAPI_ENV, "ZAPI_WEBHOOK_TOKEN": ""})
+    assert half.returncode != 0
+    assert "providers.E003" in half.stderr and "ZAPI_WEBHOOK_TOKEN" in half.stderr
+    assert ZAPI_ENV["ZAPI_CLIENT_TOKEN"] not in half.stderr + half.stdout
