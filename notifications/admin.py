@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from accounts.models import Customer
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
-from notifications.models import Notification
+from notifications.models import Notification, NotificationAttachment
 
 
 @admin.register(Notification)
@@ -29,7 +29,7 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "recipient",
         "subject",
         "body",
-        "attachment",
+        "attachment_summary",
         "status",
         "provider",
         "provider_message_id",
@@ -41,22 +41,23 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "delivered_at",
         "read_at",
     )
-    # A data: URI can be megabytes of base64: the page shows what it is, not its bytes.
-    exclude = ("attachment_kind", "attachment_source", "attachment_filename")
     ordering = ("-created_at", "-id")
 
     @admin.display(description="Attachment")
-    def attachment(self, obj: Notification) -> str:
-        if not obj.attachment_kind:
+    def attachment_summary(self, obj: Notification) -> str:
+        """What the file is, not its bytes (a data: URI can be megabytes of base64)."""
+        try:
+            file = obj.attachment
+        except NotificationAttachment.DoesNotExist:
             return "-"
-        source = obj.attachment_source
+        source = file.source
         where = (
             source
             if source.startswith("https://")
             else f"{source.split(';', 1)[0]} ({len(source) // 1024} KB inline)"
         )
-        name = f" {obj.attachment_filename}," if obj.attachment_filename else ""
-        return f"{obj.get_attachment_kind_display()}:{name} {where}"
+        name = f" {file.filename}," if file.filename else ""
+        return f"{file.get_kind_display()}:{name} {where}"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str

@@ -45,15 +45,6 @@ class Notification(models.Model):
     )
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
-    attachment_kind = models.CharField(
-        max_length=10, choices=AttachmentKind.choices, blank=True, help_text="Sent with a file."
-    )
-    attachment_source = models.TextField(
-        blank=True, help_text="The file: an https:// URL or a data: URI (base64)."
-    )
-    attachment_filename = models.CharField(
-        max_length=200, blank=True, help_text="The file name the customer sees (documents)."
-    )
     status = models.CharField(
         max_length=10, choices=NotificationStatus.choices, default=NotificationStatus.QUEUED
     )
@@ -104,3 +95,20 @@ class Notification(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:notifications_notification_change", args=[self.pk])
+
+
+class NotificationAttachment(models.Model):
+    """The file sent with a notification (the boleto PDF, the Pix QR code). A row of its own: a
+    data: URI can be megabytes, and notification lists and timelines never need it."""
+
+    notification = models.OneToOneField(
+        Notification, on_delete=models.CASCADE, primary_key=True, related_name="attachment"
+    )
+    kind = models.CharField(max_length=10, choices=AttachmentKind.choices)
+    source = models.TextField(help_text="The file: an https:// URL or a data: URI (base64).")
+    filename = models.CharField(
+        max_length=200, blank=True, help_text="The file name the customer sees (documents)."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.notification}"

@@ -25,6 +25,7 @@ from notifications.models import (
     NOTIFICATION_TRANSITIONS,
     AttachmentKind,
     Notification,
+    NotificationAttachment,
     NotificationChannel,
     NotificationStatus,
 )
@@ -86,13 +87,11 @@ def _clean_attachment(attachment: Attachment | None) -> Attachment | None:
 
 def notification_attachment(notification: Notification) -> Attachment | None:
     """The file sent with ``notification``, or None."""
-    if not notification.attachment_kind:
+    try:
+        row = notification.attachment
+    except NotificationAttachment.DoesNotExist:
         return None
-    return Attachment(
-        kind=notification.attachment_kind,
-        source=notification.attachment_source,
-        filename=notification.attachment_filename,
-    )
+    return Attachment(kind=row.kind, source=row.source, filename=row.filename)
 
 
 def notification_queue(
@@ -179,10 +178,14 @@ def _notification_create(
         subject=subject.strip(),
         body=body,
         dedupe_key=dedupe_key,
-        attachment_kind=attachment.kind if attachment else "",
-        attachment_source=attachment.source if attachment else "",
-        attachment_filename=attachment.filename if attachment else "",
     )
+    if attachment is not None:
+        NotificationAttachment.objects.create(
+            notification=notification,
+            kind=attachment.kind,
+            source=attachment.source,
+            filename=attachment.filename,
+        )
     record_event(
         type="notification.queued",
         customer=customer,

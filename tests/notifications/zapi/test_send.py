@@ -112,7 +112,7 @@ def test_the_boleto_pdf_goes_as_a_document(customer: Customer, fake_zapi: FakeZa
     }
     assert notification.status == N.SENT
     assert notification.provider_message_id == fake_zapi.sent[0]["messageId"]
-    assert notification.attachment_kind == "document"
+    assert notification.attachment.kind == "document"
 
 
 def test_the_pix_qr_code_goes_as_an_image(customer: Customer, fake_zapi: FakeZapi) -> None:
