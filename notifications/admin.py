@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Customer
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
-from notifications.models import EmailSuppression, Notification
+from notifications.models import EmailSuppression, Notification, NotificationAttachment
 from notifications.services import email_suppression_clear
 
 
@@ -36,6 +36,7 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "recipient",
         "subject",
         "body",
+        "attachment_summary",
         "status",
         "provider",
         "provider_message_id",
@@ -48,6 +49,22 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "read_at",
     )
     ordering = ("-created_at", "-id")
+
+    @admin.display(description="Attachment")
+    def attachment_summary(self, obj: Notification) -> str:
+        """What the file is, not its bytes (a data: URI can be megabytes of base64)."""
+        try:
+            file = obj.attachment
+        except NotificationAttachment.DoesNotExist:
+            return "-"
+        source = file.source
+        where = (
+            source
+            if source.startswith("https://")
+            else f"{source.split(';', 1)[0]} ({len(source) // 1024} KB inline)"
+        )
+        name = f" {file.filename}," if file.filename else ""
+        return f"{file.get_kind_display()}:{name} {where}"
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Notification], search_term: str

@@ -19,6 +19,7 @@ from integrations.facts import FactOutcome, ObjectNotReady, referenced
 from integrations.webhooks.registry import MalformedWebhook
 from notifications.exceptions import MessageIdMismatch
 from notifications.models import Notification, NotificationStatus
+from notifications.selectors import notification_by_provider_message_id
 from notifications.services import notification_apply_provider_status
 
 log = structlog.get_logger(__name__)
@@ -34,6 +35,8 @@ class MessageStatusFact:
 
     provider: str
     reference: str
+    """Blank when the provider does not echo our reference (Z-API): the notification is then
+    found by ``provider`` and ``provider_message_id``."""
     provider_message_id: str
     status: NotificationStatus
     occurred_at: datetime | None
@@ -45,12 +48,27 @@ class MessageStatusFact:
             raise MalformedWebhook(f"{self.status!r} is not a status a provider reports.")
 
 
+def _notification_for(fact: MessageStatusFact) -> Notification:
+    if fact.reference:
+        found: Notification = referenced(Notification, {"reference": fact.reference})
+        return found
+    by_id = notification_by_provider_message_id(
+        provider=fact.provider, message_id=fact.provider_message_id
+    )
+    if by_id is None:
+        raise ObjectNotReady(
+            f"No {fact.provider} message {fact.provider_message_id or '(no id)'} is recorded (yet)."
+        )
+    return by_id
+
+
 def message_status_fact_apply(*, fact: MessageStatusFact) -> FactOutcome:
     """Apply ``fact`` (``notification_apply_provider_status``); a move the notification is past
     (delivered after read, failed after delivered) is dropped. Raises ObjectNotReady while the
     notification is not recorded or not recorded as sent yet (the inbox retries) and
-    MessageIdMismatch when the provider's id is not the one we recorded."""
-    notification: Notification = referenced(Notification, {"reference": fact.reference})
+    MessageIdMismatch when the provider's id is not the one we recorded. A fact without our
+    reference is matched by the provider's message id alone (ObjectNotReady until recorded)."""
+    notification = _notification_for(fact)
     if notification.status == NotificationStatus.QUEUED:
         raise ObjectNotReady(f"{notification} is not recorded as sent yet.")
     message_id = fact.provider_message_id

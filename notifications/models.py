@@ -16,6 +16,11 @@ class NotificationChannel(models.TextChoices):
     SMS = "sms", "SMS"
 
 
+class AttachmentKind(models.TextChoices):
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+
+
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
@@ -152,3 +157,20 @@ class EmailSuppression(models.Model):
     @property
     def active(self) -> bool:
         return self.cleared_at is None
+
+
+class NotificationAttachment(models.Model):
+    """The file sent with a notification (the boleto PDF, the Pix QR code). A row of its own: a
+    data: URI can be megabytes, and notification lists and timelines never need it."""
+
+    notification = models.OneToOneField(
+        Notification, on_delete=models.CASCADE, primary_key=True, related_name="attachment"
+    )
+    kind = models.CharField(max_length=10, choices=AttachmentKind.choices)
+    source = models.TextField(help_text="The file: an https:// URL or a data: URI (base64).")
+    filename = models.CharField(
+        max_length=200, blank=True, help_text="The file name the customer sees (documents)."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.notification}"

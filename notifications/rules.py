@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from integrations.events import event_payload
 from integrations.models import DomainEvent
 from integrations.money import format_money
+from notifications.channels.base import Attachment
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class CustomerMessage:
     body: str
     order: str = ""
     """The number of the order the message is about (empty: none)."""
+    attachment: Attachment | None = None
+    """A file sent with the message where the channel carries files (the boleto PDF, the Pix
+    QR code); the body is then its caption."""
 
 
 class OrderFields(Protocol):

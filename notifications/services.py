@@ -19,11 +19,14 @@ from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, User
 from integrations.events import record_event
 from integrations.transitions import ensure_transition, lock
+from notifications.channels.base import Attachment
 from notifications.exceptions import InvalidRecipient, NotificationNotAllowed
 from notifications.models import (
     NOTIFICATION_TRANSITIONS,
+    AttachmentKind,
     EmailSuppression,
     Notification,
+    NotificationAttachment,
     NotificationChannel,
     NotificationStatus,
     SuppressionReason,
@@ -32,6 +35,9 @@ from orders.models import Order
 
 ERROR_MAX_LENGTH = 200
 DEDUPE_KEY_MAX_LENGTH = 100
+ATTACHMENT_MAX_CHARS = 8 * 1024 * 1024
+"""A data: URI of a few MB (base64); larger files go by URL."""
+ATTACHMENT_FILENAME_MAX_LENGTH = 200
 
 
 def _notification_data(notification: Notification, **extra: Any) -> dict[str, Any]:
@@ -64,6 +70,34 @@ def _clean_recipient(*, customer: Customer, channel: NotificationChannel, recipi
         raise InvalidRecipient(f"'{phone}' is not a valid phone number.") from None
 
 
+def _clean_attachment(attachment: Attachment | None) -> Attachment | None:
+    if attachment is None:
+        return None
+    if attachment.kind not in AttachmentKind.values:
+        raise NotificationNotAllowed(f"Unknown attachment kind {attachment.kind!r}.")
+    source = attachment.source.strip()
+    is_url = source.startswith("https://") and not any(c.isspace() for c in source)
+    head = source.split(",", 1)[0]
+    is_data = source.startswith("data:") and head.endswith(";base64") and "," in source
+    if not (is_url or is_data):
+        raise NotificationNotAllowed("An attachment is an https:// URL or a base64 data: URI.")
+    if len(source) > ATTACHMENT_MAX_CHARS:
+        raise NotificationNotAllowed("The attachment is too large to send inline; use a URL.")
+    filename = attachment.filename.strip()
+    if len(filename) > ATTACHMENT_FILENAME_MAX_LENGTH or any(c in filename for c in "\r\n\x00"):
+        raise NotificationNotAllowed("The attachment's file name is not valid.")
+    return Attachment(kind=attachment.kind, source=source, filename=filename)
+
+
+def notification_attachment(notification: Notification) -> Attachment | None:
+    """The file sent with ``notification``, or None."""
+    try:
+        row = notification.attachment
+    except NotificationAttachment.DoesNotExist:
+        return None
+    return Attachment(kind=row.kind, source=row.source, filename=row.filename)
+
+
 def notification_queue(
     *,
     customer: Customer,
@@ -75,6 +109,7 @@ def notification_queue(
     dedupe_key: str = "",
     occurred_at: datetime | None = None,
     order: Order | None = None,
+    attachment: Attachment | None = None,
 ) -> Notification:
     """Queue a message for ``customer``, about ``order`` when it concerns one (the order's page
     then lists it). The recipient defaults to the customer's e-mail (email)
@@ -84,7 +119,8 @@ def notification_queue(
     queued under it, whatever its status, and writes nothing (no row, no event), even when two
     callers race. Raises NotificationNotAllowed for an unknown channel, a blank template or body or
     a key longer than 100 characters, InvalidRecipient (a NotificationNotAllowed) for no valid
-    recipient; nothing is written then."""
+    recipient, and for an attachment that is not an https:// URL or a base64 data: URI (or is
+    too large); nothing is written then."""
     dedupe_key = dedupe_key.strip()
     if len(dedupe_key) > DEDUPE_KEY_MAX_LENGTH:
         raise NotificationNotAllowed(
@@ -103,6 +139,7 @@ def notification_queue(
         raise NotificationNotAllowed("A notification needs a body.")
     kind = NotificationChannel(channel)
     address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
+    file = _clean_attachment(attachment)
     try:
         with transaction.atomic():
             notification = _notification_create(
@@ -115,6 +152,7 @@ def notification_queue(
                 dedupe_key=dedupe_key,
                 occurred_at=occurred_at,
                 order=order,
+                attachment=file,
             )
     except IntegrityError:
         # Another caller queued the same key between our look-up and our insert.
@@ -138,6 +176,7 @@ def _notification_create(
     dedupe_key: str,
     occurred_at: datetime | None,
     order: Order | None,
+    attachment: Attachment | None,
 ) -> Notification:
     notification = Notification.objects.create(
         customer=customer,
@@ -149,6 +188,13 @@ def _notification_create(
         body=body,
         dedupe_key=dedupe_key,
     )
+    if attachment is not None:
+        NotificationAttachment.objects.create(
+            notification=notification,
+            kind=attachment.kind,
+            source=attachment.source,
+            filename=attachment.filename,
+        )
     record_event(
         type="notification.queued",
         customer=customer,

@@ -19,6 +19,7 @@ from notifications.exceptions import NotificationNotAllowed
 from notifications.models import Notification, NotificationChannel, NotificationStatus
 from notifications.rules import CustomerMessage, customer_message_for
 from notifications.services import (
+    notification_attachment,
     notification_mark_failed,
     notification_mark_sent,
     notification_queue,
@@ -87,9 +88,21 @@ def _queue_and_send(
         subject=message.subject,
         body=message.body,
         dedupe_key=f"{event.pk}:{channel}",
+        attachment=message.attachment if channel != NotificationChannel.EMAIL else None,
     )
+    return notification_deliver(notification=notification)
+
+
+def notification_deliver(*, notification: Notification) -> Notification:
+    """Hand a queued notification (with its attachment, if any) to the provider carrying its
+    channel and mark it sent with the provider's message id; a notification no longer queued is
+    returned as it is (idempotent). A terminal provider refusal marks it failed with the
+    provider's reason. ProviderUnavailable (CircuitOpen included: nothing was sent) and 408/409/
+    429 refusals propagate with the notification still queued, so the caller's retry sends it
+    later: work is queued, never lost."""
     if notification.status != NotificationStatus.QUEUED:
         return notification
+    channel = notification.channel
     try:
         sent = get_channel(channel).send(
             message=OutboundMessage(
@@ -99,8 +112,9 @@ def _queue_and_send(
                 subject=notification.subject,
                 body=notification.body,
                 template=notification.template,
-                language=customer.language,
-                recipient_name=customer.name,
+                language=notification.customer.language,
+                recipient_name=notification.customer.name,
+                attachment=notification_attachment(notification),
             )
         )
     except exceptions.ProviderRejected as exc:

@@ -12,7 +12,9 @@
 * the same idempotency key on every attempt. A mutating call (POST, PUT, PATCH, DELETE) without
   one is not retried after a read timeout, a broken connection or a 5xx, because the provider may
   already have applied it; it is still retried when the request provably never left (connection
-  refused, connect timeout) or was refused with 429;
+  refused, connect timeout) or was refused with 429. A key with ``idempotency_header=None`` (a
+  provider without idempotency keys, e.g. Z-API) is only written to the ledger, never sent, and
+  the call is retried as one without a key: the caller bounds duplicates itself;
 * the provider's circuit breaker is asked before every attempt (see ``breaker.py``);
 * one ``ProviderCall`` row per attempt, written after the attempt with its outcome, plus one row
   (outcome ``circuit_open``, attempt 1, no status, 0 ms) for a call the breaker refused outright;
@@ -267,11 +269,14 @@ class ProviderClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotency_key: str | None = None,
-        idempotency_header: str = "Idempotency-Key",
+        idempotency_header: str | None = "Idempotency-Key",
         subject: models.Model | None = None,
     ) -> requests.Response:
         """Send ``method base_url/path`` as operation ``operation`` and return the provider's
         answer when it is below 400 (redirects are returned, not followed).
+
+        ``idempotency_key`` goes to the ledger and, unless ``idempotency_header`` is None (the
+        provider takes no key), to the provider in that header.
 
         Raises ``ProviderRejected`` on a 4xx other than 429 (never retried), ``CircuitOpen``
         when the breaker refuses before anything is sent, ``ProviderUnavailable`` when retries
@@ -291,7 +296,7 @@ class ProviderClient:
         merged = CaseInsensitiveDict({"User-Agent": f"switchboard/{settings.APP_VERSION}"})
         merged.update(self.default_headers)
         merged.update(headers or {})
-        if idempotency_key is not None:
+        if idempotency_key is not None and idempotency_header is not None:
             merged[idempotency_header] = idempotency_key
         prepared = self.session.prepare_request(
             requests.Request(
@@ -327,7 +332,9 @@ class ProviderClient:
             else None,
             subject_id=str(subject.pk) if subject is not None and subject.pk is not None else "",
         )
-        replay_unsafe = method in MUTATING_METHODS and not idempotency_key
+        replay_unsafe = method in MUTATING_METHODS and not (
+            idempotency_key and idempotency_header is not None
+        )
         max_attempts = self.max_attempts
         last: _Result | None = None
         for attempt in range(1, max_attempts + 1):

@@ -213,6 +213,15 @@ class WebhookEndpoint(Protocol):
         """The handler for this type, or None: the event is then stored as ignored."""
 
 
+class UrlTokenEndpoint(WebhookEndpoint, Protocol):
+    """An endpoint served at ``/webhooks/<name>/<token>/`` too: the provider signs nothing and
+    is given a URL with a secret segment (Z-API). ``verify_url_token`` runs before ``verify``;
+    an endpoint without it answers 404 on a URL with a token."""
+
+    def verify_url_token(self, token: str) -> None:
+        """Raise SignatureRejected unless ``token`` (blank when the URL has none) is ours."""
+
+
 _ENDPOINTS: dict[str, WebhookEndpoint] = {}
 """Endpoints registered by hand (tests); enabled providers' endpoints come from their specs."""
 

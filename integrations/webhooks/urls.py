@@ -16,4 +16,6 @@ def email_webhook_receive(request: HttpRequest, esp: str) -> JsonResponse:
 urlpatterns: list[URLPattern] = [
     path("email/<str:esp>/", email_webhook_receive, name="receive-email"),
     path("<str:provider>/", webhook_receive, name="receive"),
+    # Providers that sign nothing and authenticate by a secret in the URL they are given (Z-API).
+    path("<str:provider>/<str:url_token>/", webhook_receive, name="receive_with_token"),
 ]

@@ -1,5 +1,9 @@
 """``POST /webhooks/<provider>/``: verify the raw body, store once, answer fast.
 
+``POST /webhooks/<provider>/<token>/`` serves endpoints that authenticate by a secret URL segment
+(``UrlTokenEndpoint.verify_url_token``, checked with the signature); any other endpoint answers
+404 there.
+
 Status codes: 200 stored or already stored; 400 malformed (or a body the server could not read);
 401 bad or stale signature (counted; a bounded sample is kept as WebhookRejection rows, see
 ``inbox.webhook_rejection_record``); 404 unknown provider;
@@ -107,9 +111,14 @@ def _client_ip(request: HttpRequest) -> str | None:
 
 
 @csrf_exempt
-def webhook_receive(request: HttpRequest, provider: str) -> JsonResponse:
+def webhook_receive(
+    request: HttpRequest, provider: str, url_token: str | None = None
+) -> JsonResponse:
     endpoint = get_webhook_endpoint(provider)
     if endpoint is None:
+        return _error(404, "unknown provider")
+    verify_url_token = getattr(endpoint, "verify_url_token", None)
+    if url_token is not None and verify_url_token is None:
         return _error(404, "unknown provider")
     if request.method != "POST":
         response = _error(405, "method not allowed")
@@ -129,6 +138,8 @@ def webhook_receive(request: HttpRequest, provider: str) -> JsonResponse:
         return _error(400, "malformed", detail="The body could not be read.")
     headers = dict(request.headers.items())
     try:
+        if verify_url_token is not None:
+            verify_url_token(url_token or "")
         endpoint.verify(headers=headers, body=raw)
     except SignatureRejected as exc:
         webhook_rejection_record(

@@ -9,6 +9,24 @@ from typing import Protocol
 from integrations.exceptions import ProviderRejected
 
 
+class AttachmentKind:
+    DOCUMENT = "document"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with the message (the boleto PDF, the Pix QR code image); the message body is
+    its caption."""
+
+    kind: str
+    """``document`` or ``image``."""
+    source: str
+    """An ``https://`` URL the provider fetches, or a ``data:<mime>;base64,...`` URI."""
+    filename: str = ""
+    """The name the customer sees (documents); its extension names the file type."""
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     reference: str
@@ -24,6 +42,7 @@ class OutboundMessage:
     language: str = ""
     """The customer's language (pt-br, en); blank: the default."""
     recipient_name: str = ""
+    attachment: Attachment | None = None
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ SHIPPED = {
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
     "orders.sources.shopify": (STOREFRONTS, "shopify"),
+    "notifications.channels.zapi": (MESSAGING, "zapi"),
 }
 EXAMPLE = "tests.support.example_provider"
 EXAMPLE_SECRET = "whsec_" + "ZXhhbXBsZS1wcm92aWRlci1zZWNyZXQtMzItYnl0ZXM="
