@@ -38,9 +38,14 @@ SHIPPING_CARRIER = env.str("SHIPPING_CARRIER", default="sandbox")
 
 MESSAGE_PROVIDERS = env.list(
     "MESSAGE_PROVIDERS",
-    default=["notifications.channels.email", "notifications.channels.sandbox"],
+    default=[
+        "notifications.channels.email",
+        "notifications.channels.sandbox",
+        "notifications.channels.twilio",
+    ],
 )
-# Channel -> the provider that carries it ("email=email,whatsapp=sandbox"); each must be enabled
+# Channel -> the provider that carries it ("email=email,whatsapp=sandbox", or sms=twilio and
+# whatsapp=twilio for Twilio); each must be enabled
 # and able to carry that channel. E-mail goes through Django's e-mail backend.
 MESSAGE_CHANNELS = env.dict("MESSAGE_CHANNELS", default={"email": "email", "whatsapp": "sandbox"})
 EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)
