@@ -40,6 +40,7 @@ SHIPPED = {
     "shipping.carriers.melhor_envio": (SHIPPING, "melhor_envio"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
+    "notifications.channels.twilio": (MESSAGING, "twilio"),
     "orders.sources.shopify": (STOREFRONTS, "shopify"),
 }
 EXAMPLE = "tests.support.example_provider"
