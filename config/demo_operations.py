@@ -58,8 +58,8 @@ from integrations.webhooks.processing import webhook_event_process
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications.channels.base import RecipientUnreachable
 from notifications.channels.sandbox.adapter import NOT_ON_WHATSAPP
-from notifications.models import ConsentRecord, EmailSuppression
 from notifications.consent.services import consent_opt_out
+from notifications.models import ConsentRecord, EmailSuppression
 from notifications.services import email_suppression_add
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod, PaymentStatus
