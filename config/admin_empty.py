@@ -76,6 +76,12 @@ EMPTY_MESSAGES: dict[str, str] = {
         "complaint, the address appears here and no more e-mail is sent to it until someone "
         "clears it from its page."
     ),
+    "notifications.consentrecord": (
+        "No consent decisions yet. A row appears when a customer opts out of a channel or back "
+        "in (an SMS or WhatsApp STOP, PARAR or SAIR to our Twilio number, Twilio refusing a "
+        "number that unsubscribed, or staff); a channel the customer opted out of gets no more "
+        "messages."
+    ),
     # Integrations
     "integrations.providercredential": (
         "No stored provider credentials. OAuth tokens (Melhor Envio, later HubSpot) are kept here, "

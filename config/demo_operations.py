@@ -58,7 +58,8 @@ from integrations.webhooks.processing import webhook_event_process
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications.channels.base import RecipientUnreachable
 from notifications.channels.sandbox.adapter import NOT_ON_WHATSAPP
-from notifications.models import EmailSuppression
+from notifications.consent.services import consent_opt_out
+from notifications.models import ConsentRecord, EmailSuppression
 from notifications.services import email_suppression_add
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod, PaymentStatus
@@ -100,6 +101,8 @@ def seed_operations(*, now: datetime) -> OperationsResult:
         _seed_dead_notification()
     if not EmailSuppression.objects.exists():
         _seed_suppression()
+    if not ConsentRecord.objects.exists():
+        _seed_consent()
     if not TaskHeartbeat.objects.exists():
         # What each cluster's periodic heartbeat task writes (the clusters start after seeding).
         heartbeat(role=MAIN)
@@ -121,6 +124,20 @@ def _seed_suppression() -> None:
             reason="bounced",
             detail="Demo: the recipient's mail server answered with a hard bounce.",
             provider="resend",
+        )
+
+
+def _seed_consent() -> None:
+    """One customer who answered a WhatsApp message with PARAR, as Twilio's inbound webhook
+    would record it (the demo's WhatsApp is the sandbox, which takes no inbound messages)."""
+    customer = Customer.objects.exclude(phone="").order_by("id").first()
+    if customer is not None:
+        consent_opt_out(
+            customer=customer,
+            channel="whatsapp",
+            source="twilio inbound PARAR",
+            detail="PARAR",
+            address=f"whatsapp:{customer.phone}",
         )
 
 

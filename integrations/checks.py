@@ -131,6 +131,22 @@ def _secret_errors(spec: ProviderSpec) -> Iterator[tuple[str, checks.CheckMessag
             )
 
 
+def _one_of_errors(spec: ProviderSpec) -> Iterator[tuple[str, checks.CheckMessage]]:
+    """(variables, message) for each group of settings of which none is set."""
+    for group in spec.one_of:
+        if all(_blank(getattr(settings, name, None)) for name in group):
+            names = " or ".join(group)
+            yield (
+                names,
+                checks.Error(
+                    f"The {spec.family} provider {spec.name!r} is enabled ({spec.enabled_by}) "
+                    f"but none of {names} is set.",
+                    hint=f"Set {names}, or turn {spec.enabled_by} off.",
+                    id=MISSING_SETTING,
+                ),
+            )
+
+
 def _enabled_specs_once() -> Iterable[ProviderSpec]:
     for family in FAMILIES.values():
         yield from (spec for spec in specs(family).values() if spec.enabled)
@@ -144,7 +160,7 @@ def check_providers(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
         errors += _active_errors(family)
     reported: set[str] = set()  # one message per variable: the sandboxes share their secret
     for spec in _enabled_specs_once():
-        for variable, message in _secret_errors(spec):
+        for variable, message in (*_secret_errors(spec), *_one_of_errors(spec)):
             if variable not in reported:
                 reported.add(variable)
                 errors.append(message)

@@ -99,6 +99,10 @@ class ProviderSpec:
     channels: tuple[str, ...] = ()
     """Messaging only: the channels (email, whatsapp, sms) this provider can carry."""
     description: str = ""
+    one_of: tuple[tuple[str, ...], ...] = ()
+    """Groups of settings of which at least one must be set once enabled (Twilio sends from
+    ``TWILIO_FROM`` or ``TWILIO_MESSAGING_SERVICE_SID``); list each in ``settings`` too, with
+    ``required=False``, for its format check."""
 
     @property
     def enabled(self) -> bool:

@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Customer
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
-from notifications.models import EmailSuppression, Notification, NotificationAttachment
+from notifications.models import (
+    ConsentRecord,
+    EmailSuppression,
+    Notification,
+    NotificationAttachment,
+)
 from notifications.services import email_suppression_clear
 
 
@@ -157,3 +162,40 @@ class EmailSuppressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().change_view(
             request, object_id, form_url, {**(extra_context or {}), "can_clear": can_clear}
         )
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The consent ledger, append-only: each opt-in and opt-out of a customer on a channel, with
+    its source and time. Written by the consent services (an inbound STOP, a provider's refusal,
+    staff); the newest row of a customer and channel is the current state."""
+
+    list_display = ("occurred_at", "customer", "channel", "action", "source", "address")
+    list_filter = ("action", "channel")
+    list_select_related = ("customer",)
+    search_fields = ("address__exact",)
+    search_help_text = "Customer e-mail or phone, or the address the decision came from (exact)."
+    readonly_fields = (
+        "customer",
+        "channel",
+        "action",
+        "source",
+        "detail",
+        "address",
+        "actor",
+        "occurred_at",
+        "created_at",
+    )
+    ordering = ("-occurred_at", "-id")
+    actions = None
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ConsentRecord], search_term: str
+    ) -> tuple[QuerySet[ConsentRecord], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        customers = ids_matching(
+            Customer.objects.filter(Q(Exact(Lower("email"), term.lower())) | Q(phone=term))
+        )
+        return queryset.filter(Q(address=term) | Q(customer_id__in=customers)), False

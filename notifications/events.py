@@ -82,3 +82,27 @@ register_event_types(
         payload=EmailSuppressionPayload,
     ),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsentPayload(Payload):
+    channel: str
+    channel_label: str
+    source: str
+    detail: str
+
+
+register_event_types(
+    EventType(
+        "consent.opted_out",
+        "Opted out",
+        "Opted out of {channel_label} ({source}): no more messages on it",
+        payload=ConsentPayload,
+    ),
+    EventType(
+        "consent.opted_in",
+        "Opted in",
+        "Opted in to {channel_label} again ({source})",
+        payload=ConsentPayload,
+    ),
+)

@@ -38,3 +38,13 @@ class RecipientSuppressed(ProviderRejected):
     code = "recipient_suppressed"
     http_status = 422
     title = "Recipient suppressed"
+
+
+class RecipientOptedOut(ProviderRejected):
+    """The customer opted out of the channel: refused before any call when our consent ledger
+    says so, or by the provider itself (Twilio's 21610 for a number that sent STOP), which the
+    workflow then records in the ledger. Terminal: the notification fails with this reason."""
+
+    code = "recipient_opted_out"
+    http_status = 422
+    title = "Recipient opted out"

@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Customer
+from integrations.models.core import AppendOnlyModel
 from integrations.transitions import Transitions
 from orders.models import Order
 
@@ -174,3 +175,50 @@ class NotificationAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.notification}"
+
+
+class ConsentAction(models.TextChoices):
+    OPT_IN = "opt_in", "Opted in"
+    OPT_OUT = "opt_out", "Opted out"
+
+
+class ConsentRecord(AppendOnlyModel):
+    """One consent decision of a customer about one channel: the ledger is append-only, the
+    current state of a (customer, channel) is its newest row (``notifications.consent.selectors``).
+    No row: nothing was said, and transactional messages go out."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="consents")
+    channel = models.CharField(max_length=10, choices=NotificationChannel.choices)
+    action = models.CharField(max_length=10, choices=ConsentAction.choices)
+    source = models.CharField(
+        max_length=60,
+        help_text='Who or what said so: "twilio inbound STOP", "twilio 21610", "staff", "api".',
+    )
+    detail = models.CharField(
+        max_length=200, blank=True, help_text="What was said (the inbound message's word)."
+    )
+    address = models.CharField(
+        max_length=254, blank=True, help_text="The phone or e-mail the decision came from."
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The staff member who recorded it, if one did.",
+    )
+    occurred_at = models.DateTimeField(help_text="When the customer said so (UTC).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["customer", "channel", "-occurred_at", "-id"], name="consent_current"
+            ),
+            models.Index(fields=["-occurred_at", "-id"], name="consent_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer} {self.get_action_display().lower()} of {self.channel}"

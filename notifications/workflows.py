@@ -8,6 +8,7 @@ a retry after a crash or an outage sends only what is still queued and never que
 from __future__ import annotations
 
 import structlog
+from django.db import transaction
 
 from accounts.models import Customer
 from integrations import exceptions
@@ -15,7 +16,9 @@ from integrations.deliveries.relay import is_terminal
 from integrations.models import DomainEvent
 from notifications.channels import get_channel
 from notifications.channels.base import OutboundMessage
-from notifications.exceptions import NotificationNotAllowed
+from notifications.consent.selectors import consent_refusal
+from notifications.consent.services import consent_opt_out
+from notifications.exceptions import NotificationNotAllowed, RecipientOptedOut
 from notifications.models import Notification, NotificationChannel, NotificationStatus
 from notifications.rules import CustomerMessage, customer_message_for
 from notifications.services import (
@@ -96,13 +99,20 @@ def _queue_and_send(
 def notification_deliver(*, notification: Notification) -> Notification:
     """Hand a queued notification (with its attachment, if any) to the provider carrying its
     channel and mark it sent with the provider's message id; a notification no longer queued is
-    returned as it is (idempotent). A terminal provider refusal marks it failed with the
-    provider's reason. ProviderUnavailable (CircuitOpen included: nothing was sent) and 408/409/
-    429 refusals propagate with the notification still queued, so the caller's retry sends it
-    later: work is queued, never lost."""
+    returned as it is (idempotent). A channel the customer opted out of (``consent_refusal``) is
+    refused before any call: the notification fails with the reason, on the timeline. A terminal
+    provider refusal marks it failed with the provider's reason (an opt-out the provider
+    reports, e.g. Twilio's 21610, is also recorded in the consent ledger). ProviderUnavailable
+    (CircuitOpen included: nothing was sent) and 408/409/429 refusals propagate with the
+    notification still queued, so the caller's retry sends it later: work is queued, never
+    lost."""
     if notification.status != NotificationStatus.QUEUED:
         return notification
     channel = notification.channel
+    refusal = consent_refusal(customer_id=notification.customer_id, channel=channel)
+    if refusal is not None:  # opted out: refused before any call, the reason on the timeline
+        return notification_mark_failed(notification=notification, error=refusal)
+    customer = notification.customer
     try:
         sent = get_channel(channel).send(
             message=OutboundMessage(
@@ -112,11 +122,13 @@ def notification_deliver(*, notification: Notification) -> Notification:
                 subject=notification.subject,
                 body=notification.body,
                 template=notification.template,
-                language=notification.customer.language,
-                recipient_name=notification.customer.name,
+                language=customer.language,
+                recipient_name=customer.name,
                 attachment=notification_attachment(notification),
             )
         )
+    except RecipientOptedOut as exc:
+        return notification_fail_opted_out(notification=notification, error=exc)
     except exceptions.ProviderRejected as exc:
         if not is_terminal(exc):  # 408/409/429: the provider says "not now"
             raise
@@ -128,3 +140,20 @@ def notification_deliver(*, notification: Notification) -> Notification:
         provider=sent.provider,
         provider_message_id=sent.provider_message_id,
     )
+
+
+def notification_fail_opted_out(
+    *, notification: Notification, error: RecipientOptedOut
+) -> Notification:
+    """The provider refused the recipient as opted out (Twilio's 21610: the number sent STOP):
+    the opt-out goes into our ledger (so the next message is refused before any call) and the
+    notification fails with the provider's reason, in one transaction."""
+    with transaction.atomic():
+        consent_opt_out(
+            customer=notification.customer,
+            channel=notification.channel,
+            source=f"{error.provider or 'provider'} refused the send (opted out)",
+            detail=error.detail,
+            address=notification.recipient,
+        )
+        return notification_mark_failed(notification=notification, error=error.detail)

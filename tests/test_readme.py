@@ -24,6 +24,7 @@ READ_SCREENS = {
     "shipping.view_shipment": "shipments",
     "notifications.view_notification": "notifications",
     "notifications.view_emailsuppression": "e-mail suppressions",
+    "notifications.view_consentrecord": "consent ledger",
     "shipping.view_shipmentalert": "shipment alerts",
 }
 # Shown inside the screens above (identifiers and notes on the customer, lines on the order,

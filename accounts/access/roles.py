@@ -28,6 +28,7 @@ _READ_DOMAIN = [
     "shipping.view_shipmentalert",
     "notifications.view_notification",
     "notifications.view_emailsuppression",
+    "notifications.view_consentrecord",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]
 # Lift an e-mail suppression once the customer's address works again.

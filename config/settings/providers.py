@@ -46,11 +46,12 @@ MESSAGE_PROVIDERS = env.list(
         "notifications.channels.email",
         "notifications.channels.sandbox",
         "notifications.channels.zapi",
+        "notifications.channels.twilio",
     ],
 )
-# Channel -> the provider that carries it ("email=email,whatsapp=sandbox", or whatsapp=zapi for
-# Z-API); each must be enabled and able to carry that channel. E-mail goes through Django's e-mail
-# backend.
+# Channel -> the provider that carries it ("email=email,whatsapp=sandbox"; whatsapp=zapi for
+# Z-API; sms=twilio and whatsapp=twilio for Twilio); each must be enabled and able to carry that
+# channel. E-mail goes through Django's e-mail backend.
 MESSAGE_CHANNELS = env.dict("MESSAGE_CHANNELS", default={"email": "email", "whatsapp": "sandbox"})
 EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)
 

@@ -36,6 +36,7 @@ from integrations.models import (
     WebhookEvent,
     WebhookRejection,
 )
+from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
@@ -106,6 +107,7 @@ RULES: dict[Key, Roles] = {
         view=EVERYONE,
         url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
     ),
+    **_admin("notifications.consentrecord", view=EVERYONE, actions=False),
     **_admin(
         "orders.order",
         view=EVERYONE,
@@ -355,6 +357,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
         ),
         "notifications.emailsuppression": EmailSuppression.objects.create(
             address=customer.email.lower(), reason="bounced"
+        ),
+        "notifications.consentrecord": consent_opt_out(
+            customer=customer, channel="sms", source="twilio inbound STOP"
         ),
         "orders.order": order,
         "shipping.shipment": shipment,

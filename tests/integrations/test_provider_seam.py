@@ -41,6 +41,7 @@ SHIPPED = {
     "shipping.carriers.easypost": (SHIPPING, "easypost"),
     "notifications.channels.email": (MESSAGING, "email"),
     "notifications.channels.sandbox": (MESSAGING, "sandbox"),
+    "notifications.channels.twilio": (MESSAGING, "twilio"),
     "orders.sources.shopify": (STOREFRONTS, "shopify"),
     "notifications.channels.zapi": (MESSAGING, "zapi"),
 }
