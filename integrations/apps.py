@@ -9,6 +9,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import checks  # noqa: F401 - registers the provider checks
+        from integrations.db_stats import analyze_after_migrate
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.events import domain_event_committed
         from integrations.forksafe import install_fork_hooks
@@ -25,6 +26,10 @@ class IntegrationsConfig(AppConfig):
         )
         post_migrate.connect(
             create_cache_tables_after_migrate, sender=self, dispatch_uid="integrations.cache_table"
+        )
+
+        post_migrate.connect(
+            analyze_after_migrate, sender=self, dispatch_uid="integrations.analyze"
         )
 
         domain_event_committed.connect(

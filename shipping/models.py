@@ -164,6 +164,9 @@ class Shipment(models.Model):
                 fields=["status", "-created_at", "-id"], name="shipment_status_created_id"
             ),
             models.Index(fields=["carrier", "-created_at", "-id"], name="shipment_carrier_created"),
+            models.Index(
+                fields=["tracking_status", "-created_at", "-id"], name="shipment_tracking_created"
+            ),
             # The alert scan (shipping/alerts.py): shipments of a status by last scan, or by
             # promised date, within a window.
             models.Index(fields=["status", "last_tracking_at"], name="shipment_status_last_scan"),

@@ -82,6 +82,10 @@ def _cases() -> list[tuple[str, Any]]:
             lambda: changelist("shipping_shipment", status__exact="in_transit"),
         ),
         (
+            "shipments by tracking status",
+            lambda: changelist("shipping_shipment", tracking_status__exact="in_transit"),
+        ),
+        (
             "shipments by tracking code, lower case",
             lambda: changelist(
                 "shipping_shipment",
