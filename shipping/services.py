@@ -61,10 +61,12 @@ def shipment_create(
     carrier: str,
     service: str = "",
     cost_amount: int = 0,
+    cost_currency: str = "",
     occurred_at: datetime | None = None,
     promised_delivery_on: date | None = None,
 ) -> Shipment:
-    """Open a pending shipment for ``order``, costed in the order's currency, with the delivery
+    """Open a pending shipment for ``order``, costed in ``cost_currency`` (the carrier's, e.g.
+    EasyPost's USD; the order's currency when blank), with the delivery
     date its quote promised (``shipping.promises.promised_delivery_date``) when there is one.
 
     A paid order moves to fulfilling in the same transaction. Raises OrderNotShippable when the
@@ -76,6 +78,7 @@ def shipment_create(
     if cost_amount < 0:
         raise ShipmentNotAllowed("A shipment's cost cannot be negative.")
     with transaction.atomic():
+        cost_currency = (cost_currency or order.currency).upper()
         order = lock(order)
         if order.status not in SHIPPABLE_ORDER_STATUSES:
             raise OrderNotShippable(
@@ -86,7 +89,7 @@ def shipment_create(
             carrier=carrier,
             service=service.strip(),
             cost_amount=cost_amount,
-            cost_currency=order.currency,
+            cost_currency=cost_currency,
             promised_delivery_on=promised_delivery_on,
         )
         record_event(
@@ -95,7 +98,7 @@ def shipment_create(
             subject=shipment,
             actor_label="system",
             occurred_at=occurred_at,
-            data=_shipment_data(shipment, amount=cost_amount, currency=order.currency),
+            data=_shipment_data(shipment, amount=cost_amount, currency=cost_currency),
         )
         if order.status == OrderStatus.PAID:
             order_mark_fulfilling(order=order, occurred_at=occurred_at)

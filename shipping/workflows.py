@@ -84,12 +84,13 @@ def _cheapest(quotes: list[Quote]) -> Quote:
     return min(quotes, key=lambda quote: (quote.amount, quote.days))
 
 
-def _chosen_or_cheapest(order: Order) -> tuple[str, str, int, int]:
-    """(carrier, service, cost, promised business days): the order's chosen quote when it has
-    one, else the cheapest quote of the active carrier (asked now)."""
+def _chosen_or_cheapest(order: Order) -> tuple[str, str, int, str, int]:
+    """(carrier, service, cost, its currency, promised business days): the order's chosen quote
+    when it has one, else the cheapest quote of the active carrier (asked now). The cost keeps
+    the carrier's currency (EasyPost prices in USD whatever the order's)."""
     chosen = ShippingQuote.objects.filter(order=order, chosen=True).first()
     if chosen is not None:
-        return chosen.carrier, chosen.service, chosen.amount, chosen.days
+        return chosen.carrier, chosen.service, chosen.amount, chosen.currency, chosen.days
     carrier = get_carrier()
     quote = _cheapest(
         carrier.quote(
@@ -104,7 +105,7 @@ def _chosen_or_cheapest(order: Order) -> tuple[str, str, int, int]:
             )
         )
     )
-    return carrier.name, quote.service, quote.amount, quote.days
+    return carrier.name, quote.service, quote.amount, quote.currency, quote.days
 
 
 def shipment_start_for_order(*, order_id: int | str) -> None:
@@ -120,7 +121,7 @@ def shipment_start_for_order(*, order_id: int | str) -> None:
     if shipment is None:
         if order.status not in SHIPPABLE_ORDER_STATUSES:
             return
-        carrier_name, service, cost, days = _chosen_or_cheapest(order)
+        carrier_name, service, cost, currency, days = _chosen_or_cheapest(order)
         with transaction.atomic():
             # Under the order's lock, so two runs of this workflow never open two shipments.
             order = lock(order)
@@ -133,6 +134,7 @@ def shipment_start_for_order(*, order_id: int | str) -> None:
                     carrier=carrier_name,
                     service=service,
                     cost_amount=cost,
+                    cost_currency=currency,
                     promised_delivery_on=promised_delivery_date(
                         start=timezone.now(), business_days=days
                     ),

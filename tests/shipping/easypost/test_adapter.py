@@ -373,3 +373,25 @@ def test_a_paid_order_ships_with_the_cheapest_easypost_rate(
     bought = fake_ep.shipments[shipment.provider_shipment_id]
     assert bought["reference"] == f"shipment:{shipment.pk}"
     assert shipment.tracking_code == bought["tracking_code"]
+
+
+def test_a_real_order_shipped_by_easypost_keeps_the_rates_currency(
+    settings: Any, fake_ep: FakeEasyPost, customer: Any
+) -> None:
+    """EasyPost prices in USD: a BRL order's shipment costs USD, never USD cents labelled BRL."""
+    settings.SHIPPING_CARRIER = "easypost"
+    order = make_paid_payment(customer=customer, currency="BRL").order
+    Order.objects.filter(pk=order.pk).update(
+        ship_to_name="Dr. Steve Brule",
+        ship_to_street="E Bullard Ave",
+        ship_to_number="179",
+        ship_to_city="Fresno",
+        ship_to_state="CA",
+        ship_to_postal_code="93711",
+        ship_to_country="US",
+    )
+
+    shipment_start_for_order(order_id=order.pk)
+
+    shipment = Shipment.objects.get(order=order)
+    assert shipment.cost_currency == "USD" and shipment.cost_amount > 0
