@@ -35,6 +35,10 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
             models.Index(fields=["subscriber", "status"], name="delivery_subscriber_status"),
+            # The admin list (newest id first) filtered by status or by subscriber: a page is the
+            # first 50 entries of one of these, never a sort of every matching row.
+            models.Index(fields=["status", "-id"], name="delivery_status_id"),
+            models.Index(fields=["subscriber", "-id"], name="delivery_subscriber_id"),
         ]
 
     def __str__(self) -> str:

@@ -130,6 +130,10 @@ def _cases() -> list[tuple[str, Any]]:
             ),
         ),
         ("deliveries", lambda: changelist("integrations_delivery")),
+        (
+            "deliveries succeeded",
+            lambda: changelist("integrations_delivery", status__exact="succeeded"),
+        ),
         ("domain events", lambda: changelist("integrations_domainevent")),
         ("domain events of a kind", lambda: changelist("integrations_domainevent", kind="payment")),
         (
