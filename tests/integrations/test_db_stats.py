@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from integrations.db_stats import tables_to_analyze
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,5 +40,9 @@ def test_migrate_ends_with_statistics_for_the_tables_that_have_rows(tmp_path: Pa
 
     with sqlite3.connect(database) as db:
         analyzed = {row[0] for row in db.execute("SELECT tbl FROM sqlite_stat1")}
-    # Tables migrate filled (its own ledger, the periodic jobs it registers) have statistics.
-    assert {"django_migrations", "django_q_schedule"} <= analyzed
+        # Tables migrate filled (permissions, content types) have statistics ...
+        assert {"auth_permission", "django_content_type"} <= analyzed
+        # ... and an index added later is found, with its table, for the next migrate.
+        assert "auth_permission" not in tables_to_analyze(db.cursor())
+        db.execute('CREATE INDEX "probe_permission_name" ON "auth_permission" ("name")')
+        assert "auth_permission" in tables_to_analyze(db.cursor())
