@@ -3,11 +3,14 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils.html import format_html
 
 from integrations.admin_utils import (
     LargeTableAdminMixin,
     ReadOnlyAdminMixin,
+    ids_matching,
     static_choices_filter,
 )
 from integrations.events import event_kinds, registered_event_types, render_summary
@@ -29,6 +32,25 @@ class DomainEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
     search_fields = ("subject_id__exact", "type__exact", "subject_label__exact")
     search_help_text = "Exact subject id (a payment's or order's id), event type or label."
     list_select_related = ("customer", "actor")
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[DomainEvent], search_term: str
+    ) -> tuple[QuerySet[DomainEvent], bool]:
+        """A registered type through the (type, time) index; else the events whose subject id or
+        label is the term, their ids read first through their own indexes. One OR across the
+        three columns let SQLite walk the whole timeline in list order (9 s at 6 million
+        events once it had full statistics)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        if term in registered_event_types():
+            return queryset.filter(type=term), False
+        events = DomainEvent.objects.order_by()
+        ids = ids_matching(events.filter(subject_id=term)) + ids_matching(
+            events.filter(subject_label=term)
+        )
+        return queryset.filter(pk__in=ids), False
+
     readonly_fields = ("pretty_data",)
     fields = (
         "type",
