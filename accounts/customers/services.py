@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from accounts.access.audit import Action, audit_record
 from accounts.customers.exceptions import EmptyNote, NothingToMerge
@@ -191,6 +191,19 @@ class CustomerMergeResult:
 MERGE_FIELDS = ("pk", "name", "email", "phone", "tax_document", "tax_document_type", "updated_at")
 
 
+def customer_relations() -> list[Any]:
+    """The relations pointing at a customer whose tables exist in this database: a merge runs
+    before the migrations that wait for it, so a table a later migration adds (the consent
+    ledger) may not be there yet, and then nothing in it can point at a duplicate."""
+    tables = set(connection.introspection.table_names())
+    found = []
+    for relation in Customer._meta.related_objects:
+        model: Any = relation.related_model
+        if model._meta.db_table in tables:
+            found.append(relation)
+    return found
+
+
 def customer_merge(
     *,
     keep: Customer,
@@ -225,7 +238,7 @@ def customer_merge(
         keep = locked[keep.pk]
         merged = [locked[pk] for pk in duplicate_ids]
         moved: dict[str, int] = {}
-        for relation in Customer._meta.related_objects:
+        for relation in customer_relations():
             if not (relation.one_to_many or relation.one_to_one):
                 continue
             model: Any = relation.related_model

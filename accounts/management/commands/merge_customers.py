@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count, Q
 from django.db.models.functions import Lower
 
-from accounts.customers.services import customer_merge
+from accounts.customers.services import customer_merge, customer_relations
 from accounts.models import Customer
 from integrations.audit_hook import os_user_label
 
@@ -75,7 +75,7 @@ def duplicate_groups() -> list[list[Customer]]:
 
 def _related_counts(customer: Customer) -> str:
     counts = []
-    for relation in Customer._meta.related_objects:
+    for relation in customer_relations():
         model: Any = relation.related_model
         count = model._base_manager.filter(**{relation.field.name: customer}).count()
         if count:
