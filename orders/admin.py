@@ -24,7 +24,7 @@ from integrations.providers import STOREFRONTS, specs
 from orders.hub import order_hub
 from orders.models import Order, OrderLine
 from orders.selectors import order_timeline
-from orders.services import OrderLineInput, order_place
+from orders.services import order_place_again
 
 
 class OrderLineInline(MoneyFieldsAdminMixin, admin.TabularInline):
@@ -179,28 +179,7 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         actor = request.user if isinstance(request.user, User) else None
         placed = []
         for order in queryset.select_related("customer").prefetch_related("lines"):
-            new = order_place(
-                customer=order.customer,
-                currency=order.currency,
-                payment_method=order.payment_method,
-                lines=[
-                    OrderLineInput(
-                        line.sku,
-                        line.description,
-                        line.quantity,
-                        line.unit_amount,
-                        weight_grams=line.weight_grams,
-                        length_mm=line.length_mm,
-                        width_mm=line.width_mm,
-                        height_mm=line.height_mm,
-                    )
-                    for line in order.lines.all()
-                ],
-                shipping_amount=order.shipping_amount,
-                discount_amount=order.discount_amount,
-                actor=actor,
-            )
-            placed.append(new.number)
+            placed.append(order_place_again(order=order, actor=actor).number)
         self.message_user(request, f"Placed {', '.join(placed)}.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -182,6 +182,49 @@ def order_place(
     return order
 
 
+def order_place_again(*, order: Order, actor: User | None = None) -> Order:
+    """A new order for the same customer with ``order``'s lines, amounts, payment method and
+    shipping address (support re-placing a lost parcel or a failed payment). The original is
+    left as it is."""
+    address = (
+        ShippingAddress(
+            name=order.ship_to_name,
+            street=order.ship_to_street,
+            number=order.ship_to_number,
+            complement=order.ship_to_complement,
+            district=order.ship_to_district,
+            city=order.ship_to_city,
+            state=order.ship_to_state,
+            postal_code=order.ship_to_postal_code,
+            country=order.ship_to_country,
+        )
+        if order.ship_to_postal_code
+        else None
+    )
+    return order_place(
+        customer=order.customer,
+        currency=order.currency,
+        payment_method=order.payment_method,
+        lines=[
+            OrderLineInput(
+                line.sku,
+                line.description,
+                line.quantity,
+                line.unit_amount,
+                weight_grams=line.weight_grams,
+                length_mm=line.length_mm,
+                width_mm=line.width_mm,
+                height_mm=line.height_mm,
+            )
+            for line in order.lines.all()
+        ],
+        shipping_amount=order.shipping_amount,
+        discount_amount=order.discount_amount,
+        actor=actor,
+        shipping_address=address,
+    )
+
+
 def _order_transition(
     *,
     order: Order,

@@ -113,6 +113,15 @@ def test_admin_place_again_creates_a_new_order_with_the_same_lines(client, admin
     from django.urls import reverse
 
     original = make_order(amount=4_990)
+    Order.objects.filter(pk=original.pk).update(
+        ship_to_name="Ana Souza",
+        ship_to_street="Rua Augusta",
+        ship_to_number="1500",
+        ship_to_city="São Paulo",
+        ship_to_state="SP",
+        ship_to_postal_code="01304001",
+        ship_to_country="BR",
+    )
     client.force_login(admin_user)
     response = client.post(
         reverse("admin:orders_order_changelist"),
@@ -123,4 +132,12 @@ def test_admin_place_again_creates_a_new_order_with_the_same_lines(client, admin
     assert new.customer == original.customer
     assert new.total_amount == original.total_amount
     assert [(line.sku, line.quantity) for line in new.lines.all()] == [("SKU-1", 1)]
+    # It ships where the original did: a carrier refuses a label without the address.
+    assert new.shipping_address_lines == [
+        "Ana Souza",
+        "Rua Augusta 1500",
+        "São Paulo",
+        "SP 01304001",
+        "BR",
+    ]
     assert DomainEvent.objects.get(type="order.placed", subject_id=str(new.pk)).actor == admin_user
