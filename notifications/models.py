@@ -22,6 +22,21 @@ class AttachmentKind(models.TextChoices):
     IMAGE = "image", "Image"
 
 
+class MessageCategory(models.TextChoices):
+    """What a message is for: transactional messages (about an order the customer placed) are
+    always allowed by e-mail; marketing ones never go out without an opt-in."""
+
+    TRANSACTIONAL = "transactional", "Transactional"
+    MARKETING = "marketing", "Marketing"
+
+
+class FollowUpReason(models.TextChoices):
+    """Why a notification was queued after another one (``Notification.previous``)."""
+
+    FALLBACK = "fallback", "Fallback to the next channel"
+    RESEND = "resend", "Resent by staff"
+
+
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
@@ -73,6 +88,24 @@ class Notification(models.Model):
         blank=True,
         help_text="Set by automatic sends (<event id>:<channel>): one message per key.",
     )
+    category = models.CharField(
+        max_length=15,
+        choices=MessageCategory.choices,
+        default=MessageCategory.TRANSACTIONAL,
+        help_text="Transactional: about the customer's own order. Marketing: needs an opt-in.",
+    )
+    urgent = models.BooleanField(
+        default=False, help_text="An urgent transactional message may go out in quiet hours."
+    )
+    previous = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follow_ups",
+        help_text="The notification this one follows (a fallback or a resend of it).",
+    )
+    previous_reason = models.CharField(max_length=10, choices=FollowUpReason.choices, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -98,6 +131,11 @@ class Notification(models.Model):
             models.Index(fields=["order", "-created_at", "-id"], name="notification_order_created"),
         ]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(previous__isnull=True, previous_reason="")
+                | (models.Q(previous__isnull=False) & ~models.Q(previous_reason="")),
+                name="notification_previous_has_reason",
+            ),
             models.UniqueConstraint(
                 fields=["dedupe_key"],
                 condition=~models.Q(dedupe_key=""),

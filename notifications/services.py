@@ -7,6 +7,7 @@ no-op (no write, no event).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,8 @@ from notifications.models import (
     NOTIFICATION_TRANSITIONS,
     AttachmentKind,
     EmailSuppression,
+    FollowUpReason,
+    MessageCategory,
     Notification,
     NotificationAttachment,
     NotificationChannel,
@@ -110,9 +113,15 @@ def notification_queue(
     occurred_at: datetime | None = None,
     order: Order | None = None,
     attachment: Attachment | None = None,
+    category: str = MessageCategory.TRANSACTIONAL,
+    urgent: bool = False,
+    previous: Notification | None = None,
+    previous_reason: str = "",
 ) -> Notification:
     """Queue a message for ``customer``, about ``order`` when it concerns one (the order's page
-    then lists it). The recipient defaults to the customer's e-mail (email)
+    then lists it). ``category`` and ``urgent`` are what the send policy decides on;
+    ``previous`` (with ``previous_reason``: fallback or resend) links a follow-up to the
+    notification it follows. The recipient defaults to the customer's e-mail (email)
     or phone (whatsapp, sms); a phone is stored in E.164, an e-mail lower-cased.
 
     Idempotent on a non-blank ``dedupe_key``: a repeated key returns the notification already
@@ -137,6 +146,12 @@ def notification_queue(
         raise NotificationNotAllowed("A notification needs a template key.")
     if not body.strip():
         raise NotificationNotAllowed("A notification needs a body.")
+    if category not in MessageCategory.values:
+        raise NotificationNotAllowed(f"Unknown message category {category!r}.")
+    if (previous is None) != (not previous_reason):
+        raise NotificationNotAllowed("A follow-up names both the notification and the reason.")
+    if previous_reason and previous_reason not in FollowUpReason.values:
+        raise NotificationNotAllowed(f"Unknown follow-up reason {previous_reason!r}.")
     kind = NotificationChannel(channel)
     address = _clean_recipient(customer=customer, channel=kind, recipient=recipient)
     file = _clean_attachment(attachment)
@@ -153,6 +168,12 @@ def notification_queue(
                 occurred_at=occurred_at,
                 order=order,
                 attachment=file,
+                follow_up=_FollowUp(
+                    category=MessageCategory(category),
+                    urgent=urgent,
+                    previous=previous,
+                    reason=previous_reason,
+                ),
             )
     except IntegrityError:
         # Another caller queued the same key between our look-up and our insert.
@@ -163,6 +184,14 @@ def notification_queue(
             raise
         return existing
     return notification
+
+
+@dataclass(frozen=True)
+class _FollowUp:
+    category: MessageCategory
+    urgent: bool
+    previous: Notification | None
+    reason: str
 
 
 def _notification_create(
@@ -177,8 +206,13 @@ def _notification_create(
     occurred_at: datetime | None,
     order: Order | None,
     attachment: Attachment | None,
+    follow_up: _FollowUp,
 ) -> Notification:
     notification = Notification.objects.create(
+        category=follow_up.category,
+        urgent=follow_up.urgent,
+        previous=follow_up.previous,
+        previous_reason=follow_up.reason,
         customer=customer,
         order=order,
         channel=kind,
