@@ -37,6 +37,19 @@ class FollowUpReason(models.TextChoices):
     RESEND = "resend", "Resent by staff"
 
 
+class Refusal(models.TextChoices):
+    """Why the send policy refused a notification before any provider call (it is then failed,
+    with this code and a sentence in ``error``). Quiet hours do not refuse: they defer
+    (``send_after``)."""
+
+    OPTED_OUT = "opted_out", "Customer opted out of the channel"
+    PREFERENCE = "preference", "Customer's preference for this category"
+    NO_OPT_IN = "no_opt_in", "Marketing without an opt-in"
+    RATE_LIMITED = "rate_limited", "Too many messages to this customer"
+    WHATSAPP_WINDOW = "whatsapp_window", "Outside WhatsApp's 24-hour window without a template"
+    SUPPRESSED = "suppressed", "E-mail address suppressed"
+
+
 class NotificationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
@@ -106,6 +119,17 @@ class Notification(models.Model):
         help_text="The notification this one follows (a fallback or a resend of it).",
     )
     previous_reason = models.CharField(max_length=10, choices=FollowUpReason.choices, blank=True)
+    refusal = models.CharField(
+        max_length=20,
+        choices=Refusal.choices,
+        blank=True,
+        help_text="Set when the send policy refused the message before any provider call.",
+    )
+    send_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Deferred (quiet hours): not handed to the provider before this time (UTC).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
