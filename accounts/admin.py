@@ -19,6 +19,7 @@ from accounts.customers.search import customer_ids_matching
 from accounts.customers.selectors import (
     InvalidCursor,
     customer_timeline,
+    newest_entry_ids,
     timeline_page_visible_to,
 )
 from accounts.customers.services import customer_create, customer_note_add, customer_update
@@ -201,6 +202,12 @@ class CustomerAdmin(admin.ModelAdmin):
                 timeline_selected_kinds=kinds,
                 timeline_is_first_page=not request.GET.get("before"),
                 can_add_note=request.user.has_perm("accounts.add_customernote"),
+                # One "Resend" per message, on its newest line (notifications' own admin view).
+                resend_entry_ids=(
+                    newest_entry_ids(page.entries, "notifications.notification")
+                    if request.user.has_perm("notifications.resend_notification")
+                    else set()
+                ),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

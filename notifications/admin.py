@@ -9,18 +9,23 @@ from django.db.models.functions import Lower
 from django.db.models.lookups import Exact
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.http import require_POST
 
 from accounts.models import Customer
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin, ids_matching
+from notifications.exceptions import NotificationNotAllowed
 from notifications.models import (
     ConsentRecord,
     EmailSuppression,
     Notification,
     NotificationAttachment,
 )
+from notifications.resend import current_address, notification_resend
 from notifications.services import email_suppression_clear
+
+RESEND_PERMISSION = "notifications.resend_notification"
 
 
 @admin.register(Notification)
@@ -54,6 +59,68 @@ class NotificationAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "read_at",
     )
     ordering = ("-created_at", "-id")
+    change_form_template = "admin/notifications/notification/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:notification_id>/resend/",
+                self.admin_site.admin_view(self.resend_view),
+                name="notifications_notification_resend",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def resend_view(self, request: HttpRequest, notification_id: int) -> HttpResponse:
+        """GET: what would be resent, and to which address (the confirm step). POST: resend it
+        (``notification_resend``) and go back to the customer's timeline."""
+        if not request.user.has_perm(RESEND_PERMISSION):
+            raise PermissionDenied("Your role cannot resend messages.")
+        notification = get_object_or_404(
+            Notification.objects.select_related("customer", "order"), pk=notification_id
+        )
+        current = current_address(notification)
+        if request.method == "POST":
+            to_current = request.POST.get("to") == "current"
+            try:
+                copy = notification_resend(
+                    notification=notification,
+                    actor=request.user,  # type: ignore[arg-type]
+                    to_current_address=to_current,
+                )
+            except NotificationNotAllowed as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(request.path)
+            self.message_user(
+                request,
+                f"Resent as message #{copy.pk} to {copy.recipient}.",
+                messages.SUCCESS,
+            )
+            customer_page = reverse("admin:accounts_customer_change", args=[copy.customer_id])
+            return HttpResponseRedirect(f"{customer_page}#timeline")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Resend message #{notification.pk}?",
+            "notification": notification,
+            "current_address": current,
+            "address_changed": bool(current) and current.lower() != notification.recipient.lower(),
+        }
+        return TemplateResponse(
+            request, "admin/notifications/notification/resend_confirm.html", context
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        can_resend = request.user.has_perm(RESEND_PERMISSION) and object_id.isdigit()
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), "can_resend": can_resend}
+        )
 
     @admin.display(description="Attachment")
     def attachment_summary(self, obj: Notification) -> str:

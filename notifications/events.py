@@ -26,6 +26,13 @@ class NotificationFailedPayload(NotificationPayload):
     error: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class NotificationResentPayload(NotificationPayload):
+    original: int
+    """The id of the notification resent; the event's subject is the new one."""
+    original_recipient: str
+
+
 register_event_types(
     EventType(
         "notification.queued",
@@ -56,6 +63,12 @@ register_event_types(
         "Message failed",
         "{channel_label} '{template}' to {recipient} failed: {error}",
         payload=NotificationFailedPayload,
+    ),
+    EventType(
+        "notification.resent",
+        "Message resent",
+        "{channel_label} '{template}' resent to {recipient} (a copy of message #{original})",
+        payload=NotificationResentPayload,
     ),
 )
 

@@ -141,6 +141,9 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("resend_notification", "Can resend a notification to the customer"),
+        ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="notification_customer_created"),
             models.Index(fields=["provider_message_id"], name="notification_provider_id"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from integrations.deliveries.registry import Subscriber
 from integrations.models import DomainEvent
+from notifications.resend import notification_deliver_resent
 from notifications.rules import RULES
 from notifications.workflows import notification_send_for_event
 
@@ -17,11 +18,22 @@ def notify_customer(event: DomainEvent) -> None:
     notification_send_for_event(event=event)
 
 
+def deliver_resent(event: DomainEvent) -> None:
+    """notification.resent -> the copy handed to its provider (``notification_deliver``)."""
+    notification_deliver_resent(event=event)
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="notifications.notify_customer",
         event_types=frozenset(RULES),
         handle=notify_customer,
+        atomic=False,
+    ),
+    Subscriber(
+        name="notifications.deliver_resent",
+        event_types=frozenset({"notification.resent"}),
+        handle=deliver_resent,
         atomic=False,
     ),
 ]

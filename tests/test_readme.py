@@ -53,6 +53,7 @@ RIGHTS = {
     "integrations.change_delivery": "deliveries (retry)",
     "integrations.change_circuitbreaker": "circuit breakers (reset)",
     "notifications.change_emailsuppression": "clears e-mail suppressions",
+    "notifications.resend_notification": "resends messages",
     "shipping.change_shipmentalert": "shipment alerts (marks them handled)",
     "shipping.buy_label": "buys and voids labels",
     "shipping.view_shippingquote": "buys and voids labels",

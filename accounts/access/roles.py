@@ -33,6 +33,8 @@ _READ_DOMAIN = [
 _ADD_NOTE = ["accounts.add_customernote"]
 # Lift an e-mail suppression once the customer's address works again.
 _CLEAR_SUPPRESSION = ["notifications.change_emailsuppression"]
+# Resend a message to the customer from the timeline or the message's page.
+_RESEND_MESSAGE = ["notifications.resend_notification"]
 _REQUEST_REFUND = ["payments.add_refund"]
 _DECIDE_REFUND = ["payments.approve_refund"]
 # Disputes are read; the reconciliation list is worked (resolved with a note).
@@ -70,13 +72,20 @@ _SHIP = [
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_CLEAR_SUPPRESSION],
+    SUPPORT: [
+        *_READ_DOMAIN,
+        *_ADD_NOTE,
+        *_REQUEST_REFUND,
+        *_CLEAR_SUPPRESSION,
+        *_RESEND_MESSAGE,
+    ],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE],
     FINANCE: [
         *_READ_DOMAIN,
         *_ADD_NOTE,
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
+        *_RESEND_MESSAGE,
         *_DECIDE_REFUND,
         *_RECONCILE,
         *_READ_INTEGRATIONS,

@@ -39,6 +39,9 @@ class TimelineEntry:
     subject_permission: str
     """The permission that opens ``subject_url`` (``payments.view_dispute``): links a user may
     not open are dropped by ``entries_visible_to``."""
+    subject_model: str = ""
+    """The subject's ``app_label.model`` (``notifications.notification``), empty for none."""
+    subject_id: str = ""
 
     @property
     def provider_time_differs(self) -> bool:
@@ -108,6 +111,18 @@ def timeline_page_visible_to(user: Any, page: TimelinePage) -> TimelinePage:
     return replace(page, entries=entries_visible_to(user, page.entries))
 
 
+def newest_entry_ids(entries: Sequence[TimelineEntry], subject_model: str) -> set[int]:
+    """The ids of the newest entry of each ``subject_model`` object among ``entries`` (newest
+    first): where a page puts one action per object (resend a message on its latest line)."""
+    seen: set[str] = set()
+    found: set[int] = set()
+    for entry in entries:
+        if entry.subject_model == subject_model and entry.subject_id not in seen:
+            seen.add(entry.subject_id)
+            found.add(entry.id)
+    return found
+
+
 def timeline_entry(event: DomainEvent) -> TimelineEntry:
     """One DomainEvent as a timeline line (label, summary, actor, link to its object)."""
     return _entry(event)
@@ -135,6 +150,12 @@ def _entry(event: DomainEvent) -> TimelineEntry:
         subject_label=event.subject_label,
         subject_url=subject_url,
         subject_permission=permission,
+        subject_model=(
+            f"{event.subject_type.app_label}.{event.subject_type.model}"
+            if event.subject_type is not None
+            else ""
+        ),
+        subject_id=event.subject_id,
     )
 
 

@@ -58,6 +58,7 @@ FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconcilia
 INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
 SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mail suppression: clear
+RESENDERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # resend a message to the customer
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
 
 Key = tuple[str, str, str]
@@ -101,7 +102,11 @@ RULES: dict[Key, Roles] = {
     ),
     **_admin("accounts.customernote", view=EVERYONE, delete=ADMIN_ONLY),
     **_admin("integrations.domainevent", view=EVERYONE),
-    **_admin("notifications.notification", view=EVERYONE),
+    **_admin(
+        "notifications.notification",
+        view=EVERYONE,
+        url__notifications_notification_resend=RESENDERS,
+    ),
     **_admin(
         "notifications.emailsuppression",
         view=EVERYONE,
@@ -237,6 +242,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "payments_refund_approve": ("post", {}, 302),
     "integrations_webhookevent_replay": ("post", {}, 302),
     "notifications_emailsuppression_clear": ("post", {}, 302),
+    "notifications_notification_resend": ("post", {}, 302),
     "orders_order_shipping_buy": ("post", {}, 302),
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
