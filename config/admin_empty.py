@@ -14,6 +14,11 @@ DEFAULT_MESSAGE = (
 )
 
 EMPTY_MESSAGES: dict[str, str] = {
+    "integrations.staffalert": (
+        "No staff alerts yet. An alert is told to ops or finance (Slack and e-mail) when a "
+        "delivery goes dead, a circuit breaker opens, an outbound endpoint is disabled, a dispute "
+        "is opened or a reconciliation exception is flagged; one per object per window."
+    ),
     # Customers and orders
     "accounts.customer": (
         "No customers yet. Customers appear here when an order arrives through the API "

@@ -84,6 +84,7 @@ class TaskHeartbeatAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 # Admin screens of the inbox, outbound calls and deliveries live beside their code.
+from integrations.alerts import admin as alerts_admin  # noqa: E402, F401
 from integrations.deliveries import admin as deliveries_admin  # noqa: E402, F401
 from integrations.outbound import admin as outbound_admin  # noqa: E402, F401
 from integrations.webhooks import admin as webhooks_admin  # noqa: E402, F401

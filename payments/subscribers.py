@@ -15,6 +15,7 @@ from payments.finance_notices import (
     reconciliation_notify_finance,
     refund_notify_requester,
 )
+from payments.staff_alerts import dispute_alert_staff, reconciliation_alert_staff
 from payments.workflows import (
     order_payments_cancel,
     payment_handle_expired,
@@ -53,6 +54,16 @@ def notify_finance_of_dispute(event: DomainEvent) -> None:
 def notify_finance_of_reconciliation(event: DomainEvent) -> None:
     """reconciliation.flagged -> one e-mail to the finance group for the kinds that are news."""
     reconciliation_notify_finance(exception_id=event.data.get("exception"))
+
+
+def alert_staff_of_dispute(event: DomainEvent) -> None:
+    """dispute.opened -> finance's staff alert (Slack), once per dispute."""
+    dispute_alert_staff(dispute_id=event.subject_id)
+
+
+def alert_staff_of_reconciliation(event: DomainEvent) -> None:
+    """reconciliation.flagged -> finance's staff alert (Slack) for the kinds that are news."""
+    reconciliation_alert_staff(exception_id=event.data.get("exception"))
 
 
 def notify_requester_of_refund_decision(event: DomainEvent) -> None:
@@ -94,6 +105,18 @@ SUBSCRIBERS = [
         name="payments.notify_finance_of_reconciliation",
         event_types=frozenset({"reconciliation.flagged"}),
         handle=notify_finance_of_reconciliation,
+    ),
+    Subscriber(
+        name="payments.alert_staff_of_dispute",
+        event_types=frozenset({"dispute.opened"}),
+        handle=alert_staff_of_dispute,
+        atomic=False,
+    ),
+    Subscriber(
+        name="payments.alert_staff_of_reconciliation",
+        event_types=frozenset({"reconciliation.flagged"}),
+        handle=alert_staff_of_reconciliation,
+        atomic=False,
     ),
     Subscriber(
         name="payments.notify_requester_of_refund_decision",

@@ -49,6 +49,7 @@ RIGHTS = {
     "integrations.view_circuitbreaker": "integration screens",
     "integrations.view_delivery": "integration screens",
     "integrations.view_taskheartbeat": "integration screens",
+    "integrations.view_staffalert": "staff alerts",
     "integrations.change_webhookevent": "webhook inbox (replay)",
     "integrations.change_delivery": "deliveries (retry)",
     "integrations.change_circuitbreaker": "circuit breakers (reset)",

@@ -51,6 +51,7 @@ _READ_INTEGRATIONS = [
     "integrations.view_providercall",
     "integrations.view_circuitbreaker",
     "integrations.view_delivery",
+    "integrations.view_staffalert",
 ]
 _OPERATE_INTEGRATIONS = [
     *_READ_INTEGRATIONS,

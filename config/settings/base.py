@@ -20,6 +20,7 @@ from config.settings.sandbox import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
 from config.settings.shipping_alerts import *  # noqa: F403
 from config.settings.shopify import *  # noqa: F403
+from config.settings.slack import *  # noqa: F403
 from config.settings.stripe import *  # noqa: F403
 from config.settings.tasks import SWEEPER_CLUSTER, q_cluster_from_env
 from config.settings.twilio import *  # noqa: F403

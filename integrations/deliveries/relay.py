@@ -20,6 +20,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.alerts.services import staff_alert_delivery_dead
 from integrations.audit_hook import audit
 from integrations.claims import ClaimTable, attempts_abandoned, attempts_used_up, backoff_seconds
 from integrations.deliveries.dispatch import delivery_enqueue
@@ -287,6 +288,8 @@ def _finish(
         return Delivery.objects.select_related("event").get(pk=delivery.pk)
     for name, value in fields.items():
         setattr(delivery, name, value)
+    if status == Status.DEAD:
+        staff_alert_delivery_dead(delivery=delivery)  # told to ops after commit
     if status != Status.FAILED:
         log_method = log.info if status == Status.SUCCEEDED else log.error
         log_method(

@@ -1,3 +1,4 @@
+from integrations.models.alerts import SendStatus, StaffAlert, StaffAlertKind
 from integrations.models.calls import CircuitBreaker, ProviderCall
 from integrations.models.core import AppendOnlyQuerySet, DomainEvent, TaskHeartbeat
 from integrations.models.credentials import ProviderCredential
@@ -13,6 +14,9 @@ __all__ = [
     "ProviderCall",
     "ProviderCredential",
     "SandboxWebhook",
+    "SendStatus",
+    "StaffAlert",
+    "StaffAlertKind",
     "TaskHeartbeat",
     "WebhookEvent",
     "WebhookRejection",

@@ -35,6 +35,7 @@ from django.db.models import F, FloatField, Q, Value
 from django.db.models.lookups import GreaterThanOrEqual
 from django.utils import timezone
 
+from integrations.alerts.services import staff_alert_breaker_opened
 from integrations.audit_hook import audit
 from integrations.models import CircuitBreaker
 
@@ -121,6 +122,8 @@ def breaker_record(provider: str, *, failed: bool, trial: bool = False) -> None:
                 "circuit_breaker.reopened" if failed else "circuit_breaker.closed",
                 provider=provider,
             )
+            if failed:
+                staff_alert_breaker_opened(provider=provider)  # told to ops after commit
             return
         # Someone reset the breaker during the trial: count it like any other call.
     _count(provider, "failures" if failed else "successes", now)
@@ -154,6 +157,7 @@ def _open_if_failing(provider: str, now: datetime) -> None:
     ).update(state=State.OPEN, opened_at=now, updated_at=now)
     if opened:
         log.warning("circuit_breaker.opened", provider=provider)
+        staff_alert_breaker_opened(provider=provider)  # told to ops after commit
 
 
 def breaker_state(provider: str) -> str:

@@ -32,6 +32,7 @@ from integrations.models import (
     DomainEvent,
     ProviderCall,
     ProviderCredential,
+    StaffAlert,
     TaskHeartbeat,
     WebhookEvent,
     WebhookRejection,
@@ -169,6 +170,8 @@ RULES: dict[Key, Roles] = {
         action__retry_selected=INTEGRATION_OPERATORS,
     ),
     **_admin("integrations.taskheartbeat", view=INTEGRATION_READERS),
+    # alerts told to Slack and e-mail (read-only: written by the alert services)
+    **_admin("integrations.staffalert", view=INTEGRATION_READERS, actions=False),
     # users, roles, credentials (and the audit log): admin only
     **_admin(
         "accounts.user",
@@ -421,6 +424,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
         ),
         "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
         "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
+        "integrations.staffalert": StaffAlert.objects.create(
+            kind="breaker_open", role="ops", object_key="breaker:sandbox", title="Open"
+        ),
         "account.emailaddress": EmailAddress.objects.create(
             user=requester, email=requester.email, primary=True
         ),
