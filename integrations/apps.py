@@ -9,6 +9,7 @@ class IntegrationsConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations import checks  # noqa: F401 - registers the provider checks
+        from integrations.alerts import checks as alert_checks  # noqa: F401 - the Slack check
         from integrations.db_stats import analyze_after_migrate
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.events import domain_event_committed

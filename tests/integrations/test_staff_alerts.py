@@ -386,3 +386,24 @@ def test_ops_reads_the_staff_alerts_list(
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks: Any) -> Any:
     return django_capture_on_commit_callbacks
+
+
+def test_start_up_refuses_slack_enabled_without_a_url_or_token(settings: Any) -> None:
+    from integrations.alerts.checks import slack_settings
+
+    settings.SLACK_ENABLED = True
+    settings.SLACK_WEBHOOK_URL = ""
+    settings.SLACK_BOT_TOKEN = ""
+    settings.SLACK_CHANNELS = {"breaker_open": "#ops", "disputes": "#finance"}
+    assert [e.id for e in slack_settings()] == ["alerts.E001", "alerts.E002"]
+
+    settings.SLACK_CHANNELS = {}
+    settings.SLACK_BOT_TOKEN = "not-a-bot-token"
+    (error,) = slack_settings()
+    assert error.id == "alerts.E002" and "not-a-bot-token" not in error.msg
+
+    settings.SLACK_BOT_TOKEN = BOT_TOKEN
+    assert slack_settings() == []
+    settings.SLACK_ENABLED = False
+    settings.SLACK_BOT_TOKEN = ""
+    assert slack_settings() == []
