@@ -37,7 +37,6 @@ from orders.services import (
     OrderLineInput,
     order_cancel,
     order_place,
-    usage_record,
 )
 from payments.disputes import dispute_apply_fact
 from payments.models import DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundReason
@@ -62,6 +61,7 @@ from shipping.services import (
     shipment_purchase_label,
     table_rate_upsert,
 )
+from usage.services import usage_record
 
 DEMO_EMAIL_DOMAIN = "demo.switchboard.test"
 DEMO_CUSTOMERS = 50

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "payments",
     "shipping",
     "notifications",
+    "usage",
     "config",
 ]
 
