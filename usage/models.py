@@ -74,7 +74,7 @@ class UsageEvent(models.Model):
     )
     client_event_id = models.CharField(max_length=128)
     customer = models.ForeignKey(
-        settings.SWITCHBOARD_CUSTOMER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.SWITCHBOARD_CUSTOMER_MODEL, on_delete=models.PROTECT, related_name="usage_events"
     )
     event = models.CharField(max_length=64)
     feature = models.CharField(max_length=200)
@@ -120,7 +120,7 @@ class QuarantinedUsageEvent(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="quarantined_usage_events",
         help_text="The customer, when the identity matched one.",
     )
     timestamp = models.CharField(max_length=64, blank=True, help_text="As sent.")

@@ -85,8 +85,19 @@ def _as_text(value: Any) -> str:
     return str(value)
 
 
+def _customer_id_of(raw: Mapping[str, Any], customers: Mapping[tuple[str, str], int]) -> int | None:
+    identity = identity_of(raw.get("customer"))
+    return None if isinstance(identity, str) else customers.get(identity)
+
+
 def _quarantine_row(
-    *, source: str, raw: Mapping[str, Any], reason: str, ingest_id: uuid.UUID, now: datetime
+    *,
+    source: str,
+    raw: Mapping[str, Any],
+    reason: str,
+    customer_id: int | None,
+    ingest_id: uuid.UUID,
+    now: datetime,
 ) -> QuarantinedUsageEvent:
     customer = raw.get("customer")
     event = raw.get("event")
@@ -97,6 +108,7 @@ def _quarantine_row(
         client_event_id=str(raw["id"]),
         event=event[:64] if isinstance(event, str) else "",
         customer_ref=customer if isinstance(customer, dict) else {"as_sent": customer},
+        customer_id=customer_id,
         timestamp=timestamp[:64] if isinstance(timestamp, str) else "",
         properties=properties if isinstance(properties, dict) else {"as_sent": properties},
         reason=reason,
@@ -305,7 +317,12 @@ def usage_events_ingest(
             QuarantinedUsageEvent.objects.bulk_create(
                 [
                     _quarantine_row(
-                        source=source, raw=unique[i], reason=reason, ingest_id=ingest_id, now=now
+                        source=source,
+                        raw=unique[i],
+                        reason=reason,
+                        customer_id=_customer_id_of(unique[i], customers),
+                        ingest_id=ingest_id,
+                        now=now,
                     )
                     for i, reason in quarantined
                 ],
@@ -371,7 +388,7 @@ def usage_quarantine_release(
                 passing.append((row, _Accepted(row.source, row.client_event_id, checked)))
             else:
                 row.reason = "; ".join(checked)
-                row.customer_id = customers.get(identity_of(row.customer_ref))  # type: ignore[arg-type]
+                row.customer_id = _customer_id_of(sent[row.pk], customers)
                 failing.append(row)
         _store_accepted([item for _, item in passing], now=now)
         for row, item in passing:
