@@ -74,7 +74,10 @@ class QuarantinedUsageEventAdmin(admin.ModelAdmin):
     def customer_label(self, obj: QuarantinedUsageEvent) -> str:
         if obj.customer is not None:
             return str(obj.customer)
-        return ", ".join(f"{k}: {v}" for k, v in obj.customer_ref.items())[:80]
+        ref = obj.customer_ref
+        if isinstance(ref, dict):
+            return ", ".join(f"{k}: {v}" for k, v in ref.items())[:80]
+        return str(ref)[:80]
 
     @admin.action(
         description="Release selected events (check them against the plan again)",

@@ -76,11 +76,12 @@ def load_plan() -> dict[str, PlanEvent]:
 
 def identity_of(customer: Any) -> tuple[str, str] | str:
     """``(form, normalised value)`` of a customer reference, or the reason it is not one."""
+    malformed = "customer must be an object with exactly one of email, external_id or id"
     if not isinstance(customer, Mapping):
-        return "customer must be an object with one of email, external_id or id"
+        return malformed
     given = [key for key in IDENTITY_FORMS if customer.get(key) not in (None, "")]
     if len(given) != 1 or len(customer) != 1:
-        return "customer must have exactly one of email, external_id or id"
+        return malformed
     form = given[0]
     value = customer[form]
     if form == "id":

@@ -107,10 +107,11 @@ def _quarantine_row(
         source=source,
         client_event_id=str(raw["id"]),
         event=event[:64] if isinstance(event, str) else "",
-        customer_ref=customer if isinstance(customer, dict) else {"as_sent": customer},
+        # As sent (any JSON but null), so a release checks exactly what the product sent.
+        customer_ref={} if customer is None else customer,
         customer_id=customer_id,
         timestamp=timestamp[:64] if isinstance(timestamp, str) else "",
-        properties=properties if isinstance(properties, dict) else {"as_sent": properties},
+        properties={} if properties is None else properties,
         reason=reason,
         received_at=now,
         ingest_id=ingest_id,

@@ -252,3 +252,27 @@ def test_a_merge_folds_the_usage_aggregates(django_capture_on_commit_callbacks):
     )
     assert not CustomerUsage.objects.filter(customer_id=duplicate.pk).exists()
     assert not CustomerUsageDay.objects.filter(customer_id=duplicate.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"customer": "bia", "properties": {"a": 1}},
+        {"customer": None, "properties": ["a"]},
+        {"properties": "a"},
+    ],
+)
+def test_a_quarantined_event_is_kept_as_sent_and_released_with_the_same_reason(event):
+    sent = {"id": "q", "event": "signed_in", "timestamp": _at(0).isoformat(), **event}
+    reason = usage_events_ingest(source="t", events=[sent])[0].reason
+    assert reason
+    usage_quarantine_release(events=QuarantinedUsageEvent.objects.all())
+    assert QuarantinedUsageEvent.objects.get().reason == reason
+
+
+def test_an_event_without_properties_is_released_once_the_plan_knows_it():
+    bia = make_customer()
+    sent = {"id": "p", "customer": {"id": bia.pk}, "event": "new", "timestamp": _at(0).isoformat()}
+    assert usage_events_ingest(source="t", events=[sent])[0].status == "quarantined"
+    TrackedEvent.objects.create(name="new")
+    assert usage_quarantine_release(events=QuarantinedUsageEvent.objects.all()).released == 1
