@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 import structlog
@@ -37,6 +37,7 @@ from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from integrations.bulk import insert_rows
 from integrations.deliveries.registry import subscribers_for
 from integrations.exceptions import InvalidEventPayload, UnknownEventType
 from integrations.models import Delivery, DomainEvent
@@ -125,12 +126,40 @@ def payload_fields(payload: type[Payload]) -> dict[str, Any]:
     return _FIELDS[payload]
 
 
-def _required(payload: type[Payload]) -> set[str]:
-    return {
-        f.name
-        for f in dataclasses.fields(payload)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+_DEFAULTS: dict[type[Payload], dict[str, Any]] = {}
+
+
+def _defaults(payload: type[Payload]) -> dict[str, Any]:
+    """Each field's name -> a callable giving its default (raising for a required field,
+    which ``validate`` has checked is present)."""
+    if payload not in _DEFAULTS:
+        found: dict[str, Any] = {}
+        for f in dataclasses.fields(payload):
+            if f.default is not dataclasses.MISSING:
+                found[f.name] = partial(lambda value: value, f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                found[f.name] = f.default_factory
+            else:
+                found[f.name] = partial(_missing, f.name)
+        _DEFAULTS[payload] = found
+    return _DEFAULTS[payload]
+
+
+def _missing(name: str) -> Any:
+    raise KeyError(name)
+
+
+_REQUIRED: dict[type[Payload], frozenset[str]] = {}
+
+
+def _required(payload: type[Payload]) -> frozenset[str]:
+    if payload not in _REQUIRED:
+        _REQUIRED[payload] = frozenset(
+            f.name
+            for f in dataclasses.fields(payload)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+    return _REQUIRED[payload]
 
 
 def _is_union(hint: Any) -> bool:
@@ -148,9 +177,16 @@ def _supported(hint: Any) -> bool:
     return hint in (str, int, bool)
 
 
+@cache
+def _shape(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    return get_origin(hint), get_args(hint)
+
+
 def _conforms(value: Any, hint: Any) -> bool:
-    origin, args = get_origin(hint), get_args(hint)
-    if _is_union(hint):
+    if hint is str:
+        return isinstance(value, str)
+    origin, args = _shape(hint)
+    if origin in (Union, types.UnionType):
         return any(_conforms(value, arg) for arg in args)
     if hint is type(None):
         return value is None
@@ -264,14 +300,19 @@ class EventType:
         ]
         if problems:
             raise InvalidEventPayload(event_type=self.name, problems=problems)
-        clean = self.payload(**data).as_data()
+        # The payload's values with its defaults filled in, copied through JSON: for the field
+        # types payloads allow (checked above) that is what the dataclass's ``asdict`` gives,
+        # at a fraction of the cost (bulk ingestion validates thousands per second).
+        filled = {
+            name: data[name] if name in data else default()
+            for name, default in _defaults(self.payload).items()
+        }
         try:
-            json.dumps(clean, allow_nan=False)
+            return dict(json.loads(json.dumps(filled, allow_nan=False)))
         except (TypeError, ValueError) as exc:
             raise InvalidEventPayload(
                 event_type=self.name, problems=[f"not JSON-serialisable: {exc}"]
             ) from None
-        return clean
 
 
 class _Attributes(dict[str, Any]):
@@ -398,8 +439,8 @@ class NewEvent:
 
 def record_events(*, type: str, events: Sequence[NewEvent], actor_label: str = "") -> int:
     """``record_event`` for many events of one type at once (bulk ingestion): the same
-    validation, transaction rule, Delivery rows and after-commit announcements, in one bulk
-    INSERT of events and one of deliveries instead of a statement per event. Returns how many
+    validation, transaction rule, Delivery rows and after-commit announcements, in multi-row
+    INSERTs (``integrations.bulk.insert_rows``) instead of a statement per event. Returns how many
     were written. Raises as ``record_event`` does, before writing anything."""
     if not events:
         return 0
@@ -408,24 +449,41 @@ def record_events(*, type: str, events: Sequence[NewEvent], actor_label: str = "
         raise RuntimeError("record_events must be called inside the service's transaction.atomic.")
     now = timezone.now()
     history = _history_only.get()
-    rows = []
-    for new in events:
-        row = DomainEvent(
-            type=event_type.name,
-            kind=event_type.kind,
-            customer_id=new.customer_id,
-            actor_label=actor_label,
-            data=event_type.validate(new.data),
-            occurred_at=new.occurred_at or now,
-            recorded_at=new.occurred_at if history and new.occurred_at else now,
+    columns = (
+        "type",
+        "kind",
+        "customer",
+        "actor_label",
+        "data",
+        "occurred_at",
+        "recorded_at",
+        "subject_id",
+        "subject_label",
+    )
+    values = [
+        (
+            event_type.name,
+            event_type.kind,
+            new.customer_id,
+            actor_label,
+            event_type.validate(new.data),
+            new.occurred_at or now,
+            new.occurred_at if history and new.occurred_at else now,
+            "",
+            "",
         )
-        rows.append(row)
-    created = DomainEvent.objects.bulk_create(rows)
+        for new in events
+    ]
+    pks = insert_rows(DomainEvent, columns, values, returning_pk=True)
+    created = [
+        DomainEvent(
+            pk=pk, **dict(zip(("type", "kind", "customer_id", *columns[3:]), row, strict=True))
+        )
+        for pk, row in zip(pks, values, strict=True)
+    ]
     subscribers = [] if history else list(subscribers_for(event_type.name))
     by_event: dict[int, list[int]] = {}
     if subscribers:
-        if any(event.pk is None for event in created):  # a database that returns no pks
-            raise RuntimeError("record_events needs a database that returns inserted ids.")
         deliveries = Delivery.objects.bulk_create(
             Delivery(
                 event=event,

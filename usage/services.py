@@ -22,6 +22,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Customer, CustomerIdentifier, User
+from integrations.bulk import datetime_adapter, insert_rows
 from integrations.events import NewEvent, record_events
 from integrations.models import DomainEvent
 from usage.models import (
@@ -157,7 +158,7 @@ def _count_into_aggregates(events: Sequence[Checked]) -> None:
     if not events:
         return
     ops = connection.ops
-    dt, day_value = ops.adapt_datetimefield_value, ops.adapt_datefield_value
+    dt, day_value = datetime_adapter(), ops.adapt_datefield_value
     per_customer: dict[int, list[Any]] = {}
     per_day: dict[tuple[int, date], int] = defaultdict(int)
     per_feature: dict[tuple[int, str], list[Any]] = {}
@@ -215,23 +216,34 @@ def _store_accepted(items: Sequence[_Accepted], *, now: datetime) -> set[tuple[s
     if not items:
         return set()
     ingest_id = uuid.uuid4()
-    UsageEvent.objects.bulk_create(
+    insert_rows(
+        UsageEvent,
+        (
+            "source",
+            "client_event_id",
+            "customer",
+            "event",
+            "feature",
+            "occurred_at",
+            "properties",
+            "received_at",
+            "ingest_id",
+        ),
         [
-            UsageEvent(
-                source=item.source,
-                client_event_id=item.client_event_id,
-                customer_id=item.checked.customer_id,
-                event=item.checked.event,
-                feature=item.checked.feature,
-                occurred_at=item.checked.occurred_at,
-                properties=item.checked.properties,
-                received_at=now,
-                ingest_id=ingest_id,
+            (
+                item.source,
+                item.client_event_id,
+                item.checked.customer_id,
+                item.checked.event,
+                item.checked.feature,
+                item.checked.occurred_at,
+                item.checked.properties,
+                now,
+                ingest_id,
             )
             for item in items
         ],
         ignore_conflicts=True,
-        batch_size=_CHUNK,
     )
     mine = set(
         UsageEvent.objects.filter(ingest_id=ingest_id).values_list("source", "client_event_id")
