@@ -236,6 +236,15 @@ def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
             properties={"source": rng.choice(["web", "iOS app", "Android app"])},
             occurred_at=start + timedelta(days=rng.randint(0, 58)),
         )
+        if i % 10 == 0:
+            # An event the tracking plan does not list yet: it waits in the usage quarantine
+            # until ops add dashboard_viewed to the plan and release it.
+            usage_record(
+                customer=customer,
+                name="dashboard_viewed",
+                properties={"widgets": rng.randint(1, 9)},
+                occurred_at=start + timedelta(days=rng.randint(40, 58)),
+            )
         customers.append(customer)
     return customers
 
