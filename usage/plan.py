@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from usage.models import PropertyType, TrackedEvent
+from django.db import connections
+
+from usage.models import PropertyType, TrackedEvent, TrackedProperty
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far ahead of our clock a timestamp may be (clock skew); later ones are quarantined and
@@ -56,6 +58,35 @@ class PlanEvent:
     additional_properties: bool
     feature_property: str
     properties: dict[str, PlanProperty] = field(default_factory=dict)
+
+
+DEFAULT_PLAN = {
+    # name: (description, feature property, {property: type}); other properties allowed.
+    "feature_used": ("A feature of the product was used.", "feature", {"feature": "string"}),
+    "signed_in": ("The customer signed in to the product.", "", {"source": "string"}),
+}
+"""The event names the single-event endpoint took before the plan existed: an empty plan
+starts with them, so the product's existing calls keep being accepted."""
+
+
+def seed_empty_plan(*, using: str = "default") -> bool:
+    """Put ``DEFAULT_PLAN`` in the plan when the plan is empty (run after ``migrate`` and
+    ``flush``); a plan with any event is left as ops made it, and a database migrated back to
+    before the plan existed is left alone. Returns whether it seeded."""
+    tables = connections[using].introspection.table_names()
+    if TrackedProperty._meta.db_table not in tables or TrackedEvent.objects.using(using).exists():
+        return False
+    for name, (description, feature_property, properties) in DEFAULT_PLAN.items():
+        event = TrackedEvent.objects.using(using).create(
+            name=name,
+            description=description,
+            feature_property=feature_property,
+            additional_properties=True,
+        )
+        TrackedProperty.objects.using(using).bulk_create(
+            TrackedProperty(event=event, name=prop, type=kind) for prop, kind in properties.items()
+        )
+    return True
 
 
 def load_plan() -> dict[str, PlanEvent]:

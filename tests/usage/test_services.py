@@ -276,3 +276,16 @@ def test_an_event_without_properties_is_released_once_the_plan_knows_it():
     assert usage_events_ingest(source="t", events=[sent])[0].status == "quarantined"
     TrackedEvent.objects.create(name="new")
     assert usage_quarantine_release(events=QuarantinedUsageEvent.objects.all()).released == 1
+
+
+def test_an_empty_plan_gets_the_older_endpoints_events_and_a_kept_plan_is_left_alone():
+    from usage.plan import seed_empty_plan
+
+    assert set(TrackedEvent.objects.values_list("name", flat=True)) == {"feature_used", "signed_in"}
+    TrackedEvent.objects.filter(name="signed_in").delete()
+    assert not seed_empty_plan()
+    assert set(TrackedEvent.objects.values_list("name", flat=True)) == {"feature_used"}
+    TrackedEvent.objects.all().delete()
+    assert seed_empty_plan()
+    feature_used = TrackedEvent.objects.get(name="feature_used")
+    assert feature_used.feature_property == "feature" and feature_used.additional_properties
