@@ -87,6 +87,16 @@ EMPTY_MESSAGES: dict[str, str] = {
         "number that unsubscribed, or staff); a channel the customer opted out of gets no more "
         "messages."
     ),
+    # Product usage
+    "usage.trackedevent": (
+        "The tracking plan is empty: every usage event the product sends is quarantined until "
+        "its name is here. Add each event name with its properties and their types."
+    ),
+    "usage.quarantinedusageevent": (
+        "Nothing in quarantine. A usage event lands here, with the reason, when the tracking "
+        "plan does not know its name, a property has the wrong type, or its customer is not "
+        "known; release it once the plan (or the customer) allows it."
+    ),
     # Integrations
     "integrations.providercredential": (
         "No stored provider credentials. OAuth tokens (Melhor Envio, later HubSpot) are kept here, "

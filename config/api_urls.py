@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from orders.api import OrderDetail, OrderListCreate, UsageEventCreate
+from orders.api import OrderDetail, OrderListCreate
 from shipping.api import QuoteChoose, QuoteCreate
+from usage.api import UsageEventBatchCreate
 
 urlpatterns = [
     path("orders/", OrderListCreate.as_view(), name="api-orders"),
     path("orders/<str:number>/", OrderDetail.as_view(), name="api-order-detail"),
-    path("usage/", UsageEventCreate.as_view(), name="api-usage"),
+    path("usage/", UsageEventBatchCreate.as_view(), name="api-usage"),
     path("shipping/quotes/", QuoteCreate.as_view(), name="api-shipping-quotes"),
     path(
         "shipping/quotes/<int:pk>/choose/",

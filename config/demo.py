@@ -37,7 +37,6 @@ from orders.services import (
     OrderLineInput,
     order_cancel,
     order_place,
-    usage_record,
 )
 from payments.disputes import dispute_apply_fact
 from payments.models import DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundReason
@@ -62,6 +61,7 @@ from shipping.services import (
     shipment_purchase_label,
     table_rate_upsert,
 )
+from usage.services import usage_record
 
 DEMO_EMAIL_DOMAIN = "demo.switchboard.test"
 DEMO_CUSTOMERS = 50
@@ -236,6 +236,15 @@ def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
             properties={"source": rng.choice(["web", "iOS app", "Android app"])},
             occurred_at=start + timedelta(days=rng.randint(0, 58)),
         )
+        if i % 10 == 0:
+            # An event the tracking plan does not list yet: it waits in the usage quarantine
+            # until ops add dashboard_viewed to the plan and release it.
+            usage_record(
+                customer=customer,
+                name="dashboard_viewed",
+                properties={"widgets": rng.randint(1, 9)},
+                occurred_at=start + timedelta(days=rng.randint(40, 58)),
+            )
         customers.append(customer)
     return customers
 

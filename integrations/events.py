@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 from typing import Any, ClassVar, Self, Union, get_args, get_origin, get_type_hints
 
 import structlog
@@ -37,6 +37,7 @@ from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
+from integrations.bulk import insert_rows
 from integrations.deliveries.registry import subscribers_for
 from integrations.exceptions import InvalidEventPayload, UnknownEventType
 from integrations.models import Delivery, DomainEvent
@@ -125,12 +126,40 @@ def payload_fields(payload: type[Payload]) -> dict[str, Any]:
     return _FIELDS[payload]
 
 
-def _required(payload: type[Payload]) -> set[str]:
-    return {
-        f.name
-        for f in dataclasses.fields(payload)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
+_DEFAULTS: dict[type[Payload], dict[str, Any]] = {}
+
+
+def _defaults(payload: type[Payload]) -> dict[str, Any]:
+    """Each field's name -> a callable giving its default (raising for a required field,
+    which ``validate`` has checked is present)."""
+    if payload not in _DEFAULTS:
+        found: dict[str, Any] = {}
+        for f in dataclasses.fields(payload):
+            if f.default is not dataclasses.MISSING:
+                found[f.name] = partial(lambda value: value, f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                found[f.name] = f.default_factory
+            else:
+                found[f.name] = partial(_missing, f.name)
+        _DEFAULTS[payload] = found
+    return _DEFAULTS[payload]
+
+
+def _missing(name: str) -> Any:
+    raise KeyError(name)
+
+
+_REQUIRED: dict[type[Payload], frozenset[str]] = {}
+
+
+def _required(payload: type[Payload]) -> frozenset[str]:
+    if payload not in _REQUIRED:
+        _REQUIRED[payload] = frozenset(
+            f.name
+            for f in dataclasses.fields(payload)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+    return _REQUIRED[payload]
 
 
 def _is_union(hint: Any) -> bool:
@@ -148,9 +177,16 @@ def _supported(hint: Any) -> bool:
     return hint in (str, int, bool)
 
 
+@cache
+def _shape(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    return get_origin(hint), get_args(hint)
+
+
 def _conforms(value: Any, hint: Any) -> bool:
-    origin, args = get_origin(hint), get_args(hint)
-    if _is_union(hint):
+    if hint is str:
+        return isinstance(value, str)
+    origin, args = _shape(hint)
+    if origin in (Union, types.UnionType):
         return any(_conforms(value, arg) for arg in args)
     if hint is type(None):
         return value is None
@@ -264,14 +300,19 @@ class EventType:
         ]
         if problems:
             raise InvalidEventPayload(event_type=self.name, problems=problems)
-        clean = self.payload(**data).as_data()
+        # The payload's values with its defaults filled in, copied through JSON: for the field
+        # types payloads allow (checked above) that is what the dataclass's ``asdict`` gives,
+        # at a fraction of the cost (bulk ingestion validates thousands per second).
+        filled = {
+            name: data[name] if name in data else default()
+            for name, default in _defaults(self.payload).items()
+        }
         try:
-            json.dumps(clean, allow_nan=False)
+            return dict(json.loads(json.dumps(filled, allow_nan=False)))
         except (TypeError, ValueError) as exc:
             raise InvalidEventPayload(
                 event_type=self.name, problems=[f"not JSON-serialisable: {exc}"]
             ) from None
-        return clean
 
 
 class _Attributes(dict[str, Any]):
@@ -385,6 +426,80 @@ def record_event(
         delivery_ids = None if None in pks else tuple(pks)
     transaction.on_commit(partial(_announce, event, delivery_ids))
     return event
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """One event of ``record_events``: about the customer with this id, with this data."""
+
+    customer_id: int | None
+    data: Mapping[str, Any] | Payload
+    occurred_at: datetime | None = None
+
+
+def record_events(*, type: str, events: Sequence[NewEvent], actor_label: str = "") -> int:
+    """``record_event`` for many events of one type at once (bulk ingestion): the same
+    validation, transaction rule, Delivery rows and after-commit announcements, in multi-row
+    INSERTs (``integrations.bulk.insert_rows``) instead of a statement per event. Returns how many
+    were written. Raises as ``record_event`` does, before writing anything."""
+    if not events:
+        return 0
+    event_type = get_event_type(type)
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_events must be called inside the service's transaction.atomic.")
+    now = timezone.now()
+    history = _history_only.get()
+    columns = (
+        "type",
+        "kind",
+        "customer",
+        "actor_label",
+        "data",
+        "occurred_at",
+        "recorded_at",
+        "subject_id",
+        "subject_label",
+    )
+    values = [
+        (
+            event_type.name,
+            event_type.kind,
+            new.customer_id,
+            actor_label,
+            event_type.validate(new.data),
+            new.occurred_at or now,
+            new.occurred_at if history and new.occurred_at else now,
+            "",
+            "",
+        )
+        for new in events
+    ]
+    pks = insert_rows(DomainEvent, columns, values, returning_pk=True)
+    created = [
+        DomainEvent(
+            pk=pk, **dict(zip(("type", "kind", "customer_id", *columns[3:]), row, strict=True))
+        )
+        for pk, row in zip(pks, values, strict=True)
+    ]
+    subscribers = [] if history else list(subscribers_for(event_type.name))
+    by_event: dict[int, list[int]] = {}
+    if subscribers:
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event=event,
+                subscriber=subscriber.name,
+                status=Delivery.Status.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            for event in created
+            for subscriber in subscribers
+        )
+        for delivery in deliveries:
+            by_event.setdefault(delivery.event_id, []).append(delivery.pk)
+    for event in created:
+        transaction.on_commit(partial(_announce, event, tuple(by_event.get(event.pk, ()))))
+    return len(created)
 
 
 def _announce(event: DomainEvent, delivery_ids: Sequence[int] | None = ()) -> None:

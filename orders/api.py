@@ -1,4 +1,4 @@
-"""Orders API for the business's product: place orders, read them, send usage."""
+"""Orders API for the business's product: place orders, read them."""
 
 from __future__ import annotations
 
@@ -19,21 +19,19 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
-from rest_framework.views import APIView
 
 from accounts.access.api_keys import HasScope, api_client_identity
 from accounts.customers.services import customer_find_or_create
 from accounts.models import Customer
 from integrations.api_errors import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from orders.models import IDEMPOTENCY_KEY_TTL, Order, OrderIdempotencyKey
-from orders.serializers import OrderCreateSerializer, OrderSerializer, UsageEventSerializer
+from orders.serializers import OrderCreateSerializer, OrderSerializer
 from orders.services import (
     OrderLineInput,
     ShippingAddress,
     order_idempotency_key_answer,
     order_idempotency_key_claim,
     order_place,
-    usage_record,
 )
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -212,28 +210,3 @@ class OrderDetail(generics.RetrieveAPIView[Order]):
     serializer_class = OrderSerializer
     queryset = Order.objects.select_related("customer").prefetch_related("lines")
     lookup_field = "number"
-
-
-class UsageEventCreate(APIView):
-    """POST one product-usage fact for a customer's timeline."""
-
-    permission_classes = [HasScope]
-    required_scope = "usage:write"
-
-    @extend_schema(request=UsageEventSerializer, responses={202: None})
-    def post(self, request: Request) -> Response:
-        incoming = UsageEventSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
-        customer = (
-            Customer.objects.filter(email__iexact=data["customer_email"]).order_by("id").first()
-        )
-        if customer is None:
-            raise ValidationError({"customer_email": ["No customer has this e-mail."]})
-        usage_record(
-            customer=customer,
-            name=data["name"],
-            properties=data.get("properties") or {},
-            occurred_at=data.get("occurred_at"),
-        )
-        return Response(status=status.HTTP_202_ACCEPTED)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
 
 from integrations.events import EventType, MoneyPayload, Payload, register_event_types
 
@@ -33,37 +31,6 @@ class StorefrontFulfilledPayload(OrderPayload):
     """sent, already there (an earlier attempt got through), or nothing left to fulfil."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class UsagePayload(Payload):
-    """The product's own properties of a usage fact, as its API sent them."""
-
-    properties: dict[str, str]
-
-    @classmethod
-    def from_stored(cls, data: Mapping[str, Any]) -> Self:
-        if "properties" not in data:  # written before payloads: the properties themselves
-            data = {"properties": {k: v for k, v in data.items() if isinstance(v, str)}}
-        return super().from_stored(data)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FeatureUsedPayload(UsagePayload):
-    example_values: ClassVar[Mapping[str, Any]] = {"properties": {"feature": "reports"}}
-
-    @property
-    def feature(self) -> str:
-        return self.properties.get("feature", "")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SignedInPayload(UsagePayload):
-    example_values: ClassVar[Mapping[str, Any]] = {"properties": {"source": "iOS app"}}
-
-    @property
-    def source(self) -> str:
-        return self.properties.get("source", "")
-
-
 register_event_types(
     EventType(
         "order.placed",
@@ -90,12 +57,5 @@ register_event_types(
         "Tracking sent to the storefront",
         "{number}: {company} {tracking_code} to {source}: {outcome}",
         payload=StorefrontFulfilledPayload,
-    ),
-    EventType("usage.feature_used", "Product usage", "Used {feature}", payload=FeatureUsedPayload),
-    EventType(
-        "usage.signed_in",
-        "Signed in to the product",
-        "Signed in from {source}",
-        payload=SignedInPayload,
     ),
 )

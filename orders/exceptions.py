@@ -25,10 +25,3 @@ class DiscountExceedsOrder(OrderNotAllowed):
 
     code = "discount_exceeds_order"
     title = "Discount larger than the order"
-
-
-class UnknownUsageEvent(SwitchboardError):
-    """A product-usage name the product is not known to send."""
-
-    code = "unknown_usage_event"
-    title = "Unknown usage event"

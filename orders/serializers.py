@@ -156,10 +156,3 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "shipping_address",
         ]
         read_only_fields = fields
-
-
-class UsageEventSerializer(serializers.Serializer[Any]):
-    customer_email = serializers.EmailField()
-    name = serializers.ChoiceField(choices=["feature_used", "signed_in"])
-    properties = serializers.DictField(child=serializers.CharField(max_length=200), required=False)
-    occurred_at = serializers.DateTimeField(required=False)

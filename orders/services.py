@@ -1,4 +1,4 @@
-"""Order lifecycle and product-usage ingestion."""
+"""Order lifecycle."""
 
 from __future__ import annotations
 
@@ -12,13 +12,11 @@ from django.utils import timezone
 
 from accounts.models import Customer, User
 from integrations.events import record_event
-from integrations.models import DomainEvent
 from integrations.transitions import ensure_transition, lock
 from orders.exceptions import (
     DiscountExceedsOrder,
     OrderAmountTooLarge,
     OrderNotAllowed,
-    UnknownUsageEvent,
 )
 from orders.models import (
     IDEMPOTENCY_KEY_TTL,
@@ -375,32 +373,6 @@ def order_storefront_sync(
                     fields.append(name)
         order.save(update_fields=fields)
     return order, True
-
-
-USAGE_EVENT_TYPES = {"feature_used": "usage.feature_used", "signed_in": "usage.signed_in"}
-
-
-def usage_record(
-    *,
-    customer: Customer,
-    name: str,
-    properties: dict[str, str] | None = None,
-    occurred_at: datetime | None = None,
-) -> DomainEvent:
-    """Ingest one product-usage fact for the customer's timeline. Raises UnknownUsageEvent for a
-    usage name the product is not known to send."""
-    try:
-        event_type = USAGE_EVENT_TYPES[name]
-    except KeyError:
-        raise UnknownUsageEvent(f"Unknown usage event {name!r}.") from None
-    with transaction.atomic():
-        return record_event(
-            type=event_type,
-            customer=customer,
-            actor_label="product",
-            occurred_at=occurred_at,
-            data={"properties": dict(properties or {})},
-        )
 
 
 def order_idempotency_key_claim(*, client: str, key: str, request_hash: str) -> OrderIdempotencyKey:

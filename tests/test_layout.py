@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["integrations", "accounts", "orders", "payments", "shipping", "notifications"]
+APPS = ["integrations", "accounts", "orders", "payments", "shipping", "notifications", "usage"]
 # What each app may import (besides itself, Django and libraries).
 ALLOWED = {
     "integrations": set(),
@@ -15,6 +15,7 @@ ALLOWED = {
     "payments": {"integrations", "accounts", "orders"},
     "shipping": {"integrations", "accounts", "orders"},
     "notifications": {"integrations", "accounts", "orders"},
+    "usage": {"integrations", "accounts"},
 }
 
 

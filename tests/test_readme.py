@@ -62,6 +62,16 @@ RIGHTS = {
     "shipping.add_tablerate": "table rates",
     "shipping.change_tablerate": "table rates",
     "shipping.delete_tablerate": "table rates",
+    "usage.view_trackedevent": "tracking plan",
+    "usage.add_trackedevent": "tracking plan",
+    "usage.change_trackedevent": "tracking plan",
+    "usage.delete_trackedevent": "tracking plan",
+    "usage.view_trackedproperty": "tracking plan",
+    "usage.add_trackedproperty": "tracking plan",
+    "usage.change_trackedproperty": "tracking plan",
+    "usage.delete_trackedproperty": "tracking plan",
+    "usage.view_quarantinedusageevent": "usage quarantine",
+    "usage.change_quarantinedusageevent": "usage quarantine (releases events)",
 }
 # The role that works the integration screens names each of them.
 INTEGRATION_SCREENS = [

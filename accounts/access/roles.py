@@ -72,6 +72,21 @@ _SHIP = [
     "shipping.delete_tablerate",
 ]
 
+# The product's tracking plan (event names, property types) and the quarantine of usage events it
+# refused: ops keep the plan and release events once it allows them.
+_KEEP_TRACKING_PLAN = [
+    "usage.view_trackedevent",
+    "usage.add_trackedevent",
+    "usage.change_trackedevent",
+    "usage.delete_trackedevent",
+    "usage.view_trackedproperty",
+    "usage.add_trackedproperty",
+    "usage.change_trackedproperty",
+    "usage.delete_trackedproperty",
+    "usage.view_quarantinedusageevent",
+    "usage.change_quarantinedusageevent",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [
         *_READ_DOMAIN,
@@ -97,6 +112,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_CLEAR_SUPPRESSION,
         *_WORK_SHIPMENT_ALERTS,
         *_SHIP,
+        *_KEEP_TRACKING_PLAN,
     ],
 }
 

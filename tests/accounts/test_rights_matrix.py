@@ -44,6 +44,7 @@ from payments.services import refund_request
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
+from usage.models import QuarantinedUsageEvent, TrackedEvent
 
 ANONYMOUS = "anonymous"
 NO_ROLE = "staff without a role"  # an SSO user none of whose IdP groups maps: no access
@@ -61,6 +62,7 @@ INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
 SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mail suppression: clear
 RESENDERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # resend a message to the customer
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
+PLAN_KEEPERS: Roles = frozenset({OPS, ADMIN})  # tracking plan, usage quarantine (release)
 
 Key = tuple[str, str, str]
 
@@ -130,6 +132,13 @@ RULES: dict[Key, Roles] = {
         view=EVERYONE,
         action__handle_selected=INTEGRATION_OPERATORS,
         url__shipping_shipmentalert_handle=INTEGRATION_OPERATORS,
+    ),
+    # the product's tracking plan and the usage events it refused: ops keep them
+    **_admin("usage.trackedevent", view=PLAN_KEEPERS, add=PLAN_KEEPERS, delete=PLAN_KEEPERS),
+    **_admin(
+        "usage.quarantinedusageevent",
+        view=PLAN_KEEPERS,
+        action__release_selected=PLAN_KEEPERS,
     ),
     # payments are read with the orders; requesting and deciding refunds are their own rights
     **_admin(
@@ -371,6 +380,16 @@ def _make_objects(requester: User) -> dict[str, Model]:
             customer=customer, channel="sms", source="twilio inbound STOP"
         ),
         "orders.order": order,
+        "usage.trackedevent": TrackedEvent.objects.get(name="signed_in"),
+        "usage.quarantinedusageevent": QuarantinedUsageEvent.objects.create(
+            source="api_key:1",
+            client_event_id="evt-1",
+            event="exported",
+            customer_ref={"email": customer.email},
+            reason="event 'exported' is not in the tracking plan",
+            received_at=now,
+            ingest_id="00000000-0000-0000-0000-000000000001",
+        ),
         "shipping.shipment": shipment,
         "shipping.tablerate": TableRate.objects.create(
             carrier="sandbox",

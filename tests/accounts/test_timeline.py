@@ -14,8 +14,8 @@ from accounts.customers.selectors import (
 )
 from integrations.events import record_event, recording_history
 from orders.selectors import order_timeline
-from orders.services import usage_record
 from tests.factories import make_customer, make_order
+from usage.services import usage_record
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

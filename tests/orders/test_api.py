@@ -135,12 +135,17 @@ def test_read_orders_and_send_usage():
         },
         format="json",
     )
+    # The single-event body from before batches is still taken (as a batch of one).
     assert usage.status_code == 202
-    assert DomainEvent.objects.filter(type="usage.feature_used").count() == 1
+    assert usage.json()["accepted"] == 1
+    assert DomainEvent.objects.filter(type="usage.tracked").count() == 1
     unknown = client.post(
         "/api/v1/usage/", {"customer_email": "who@x.test", "name": "signed_in"}, format="json"
     )
-    assert unknown.status_code == 400
+    # An unknown customer is quarantined (kept, releasable), no longer refused.
+    assert unknown.status_code == 202
+    assert unknown.json()["results"][0]["status"] == "quarantined"
+    assert DomainEvent.objects.filter(type="usage.tracked").count() == 1
 
 
 @pytest.mark.django_db

@@ -2,7 +2,7 @@ import pytest
 
 from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
-from orders.exceptions import OrderNotAllowed, UnknownUsageEvent
+from orders.exceptions import OrderNotAllowed
 from orders.models import Order, OrderStatus
 from orders.services import (
     OrderLineInput,
@@ -12,7 +12,6 @@ from orders.services import (
     order_mark_refunded,
     order_mark_shipped,
     order_place,
-    usage_record,
 )
 from tests.factories import events_for, make_order
 
@@ -100,13 +99,6 @@ def test_cancel_needs_a_reason_and_only_before_payment(db):
     assert order_cancel(order=order, reason="changed mind").status == OrderStatus.CANCELLED
     with pytest.raises(InvalidTransition):
         order_mark_paid(order=order)
-
-
-def test_usage_is_recorded_on_the_timeline(customer):
-    event = usage_record(customer=customer, name="feature_used", properties={"feature": "reports"})
-    assert event.type == "usage.feature_used" and event.customer == customer
-    with pytest.raises(UnknownUsageEvent, match="Unknown usage"):
-        usage_record(customer=customer, name="hacked")
 
 
 def test_admin_place_again_creates_a_new_order_with_the_same_lines(client, admin_user):
