@@ -24,6 +24,7 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.providers import get_payment_provider
 from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
 from payments.services import (
+    payment_announce_checkout,
     payment_announce_reissued,
     payment_attach_provider_id,
     payment_cancel,
@@ -55,9 +56,13 @@ def payment_start_for_order(*, order_id: int | str) -> Payment | None:
     )
 
 
-def payment_start(*, order: Order, provider: str, method: str) -> Payment | None:
+def payment_start(
+    *, order: Order, provider: str, method: str, announce: bool = True
+) -> Payment | None:
     """The order's live payment, created here and at ``provider`` if it has none (a placed order
-    only), its provider id and checkout attached (idempotency key ``payment:<pk>``). Idempotent:
+    only), its provider id and checkout attached (idempotency key ``payment:<pk>``), and, when
+    ``announce``, ``payment.checkout_ready`` recorded for a Pix code or boleto to send the
+    customer (a reissued charge is announced by ``payment.reissued`` instead). Idempotent:
     a run after a crash or an outage continues the same payment. Raises ProviderUnavailable
     (retry) or ProviderRejected (the payment was marked failed, with the provider's reason, when
     terminal). Calls the provider: never inside a transaction."""
@@ -67,6 +72,8 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
             return None
         payment = payment_create(order=order, provider=provider, method=method)
     if payment.provider_payment_id:
+        if announce:
+            payment_announce_checkout(payment=payment)
         return payment
     if order.status == OrderStatus.CANCELLED:
         # Cancelled before its charge was created: nothing to create, nothing to cancel there.
@@ -102,6 +109,8 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
     if Order.objects.filter(pk=order.pk, status=OrderStatus.CANCELLED).exists():
         # The order was cancelled while the charge was being created: cancel that too.
         payment_cancel_at_provider(payment=payment)
+    elif announce:
+        payment_announce_checkout(payment=payment)
     return payment
 
 
@@ -125,7 +134,9 @@ def payment_handle_expired(*, payment_id: int | str, order_action: str) -> None:
     if order.status != OrderStatus.PLACED:
         return
     if order_action == "new_charge":
-        new = payment_start(order=order, provider=expired.provider, method=expired.method)
+        new = payment_start(
+            order=order, provider=expired.provider, method=expired.method, announce=False
+        )
         if new is not None and new.provider_payment_id:
             payment_announce_reissued(payment=new, replaces=expired)
         return
