@@ -37,7 +37,7 @@ from integrations.models import (
     WebhookRejection,
 )
 from notifications.consent.services import consent_opt_out
-from notifications.models import EmailSuppression, Notification
+from notifications.models import EmailSuppression, Notification, NotificationRule
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
@@ -58,7 +58,10 @@ FINANCE_ROLES: Roles = frozenset({FINANCE, ADMIN})  # decide refunds, reconcilia
 INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, deliveries: read
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
 SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mail suppression: clear
-LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
+LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})
+RULE_EDITORS: Roles = frozenset(
+    {OPS, ADMIN}
+)  # notification rules: add and change  # buy and void labels, quote, table rates
 
 Key = tuple[str, str, str]
 
@@ -108,6 +111,7 @@ RULES: dict[Key, Roles] = {
         url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
     ),
     **_admin("notifications.consentrecord", view=EVERYONE, actions=False),
+    **_admin("notifications.notificationrule", view=EVERYONE, add=RULE_EDITORS, delete=ADMIN_ONLY),
     **_admin(
         "orders.order",
         view=EVERYONE,
@@ -358,6 +362,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
         "notifications.emailsuppression": EmailSuppression.objects.create(
             address=customer.email.lower(), reason="bounced"
         ),
+        "notifications.notificationrule": NotificationRule.objects.get(template="order_paid"),
         "notifications.consentrecord": consent_opt_out(
             customer=customer, channel="sms", source="twilio inbound STOP"
         ),
