@@ -136,13 +136,21 @@ def payment_announce_checkout(*, payment: Payment) -> Payment:
     """Record ``payment.checkout_ready`` once per payment: its charge exists at the provider and
     its checkout has something the customer pays with (a Pix code, a boleto slip), which the
     customer's message carries. Nothing for a payment without one (a card; a provider that
-    gives none) or no longer open. Idempotent."""
+    gives none) or no longer open, nor for a charge replacing an expired one of its order
+    (``payment.reissued`` tells the customer of that one). Idempotent."""
     with transaction.atomic():
         payment = lock(payment, "order__customer")
         data = _checkout_data(payment.checkout or {})
         if not (data["pix_code"] or data["boleto_url"]):
             return payment
         if payment.status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+            return payment
+        replacing = (
+            Payment.objects.filter(order_id=payment.order_id, status=PaymentStatus.EXPIRED)
+            .exclude(pk=payment.pk)
+            .exists()
+        )
+        if replacing:
             return payment
         announced = DomainEvent.objects.filter(
             type="payment.checkout_ready",

@@ -56,13 +56,11 @@ def payment_start_for_order(*, order_id: int | str) -> Payment | None:
     )
 
 
-def payment_start(
-    *, order: Order, provider: str, method: str, announce: bool = True
-) -> Payment | None:
+def payment_start(*, order: Order, provider: str, method: str) -> Payment | None:
     """The order's live payment, created here and at ``provider`` if it has none (a placed order
-    only), its provider id and checkout attached (idempotency key ``payment:<pk>``), and, when
-    ``announce``, ``payment.checkout_ready`` recorded for a Pix code or boleto to send the
-    customer (a reissued charge is announced by ``payment.reissued`` instead). Idempotent:
+    only), its provider id and checkout attached (idempotency key ``payment:<pk>``), and
+    ``payment.checkout_ready`` recorded for a Pix code or boleto to send the customer
+    (``payment_announce_checkout``). Idempotent:
     a run after a crash or an outage continues the same payment. Raises ProviderUnavailable
     (retry) or ProviderRejected (the payment was marked failed, with the provider's reason, when
     terminal). Calls the provider: never inside a transaction."""
@@ -72,8 +70,7 @@ def payment_start(
             return None
         payment = payment_create(order=order, provider=provider, method=method)
     if payment.provider_payment_id:
-        if announce:
-            payment_announce_checkout(payment=payment)
+        payment_announce_checkout(payment=payment)
         return payment
     if order.status == OrderStatus.CANCELLED:
         # Cancelled before its charge was created: nothing to create, nothing to cancel there.
@@ -109,7 +106,7 @@ def payment_start(
     if Order.objects.filter(pk=order.pk, status=OrderStatus.CANCELLED).exists():
         # The order was cancelled while the charge was being created: cancel that too.
         payment_cancel_at_provider(payment=payment)
-    elif announce:
+    else:
         payment_announce_checkout(payment=payment)
     return payment
 
@@ -134,9 +131,7 @@ def payment_handle_expired(*, payment_id: int | str, order_action: str) -> None:
     if order.status != OrderStatus.PLACED:
         return
     if order_action == "new_charge":
-        new = payment_start(
-            order=order, provider=expired.provider, method=expired.method, announce=False
-        )
+        new = payment_start(order=order, provider=expired.provider, method=expired.method)
         if new is not None and new.provider_payment_id:
             payment_announce_reissued(payment=new, replaces=expired)
         return
