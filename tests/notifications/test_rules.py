@@ -76,9 +76,7 @@ def test_order_paid_names_the_order_in_the_customers_language() -> None:
     assert english.order == "SB-000042"
     # Blank and unknown languages read CUSTOMER_DEFAULT_LANGUAGE (pt-br), then English.
     assert _message("order.paid", {"number": "SB-1"}, language="").subject.startswith("Recebemos")
-    assert _message("order.paid", {"number": "SB-1"}, language="fr").subject.startswith(
-        "Recebemos"
-    )
+    assert _message("order.paid", {"number": "SB-1"}, language="fr").subject.startswith("Recebemos")
 
 
 def test_shipment_messages_carry_the_order_and_tracking_code() -> None:
@@ -180,7 +178,7 @@ def test_payment_reissued_carries_the_new_code_and_page() -> None:
     assert "Reply to this message" in bare.body
 
 
-PIX = {
+PIX: dict[str, Any] = {
     "order": "SB-000042",
     "amount": 15_000,
     "currency": "BRL",
@@ -190,7 +188,7 @@ PIX = {
     "pix_qr_image": "data:image/png;base64,iVBORw0KGgo=",
     "pix_expires_at": "2030-03-05 23:59:59",
 }
-BOLETO = {
+BOLETO: dict[str, Any] = {
     "order": "SB-000043",
     "amount": 9_990,
     "currency": "BRL",
@@ -228,12 +226,18 @@ def test_a_boleto_charge_sends_the_slip_as_a_document_and_its_link() -> None:
         "boleto-SB-000043.pdf",
     )
     # A card charge, or a boleto without an https slip, sends nothing.
-    assert customer_message_for(
-        DomainEvent(type="payment.checkout_ready", data={**BOLETO, "method": "card"})
-    ) is None
-    assert customer_message_for(
-        DomainEvent(type="payment.checkout_ready", data={**BOLETO, "boleto_url": "http://x/b"})
-    ) is None
+    assert (
+        customer_message_for(
+            DomainEvent(type="payment.checkout_ready", data={**BOLETO, "method": "card"})
+        )
+        is None
+    )
+    assert (
+        customer_message_for(
+            DomainEvent(type="payment.checkout_ready", data={**BOLETO, "boleto_url": "http://x/b"})
+        )
+        is None
+    )
 
 
 def test_an_admin_edit_takes_effect_at_the_next_event() -> None:
