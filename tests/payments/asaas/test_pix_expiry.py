@@ -247,3 +247,23 @@ def test_a_success_older_than_the_expiry_is_news_for_finance(
     flagged = ReconciliationException.objects.get()
     assert flagged.kind == ReconciliationException.Kind.PAID_AFTER_CANCEL  # order cancelled
     assert len([m for m in mail.outbox if str(m.subject).startswith("Reconciliation:")]) == 1
+
+
+def test_a_new_pix_charge_sends_the_customer_its_qr_code_and_copy_and_paste_code(
+    pix_payment, fake_asaas: FakeAsaas
+):
+    # payment.created comes before the provider's answer; payment.checkout_ready carries it.
+    ready = DomainEvent.objects.get(type="payment.checkout_ready", subject_id=str(pix_payment.pk))
+    assert ready.data["pix_code"] == pix_payment.checkout["pix_payload"]
+    assert ready.data["pix_qr_image"] == (
+        "data:image/png;base64," + pix_payment.checkout["pix_encoded_image"]
+    )
+    deliver_due()
+
+    message = Notification.objects.get(template="payment_pix")
+    assert (message.channel, message.recipient) == ("whatsapp", "+5511911112222")
+    assert pix_payment.checkout["pix_payload"] in message.body
+    assert message.attachment.kind == "image"
+    assert message.attachment.source == ready.data["pix_qr_image"]
+    assert message.status == "sent"
+    assert not mail.outbox  # e-mail is the fallback only
