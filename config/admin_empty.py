@@ -81,6 +81,11 @@ EMPTY_MESSAGES: dict[str, str] = {
         "complaint, the address appears here and no more e-mail is sent to it until someone "
         "clears it from its page."
     ),
+    "notifications.notificationrule": (
+        "No notification rules. A rule says which event (order paid, shipment posted...) sends "
+        "which text to the customer, on which channels in order (WhatsApp, SMS, e-mail); "
+        "without one, that event tells the customer nothing. Add one to start."
+    ),
     "notifications.consentrecord": (
         "No consent decisions yet. A row appears when a customer opts out of a channel or back "
         "in (an SMS or WhatsApp STOP, PARAR or SAIR to our Twilio number, Twilio refusing a "

@@ -53,6 +53,12 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
     PeriodicJob(
+        "notifications-fallback-scan",
+        "notifications.fallback.notification_fallback_scan",
+        5,
+        cluster=MAIN,
+    ),
+    PeriodicJob(
         "orders-idempotency-prune",
         "orders.services.order_idempotency_keys_prune",
         60,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
@@ -21,8 +22,11 @@ from notifications.models import (
     EmailSuppression,
     Notification,
     NotificationAttachment,
+    NotificationRule,
 )
 from notifications.resend import current_address, notification_resend
+from notifications.rule_preview import RulePreview, example_events, rule_preview
+from notifications.rules import rule_problems
 from notifications.services import email_suppression_clear
 
 RESEND_PERMISSION = "notifications.resend_notification"
@@ -266,3 +270,104 @@ class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             Customer.objects.filter(Q(Exact(Lower("email"), term.lower())) | Q(phone=term))
         )
         return queryset.filter(Q(address=term) | Q(customer_id__in=customers)), False
+
+
+class NotificationRuleForm(forms.ModelForm):
+    """Validates the rule's templates on save (a syntax error or a variable the event's payload
+    lacks is the field's error). With ``_preview`` in the POST it validates and stops there:
+    the page is shown again with the preview, nothing is saved."""
+
+    class Meta:
+        model = NotificationRule
+        fields = (
+            "event_type",
+            "condition",
+            "active",
+            "template",
+            "category",
+            "urgent",
+            "channels",
+            "fallback_minutes",
+            "subject_pt_br",
+            "body_pt_br",
+            "subject_en",
+            "body_en",
+            "attachment_kind",
+            "attachment_source",
+            "attachment_filename",
+        )
+        widgets = {
+            "body_pt_br": forms.Textarea(attrs={"rows": 5, "cols": 90}),
+            "body_en": forms.Textarea(attrs={"rows": 5, "cols": 90}),
+            "subject_pt_br": forms.TextInput(attrs={"size": 90}),
+            "subject_en": forms.TextInput(attrs={"size": 90}),
+            "condition": forms.TextInput(attrs={"size": 60}),
+            "attachment_source": forms.TextInput(attrs={"size": 60}),
+            "attachment_filename": forms.TextInput(attrs={"size": 60}),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        names = [f.name for f in NotificationRule._meta.fields if f.name in cleaned]
+        candidate = NotificationRule(**{name: cleaned[name] for name in names})
+        for field, problem in rule_problems(candidate).items():
+            self.add_error(field if field in self.fields else None, problem)
+        return cleaned
+
+    @property
+    def preview_requested(self) -> bool:
+        return self.is_bound and "_preview" in self.data
+
+    def is_valid(self) -> bool:
+        return super().is_valid() and not self.preview_requested
+
+
+@admin.register(NotificationRule)
+class NotificationRuleAdmin(admin.ModelAdmin):
+    """Which event sends which message on which channels: edited by ops (and admin), read by
+    every role. The change page previews the texts in each language, rendered server-side from
+    the event type's example payload or a recent event of that type."""
+
+    form = NotificationRuleForm
+    list_display = ("template", "event_type", "condition", "channels", "active", "updated_at")
+    list_filter = ("active", "event_type")
+    search_fields = ("template", "event_type")
+    ordering = ("event_type", "id")
+    change_form_template = "admin/notifications/notificationrule/change_form.html"
+    fieldsets = (
+        (None, {"fields": ("event_type", "condition", "active", "template")}),
+        ("Sending", {"fields": ("category", "urgent", "channels", "fallback_minutes")}),
+        ("Português (Brasil)", {"fields": ("subject_pt_br", "body_pt_br")}),
+        ("English", {"fields": ("subject_en", "body_en")}),
+        (
+            "Attachment (WhatsApp)",
+            {"fields": ("attachment_kind", "attachment_source", "attachment_filename")},
+        ),
+    )
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: NotificationRule | None = None,
+    ) -> HttpResponse:
+        form = context["adminform"].form
+        preview: RulePreview | None = None
+        example = str(request.POST.get("_example", "")) if request.method == "POST" else ""
+        event_type = obj.event_type if obj is not None else ""
+        if form.is_bound and "_preview" in form.data:
+            event_type = str(form.data.get("event_type", ""))
+            preview = rule_preview(
+                form.instance, example=example, problems=form.errors if form.errors else None
+            )
+        elif obj is not None:
+            preview = rule_preview(obj, example="")
+        context["preview"] = preview
+        context["example_events"] = example_events(event_type) if event_type else []
+        context["example"] = example
+        return super().render_change_form(request, context, add, change, form_url, obj)

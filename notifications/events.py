@@ -119,3 +119,25 @@ register_event_types(
         payload=ConsentPayload,
     ),
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFallbackPayload(NotificationPayload):
+    """A rule's next channel queued after this one failed or was not delivered in time."""
+
+    why: str
+    """What happened to the previous one: "failed (<error>)", "not delivered within 30 min"."""
+    next_channel: str
+    next_channel_label: str
+    next_recipient: str
+
+
+register_event_types(
+    EventType(
+        "notification.fallback",
+        "Message fell back to the next channel",
+        "{channel_label} '{template}' {why} -> {next_channel_label} to {next_recipient} "
+        "queued as fallback",
+        payload=NotificationFallbackPayload,
+    ),
+)

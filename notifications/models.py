@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -8,6 +9,7 @@ from django.utils import timezone
 from accounts.models import Customer
 from integrations.models.core import AppendOnlyModel
 from integrations.transitions import Transitions
+from notifications.rule_events import rule_event_type_choices
 from orders.models import Order
 
 
@@ -287,3 +289,81 @@ class ConsentRecord(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.customer} {self.get_action_display().lower()} of {self.channel}"
+
+
+class NotificationRule(models.Model):
+    """Which domain event sends which message to the customer, on which channels in which order:
+    data, edited in the admin (``notifications.rules`` renders and validates it).
+
+    The texts are Django template strings over the event's typed payload fields (``{{ order }}``,
+    ``{{ money }}``...), one subject and body per language. An event type may have several
+    rules told apart by ``condition``; the first active one (by id) whose condition holds sends.
+    The message goes on the first channel of ``channels`` the customer has an address for; when
+    it fails, or is not delivered within ``fallback_minutes``, the next one is tried
+    (``notifications.fallback``)."""
+
+    event_type = models.CharField(
+        max_length=60,
+        choices=rule_event_type_choices,
+        help_text="The domain event that sends the message.",
+    )
+    condition = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Optional: a Django {% if %} expression over the payload, e.g. "
+        'method == "pix" or notify_customer. Blank: always.',
+    )
+    active = models.BooleanField(default=True)
+    template = models.SlugField(
+        max_length=60,
+        unique=True,
+        help_text="Template key (order_paid): names the message and the e-mail template.",
+    )
+    category = models.CharField(
+        max_length=15, choices=MessageCategory.choices, default=MessageCategory.TRANSACTIONAL
+    )
+    urgent = models.BooleanField(
+        default=False, help_text="An urgent transactional message may go out in quiet hours."
+    )
+    channels = models.CharField(
+        max_length=60,
+        default="whatsapp,sms,email",
+        help_text="Channels in order of preference, comma-separated (whatsapp, sms, email): the "
+        "first one the customer has an address for is used, the next ones are fallbacks.",
+    )
+    fallback_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
+        help_text="How long to wait for a delivered status before trying the next channel.",
+    )
+    subject_pt_br = models.CharField("Subject (pt-BR)", max_length=200, blank=True)
+    body_pt_br = models.TextField("Body (pt-BR)")
+    subject_en = models.CharField("Subject (en)", max_length=200, blank=True)
+    body_en = models.TextField("Body (en)")
+    attachment_kind = models.CharField(
+        max_length=10,
+        choices=AttachmentKind.choices,
+        blank=True,
+        help_text="A file sent on channels that carry files (WhatsApp); blank: none.",
+    )
+    attachment_source = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Template giving the file: an https:// URL or a data: URI, e.g. "
+        "{{ pix_qr_image }}. Rendering to nothing sends no file.",
+    )
+    attachment_filename = models.CharField(
+        max_length=200, blank=True, help_text="Template giving the file name (documents)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["event_type", "id"]
+        indexes = [models.Index(fields=["event_type", "id"], name="notification_rule_event")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} -> {self.template}"
+
+    @property
+    def channel_list(self) -> list[str]:
+        return [part.strip() for part in self.channels.split(",") if part.strip()]

@@ -1,23 +1,93 @@
-"""Which domain event sends what to the customer: one rule per event type.
+"""Which domain event sends what to the customer: ``NotificationRule`` rows, edited in the admin.
 
-A rule turns the event's typed payload (``integrations.events.event_payload``) into a template
-key, a subject (e-mail only) and a short body. The texts only use what the emitting service put
-in the payload, so building one costs no query. The payload classes live in the emitting apps,
-which this app may not import (payments, shipping); each rule names the fields it reads as a
-Protocol below, and a test checks every rule against its event type's payload class.
+A rule's texts are Django template strings rendered with the event's typed payload
+(``integrations.events.event_payload``): its fields and properties (``{{ order }}``,
+``{{ money }}``), plus ``customer_name`` and the filters of this module (``money``, ``https``,
+``isodate``). They are rendered without HTML escaping (WhatsApp and SMS are plain text; the
+e-mail templates escape what they show). Rendering costs no query beyond reading the rule rows.
+
+``rule_problems`` is the validation the admin runs on save and on preview: a syntax error, a
+variable the event's payload does not have, an unknown channel. The rule rows are read at every
+event (one indexed query, no per-process cache), so an edit in the admin takes effect at the next
+event; only compiled templates are cached, by their source.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Any
 
-from integrations.events import event_payload
+from django.conf import settings
+from django.template import Context, Engine, Library, Template, TemplateSyntaxError
+from django.template.base import FilterExpression, Node, Variable, VariableNode
+from django.template.defaulttags import ForNode, IfNode, TemplateLiteral, WithNode
+from django.utils import translation
+
+from integrations.events import Payload, event_payload, get_event_type, payload_fields
+from integrations.exceptions import UnknownEventType
 from integrations.models import DomainEvent
 from integrations.money import format_money
 from notifications.channels.base import Attachment
+from notifications.models import AttachmentKind, NotificationChannel, NotificationRule
+
+LANGUAGES = ("pt-br", "en")
+TEXT_FIELDS = ("subject_pt_br", "body_pt_br", "subject_en", "body_en")
+ATTACHMENT_FIELDS = ("attachment_source", "attachment_filename")
+HELPER_NAMES = frozenset({"customer_name", "True", "False", "None"})
+"""Names every rule may use besides its payload's fields and properties."""
+
+register = Library()
+
+
+@register.filter
+def money(amount: Any, currency: Any) -> str:
+    """``{{ amount|money:currency }}``: minor units as the customer reads them (R$ 19,99)."""
+    if not isinstance(amount, int) or not currency:
+        return ""
+    return format_money(amount, str(currency))
+
+
+@register.filter
+def https(url: Any) -> str:
+    """``{{ retry_url|https }}``: the URL when it is https://, else nothing (never an unsafe
+    link in a message)."""
+    text = str(url or "")
+    return text if text.startswith("https://") and not any(c.isspace() for c in text) else ""
+
+
+@register.filter
+def isodate(value: Any) -> date | str:
+    """``{{ due|isodate|date:"j F Y" }}``: an ISO 8601 date string as a date (for Django's
+    ``date`` filter, whose month names follow the message's language); '' when unreadable."""
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return ""
+
+
+@lru_cache(maxsize=1)
+def _engine() -> Engine:
+    return Engine(
+        autoescape=False,
+        builtins=[
+            "django.template.defaulttags",
+            "django.template.defaultfilters",
+            "django.template.loader_tags",
+            __name__,
+        ],
+    )
+
+
+@lru_cache(maxsize=1024)
+def _compile(source: str) -> Template:
+    return _engine().from_string(source)
+
+
+def _condition_source(condition: str) -> str:
+    return "{% if " + condition + " %}1{% endif %}"
 
 
 @dataclass(frozen=True)
@@ -30,292 +100,237 @@ class CustomerMessage:
     attachment: Attachment | None = None
     """A file sent with the message where the channel carries files (the boleto PDF, the Pix
     QR code); the body is then its caption."""
+    category: str = "transactional"
+    urgent: bool = False
+    channels: tuple[str, ...] = ()
+    """The rule's channels in order of preference."""
+    fallback_minutes: int = 30
 
 
-class OrderFields(Protocol):
-    @property
-    def number(self) -> str: ...
+# The context -----------------------------------------------------------------------------------
 
 
-class MoneyFields(Protocol):
-    @property
-    def amount(self) -> int: ...
-    @property
-    def currency(self) -> str: ...
-    @property
-    def order(self) -> str: ...
+def payload_names(payload_class: type[Payload]) -> frozenset[str]:
+    """What a rule's templates may name for this payload: its fields, its properties and the
+    helpers."""
+    properties = {
+        name for name in dir(payload_class) if isinstance(getattr(payload_class, name), property)
+    }
+    return frozenset(payload_fields(payload_class)) | properties | HELPER_NAMES
 
 
-class TrackingFields(Protocol):
-    @property
-    def order(self) -> str: ...
-    @property
-    def tracking_code(self) -> str: ...
-    @property
-    def location(self) -> str: ...
+def rule_context(payload: Payload, *, customer_name: str = "") -> dict[str, Any]:
+    properties = {
+        name: getattr(payload, name)
+        for name in dir(type(payload))
+        if isinstance(getattr(type(payload), name), property)
+    }
+    return {**payload.as_data(), **properties, "customer_name": customer_name}
 
 
-class PaymentFailedFields(MoneyFields, Protocol):
-    @property
-    def customer_reason(self) -> str: ...
-    @property
-    def retry_url(self) -> str: ...
+def rule_language(language: str) -> str:
+    """``language`` when rules have texts in it, else ``CUSTOMER_DEFAULT_LANGUAGE``, else en."""
+    for candidate in (language.lower(), str(settings.CUSTOMER_DEFAULT_LANGUAGE).lower()):
+        if candidate in LANGUAGES:
+            return candidate
+    return "en"
 
 
-class PaymentExpiredFields(Protocol):
-    @property
-    def order(self) -> str: ...
-    @property
-    def order_action(self) -> str: ...
+def _suffix(language: str) -> str:
+    return language.replace("-", "_")
 
 
-class PaymentReissuedFields(MoneyFields, Protocol):
-    @property
-    def pix_code(self) -> str: ...
-    @property
-    def retry_url(self) -> str: ...
+def _order_number(payload: Payload) -> str:
+    for name in ("order", "number"):
+        value = getattr(payload, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
 
 
-class ShipmentAlertFields(Protocol):
-    @property
-    def order(self) -> str: ...
-    @property
-    def tracking_code(self) -> str: ...
-    @property
-    def reason(self) -> str: ...
-    @property
-    def promised_delivery_on(self) -> str: ...
-    @property
-    def notify_customer(self) -> bool: ...
+# Validation ------------------------------------------------------------------------------------
 
 
-# None: this event, with this payload, tells the customer nothing. The argument is the event
-# type's payload, which has at least the fields of the rule's Protocol.
-Rule = Callable[[Any], CustomerMessage | None]
+def _expression_names(expression: Any) -> Iterator[str]:
+    if not isinstance(expression, FilterExpression):
+        return
+    if isinstance(expression.var, Variable) and expression.var.lookups:
+        yield expression.var.lookups[0]
+    for _, args in expression.filters:
+        for is_variable, argument in args:
+            if is_variable and isinstance(argument, Variable) and argument.lookups:
+                yield argument.lookups[0]
 
 
-def _tracking(payload: TrackingFields) -> str:
-    return f" Tracking code: {payload.tracking_code}." if payload.tracking_code else ""
+def _condition_names(condition: Any) -> Iterator[str]:
+    if condition is None:
+        return
+    if isinstance(condition, TemplateLiteral):
+        yield from _expression_names(condition.value)
+        return
+    for side in ("first", "second"):
+        yield from _condition_names(getattr(condition, side, None))
 
 
-def _money(payload: MoneyFields) -> str:
-    return format_money(payload.amount, payload.currency) if payload.currency else ""
+def _used_names(nodes: Iterable[Node], bound: frozenset[str]) -> Iterator[str]:
+    """The context names the nodes read, less those a {% for %} or {% with %} binds."""
+    for node in nodes:
+        inner = bound
+        if isinstance(node, VariableNode):
+            yield from _expression_names(node.filter_expression)
+        elif isinstance(node, IfNode):
+            for condition, _ in node.conditions_nodelists:
+                yield from _condition_names(condition)
+        elif isinstance(node, ForNode):
+            yield from _expression_names(node.sequence)
+            inner = bound | frozenset(node.loopvars) | {"forloop"}
+        elif isinstance(node, WithNode):
+            for expression in node.extra_context.values():
+                yield from _expression_names(expression)
+            inner = bound | frozenset(node.extra_context)
+        for attribute in node.child_nodelists:
+            yield from (
+                name
+                for name in _used_names(getattr(node, attribute, None) or [], inner)
+                if name not in inner
+            )
 
 
-def _https(url: str) -> str:
-    return url if url.startswith("https://") else ""
-
-
-def order_paid(payload: OrderFields) -> CustomerMessage:
-    number = payload.number or "your order"
-    return CustomerMessage(
-        order=payload.number,
-        template="order_paid",
-        subject=f"Payment received for {number}",
-        body=f"Thank you! We received your payment for {number}. "
-        "We will let you know as soon as it ships.",
-    )
-
-
-def shipment_posted(payload: TrackingFields) -> CustomerMessage:
-    number = payload.order or "your order"
-    return CustomerMessage(
-        order=payload.order,
-        template="shipment_posted",
-        subject=f"{number} is on its way",
-        body=f"Good news: {number} has been handed to the carrier.{_tracking(payload)}",
-    )
-
-
-def shipment_in_transit(payload: TrackingFields) -> CustomerMessage:
-    number = payload.order or "your order"
-    where = f" (last seen in {payload.location})" if payload.location else ""
-    return CustomerMessage(
-        order=payload.order,
-        template="shipment_in_transit",
-        subject=f"{number} is in transit",
-        body=f"{number} is travelling to you{where}.{_tracking(payload)}",
-    )
-
-
-def shipment_out_for_delivery(payload: TrackingFields) -> CustomerMessage:
-    number = payload.order or "your order"
-    return CustomerMessage(
-        order=payload.order,
-        template="shipment_out_for_delivery",
-        subject=f"{number} arrives today",
-        body=f"{number} is out for delivery and should reach you today.{_tracking(payload)}",
-    )
-
-
-def shipment_delivered(payload: TrackingFields) -> CustomerMessage:
-    number = payload.order or "your order"
-    return CustomerMessage(
-        order=payload.order,
-        template="shipment_delivered",
-        subject=f"{number} was delivered",
-        body=f"{number} was delivered. We hope you enjoy it!",
-    )
-
-
-def _tracking_line(code: str) -> str:
-    return f" Tracking code: {code}." if code else ""
-
-
-def _day(iso_date: str) -> str:
+def _template_problem(source: str, allowed: frozenset[str]) -> str:
     try:
-        day = date.fromisoformat(iso_date)
-    except ValueError:
-        return ""
-    return f"{day.day} {day:%B %Y}"
+        template = _compile(source)
+    except TemplateSyntaxError as exc:
+        return f"Template error: {exc}"
+    unknown = sorted({n for n in _used_names(template.nodelist, frozenset()) if n not in allowed})
+    if unknown:
+        listed = ", ".join(f"'{name}'" for name in unknown)
+        return (
+            f"Unknown variable {listed}: this event's payload has "
+            f"{', '.join(sorted(allowed - HELPER_NAMES))}, and customer_name."
+        )
+    return ""
 
 
-def shipment_delayed(payload: ShipmentAlertFields) -> CustomerMessage | None:
-    """The delay message: a shipment flagged late (no scan for days, or past the promised
-    date). Sent for the first delay of a shipment only (the alert says so)."""
-    if not payload.notify_customer:
+def _channels_problem(channels: list[str]) -> str:
+    unknown = [c for c in channels if c not in NotificationChannel.values]
+    if unknown:
+        return f"Unknown channel {', '.join(unknown)}: use {', '.join(NotificationChannel.values)}."
+    if not channels:
+        return "Name at least one channel."
+    if len(set(channels)) != len(channels):
+        return "Name each channel once."
+    return ""
+
+
+def rule_problems(rule: NotificationRule) -> dict[str, str]:
+    """What is wrong with ``rule``, by field name (empty: nothing). Checks every template
+    compiles and names only what the event's payload carries, the condition likewise, the
+    channels, and that the rule renders with its event type's example payload."""
+    try:
+        event_type = get_event_type(rule.event_type)
+    except UnknownEventType:
+        return {"event_type": f"Unknown event type {rule.event_type!r}."}
+    allowed = payload_names(event_type.payload)
+    problems: dict[str, str] = {}
+    for field in (*TEXT_FIELDS, *ATTACHMENT_FIELDS):
+        problem = _template_problem(getattr(rule, field) or "", allowed)
+        if problem:
+            problems[field] = problem
+    if rule.condition.strip():
+        problem = _template_problem(_condition_source(rule.condition.strip()), allowed)
+        if problem:
+            problems["condition"] = problem.replace("Template error: ", "Condition error: ")
+    problem = _channels_problem(rule.channel_list)
+    if problem:
+        problems["channels"] = problem
+    if bool(rule.attachment_kind) != bool(rule.attachment_source.strip()):
+        problems["attachment_source"] = "An attachment needs both a kind and a source."
+    if not problems:
+        for language in LANGUAGES:
+            try:
+                render_rule(rule, event_type.payload.example(), language=language, force=True)
+            except Exception as exc:  # any failure of a filter is the form's error
+                problems[f"body_{_suffix(language)}"] = f"Rendering failed: {exc}"
+    return problems
+
+
+# Rendering -------------------------------------------------------------------------------------
+
+
+def _render(source: str, context: Mapping[str, Any]) -> str:
+    return _compile(source).render(Context(dict(context), autoescape=False)).strip()
+
+
+def rule_condition_holds(rule: NotificationRule, context: Mapping[str, Any]) -> bool:
+    condition = rule.condition.strip()
+    return not condition or _render(_condition_source(condition), context) == "1"
+
+
+def _attachment(rule: NotificationRule, context: Mapping[str, Any]) -> Attachment | None:
+    if rule.attachment_kind not in AttachmentKind.values or not rule.attachment_source:
         return None
-    number = payload.order or "your order"
-    promised = _day(payload.promised_delivery_on)
-    was_due = f" (it was due by {promised})" if promised else ""
-    return CustomerMessage(
-        template="shipment_delayed",
-        subject=f"{number} is taking longer than expected",
-        body=f"We are sorry: {number} is taking longer than expected to reach you{was_due}. "
-        "We are checking with the carrier and will let you know as soon as it moves."
-        f"{_tracking_line(payload.tracking_code)}",
+    source = _render(rule.attachment_source, context)
+    if not (source.startswith("https://") or source.startswith("data:")):
+        return None  # nothing to send (no QR code for this payment, say)
+    return Attachment(
+        kind=rule.attachment_kind,
+        source=source,
+        filename=_render(rule.attachment_filename, context),
     )
 
 
-_EXCEPTION_TEXTS = {
-    "delivery_failed": (
-        "{number}: the carrier could not deliver",
-        "The carrier tried to deliver {number} but could not. We are following it up with "
-        "them; reply to this message if the address needs a correction.",
-    ),
-    "returned": (
-        "{number} is being returned to us",
-        "The carrier is returning {number} to us. We will contact you to arrange a new "
-        "delivery or a refund.",
-    ),
-    "lost": (
-        "We are looking for {number}",
-        "The carrier cannot locate {number} at the moment. We have opened an enquiry with "
-        "them and will contact you with a solution.",
-    ),
-}
-
-
-def shipment_exception(payload: ShipmentAlertFields) -> CustomerMessage | None:
-    """A shipment flagged in trouble at the carrier: delivery failed, returned, lost."""
-    if not payload.notify_customer:
+def render_rule(
+    rule: NotificationRule,
+    payload: Payload,
+    *,
+    language: str,
+    customer_name: str = "",
+    force: bool = False,
+) -> CustomerMessage | None:
+    """The message ``rule`` makes of ``payload`` in ``language`` (pt-br or en; another falls
+    back as ``rule_language`` says), or None when its condition does not hold (``force``:
+    render anyway, for a preview)."""
+    context = rule_context(payload, customer_name=customer_name)
+    if not force and not rule_condition_holds(rule, context):
         return None
-    number = payload.order or "your order"
-    subject, body = _EXCEPTION_TEXTS.get(
-        payload.reason,
-        (
-            "News about {number}",
-            "There is a problem with the delivery of {number}; we are on it and will contact you.",
-        ),
-    )
+    suffix = _suffix(rule_language(language))
+    with translation.override(rule_language(language)):
+        subject = " ".join(_render(getattr(rule, f"subject_{suffix}"), context).split())
+        body = _render(getattr(rule, f"body_{suffix}"), context)
+        attachment = _attachment(rule, context)
     return CustomerMessage(
-        template="shipment_exception",
-        subject=subject.format(number=number),
-        body=body.format(number=number) + _tracking_line(payload.tracking_code),
+        template=rule.template,
+        subject=subject,
+        body=body,
+        order=_order_number(payload),
+        attachment=attachment,
+        category=rule.category,
+        urgent=rule.urgent,
+        channels=tuple(rule.channel_list),
+        fallback_minutes=rule.fallback_minutes,
     )
 
 
-def refund_succeeded(payload: MoneyFields) -> CustomerMessage:
-    money = _money(payload)
-    what = f"a refund of {money}" if money else "your refund"
-    about = f" for {payload.order}" if payload.order else ""
-    return CustomerMessage(
-        order=payload.order,
-        template="refund_succeeded",
-        subject="Your refund is on its way",
-        body=f"We have processed {what}{about}. "
-        "It may take a few business days to show on your statement.",
-    )
+def active_rules(event_type: str) -> list[NotificationRule]:
+    """The active rules of ``event_type``, in the order they are tried (one query)."""
+    return list(NotificationRule.objects.filter(event_type=event_type, active=True).order_by("id"))
 
 
-def payment_failed(payload: PaymentFailedFields) -> CustomerMessage:
-    """A declined or refused payment: what the customer can do, with the provider's page to pay
-    again when the payment service put one in the event (``retry_url``)."""
-    number = payload.order or "your order"
-    money = _money(payload)
-    of = f" of {money}" if money else ""
-    why = payload.customer_reason
-    retry = _https(payload.retry_url)
-    next_step = (
-        f" You can try again here: {retry}"
-        if retry
-        else " Reply to this message and we will help you complete it."
-    )
-    return CustomerMessage(
-        order=payload.order,
-        template="payment_failed",
-        subject=f"Your payment for {number} did not go through",
-        body=f"We could not take your payment{of} for {number}.{f' {why}' if why else ''}"
-        f"{next_step}",
-    )
-
-
-def payment_expired(payload: PaymentExpiredFields) -> CustomerMessage | None:
-    """A Pix code not paid in time whose order is cancelled. When a new charge replaces it the
-    customer hears from ``payment.reissued`` instead, with the new code."""
-    if payload.order_action != "cancel":
-        return None
-    number = payload.order or "your order"
-    return CustomerMessage(
-        order=payload.order,
-        template="payment_expired",
-        subject=f"{number} was cancelled: the Pix code expired",
-        body=f"We did not receive the Pix payment for {number} in time, so the code expired "
-        "and the order was cancelled. You are welcome to place it again at any time.",
-    )
-
-
-def payment_reissued(payload: PaymentReissuedFields) -> CustomerMessage:
-    """A new charge for an order whose Pix code expired: the new code and where to pay."""
-    number = payload.order or "your order"
-    money = _money(payload)
-    of = f" of {money}" if money else ""
-    code = payload.pix_code
-    pay = _https(payload.retry_url)
-    how = "".join(
-        [
-            f" Pix copy-and-paste code: {code}" if code else "",
-            f" You can also pay here: {pay}" if pay else "",
-        ]
-    )
-    return CustomerMessage(
-        order=payload.order,
-        template="payment_reissued",
-        subject=f"A new Pix code for {number}",
-        body=f"The Pix code for {number} expired before it was paid, so here is a new one "
-        f"for the payment{of}.{how or ' Reply to this message and we will send it to you.'}",
-    )
-
-
-RULES: dict[str, Rule] = {
-    "order.paid": order_paid,
-    "payment.failed": payment_failed,
-    "payment.expired": payment_expired,
-    "payment.reissued": payment_reissued,
-    "shipment.posted": shipment_posted,
-    "shipment.in_transit": shipment_in_transit,
-    "shipment.out_for_delivery": shipment_out_for_delivery,
-    "shipment.delivered": shipment_delivered,
-    "shipment.delayed": shipment_delayed,
-    "shipment.exception": shipment_exception,
-    "refund.succeeded": refund_succeeded,
-}
-
-
-def customer_message_for(event: DomainEvent) -> CustomerMessage | None:
-    """The message ``event`` sends to its customer, or None when no rule covers its type."""
-    rule = RULES.get(event.type)
+def customer_message_for(
+    event: DomainEvent,
+    *,
+    language: str = "",
+    customer_name: str = "",
+    rules: list[NotificationRule] | None = None,
+) -> CustomerMessage | None:
+    """The message ``event`` sends to its customer in ``language`` (blank: the default): the
+    first of ``rules`` (default: the active rules of its type) whose condition holds; None when
+    there is none."""
     payload = event_payload(event)
-    if rule is None or payload is None:
+    if payload is None:
         return None
-    return rule(payload)
+    for rule in active_rules(event.type) if rules is None else rules:
+        message = render_rule(rule, payload, language=language, customer_name=customer_name)
+        if message is not None:
+            return message
+    return None

@@ -7,7 +7,10 @@ a retry after a crash or an outage sends only what is still queued and never que
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import structlog
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import Customer
@@ -20,7 +23,7 @@ from notifications.consent.selectors import consent_refusal
 from notifications.consent.services import consent_opt_out
 from notifications.exceptions import NotificationNotAllowed, RecipientOptedOut
 from notifications.models import Notification, NotificationChannel, NotificationStatus
-from notifications.rules import CustomerMessage, customer_message_for
+from notifications.rules import CustomerMessage, active_rules, customer_message_for
 from notifications.services import (
     notification_attachment,
     notification_mark_failed,
@@ -31,69 +34,98 @@ from orders.models import Order
 
 log = structlog.get_logger(__name__)
 
-AUTOMATIC_CHANNELS = (NotificationChannel.EMAIL, NotificationChannel.WHATSAPP)
+FILE_CHANNELS = frozenset({NotificationChannel.WHATSAPP})
+"""Channels that carry a file with the message; the others get the link or code in the text."""
 
 
-def _recipient(customer: Customer, channel: str) -> str:
+def customer_address(customer: Customer, channel: str) -> str:
+    """The customer's address on ``channel`` ('' when none)."""
     return customer.email if channel == NotificationChannel.EMAIL else customer.phone
 
 
-def notification_send_for_event(*, event: DomainEvent) -> None:
-    """Send the message ``notifications.rules`` has for the event, by e-mail and WhatsApp, to
-    whichever of the customer's addresses exist.
+def channel_configured(channel: str) -> bool:
+    """A provider carries ``channel`` here (``MESSAGE_CHANNELS``)."""
+    return bool(settings.MESSAGE_CHANNELS.get(channel))
 
-    Idempotent on the event id: each channel's notification is queued once (dedupe key
+
+def usable_channels(customer: Customer, channels: Iterable[str]) -> list[str]:
+    """Of ``channels`` (in order), those a provider carries and the customer has an address for."""
+    return [c for c in channels if channel_configured(c) and customer_address(customer, c)]
+
+
+def notification_send_for_event(*, event: DomainEvent) -> Notification | None:
+    """Send the customer the message of the event's notification rule (``notifications.rules``),
+    in the customer's language, on the FIRST channel of the rule that a provider carries and the
+    customer has an address for; the next channels are fallbacks (``notifications.fallback``).
+    Returns at once (one query) when no active rule names the event's type.
+
+    Idempotent on the event id: the notification is queued once (dedupe key
     ``<event id>:<channel>``) and sent only while still queued. A recipient the services refuse
-    (an invalid phone) is skipped; a terminal provider refusal (a ProviderRejected that
-    ``is_terminal``, e.g. RecipientUnreachable: not on WhatsApp) marks that notification failed
-    at once with the provider's reason, and is not retried. Other provider errors
-    (ProviderUnavailable, a 408/409/429 refusal, the e-mail backend's
-    ``OSError``) are raised once the remaining channels were tried, so the caller retries what
-    is still queued."""
-    message = customer_message_for(event)
-    if message is None or event.customer_id is None:
-        return
+    (an invalid phone) moves on to the next channel. A terminal provider refusal (a
+    ProviderRejected that ``is_terminal``, e.g. RecipientUnreachable: not on WhatsApp) marks the
+    notification failed with the provider's reason, not retried (the failure's event triggers
+    the fallback). Other provider errors (ProviderUnavailable, a 408/409/429 refusal, the e-mail
+    backend's ``OSError``) propagate with the notification still queued, so the caller
+    retries."""
+    if event.customer_id is None:
+        return None
+    rules = active_rules(event.type)
+    if not rules:
+        return None
     customer = Customer.objects.get(pk=event.customer_id)
+    message = customer_message_for(
+        event, language=customer.language, customer_name=customer.name, rules=rules
+    )
+    if message is None:
+        return None
     order = (
         Order.objects.filter(number=message.order, customer=customer).first()
         if message.order
         else None
     )
-    retryable: Exception | None = None
-    for channel in AUTOMATIC_CHANNELS:
-        if not _recipient(customer, channel):
-            continue
+    for channel in usable_channels(customer, message.channels):
         try:
-            _queue_and_send(
-                event=event, customer=customer, order=order, channel=channel, message=message
+            notification = notification_queue_for_rule(
+                customer=customer,
+                order=order,
+                channel=channel,
+                message=message,
+                dedupe_key=f"{event.pk}:{channel}",
             )
         except NotificationNotAllowed as exc:
             log.warning("notification.skipped", event_id=event.pk, channel=channel, detail=str(exc))
-        except (exceptions.SwitchboardError, OSError) as exc:
-            retryable = retryable or exc
-    if retryable is not None:
-        raise retryable
+            continue
+        return notification_deliver(notification=notification)
+    log.info("notification.no_channel", event_id=event.pk, template=message.template)
+    return None
 
 
-def _queue_and_send(
+def notification_queue_for_rule(
     *,
-    event: DomainEvent,
     customer: Customer,
     order: Order | None,
     channel: str,
     message: CustomerMessage,
+    dedupe_key: str,
+    previous: Notification | None = None,
+    previous_reason: str = "",
 ) -> Notification:
-    notification = notification_queue(
+    """Queue ``message`` (a rule's rendering) on ``channel``, with its file only where the
+    channel carries files. Idempotent on ``dedupe_key``."""
+    return notification_queue(
         customer=customer,
         order=order,
         channel=channel,
         template=message.template,
         subject=message.subject,
         body=message.body,
-        dedupe_key=f"{event.pk}:{channel}",
-        attachment=message.attachment if channel != NotificationChannel.EMAIL else None,
+        dedupe_key=dedupe_key,
+        attachment=message.attachment if channel in FILE_CHANNELS else None,
+        category=message.category,
+        urgent=message.urgent,
+        previous=previous,
+        previous_reason=previous_reason,
     )
-    return notification_deliver(notification=notification)
 
 
 def notification_deliver(*, notification: Notification) -> Notification:

@@ -47,6 +47,35 @@ class PaymentReissuedPayload(PaymentPayload):
 
 
 @dataclass(frozen=True, kw_only=True)
+class PaymentCheckoutPayload(PaymentPayload):
+    """What the customer needs to pay a Pix or boleto charge, as the provider gave it when the
+    charge was created (``payment.checkout_ready``): the customer's message carries it."""
+
+    pix_code: str = ""
+    """The Pix copy-and-paste code (EMV), or ''."""
+    pix_qr_image: str = ""
+    """The Pix QR code as a ``data:image/png;base64,...`` URI, or ''."""
+    pix_expires_at: str = ""
+    """When the Pix code expires (ISO 8601), or ''."""
+    boleto_url: str = ""
+    """The boleto slip (PDF, https), or ''."""
+    due_date: str = ""
+    """The charge's due date (ISO 8601), or ''."""
+    pay_url: str = ""
+    """The provider's hosted page to pay (https), or ''."""
+
+    example_values: ClassVar[Mapping[str, Any]] = {
+        "method": "pix",
+        "pix_code": "00020101021226820014br.gov.bcb.pix2560example5204000053039865802BR",
+        "pix_qr_image": "data:image/png;base64,iVBORw0KGgo=",
+        "pix_expires_at": "2030-01-02T23:59:59",
+        "boleto_url": "https://pay.example.test/b/pdf/1",
+        "due_date": "2030-01-05",
+        "pay_url": "https://pay.example.test/i/1",
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
 class RefundPayload(MoneyPayload):
     order: str
     """The number of the refunded payment's order."""
@@ -87,6 +116,12 @@ register_event_types(
         "Payment started",
         "{money} by {method} via {provider}",
         payload=PaymentPayload,
+    ),
+    EventType(
+        "payment.checkout_ready",
+        "Payment ready to pay",
+        "{money} by {method}: what to pay with is ready for the customer",
+        payload=PaymentCheckoutPayload,
     ),
     EventType(
         "payment.processing", "Payment processing", "{money} processing", payload=PaymentPayload

@@ -114,6 +114,60 @@ def payment_attach_provider_id(
     return payment
 
 
+def _checkout_data(checkout: dict[str, Any]) -> dict[str, str]:
+    def https(name: str) -> str:
+        url = str(checkout.get(name) or "")
+        return url if url.startswith("https://") else ""
+
+    image = str(checkout.get("pix_encoded_image") or "")
+    if image and not image.startswith("data:"):
+        image = f"data:image/png;base64,{image}"
+    return {
+        "pix_code": str(checkout.get("pix_payload") or ""),
+        "pix_qr_image": image,
+        "pix_expires_at": str(checkout.get("pix_expires_at") or ""),
+        "boleto_url": https("bank_slip_url"),
+        "due_date": str(checkout.get("due_date") or ""),
+        "pay_url": https("invoice_url"),
+    }
+
+
+def payment_announce_checkout(*, payment: Payment) -> Payment:
+    """Record ``payment.checkout_ready`` once per payment: its charge exists at the provider and
+    its checkout has something the customer pays with (a Pix code, a boleto slip), which the
+    customer's message carries. Nothing for a payment without one (a card; a provider that
+    gives none) or no longer open, nor for a charge replacing an expired one of its order
+    (``payment.reissued`` tells the customer of that one). Idempotent."""
+    with transaction.atomic():
+        payment = lock(payment, "order__customer")
+        data = _checkout_data(payment.checkout or {})
+        if not (data["pix_code"] or data["boleto_url"]):
+            return payment
+        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.PROCESSING):
+            return payment
+        replacing = (
+            Payment.objects.filter(order_id=payment.order_id, status=PaymentStatus.EXPIRED)
+            .exclude(pk=payment.pk)
+            .exists()
+        )
+        if replacing:
+            return payment
+        announced = DomainEvent.objects.filter(
+            type="payment.checkout_ready",
+            subject_type=ContentType.objects.get_for_model(Payment),
+            subject_id=str(payment.pk),
+        ).exists()
+        if not announced:
+            record_event(
+                type="payment.checkout_ready",
+                customer=payment.order.customer,
+                subject=payment,
+                actor_label=payment.provider,
+                data=_payment_data(payment, **data),
+            )
+    return payment
+
+
 def payment_retry_url(payment: Payment) -> str:
     """Where the customer can pay this charge again, when the provider gives such a page (Asaas:
     the charge's hosted invoice, kept in ``checkout`` from the provider's own answer); only an

@@ -24,6 +24,7 @@ from payments.models import Payment, PaymentStatus, Refund, RefundStatus
 from payments.providers import get_payment_provider
 from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
 from payments.services import (
+    payment_announce_checkout,
     payment_announce_reissued,
     payment_attach_provider_id,
     payment_cancel,
@@ -57,7 +58,9 @@ def payment_start_for_order(*, order_id: int | str) -> Payment | None:
 
 def payment_start(*, order: Order, provider: str, method: str) -> Payment | None:
     """The order's live payment, created here and at ``provider`` if it has none (a placed order
-    only), its provider id and checkout attached (idempotency key ``payment:<pk>``). Idempotent:
+    only), its provider id and checkout attached (idempotency key ``payment:<pk>``), and
+    ``payment.checkout_ready`` recorded for a Pix code or boleto to send the customer
+    (``payment_announce_checkout``). Idempotent:
     a run after a crash or an outage continues the same payment. Raises ProviderUnavailable
     (retry) or ProviderRejected (the payment was marked failed, with the provider's reason, when
     terminal). Calls the provider: never inside a transaction."""
@@ -67,6 +70,7 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
             return None
         payment = payment_create(order=order, provider=provider, method=method)
     if payment.provider_payment_id:
+        payment_announce_checkout(payment=payment)
         return payment
     if order.status == OrderStatus.CANCELLED:
         # Cancelled before its charge was created: nothing to create, nothing to cancel there.
@@ -102,6 +106,8 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
     if Order.objects.filter(pk=order.pk, status=OrderStatus.CANCELLED).exists():
         # The order was cancelled while the charge was being created: cancel that too.
         payment_cancel_at_provider(payment=payment)
+    else:
+        payment_announce_checkout(payment=payment)
     return payment
 
 

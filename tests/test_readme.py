@@ -25,6 +25,7 @@ READ_SCREENS = {
     "notifications.view_notification": "notifications",
     "notifications.view_emailsuppression": "e-mail suppressions",
     "notifications.view_consentrecord": "consent ledger",
+    "notifications.view_notificationrule": "notification rules",
     "shipping.view_shipmentalert": "shipment alerts",
 }
 # Shown inside the screens above (identifiers and notes on the customer, lines on the order,
@@ -55,6 +56,8 @@ RIGHTS = {
     "integrations.change_circuitbreaker": "circuit breakers (reset)",
     "notifications.change_emailsuppression": "clears e-mail suppressions",
     "notifications.resend_notification": "resends messages",
+    "notifications.add_notificationrule": "edits the notification rules",
+    "notifications.change_notificationrule": "edits the notification rules",
     "shipping.change_shipmentalert": "shipment alerts (marks them handled)",
     "shipping.buy_label": "buys and voids labels",
     "shipping.view_shippingquote": "buys and voids labels",

@@ -29,6 +29,7 @@ _READ_DOMAIN = [
     "notifications.view_notification",
     "notifications.view_emailsuppression",
     "notifications.view_consentrecord",
+    "notifications.view_notificationrule",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]
 # Lift an e-mail suppression once the customer's address works again.
@@ -61,6 +62,12 @@ _OPERATE_INTEGRATIONS = [
 ]
 # Ops work the shipment alerts list (late parcels, carrier exceptions): mark them handled.
 _WORK_SHIPMENT_ALERTS = ["shipping.change_shipmentalert"]
+
+# What the customer is told on which channels (notification rules): ops edit them.
+_EDIT_NOTIFICATION_RULES = [
+    "notifications.add_notificationrule",
+    "notifications.change_notificationrule",
+]
 
 # Labels bought and voided from an order's page, and the table rates quotes fall back on.
 _SHIP = [
@@ -113,6 +120,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_WORK_SHIPMENT_ALERTS,
         *_SHIP,
         *_KEEP_TRACKING_PLAN,
+        *_EDIT_NOTIFICATION_RULES,
     ],
 }
 

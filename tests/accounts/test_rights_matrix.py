@@ -38,7 +38,7 @@ from integrations.models import (
     WebhookRejection,
 )
 from notifications.consent.services import consent_opt_out
-from notifications.models import EmailSuppression, Notification
+from notifications.models import EmailSuppression, Notification, NotificationRule
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
@@ -63,6 +63,7 @@ SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mai
 RESENDERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # resend a message to the customer
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
 PLAN_KEEPERS: Roles = frozenset({OPS, ADMIN})  # tracking plan, usage quarantine (release)
+RULE_EDITORS: Roles = frozenset({OPS, ADMIN})  # notification rules: add and change
 
 Key = tuple[str, str, str]
 
@@ -116,6 +117,7 @@ RULES: dict[Key, Roles] = {
         url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
     ),
     **_admin("notifications.consentrecord", view=EVERYONE, actions=False),
+    **_admin("notifications.notificationrule", view=EVERYONE, add=RULE_EDITORS, delete=ADMIN_ONLY),
     **_admin(
         "orders.order",
         view=EVERYONE,
@@ -376,6 +378,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
         "notifications.emailsuppression": EmailSuppression.objects.create(
             address=customer.email.lower(), reason="bounced"
         ),
+        "notifications.notificationrule": NotificationRule.objects.get(template="order_paid"),
         "notifications.consentrecord": consent_opt_out(
             customer=customer, channel="sms", source="twilio inbound STOP"
         ),

@@ -15,6 +15,7 @@ NOT_EMPTY_AFTER_MIGRATE = {
     "accounts.auditlogentry": "the superuser's own visits to the admin are audited",
     "django_q.schedule": "migrate registers the periodic jobs",
     "usage.trackedevent": "migrate starts an empty plan with the older endpoint's two events",
+    "notifications.notificationrule": "a data migration seeds the customer messages",
 }
 NO_MATCH = "zz-nothing-matches-this-zz"
 

@@ -65,7 +65,8 @@ def assert_final_state(order: Order) -> None:
     notifications = Notification.objects.filter(customer=order.customer)
     # Tracking facts are processed concurrently; one older than a fact already applied is
     # dropped by the shipment's watermark (the customer is not told "in transit" after "out for
-    # delivery"). So: every step that happened is announced on both channels, paid and delivered
+    # delivery"). So: every step that happened is announced on WhatsApp (the rules' first channel
+    # a provider carries here: no SMS provider; e-mail is the fallback), paid and delivered
     # always, and the steps that happened are in the carrier's order.
     steps = list(
         DomainEvent.objects.filter(type__startswith="shipment.", subject_id=str(shipment.pk))
@@ -78,7 +79,7 @@ def assert_final_state(order: Order) -> None:
     assert {"order_paid", "shipment_delivered"} <= announced
     for step in announced:
         channels = {n.channel for n in notifications if n.template == step}
-        assert channels == {"email", "whatsapp"}, step
+        assert channels == {"whatsapp"}, step
     assert {n.template for n in notifications} == announced
     whatsapp = notifications.filter(channel="whatsapp")
     assert all(n.status == "read" for n in whatsapp), [n.status for n in whatsapp]
@@ -114,8 +115,9 @@ def test_api_order_flows_to_delivery_with_the_cluster_in_sync_mode(live_server, 
     order = Order.objects.get(number=response.json()["number"])
     drain_until_quiet()
     assert_final_state(order)
-    emails = [m for m in mail.outbox if "flow@example.test" in m.to]
-    assert len(emails) == Notification.objects.filter(channel="email").count() >= 2
+    # WhatsApp went through: no e-mail fallback.
+    assert Notification.objects.filter(channel="whatsapp").count() >= 2
+    assert not Notification.objects.filter(channel="email").exists() and mail.outbox == []
     # Duplicated or replayed facts change nothing once settled.
     before = DomainEvent.objects.count()
     for event in WebhookEvent.objects.filter(status="processed"):

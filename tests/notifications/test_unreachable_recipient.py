@@ -65,8 +65,9 @@ def test_not_on_whatsapp_fails_the_message_at_once_after_one_attempt(
     assert (delivery.status, delivery.attempts) == (Delivery.Status.SUCCEEDED, 1)
     failed = DomainEvent.objects.get(type="notification.failed")
     assert failed.data["error"] == "Recipient is not on WhatsApp"
-    # The e-mail, another channel, still went out.
-    assert Notification.objects.get(channel="email", template="order_paid").status == "sent"
+    # The rule's next usable channel (no provider carries SMS here) went out as a fallback.
+    email = Notification.objects.get(channel="email", template="order_paid")
+    assert (email.status, email.previous, email.previous_reason) == ("sent", whatsapp, "fallback")
     assert [m.to for m in mail.outbox] == [["rui@example.test"]]
 
 
@@ -102,4 +103,5 @@ def test_a_not_now_refusal_is_retried_and_the_message_stays_queued(
     whatsapp = Notification.objects.get(channel="whatsapp")
     assert whatsapp.status == NotificationStatus.QUEUED
     assert whatsapp.error == ""
-    assert Notification.objects.get(channel="email").status == NotificationStatus.SENT
+    # "Not now" is no failure: no fallback to the next channel, the retry sends it.
+    assert not Notification.objects.filter(channel="email").exists()

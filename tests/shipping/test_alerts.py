@@ -282,19 +282,20 @@ def test_the_customer_is_told_about_a_delay_once_and_about_an_exception(
     assert _alerts(shipment) == [R.PAST_PROMISED_DATE, R.STALE_SCAN]
     notified = ShipmentAlert.objects.filter(shipment=shipment, customer_notified=True)
     assert notified.count() == 1
-    delayed = Notification.objects.filter(customer=customer, template="shipment_delayed")
-    assert sorted(delayed.values_list("channel", flat=True)) == ["email", "whatsapp"]
-    assert [m.subject for m in mail.outbox] == [f"{number} is taking longer than expected"]
-    assert shipment.tracking_code in mail.outbox[0].body
+    # On the rule's first channel (WhatsApp), in the customer's language (pt-BR by default).
+    [delayed] = Notification.objects.filter(customer=customer, template="shipment_delayed")
+    assert delayed.channel == "whatsapp"
+    assert delayed.subject == f"O pedido {number} está demorando mais do que o previsto"
+    assert shipment.tracking_code in delayed.body
 
     shipment = _scanned(shipment, S.DELIVERY_FAILED, at=NOW + timedelta(hours=2))
     with django_capture_on_commit_callbacks(execute=True):
         shipment_alerts_scan(now=NOW + timedelta(hours=3))
         shipment_alerts_scan(now=NOW + timedelta(hours=4))
 
-    exception = Notification.objects.filter(customer=customer, template="shipment_exception")
-    assert exception.count() == 2  # e-mail and WhatsApp, once
-    assert [m.subject for m in mail.outbox][1:] == [f"{number}: the carrier could not deliver"]
+    [exception] = Notification.objects.filter(customer=customer, template="shipment_exception")
+    assert exception.subject == f"O pedido {number}: a transportadora não conseguiu entregar"
+    assert mail.outbox == []  # WhatsApp went out: no e-mail fallback
 
 
 def test_the_alert_is_on_the_order_and_customer_timelines(customer: Customer) -> None:

@@ -49,7 +49,12 @@ def test_the_backstop_fetches_the_payment_and_applies_received(
     asaas_payment.refresh_from_db()
     assert asaas_payment.status == PaymentStatus.SUCCEEDED
     assert asaas_payment.order.status == OrderStatus.PAID
-    assert types_of(asaas_payment) == ["payment.created", "payment.succeeded"]
+    # The boleto was announced to the customer (payment.checkout_ready) when it was created.
+    assert types_of(asaas_payment) == [
+        "payment.created",
+        "payment.checkout_ready",
+        "payment.succeeded",
+    ]
 
 
 def test_an_overdue_boleto_stays_pending_and_is_asked_again_later(

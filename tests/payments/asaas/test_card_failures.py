@@ -72,16 +72,15 @@ def test_a_card_failure_fails_the_payment_and_tells_the_customer_with_the_retry_
     failed = DomainEvent.objects.get(type="payment.failed")
     assert failed.data["customer_reason"] == told
     assert failed.data["retry_url"] == INVOICE
-    (email,) = mail.outbox
-    assert email.to == ["bia@example.test"]
-    assert payment.order.number in email.subject
-    assert told in email.body
-    assert INVOICE in email.body
-    assert "risk analysis" not in email.body and "capture" not in email.body  # staff wording
+    # WhatsApp first (the rule's channels), in the customer's language (pt-BR by default).
     whatsapp = Notification.objects.get(channel="whatsapp")
     assert whatsapp.template == "payment_failed"
+    assert payment.order.number in whatsapp.subject
+    assert told in whatsapp.body
     assert INVOICE in whatsapp.body
+    assert "risk analysis" not in whatsapp.body and "capture" not in whatsapp.body  # staff's
     assert whatsapp.status == NotificationStatus.SENT
+    assert mail.outbox == []
 
 
 def test_a_redelivered_refusal_tells_the_customer_once(post_webhook):
@@ -92,8 +91,7 @@ def test_a_redelivered_refusal_tells_the_customer_once(post_webhook):
     post_webhook(body)
 
     assert DomainEvent.objects.filter(type="payment.failed").count() == 1
-    assert len(mail.outbox) == 1
-    assert Notification.objects.filter(template="payment_failed").count() == 2  # e-mail, WhatsApp
+    assert Notification.objects.filter(template="payment_failed").count() == 1  # WhatsApp
 
 
 def test_a_refusal_older_than_the_success_changes_nothing_and_tells_nobody(post_webhook):

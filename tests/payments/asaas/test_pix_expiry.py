@@ -56,7 +56,8 @@ def _overdue(post_webhook, fake: FakeAsaas, payment: Payment) -> None:
 
 
 def _customer_mail(subject_part: str) -> list:
-    return [m for m in mail.outbox if subject_part in str(m.subject)]
+    """The customer's messages (WhatsApp first in the rules, in pt-BR) whose subject has it."""
+    return [n for n in Notification.objects.all() if subject_part in n.subject]
 
 
 def test_an_expired_pix_cancels_the_order_and_tells_the_customer(
@@ -76,10 +77,10 @@ def test_an_expired_pix_cancels_the_order_and_tells_the_customer(
     assert fake_asaas.payments[pid]["deleted"] is True  # can no longer be paid
     assert len(fake_asaas.requests_to("DELETE", f"/payments/{pid}")) == 1
     assert Payment.objects.filter(order=order).count() == 1  # no new charge
-    (email,) = _customer_mail("the Pix code expired")
-    assert email.to == ["caio@example.test"]
-    assert order.number in email.subject
-    assert Notification.objects.get(channel="whatsapp").template == "payment_expired"
+    (message,) = _customer_mail("o código Pix expirou")
+    assert message.recipient == "+5511911112222"
+    assert order.number in message.subject
+    assert message.template == "payment_expired" and message.channel == "whatsapp"
     # Asaas then reports the deletion we asked for: nothing changes, nothing is flagged.
     _post(post_webhook, pix_payment, "payment_deleted", deleted=True)
     pix_payment.refresh_from_db()
@@ -109,10 +110,12 @@ def test_an_expired_pix_gets_a_new_charge_whose_code_the_customer_receives(
     assert fake_asaas.payments[new.provider_payment_id]["externalReference"] == f"payment:{new.pk}"
     reissued = DomainEvent.objects.get(type="payment.reissued")
     assert reissued.data["replaces"] == pix_payment.pk
-    (email,) = _customer_mail("A new Pix code")
-    assert new.checkout["pix_payload"] in email.body
-    assert new.checkout["invoice_url"] in email.body
-    assert not _customer_mail("was cancelled")  # payment.expired says nothing here
+    (message,) = _customer_mail("Um novo código Pix")
+    assert new.checkout["pix_payload"] in message.body
+    assert new.checkout["invoice_url"] in message.body
+    assert not _customer_mail("foi cancelado")  # payment.expired says nothing here
+    # The new charge is announced by payment.reissued only, not also as a first Pix code.
+    assert Notification.objects.filter(template="payment_pix").count() == 1  # the first charge
 
     # The customer pays the new code: the order is paid, nothing flagged.
     fake_asaas.pay(new.provider_payment_id)
@@ -244,3 +247,23 @@ def test_a_success_older_than_the_expiry_is_news_for_finance(
     flagged = ReconciliationException.objects.get()
     assert flagged.kind == ReconciliationException.Kind.PAID_AFTER_CANCEL  # order cancelled
     assert len([m for m in mail.outbox if str(m.subject).startswith("Reconciliation:")]) == 1
+
+
+def test_a_new_pix_charge_sends_the_customer_its_qr_code_and_copy_and_paste_code(
+    pix_payment, fake_asaas: FakeAsaas
+):
+    # payment.created comes before the provider's answer; payment.checkout_ready carries it.
+    ready = DomainEvent.objects.get(type="payment.checkout_ready", subject_id=str(pix_payment.pk))
+    assert ready.data["pix_code"] == pix_payment.checkout["pix_payload"]
+    assert ready.data["pix_qr_image"] == (
+        "data:image/png;base64," + pix_payment.checkout["pix_encoded_image"]
+    )
+    deliver_due()
+
+    message = Notification.objects.get(template="payment_pix")
+    assert (message.channel, message.recipient) == ("whatsapp", "+5511911112222")
+    assert pix_payment.checkout["pix_payload"] in message.body
+    assert message.attachment.kind == "image"
+    assert message.attachment.source == ready.data["pix_qr_image"]
+    assert message.status == "sent"
+    assert not mail.outbox  # e-mail is the fallback only
