@@ -336,9 +336,9 @@ class NotificationRule(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(7 * 24 * 60)],
         help_text="How long to wait for a delivered status before trying the next channel.",
     )
-    subject_pt_br = models.CharField("Subject (pt-BR)", max_length=200, blank=True)
+    subject_pt_br = models.CharField("Subject (pt-BR)", max_length=1000, blank=True)
     body_pt_br = models.TextField("Body (pt-BR)")
-    subject_en = models.CharField("Subject (en)", max_length=200, blank=True)
+    subject_en = models.CharField("Subject (en)", max_length=1000, blank=True)
     body_en = models.TextField("Body (en)")
     attachment_kind = models.CharField(
         max_length=10,

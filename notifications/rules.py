@@ -279,6 +279,15 @@ def _attachment(rule: NotificationRule, context: Mapping[str, Any]) -> Attachmen
     )
 
 
+SUBJECT_MAX_LENGTH = 200
+"""A rendered subject longer than this (``Notification.subject``) is cut with an ellipsis."""
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= SUBJECT_MAX_LENGTH else line[: SUBJECT_MAX_LENGTH - 1] + "…"
+
+
 def render_rule(
     rule: NotificationRule,
     payload: Payload,
@@ -295,7 +304,7 @@ def render_rule(
         return None
     suffix = _suffix(rule_language(language))
     with translation.override(rule_language(language)):
-        subject = " ".join(_render(getattr(rule, f"subject_{suffix}"), context).split())
+        subject = _one_line(_render(getattr(rule, f"subject_{suffix}"), context))
         body = _render(getattr(rule, f"body_{suffix}"), context)
         attachment = _attachment(rule, context)
     return CustomerMessage(

@@ -279,3 +279,11 @@ def test_channels_and_attachments_are_checked() -> None:
     assert "at least one" in _problems(channels=" , ")["channels"]
     assert "both" in _problems(attachment_kind="image")["attachment_source"]
     assert "Unknown event type" in _problems(event_type="nope.nothing")["event_type"]
+
+
+def test_a_long_rendered_subject_is_cut_to_what_a_notification_holds() -> None:
+    from notifications.rules import SUBJECT_MAX_LENGTH, _one_line
+
+    cut = _one_line("Pedido  " + "x" * 300 + "\n")
+    assert len(cut) == SUBJECT_MAX_LENGTH and cut.endswith("…") and "\n" not in cut
+    assert _one_line(" Seu   pedido\nchegou ") == "Seu pedido chegou"
