@@ -51,6 +51,7 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
+    PeriodicJob("notifications-send-due", "notifications.tasks.send_due", 1, cluster=MAIN),
     PeriodicJob(
         "orders-idempotency-prune",
         "orders.services.order_idempotency_keys_prune",

@@ -24,6 +24,8 @@ class NotificationSentPayload(NotificationPayload):
 @dataclass(frozen=True, kw_only=True)
 class NotificationFailedPayload(NotificationPayload):
     error: str
+    refusal: str = ""
+    """The send policy's ``Refusal`` code when it refused the message (blank: the provider)."""
 
 
 register_event_types(
@@ -106,3 +108,6 @@ register_event_types(
         payload=ConsentPayload,
     ),
 )
+
+
+from notifications.policy import events as _policy_events  # noqa: E402, F401 - registers them

@@ -284,3 +284,13 @@ class ConsentRecord(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.customer} {self.get_action_display().lower()} of {self.channel}"
+
+
+# The send policy's rows live with the policy (notifications.policy); imported here so that
+# Django registers them with this app.
+from notifications.policy.models import (  # noqa: E402, F401
+    NotificationPreference,
+    RateLimitCharge,
+    WhatsAppInbound,
+    WhatsAppTemplate,
+)
