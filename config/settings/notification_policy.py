@@ -10,5 +10,5 @@ CUSTOMER_DEFAULT_TIME_ZONE = env.str("CUSTOMER_DEFAULT_TIME_ZONE", default="Amer
 NOTIFICATION_QUIET_HOURS = env.str("NOTIFICATION_QUIET_HOURS", default="21:00-08:00")
 # At most this many messages to one customer, across channels, in any rolling hour / day
 # (0: no limit). Urgent transactional messages are not counted and never refused.
-NOTIFICATION_RATE_LIMIT_PER_HOUR = env.int("NOTIFICATION_RATE_LIMIT_PER_HOUR", default=6)
-NOTIFICATION_RATE_LIMIT_PER_DAY = env.int("NOTIFICATION_RATE_LIMIT_PER_DAY", default=20)
+NOTIFICATION_RATE_LIMIT_PER_HOUR = env.int("NOTIFICATION_RATE_LIMIT_PER_HOUR", default=12)
+NOTIFICATION_RATE_LIMIT_PER_DAY = env.int("NOTIFICATION_RATE_LIMIT_PER_DAY", default=40)
