@@ -101,14 +101,17 @@ def _queue_and_send(
     return notification_deliver(notification=notification)
 
 
-def notification_deliver(*, notification: Notification) -> Notification:
+def notification_deliver(
+    *, notification: Notification, now: datetime | None = None
+) -> Notification:
     """Hand a queued notification (with its attachment, if any) to the provider carrying its
     channel and mark it sent with the provider's message id; a notification no longer queued is
     returned as it is (idempotent). The send policy (``notifications.policy``) decides first,
     before any call: a refusal (opted out, suppressed, no opt-in, preference, WhatsApp window,
     rate limit) fails the notification with its code and reason; quiet hours defer it
     (``send_after``, sent by ``notification_send_due``); outside WhatsApp's window an approved
-    template is sent instead of free text. All of it is on the timeline. A terminal
+    template is sent instead of free text. All of it is on the timeline; ``now`` is the
+    policy's clock (the send-due job's run time). A terminal
     provider refusal marks it failed with the provider's reason (an opt-out the provider
     reports, e.g. Twilio's 21610, is also recorded in the consent ledger). ProviderUnavailable
     (CircuitOpen included: nothing was sent) and 408/409/429 refusals propagate with the
@@ -119,7 +122,7 @@ def notification_deliver(*, notification: Notification) -> Notification:
     channel = notification.channel
     # The send policy (notifications.policy): refused or deferred before any call, the reason
     # on the timeline.
-    decision = notification_policy_decide(notification=notification)
+    decision = notification_policy_decide(notification=notification, now=now)
     if decision.verdict == Verdict.REFUSE:
         return notification_refuse(
             notification=notification, refusal=decision.refusal, reason=decision.reason
@@ -199,7 +202,7 @@ def notification_send_due(*, now: datetime | None = None, limit: int = 200) -> d
     counts = {"due": len(due), "sent": 0, "failed": 0, "waiting": 0}
     for notification in due:
         try:
-            result = notification_deliver(notification=notification)
+            result = notification_deliver(notification=notification, now=now)
         except (exceptions.SwitchboardError, OSError) as exc:
             log.warning("notification.send_due_retry", notification=notification.pk, error=str(exc))
             counts["waiting"] += 1

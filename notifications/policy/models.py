@@ -1,8 +1,10 @@
 """The send policy's own rows: preferences (a ledger), the rate limit's charges, the customer's
 inbound WhatsApp messages (the 24-hour window) and the registry of approved WhatsApp templates.
 
-None of them has a uniqueness rule on the customer: ``customer_merge`` re-points every row of a
-duplicate at the customer kept, so two customers' rows must be able to live side by side.
+None of them has a uniqueness rule on the customer, and each has a named reverse relation:
+``customer_merge`` re-points every row of a duplicate at the customer kept (through
+``Customer._meta.related_objects``, which leaves out ``related_name="+"``), so two customers'
+rows must be able to live side by side.
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class RateLimitCharge(models.Model):
     both take the last slot. One per notification (a retry of the same send is not counted
     again)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="rate_limit_charges"
+    )
     notification = models.OneToOneField(
         "notifications.Notification", on_delete=models.CASCADE, related_name="rate_charge"
     )
@@ -77,7 +81,9 @@ class WhatsAppInbound(models.Model):
     ``whatsapp:``): it opens WhatsApp's 24-hour customer-service window on that provider's
     number. Only the newest matters; older rows are kept for the record."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="whatsapp_inbound"
+    )
     provider = models.CharField(max_length=30)
     phone = models.CharField(max_length=16, help_text="E.164.")
     message_id = models.CharField(max_length=100, blank=True)
