@@ -29,8 +29,8 @@ LISBON = ZoneInfo("Europe/Lisbon")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

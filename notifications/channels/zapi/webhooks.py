@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -68,6 +69,7 @@ log = structlog.get_logger(__name__)
 STATUS_CALLBACK = "MessageStatusCallback"
 DELIVERY_CALLBACK = "DeliveryCallback"
 RECEIVED_CALLBACK = "ReceivedCallback"
+_PHONE_DIGITS = re.compile(r"[0-9]{8,15}")
 STATUSES = frozenset({"SENT", "RECEIVED", "READ", "READ_BY_ME", "PLAYED"})
 STATUS_FACTS = {
     "RECEIVED": NotificationStatus.DELIVERED,
@@ -313,7 +315,11 @@ class ZapiWebhookEndpoint:
         message_id = payload.get("messageId")
         if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= MAX_ID_LENGTH:
             raise MalformedWebhook('A received message must carry its "messageId".')
-        if not isinstance(payload.get("phone"), str):
+        phone = payload.get("phone")
+        ignored = any(payload.get(flag) is True for flag in ("fromMe", "isGroup", "isNewsletter"))
+        if not ignored and (
+            not isinstance(phone, str) or not _PHONE_DIGITS.fullmatch(phone.strip())
+        ):
             raise MalformedWebhook('A received message must carry the sender\'s "phone".')
         occurred_at = _moment(payload["momment"]) if "momment" in payload else None
         return ParsedWebhook(
