@@ -76,6 +76,16 @@ EMPTY_MESSAGES: dict[str, str] = {
         "complaint, the address appears here and no more e-mail is sent to it until someone "
         "clears it from its page."
     ),
+    "notifications.notificationpreference": (
+        "No message preferences recorded. Support, sales and finance record what a customer "
+        "asks (e.g. no marketing by WhatsApp) in the Message preferences grid on the customer's "
+        "page; until then every channel is allowed."
+    ),
+    "notifications.whatsapptemplate": (
+        "No WhatsApp templates yet. Outside WhatsApp's 24-hour window only a template WhatsApp "
+        "approved can be sent: register each one here with its Twilio Content SID, language and "
+        "variables; until then such messages are refused (whatsapp_window)."
+    ),
     "notifications.consentrecord": (
         "No consent decisions yet. A row appears when a customer opts out of a channel or back "
         "in (an SMS or WhatsApp STOP, PARAR or SAIR to our Twilio number, Twilio refusing a "

@@ -199,3 +199,6 @@ class ConsentRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             Customer.objects.filter(Q(Exact(Lower("email"), term.lower())) | Q(phone=term))
         )
         return queryset.filter(Q(address=term) | Q(customer_id__in=customers)), False
+
+
+from notifications.policy import admin as _policy_admin  # noqa: E402, F401 - registers its admins

@@ -11,6 +11,7 @@ class NotificationsConfig(AppConfig):
         from integrations.deliveries.registry import register_subscriber
         from notifications import events  # noqa: F401 - registers the event types
         from notifications.hub import register_hub_parts
+        from notifications.policy.admin import register_customer_page_parts
         from notifications.selectors import customer_ids_by_provider_message_id
         from notifications.subscribers import SUBSCRIBERS
 
@@ -18,3 +19,4 @@ class NotificationsConfig(AppConfig):
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         register_hub_parts()
+        register_customer_page_parts()

@@ -29,8 +29,18 @@ _READ_DOMAIN = [
     "notifications.view_notification",
     "notifications.view_emailsuppression",
     "notifications.view_consentrecord",
+    "notifications.view_notificationpreference",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]
+# Record what a customer asked about messages (channels per category), from their page.
+_SET_PREFERENCES = ["notifications.add_notificationpreference"]
+# The WhatsApp templates approved for each provider (sent outside WhatsApp's 24-hour window).
+_MESSAGE_TEMPLATES = [
+    "notifications.view_whatsapptemplate",
+    "notifications.add_whatsapptemplate",
+    "notifications.change_whatsapptemplate",
+    "notifications.delete_whatsapptemplate",
+]
 # Lift an e-mail suppression once the customer's address works again.
 _CLEAR_SUPPRESSION = ["notifications.change_emailsuppression"]
 _REQUEST_REFUND = ["payments.add_refund"]
@@ -70,11 +80,18 @@ _SHIP = [
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
-    SUPPORT: [*_READ_DOMAIN, *_ADD_NOTE, *_REQUEST_REFUND, *_CLEAR_SUPPRESSION],
-    SALES: [*_READ_DOMAIN, *_ADD_NOTE],
+    SUPPORT: [
+        *_READ_DOMAIN,
+        *_ADD_NOTE,
+        *_SET_PREFERENCES,
+        *_REQUEST_REFUND,
+        *_CLEAR_SUPPRESSION,
+    ],
+    SALES: [*_READ_DOMAIN, *_ADD_NOTE, *_SET_PREFERENCES],
     FINANCE: [
         *_READ_DOMAIN,
         *_ADD_NOTE,
+        *_SET_PREFERENCES,
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
         *_DECIDE_REFUND,
@@ -87,6 +104,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_CLEAR_SUPPRESSION,
         *_WORK_SHIPMENT_ALERTS,
         *_SHIP,
+        *_MESSAGE_TEMPLATES,
     ],
 }
 

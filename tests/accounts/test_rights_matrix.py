@@ -38,6 +38,8 @@ from integrations.models import (
 )
 from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification
+from notifications.policy.models import WhatsAppTemplate
+from notifications.policy.services import notification_preferences_set
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
@@ -59,6 +61,8 @@ INTEGRATION_READERS: Roles = frozenset({FINANCE, OPS, ADMIN})  # inbox, calls, d
 INTEGRATION_OPERATORS: Roles = frozenset({OPS, ADMIN})  # replay, retry, reset
 SUPPRESSION_CLEARERS: Roles = frozenset({SUPPORT, FINANCE, OPS, ADMIN})  # e-mail suppression: clear
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
+PREFERENCE_SETTERS: Roles = NOTE_WRITERS  # a customer's message preferences: set
+TEMPLATE_EDITORS: Roles = frozenset({OPS, ADMIN})  # WhatsApp templates: register, approve
 
 Key = tuple[str, str, str]
 
@@ -108,6 +112,18 @@ RULES: dict[Key, Roles] = {
         url__notifications_emailsuppression_clear=SUPPRESSION_CLEARERS,
     ),
     **_admin("notifications.consentrecord", view=EVERYONE, actions=False),
+    **_admin(
+        "notifications.notificationpreference",
+        view=EVERYONE,
+        actions=False,
+        url__notifications_notificationpreference_set=PREFERENCE_SETTERS,
+    ),
+    **_admin(
+        "notifications.whatsapptemplate",
+        view=TEMPLATE_EDITORS,
+        add=TEMPLATE_EDITORS,
+        delete=TEMPLATE_EDITORS,
+    ),
     **_admin(
         "orders.order",
         view=EVERYONE,
@@ -237,6 +253,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "payments_refund_approve": ("post", {}, 302),
     "integrations_webhookevent_replay": ("post", {}, 302),
     "notifications_emailsuppression_clear": ("post", {}, 302),
+    "notifications_notificationpreference_set": ("post", {"allowed": "marketing:sms"}, 302),
     "orders_order_shipping_buy": ("post", {}, 302),
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
@@ -244,6 +261,8 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
 }
+# Custom admin URLs that take another model's pk than their admin's: whose.
+CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -360,6 +379,17 @@ def _make_objects(requester: User) -> dict[str, Model]:
         ),
         "notifications.consentrecord": consent_opt_out(
             customer=customer, channel="sms", source="twilio inbound STOP"
+        ),
+        "notifications.notificationpreference": notification_preferences_set(
+            customer=customer, preferences={("marketing", "whatsapp"): False}
+        )[0],
+        "notifications.whatsapptemplate": WhatsAppTemplate.objects.create(
+            key="order_paid",
+            language="pt-br",
+            provider="twilio",
+            provider_template="HX" + "0" * 32,
+            variables=["first_name"],
+            approved=True,
         ),
         "orders.order": order,
         "shipping.shipment": shipment,
@@ -597,9 +627,10 @@ def test_rights_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
                     check(key, who, ok, response, "action not run")
         for name in _custom_admin_urls(modeladmin):
             method, data, success = CUSTOM_ADMIN_CALLS[name]
+            on = CUSTOM_ADMIN_URL_OBJECT.get(name)
             walk_page(
                 ("admin", label, f"url:{name}"),
-                reverse(f"admin:{name}", args=[pk]),
+                reverse(f"admin:{name}", args=[objects[on].pk if on else pk]),
                 method,
                 data,
                 success,
