@@ -149,7 +149,9 @@ def _fill(customers: int, rng: random.Random) -> list[int]:
         )
         RateLimitCharge.objects.bulk_create(
             (
-                RateLimitCharge(customer_id=n.customer_id, notification=n, charged_at=n.sent_at)
+                RateLimitCharge(
+                    customer_id=n.customer_id, notification=n, charged_at=n.sent_at or now
+                )
                 for n in sent
             ),
             batch_size=2000,
