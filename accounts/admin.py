@@ -179,7 +179,7 @@ class CustomerAdmin(admin.ModelAdmin):
             before = {f: getattr(current, f) for f in audited}
             saved = customer_update(customer=current, actor=user, **fields)
         else:
-            before = dict.fromkeys(audited, "")
+            before = {f: None if f.startswith("quiet_hours") else "" for f in audited}
             quiet = {f: fields.pop(f) for f in ("quiet_hours_start", "quiet_hours_end")}
             saved = customer_create(actor=user, **fields)
             if any(quiet.values()):
