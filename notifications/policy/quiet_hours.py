@@ -10,6 +10,8 @@ from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.core.exceptions import ImproperlyConfigured
+
 _SPAN = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-3]):([0-5][0-9])")
 
 
@@ -24,13 +26,15 @@ class QuietHours:
 
 def parse_quiet_hours(value: str) -> QuietHours | None:
     """``"HH:MM-HH:MM"`` (24-hour, ASCII digits) as QuietHours; blank is None. Raises
-    ValueError for anything else (the start-up check names the setting)."""
+    ImproperlyConfigured for anything else, naming the setting."""
     value = value.strip()
     if not value:
         return None
     match = _SPAN.fullmatch(value)
     if match is None:
-        raise ValueError(f"{value!r} is not HH:MM-HH:MM")
+        raise ImproperlyConfigured(
+            f"NOTIFICATION_QUIET_HOURS must be HH:MM-HH:MM (e.g. 21:00-08:00), not {value!r}."
+        )
     h1, m1, h2, m2 = (int(part) for part in match.groups())
     return QuietHours(start=time(h1, m1), end=time(h2, m2))
 
