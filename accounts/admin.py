@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.access.audit import stage_admin_changes, values_diff
 from accounts.customers.exceptions import EmptyNote
+from accounts.customers.page import customer_page_parts
 from accounts.customers.search import customer_ids_matching
 from accounts.customers.selectors import (
     InvalidCursor,
@@ -59,7 +60,26 @@ class CustomerAdminForm(forms.ModelForm):
 
     class Meta:
         model = Customer
-        fields = ("name", "email", "phone", "tax_document")
+        fields = (
+            "name",
+            "email",
+            "phone",
+            "tax_document",
+            "time_zone",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        start, end = cleaned.get("quiet_hours_start"), cleaned.get("quiet_hours_end")
+        if (start is None) != (end is None):
+            raise forms.ValidationError(
+                "Give both ends of the customer's quiet hours, or neither (then the default "
+                "quiet hours apply).",
+                code="quiet_hours_incomplete",
+            )
+        return cleaned
 
     def _others(self) -> QuerySet[Customer]:
         if self.instance.pk is None:
@@ -116,7 +136,15 @@ class CustomerAdmin(admin.ModelAdmin):
     show_full_result_count = False
     form = CustomerAdminForm
     readonly_fields = ("tax_document_type", "created_at", "updated_at")
-    fields = ("name", "email", "phone", "tax_document", *readonly_fields)
+    fields = (
+        "name",
+        "email",
+        "phone",
+        "tax_document",
+        "time_zone",
+        ("quiet_hours_start", "quiet_hours_end"),
+        *readonly_fields,
+    )
     inlines = [CustomerIdentifierInline]
     change_form_template = "admin/accounts/customer/change_form.html"
 
@@ -136,7 +164,15 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Customer, form: Any, change: bool) -> None:
         """Saves go through the services, so the change is normalised and on the timeline."""
-        audited = ("name", "email", "phone", "tax_document")
+        audited = (
+            "name",
+            "email",
+            "phone",
+            "tax_document",
+            "time_zone",
+            "quiet_hours_start",
+            "quiet_hours_end",
+        )
         fields = {f: form.cleaned_data.get(f, "") for f in audited}
         user = request.user if isinstance(request.user, User) else None
         if change:
@@ -144,8 +180,11 @@ class CustomerAdmin(admin.ModelAdmin):
             before = {f: getattr(current, f) for f in audited}
             saved = customer_update(customer=current, actor=user, **fields)
         else:
-            before = dict.fromkeys(audited, "")
+            before = {f: None if f.startswith("quiet_hours") else "" for f in audited}
+            quiet = {f: fields.pop(f) for f in ("quiet_hours_start", "quiet_hours_end")}
             saved = customer_create(actor=user, **fields)
+            if any(quiet.values()):
+                saved = customer_update(customer=saved, actor=user, **quiet)
         obj.pk = saved.pk
         obj.refresh_from_db()
         # The audit entry written with the admin's LogEntry carries these values.
@@ -208,6 +247,7 @@ class CustomerAdmin(admin.ModelAdmin):
                     if request.user.has_perm("notifications.resend_notification")
                     else set()
                 ),
+                customer_parts=customer_page_parts(request, customer),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

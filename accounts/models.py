@@ -11,7 +11,11 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.customers.validators import validate_e164, validate_tax_document
+from accounts.customers.validators import (
+    validate_e164,
+    validate_tax_document,
+    validate_time_zone,
+)
 from integrations.models.core import AppendOnlyModel, AppendOnlyQuerySet
 
 
@@ -80,6 +84,22 @@ class Customer(models.Model):
         choices=[("pt-br", "Português (Brasil)"), ("en", "English")],
         blank=True,
         help_text="The language of the customer's messages; blank: CUSTOMER_DEFAULT_LANGUAGE.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="IANA name (America/Sao_Paulo): quiet hours are the customer's local time; "
+        "blank: CUSTOMER_DEFAULT_TIME_ZONE.",
+    )
+    quiet_hours_start = models.TimeField(
+        null=True,
+        blank=True,
+        help_text="From this local time no message that can wait is sent; "
+        "empty: NOTIFICATION_QUIET_HOURS.",
+    )
+    quiet_hours_end = models.TimeField(
+        null=True, blank=True, help_text="Until this local time (the next morning, usually)."
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -86,6 +86,16 @@ EMPTY_MESSAGES: dict[str, str] = {
         "which text to the customer, on which channels in order (WhatsApp, SMS, e-mail); "
         "without one, that event tells the customer nothing. Add one to start."
     ),
+    "notifications.notificationpreference": (
+        "No message preferences recorded. Support, sales and finance record what a customer "
+        "asks (e.g. no marketing by WhatsApp) in the Message preferences grid on the customer's "
+        "page; until then every channel is allowed."
+    ),
+    "notifications.whatsapptemplate": (
+        "No WhatsApp templates yet. Outside WhatsApp's 24-hour window only a template WhatsApp "
+        "approved can be sent: register each one here with its Twilio Content SID, language and "
+        "variables; until then such messages are refused (whatsapp_window)."
+    ),
     "notifications.consentrecord": (
         "No consent decisions yet. A row appears when a customer opts out of a channel or back "
         "in (an SMS or WhatsApp STOP, PARAR or SAIR to our Twilio number, Twilio refusing a "

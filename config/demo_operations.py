@@ -60,6 +60,8 @@ from notifications.channels.base import RecipientUnreachable
 from notifications.channels.sandbox.adapter import NOT_ON_WHATSAPP
 from notifications.consent.services import consent_opt_out
 from notifications.models import ConsentRecord, EmailSuppression
+from notifications.policy.models import NotificationPreference, WhatsAppTemplate
+from notifications.policy.services import notification_preferences_set
 from notifications.services import email_suppression_add
 from orders.services import OrderLineInput, order_place
 from payments.models import Payment, PaymentMethod, PaymentStatus
@@ -103,6 +105,10 @@ def seed_operations(*, now: datetime) -> OperationsResult:
         _seed_suppression()
     if not ConsentRecord.objects.exists():
         _seed_consent()
+    if not NotificationPreference.objects.exists():
+        _seed_preference()
+    if not WhatsAppTemplate.objects.exists():
+        _seed_whatsapp_template()
     if not TaskHeartbeat.objects.exists():
         # What each cluster's periodic heartbeat task writes (the clusters start after seeding).
         heartbeat(role=MAIN)
@@ -139,6 +145,29 @@ def _seed_consent() -> None:
             detail="PARAR",
             address=f"whatsapp:{customer.phone}",
         )
+
+
+def _seed_preference() -> None:
+    """One customer who asked support for no marketing by WhatsApp."""
+    customer = Customer.objects.order_by("id").first()
+    if customer is not None:
+        notification_preferences_set(
+            customer=customer, preferences={("marketing", "whatsapp"): False}, source="demo"
+        )
+
+
+def _seed_whatsapp_template() -> None:
+    """The order-paid template, as ops would register it once WhatsApp approved it at Twilio
+    (the Content SID is a placeholder: the demo's WhatsApp is the sandbox)."""
+    WhatsAppTemplate.objects.create(
+        key="order_paid",
+        language="pt-br",
+        provider="twilio",
+        provider_template="HX" + "0" * 32,
+        variables=["first_name", "order_number", "order_total"],
+        content="Olá {{1}}, recebemos o pagamento do pedido {{2}} ({{3}}).",
+        approved=True,
+    )
 
 
 # Webhooks ----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
+    PeriodicJob("notifications-send-due", "notifications.tasks.send_due", 1, cluster=MAIN),
     PeriodicJob(
         "notifications-fallback-scan",
         "notifications.fallback.notification_fallback_scan",

@@ -371,3 +371,6 @@ class NotificationRuleAdmin(admin.ModelAdmin):
         context["example_events"] = example_events(event_type) if event_type else []
         context["example"] = example
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+from notifications.policy import admin as _policy_admin  # noqa: E402, F401 - registers its admins

@@ -14,6 +14,7 @@ class NotificationsConfig(AppConfig):
         from notifications import events  # noqa: F401 - registers the event types
         from notifications.default_rules import seed_default_rules_after_migrate
         from notifications.hub import register_hub_parts
+        from notifications.policy.admin import register_customer_page_parts
         from notifications.selectors import customer_ids_by_provider_message_id
         from notifications.subscribers import SUBSCRIBERS
 
@@ -24,3 +25,4 @@ class NotificationsConfig(AppConfig):
         post_migrate.connect(
             seed_default_rules_after_migrate, sender=self, dispatch_uid="notifications.rules"
         )
+        register_customer_page_parts()

@@ -24,6 +24,8 @@ class NotificationSentPayload(NotificationPayload):
 @dataclass(frozen=True, kw_only=True)
 class NotificationFailedPayload(NotificationPayload):
     error: str
+    refusal: str = ""
+    """The send policy's ``Refusal`` code when it refused the message (blank: the provider)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,3 +143,4 @@ register_event_types(
         payload=NotificationFallbackPayload,
     ),
 )
+from notifications.policy import events as _policy_events  # noqa: E402, F401 - registers them

@@ -367,3 +367,13 @@ class NotificationRule(models.Model):
     @property
     def channel_list(self) -> list[str]:
         return [part.strip() for part in self.channels.split(",") if part.strip()]
+
+
+# The send policy's rows live with the policy (notifications.policy); imported here so that
+# Django registers them with this app.
+from notifications.policy.models import (  # noqa: E402, F401
+    NotificationPreference,
+    RateLimitCharge,
+    WhatsAppInbound,
+    WhatsAppTemplate,
+)

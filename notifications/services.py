@@ -337,17 +337,26 @@ def notification_mark_read(
 
 
 def notification_mark_failed(
-    *, notification: Notification, error: str, occurred_at: datetime | None = None
+    *,
+    notification: Notification,
+    error: str,
+    occurred_at: datetime | None = None,
+    refusal: str = "",
 ) -> Notification:
-    """queued or sent -> failed, keeping the provider's error. Idempotent on an already failed
-    notification (the first error is kept); raises InvalidTransition once delivered or read."""
+    """queued or sent -> failed, keeping the provider's error, or the send policy's ``refusal``
+    code (``Refusal``) and its sentence. Idempotent on an already failed notification (the first
+    error is kept); raises InvalidTransition once delivered or read."""
     error = error.strip()
+    changes: dict[str, Any] = {"error": error[:ERROR_MAX_LENGTH]}
+    data: dict[str, Any] = {"error": error}
+    if refusal:
+        changes["refusal"] = data["refusal"] = refusal
     return _notification_transition(
         notification=notification,
         target=NotificationStatus.FAILED,
         occurred_at=occurred_at,
-        changes={"error": error[:ERROR_MAX_LENGTH]},
-        data={"error": error},
+        changes=changes,
+        data=data,
     )
 
 

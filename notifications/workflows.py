@@ -8,21 +8,25 @@ a retry after a crash or an outage sends only what is still queued and never que
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 import structlog
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import Customer
 from integrations import exceptions
 from integrations.deliveries.relay import is_terminal
 from integrations.models import DomainEvent
 from notifications.channels import get_channel
-from notifications.channels.base import OutboundMessage
-from notifications.consent.selectors import consent_refusal
+from notifications.channels.base import OutboundMessage, TemplateMessage
 from notifications.consent.services import consent_opt_out
 from notifications.exceptions import NotificationNotAllowed, RecipientOptedOut
 from notifications.models import Notification, NotificationChannel, NotificationStatus
+from notifications.policy.decide import Verdict, notification_policy_decide
+from notifications.policy.services import notification_defer, notification_refuse
+from notifications.policy.templates import render_content, template_values
 from notifications.rules import CustomerMessage, active_rules, customer_message_for
 from notifications.services import (
     notification_attachment,
@@ -128,11 +132,17 @@ def notification_queue_for_rule(
     )
 
 
-def notification_deliver(*, notification: Notification) -> Notification:
+def notification_deliver(
+    *, notification: Notification, now: datetime | None = None
+) -> Notification:
     """Hand a queued notification (with its attachment, if any) to the provider carrying its
     channel and mark it sent with the provider's message id; a notification no longer queued is
-    returned as it is (idempotent). A channel the customer opted out of (``consent_refusal``) is
-    refused before any call: the notification fails with the reason, on the timeline. A terminal
+    returned as it is (idempotent). The send policy (``notifications.policy``) decides first,
+    before any call: a refusal (opted out, suppressed, no opt-in, preference, WhatsApp window,
+    rate limit) fails the notification with its code and reason; quiet hours defer it
+    (``send_after``, sent by ``notification_send_due``); outside WhatsApp's window an approved
+    template is sent instead of free text. All of it is on the timeline; ``now`` is the
+    policy's clock (the send-due job's run time). A terminal
     provider refusal marks it failed with the provider's reason (an opt-out the provider
     reports, e.g. Twilio's 21610, is also recorded in the consent ledger). ProviderUnavailable
     (CircuitOpen included: nothing was sent) and 408/409/429 refusals propagate with the
@@ -141,10 +151,25 @@ def notification_deliver(*, notification: Notification) -> Notification:
     if notification.status != NotificationStatus.QUEUED:
         return notification
     channel = notification.channel
-    refusal = consent_refusal(customer_id=notification.customer_id, channel=channel)
-    if refusal is not None:  # opted out: refused before any call, the reason on the timeline
-        return notification_mark_failed(notification=notification, error=refusal)
+    # The send policy (notifications.policy): refused or deferred before any call, the reason
+    # on the timeline.
+    decision = notification_policy_decide(notification=notification, now=now)
+    if decision.verdict == Verdict.REFUSE:
+        return notification_refuse(
+            notification=notification, refusal=decision.refusal, reason=decision.reason
+        )
+    if decision.verdict == Verdict.DEFER and decision.send_after is not None:
+        return notification_defer(
+            notification=notification, send_after=decision.send_after, reason=decision.reason
+        )
     customer = notification.customer
+    body, template = notification.body, None
+    if decision.template is not None:
+        values = template_values(decision.template.variables, notification)
+        template = TemplateMessage(
+            provider_template=decision.template.provider_template, variables=values
+        )
+        body = render_content(decision.template.content, values) or notification.body
     try:
         sent = get_channel(channel).send(
             message=OutboundMessage(
@@ -152,11 +177,12 @@ def notification_deliver(*, notification: Notification) -> Notification:
                 channel=channel,
                 recipient=notification.recipient,
                 subject=notification.subject,
-                body=notification.body,
+                body=body,
                 template=notification.template,
                 language=customer.language,
                 recipient_name=customer.name,
-                attachment=notification_attachment(notification),
+                attachment=notification_attachment(notification) if template is None else None,
+                whatsapp_template=template,
             )
         )
     except RecipientOptedOut as exc:
@@ -189,3 +215,33 @@ def notification_fail_opted_out(
             address=notification.recipient,
         )
         return notification_mark_failed(notification=notification, error=error.detail)
+
+
+def notification_send_due(*, now: datetime | None = None, limit: int = 200) -> dict[str, int]:
+    """Deliver the queued notifications whose ``send_after`` has come (deferred by quiet hours),
+    oldest first, at most ``limit``; each goes through the policy again (it may be refused now,
+    e.g. its WhatsApp window closed overnight). A provider that is down leaves its notification
+    queued for the next run. Idempotent; returns the counts of the run."""
+    now = now or timezone.now()
+    due = list(
+        Notification.objects.filter(
+            status=NotificationStatus.QUEUED, send_after__isnull=False, send_after__lte=now
+        )
+        .select_related("customer", "order")
+        .order_by("send_after", "id")[:limit]
+    )
+    counts = {"due": len(due), "sent": 0, "failed": 0, "waiting": 0}
+    for notification in due:
+        try:
+            result = notification_deliver(notification=notification, now=now)
+        except (exceptions.SwitchboardError, OSError) as exc:
+            log.warning("notification.send_due_retry", notification=notification.pk, error=str(exc))
+            counts["waiting"] += 1
+            continue
+        if result.status == NotificationStatus.FAILED:
+            counts["failed"] += 1
+        elif result.status == NotificationStatus.QUEUED:
+            counts["waiting"] += 1  # deferred again (the customer's quiet hours changed)
+        else:
+            counts["sent"] += 1
+    return counts

@@ -30,8 +30,18 @@ _READ_DOMAIN = [
     "notifications.view_emailsuppression",
     "notifications.view_consentrecord",
     "notifications.view_notificationrule",
+    "notifications.view_notificationpreference",
 ]
 _ADD_NOTE = ["accounts.add_customernote"]
+# Record what a customer asked about messages (channels per category), from their page.
+_SET_PREFERENCES = ["notifications.add_notificationpreference"]
+# The WhatsApp templates approved for each provider (sent outside WhatsApp's 24-hour window).
+_MESSAGE_TEMPLATES = [
+    "notifications.view_whatsapptemplate",
+    "notifications.add_whatsapptemplate",
+    "notifications.change_whatsapptemplate",
+    "notifications.delete_whatsapptemplate",
+]
 # Lift an e-mail suppression once the customer's address works again.
 _CLEAR_SUPPRESSION = ["notifications.change_emailsuppression"]
 # Resend a message to the customer from the timeline or the message's page.
@@ -98,14 +108,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     SUPPORT: [
         *_READ_DOMAIN,
         *_ADD_NOTE,
+        *_SET_PREFERENCES,
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
         *_RESEND_MESSAGE,
     ],
-    SALES: [*_READ_DOMAIN, *_ADD_NOTE],
+    SALES: [*_READ_DOMAIN, *_ADD_NOTE, *_SET_PREFERENCES],
     FINANCE: [
         *_READ_DOMAIN,
         *_ADD_NOTE,
+        *_SET_PREFERENCES,
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
         *_RESEND_MESSAGE,
@@ -121,6 +133,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_SHIP,
         *_KEEP_TRACKING_PLAN,
         *_EDIT_NOTIFICATION_RULES,
+        *_MESSAGE_TEMPLATES,
     ],
 }
 

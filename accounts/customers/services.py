@@ -43,10 +43,12 @@ def customer_create(
     phone: str = "",
     tax_document: str = "",
     language: str = "",
+    time_zone: str = "",
     actor: User | None = None,
 ) -> Customer:
     """Create a customer with a normalised phone (E.164) and document (CPF/CNPJ); ``language``
-    (pt-br, en) is the language of their messages, blank for the default.
+    (pt-br, en) is the language of their messages, ``time_zone`` (an IANA name) the zone of
+    their quiet hours; blank for the defaults.
 
     Raises ValidationError for an invalid phone or document, or an e-mail (case-insensitively)
     or CPF/CNPJ another customer has, even one created concurrently; nothing is written then."""
@@ -60,6 +62,7 @@ def customer_create(
                 tax_document=cleaned["tax_document"],
                 tax_document_type=cleaned["kind"],
                 language=language.strip().lower(),
+                time_zone=time_zone.strip(),
             )
             customer.full_clean()
             customer.save()
@@ -95,9 +98,18 @@ def customer_find_or_create(
 
 
 def customer_update(*, customer: Customer, actor: User | None = None, **changes: Any) -> Customer:
-    """Change name, email, phone or tax document; records which fields changed (not values).
-    Raises ValidationError for invalid data or an e-mail/CPF/CNPJ another customer has."""
-    allowed = {"name", "email", "phone", "tax_document"}
+    """Change name, email, phone, tax document, time zone or quiet hours; records which fields
+    changed (not values). Raises ValidationError for invalid data or an e-mail/CPF/CNPJ another
+    customer has."""
+    allowed = {
+        "name",
+        "email",
+        "phone",
+        "tax_document",
+        "time_zone",
+        "quiet_hours_start",
+        "quiet_hours_end",
+    }
     unknown = set(changes) - allowed
     if unknown:
         raise TypeError(f"customer_update does not change {sorted(unknown)}")
@@ -113,8 +125,8 @@ def customer_update(*, customer: Customer, actor: User | None = None, **changes:
             elif field == "tax_document":
                 value = cleaned["tax_document"]
                 customer.tax_document_type = cleaned["kind"]
-            elif field == "email":
-                value = value.strip().lower()
+            elif field in ("email", "time_zone"):
+                value = value.strip().lower() if field == "email" else value.strip()
             if getattr(customer, field) != value:
                 setattr(customer, field, value)
                 changed.append(field)

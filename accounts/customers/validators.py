@@ -74,3 +74,19 @@ def tax_document_kind(value: str) -> str:
 def validate_tax_document(value: str) -> None:
     if value:
         tax_document_kind(value)
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name zoneinfo knows (America/Sao_Paulo); blank is allowed (the
+    default, CUSTOMER_DEFAULT_TIME_ZONE)."""
+    if not value:
+        return
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(
+            f"'{value}' is not an IANA time zone name (e.g. America/Sao_Paulo).",
+            code="invalid_time_zone",
+        ) from None

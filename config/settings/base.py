@@ -11,6 +11,7 @@ from config.settings.email import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.melhor_envio import *  # noqa: F403
+from config.settings.notification_policy import *  # noqa: F403
 from config.settings.oidc import *  # noqa: F403
 from config.settings.outbound import *  # noqa: F403
 from config.settings.profile import database_from_env, profile_name

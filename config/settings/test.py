@@ -42,3 +42,6 @@ SANDBOX_SEND_WEBHOOKS = False
 # Tasks run inline: wake a drain for every stored event, and let it return as soon as it is idle.
 WEBHOOK_WAKE_WINDOW_SECONDS = 0.0
 WEBHOOK_DRAIN_LINGER_SECONDS = 0.0
+# No quiet hours by default: a test's outcome must not depend on the hour it runs at. The send
+# policy's tests set them (tests/notifications/test_policy_quiet_hours.py).
+NOTIFICATION_QUIET_HOURS = ""

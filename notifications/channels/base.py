@@ -28,6 +28,17 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class TemplateMessage:
+    """An approved WhatsApp template to send instead of free text (outside the 24-hour
+    window)."""
+
+    provider_template: str
+    """The provider's id of the template (Twilio: the Content SID, HX...)."""
+    variables: tuple[str, ...]
+    """The values of {{1}}, {{2}}, ... in order."""
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     reference: str
     """``notification:<pk>``, also the idempotency key where the provider takes one; the provider
@@ -43,6 +54,8 @@ class OutboundMessage:
     """The customer's language (pt-br, en); blank: the default."""
     recipient_name: str = ""
     attachment: Attachment | None = None
+    whatsapp_template: TemplateMessage | None = None
+    """Send this approved template (``body`` is then its text as the customer reads it)."""
 
 
 @dataclass(frozen=True)

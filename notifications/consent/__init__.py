@@ -6,7 +6,6 @@ The ledger (``ConsentRecord``) is append-only: every opt-in and opt-out is a row
 go out). ``services`` writes (``consent_opt_out``, ``consent_opt_in``, each on the customer's
 timeline); ``selectors`` reads (``consent_state``, ``consent_refusal``).
 
-The notification workflow asks ``consent_refusal`` before every send and fails the notification
-with its answer, before any provider call. Preferences per message category, quiet hours and
-rate limits belong next to it: each is one more reason ``consent_refusal``-like checks can give.
+The send policy (``notifications.policy``) reads the newest row before every send: an opt-out
+refuses the channel, and marketing needs an opt-in.
 """

@@ -39,6 +39,8 @@ from integrations.models import (
 )
 from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification, NotificationRule
+from notifications.policy.models import WhatsAppTemplate
+from notifications.policy.services import notification_preferences_set
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
@@ -64,6 +66,8 @@ RESENDERS: Roles = frozenset({SUPPORT, FINANCE, ADMIN})  # resend a message to t
 LABEL_BUYERS: Roles = frozenset({OPS, ADMIN})  # buy and void labels, quote, table rates
 PLAN_KEEPERS: Roles = frozenset({OPS, ADMIN})  # tracking plan, usage quarantine (release)
 RULE_EDITORS: Roles = frozenset({OPS, ADMIN})  # notification rules: add and change
+PREFERENCE_SETTERS: Roles = NOTE_WRITERS  # a customer's message preferences: set
+TEMPLATE_EDITORS: Roles = frozenset({OPS, ADMIN})  # WhatsApp templates: register, approve
 
 Key = tuple[str, str, str]
 
@@ -118,6 +122,18 @@ RULES: dict[Key, Roles] = {
     ),
     **_admin("notifications.consentrecord", view=EVERYONE, actions=False),
     **_admin("notifications.notificationrule", view=EVERYONE, add=RULE_EDITORS, delete=ADMIN_ONLY),
+    **_admin(
+        "notifications.notificationpreference",
+        view=EVERYONE,
+        actions=False,
+        url__notifications_notificationpreference_set=PREFERENCE_SETTERS,
+    ),
+    **_admin(
+        "notifications.whatsapptemplate",
+        view=TEMPLATE_EDITORS,
+        add=TEMPLATE_EDITORS,
+        delete=TEMPLATE_EDITORS,
+    ),
     **_admin(
         "orders.order",
         view=EVERYONE,
@@ -257,6 +273,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "integrations_webhookevent_replay": ("post", {}, 302),
     "notifications_emailsuppression_clear": ("post", {}, 302),
     "notifications_notification_resend": ("post", {}, 302),
+    "notifications_notificationpreference_set": ("post", {"allowed": "marketing:sms"}, 302),
     "orders_order_shipping_buy": ("post", {}, 302),
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
@@ -264,6 +281,8 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
 }
+# Custom admin URLs that take another model's pk than their admin's: whose.
+CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -381,6 +400,17 @@ def _make_objects(requester: User) -> dict[str, Model]:
         "notifications.notificationrule": NotificationRule.objects.get(template="order_paid"),
         "notifications.consentrecord": consent_opt_out(
             customer=customer, channel="sms", source="twilio inbound STOP"
+        ),
+        "notifications.notificationpreference": notification_preferences_set(
+            customer=customer, preferences={("marketing", "whatsapp"): False}
+        )[0],
+        "notifications.whatsapptemplate": WhatsAppTemplate.objects.create(
+            key="order_paid",
+            language="pt-br",
+            provider="twilio",
+            provider_template="HX" + "0" * 32,
+            variables=["first_name"],
+            approved=True,
         ),
         "orders.order": order,
         "usage.trackedevent": TrackedEvent.objects.get(name="signed_in"),
@@ -631,9 +661,10 @@ def test_rights_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
                     check(key, who, ok, response, "action not run")
         for name in _custom_admin_urls(modeladmin):
             method, data, success = CUSTOM_ADMIN_CALLS[name]
+            on = CUSTOM_ADMIN_URL_OBJECT.get(name)
             walk_page(
                 ("admin", label, f"url:{name}"),
-                reverse(f"admin:{name}", args=[pk]),
+                reverse(f"admin:{name}", args=[objects[on].pk if on else pk]),
                 method,
                 data,
                 success,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.notifications.policy_fixtures import policy_post_twilio, policy_twilio  # noqa: F401
 from tests.support.shipping import EmitRecorder  # generic sandbox helpers, shared
 
 

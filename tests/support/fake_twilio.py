@@ -6,7 +6,10 @@ Refusals, as the real API, in Twilio's JSON error shape ``{code, message, more_i
 no or wrong basic auth (``AccountSid:AuthToken``) or another account's path: 401 code 20003; a
 missing ``To`` 21604, no ``From`` nor ``MessagingServiceSid`` 21603, an unknown sender 21606, an
 unknown messaging service 21701, no ``Body`` 21602, a body over 1600 characters 21617, an
-invalid ``To`` 21211, ``From`` and ``To`` on different channels 21910, a ``StatusCallback`` that
+invalid ``To`` 21211, ``From`` and ``To`` on different channels 21910, ``ContentVariables``
+without ``ContentSid`` 21654, a ``ContentSid`` that is not one of the account's Content
+templates (``contents``) 21655, ``ContentVariables`` that are not a JSON object of non-empty
+strings filling every placeholder 21656, a ``StatusCallback`` that
 is not an http(s) URL 21609 (all 400), and 21610 for a number that sent STOP (``opted_out``;
 an inbound STOP posted through ``post_inbound`` adds it, as Twilio's opt-out handling does).
 
@@ -50,6 +53,8 @@ SLOW = 2.0
 """Longer than the tests' read timeout (1 s, tests/support/outbound.py)."""
 E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 OPT_OUT_WORDS = {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"}
+CONTENT_SID = re.compile(r"HX[0-9a-fA-F]{32}")
+PLACEHOLDER = re.compile(r"\{\{([0-9]+)\}\}")
 
 
 def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
@@ -85,6 +90,8 @@ class FakeTwilio:
     numbers: set[str] = field(default_factory=lambda: {FROM_NUMBER})
     services: set[str] = field(default_factory=lambda: {MESSAGING_SERVICE_SID})
     opted_out: set[str] = field(default_factory=set)
+    contents: dict[str, str] = field(default_factory=dict)
+    """The account's Content templates: SID (HX...) -> text with {{1}}, {{2}}, ..."""
     seen: list[Seen] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     faults: dict[str, list[str]] = field(default_factory=dict)
@@ -111,11 +118,23 @@ class FakeTwilio:
 
         to, from_, service, body = one("To"), one("From"), one("MessagingServiceSid"), one("Body")
         callback = one("StatusCallback")
+        content_sid, variables = one("ContentSid"), form.get("ContentVariables")
         if not to:
             return _error(400, 21604, "A 'To' phone number is required.")
         if not from_ and not service:
             return _error(400, 21603, "A 'From' phone number is required.")
-        if not body and not form.get("MediaUrl"):
+        if variables is not None and not content_sid:
+            return _error(
+                400,
+                21654,
+                "A ContentSid must be specified if ContentVariables are provided in the request.",
+            )
+        if content_sid:
+            rendered = self._render_content(content_sid, variables)
+            if isinstance(rendered, tuple):
+                return rendered
+            body = rendered
+        elif not body and not form.get("MediaUrl"):
             return _error(400, 21602, "Message body is required.")
         if len(body) > 1600:
             return _error(
@@ -173,6 +192,34 @@ class FakeTwilio:
         }
         self.messages.append(message)
         return 201, {k: v for k, v in message.items() if k != "status_callback"}
+
+    def _render_content(
+        self, content_sid: str, variables: list[str] | None
+    ) -> str | tuple[int, dict[str, Any]]:
+        """The text of Content template ``content_sid`` with ``ContentVariables`` filled in,
+        or Twilio's refusal: 21655 for a SID that is not ``HX`` + 32 hex digits or not one of
+        the account's templates; 21656 for ContentVariables that are not one JSON object of
+        string values, that hold an empty value, or that leave a placeholder unfilled."""
+        template = self.contents.get(content_sid)
+        if not CONTENT_SID.fullmatch(content_sid) or template is None:
+            return _error(400, 21655, "The ContentSid is Invalid")
+        invalid = _error(400, 21656, "The Content Variables parameter is invalid.")
+        values: dict[str, Any] = {}
+        if variables is not None:
+            if len(variables) != 1:
+                return invalid
+            try:
+                values = json.loads(variables[0])
+            except ValueError:
+                return invalid
+            if not isinstance(values, dict) or not all(
+                isinstance(v, str) and v.strip() for v in values.values()
+            ):
+                return invalid
+        wanted = set(PLACEHOLDER.findall(template))
+        if not wanted <= set(values):
+            return invalid
+        return PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), template)
 
     def list(self, query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
         to = (query.get("To") or [""])[0]

@@ -32,6 +32,8 @@ def scratch_sqlite_env(path: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{path}",
         "REDIS_URL": "",
         "PYTHONUNBUFFERED": "1",
+        # No quiet hours: what a run sends must not depend on the hour it runs at.
+        "NOTIFICATION_QUIET_HOURS": "",
         **extra,
     }
 

@@ -90,6 +90,10 @@ def _unsure_since(notification: Notification | None) -> datetime | None:
 
 class TwilioChannel:
     name = PROVIDER
+    whatsapp_window = True
+    """WhatsApp through Twilio is the Business API: free text inside the 24-hour window only."""
+    whatsapp_templates = True
+    """Outside it, approved Content templates (``ContentSid``)."""
 
     def __init__(
         self,
@@ -128,11 +132,14 @@ class TwilioChannel:
             if already is not None:
                 return SentMessage(provider=self.name, provider_message_id=already)
             try:
+                template = message.whatsapp_template
                 created = client.create_message(
                     to=to,
                     body=message.body,
                     status_callback=str(settings.TWILIO_STATUS_CALLBACK_URL or ""),
                     subject=notification,
+                    content_sid=template.provider_template if template else "",
+                    content_variables=template.variables if template else (),
                     **sender,
                 )
             except CircuitOpen:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -205,10 +206,23 @@ class TwilioClient:
         messaging_service_sid: str = "",
         status_callback: str = "",
         subject: models.Model | None = None,
+        content_sid: str = "",
+        content_variables: tuple[str, ...] = (),
     ) -> TwilioMessage:
         """``POST Messages.json``: one message from ``from_`` or through the messaging service,
-        with Twilio's status callbacks to ``status_callback``. Never repeated here."""
-        fields: dict[str, Any] = {"to": to, "body": body}
+        with Twilio's status callbacks to ``status_callback``. With ``content_sid`` it sends
+        that approved template (``ContentSid``, and ``ContentVariables``: a JSON object
+        ``{"1": ..., "2": ...}``) instead of ``body``. Never repeated here."""
+        fields: dict[str, Any] = {"to": to}
+        if content_sid:
+            fields["content_sid"] = content_sid
+            if content_variables:
+                fields["content_variables"] = json.dumps(
+                    {str(i): value for i, value in enumerate(content_variables, start=1)},
+                    ensure_ascii=False,
+                )
+        else:
+            fields["body"] = body
         if messaging_service_sid:
             fields["messaging_service_sid"] = messaging_service_sid
         else:

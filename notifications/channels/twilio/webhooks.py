@@ -23,7 +23,9 @@ transitions (read before delivered ends read).
 Inbound messages (``Body``, ``From``, ``To``, no ``MessageStatus``): an opt-out word (STOP,
 PARAR, SAIR, ...) opts every customer with that phone out of the channel it came on (SMS, or
 WhatsApp for ``whatsapp:`` addresses); an opt-in word (START, UNSTOP, VOLTAR) opts them back in.
-Other inbound messages are stored as ignored.
+Any inbound WhatsApp message (``whatsapp:`` From) is also recorded as the customer's last
+message, which opens WhatsApp's 24-hour window (``notifications.policy``). Other inbound SMS are
+processed and change nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from notifications.consent.selectors import customers_with_phone
 from notifications.consent.services import consent_opt_in, consent_opt_out
 from notifications.facts import MessageStatusFact, message_status_fact_apply
 from notifications.models import Notification, NotificationChannel, NotificationStatus
+from notifications.policy.services import whatsapp_inbound_record
 
 log = structlog.get_logger(__name__)
 
@@ -206,16 +209,29 @@ def _status_handler(status: NotificationStatus) -> Handler:
 def handle_inbound(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
     payload = parsed.payload
     word = _keyword(str(payload.get("Body", "")))
-    if word not in OPT_OUT_WORDS and word not in OPT_IN_WORDS:
-        return HandlerOutcome()
     channel, phone = channel_and_phone(str(payload.get("From", "")))
+    opt_word = word in OPT_OUT_WORDS or word in OPT_IN_WORDS
+    if channel != NotificationChannel.WHATSAPP and not opt_word:
+        return HandlerOutcome()
     customers = customers_with_phone(phone)
     if not customers:
-        log.info("twilio.opt_word_from_unknown_phone", channel=channel, word=word)
+        log.info("twilio.inbound_from_unknown_phone", channel=channel, opt_word=opt_word)
         return HandlerOutcome()
-    record = consent_opt_out if word in OPT_OUT_WORDS else consent_opt_in
-    return HandlerOutcome(
-        affected=tuple(
+    affected: list[Any] = []
+    if channel == NotificationChannel.WHATSAPP:
+        # Any WhatsApp message of the customer opens WhatsApp's 24-hour window.
+        affected.extend(
+            whatsapp_inbound_record(
+                customers=customers,
+                provider=PROVIDER,
+                phone=phone,
+                received_at=event.received_at,
+                message_id=str(payload["MessageSid"]),
+            )
+        )
+    if opt_word:
+        record = consent_opt_out if word in OPT_OUT_WORDS else consent_opt_in
+        affected.extend(
             record(
                 customer=customer,
                 channel=channel,
@@ -226,7 +242,7 @@ def handle_inbound(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome
             )
             for customer in customers
         )
-    )
+    return HandlerOutcome(affected=tuple(affected))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -169,6 +169,11 @@ def _latest_was_unsure(reference: str) -> bool:
 
 class ZapiWhatsAppChannel:
     name = PROVIDER
+    whatsapp_window = True
+    """Held to WhatsApp's 24-hour window like the Business API (unsolicited messages get a
+    number banned), and free text only: Z-API has no approved (HSM) templates, so outside the
+    window the policy refuses the message."""
+    whatsapp_templates = False
 
     def __init__(
         self,

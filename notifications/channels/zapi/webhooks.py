@@ -17,8 +17,10 @@ READ_BY_ME  stored as ignored: our own phone read a message of the customer
 =========== =================================================================
 
 ``DeliveryCallback`` (the "on send" webhook; its ``type`` is UNCONFIRMED in the contract) with an
-``error`` fails the message; without one it only confirms the send and is ignored. Other types
-(received messages, presence, ...) are stored as ignored.
+``error`` fails the message; without one it only confirms the send and is ignored.
+``ReceivedCallback`` (a message the customer sent us; not ``fromMe``, not a group) records the
+customer's last WhatsApp message, which opens WhatsApp's 24-hour window
+(``notifications.policy``). Other types (presence, ...) are stored as ignored.
 
 Z-API sends no event id: it is derived from the type, status, ids and time, so a redelivery is
 the same event. Z-API does not echo our reference either, so facts name the notification by
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +41,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 
+from accounts.models import Customer
 from integrations.facts import in_event_context
 from integrations.models import WebhookEvent
 from integrations.redaction import remember_secret
@@ -51,8 +55,10 @@ from integrations.webhooks.registry import (
     load_json,
 )
 from notifications.channels.zapi.client import CLIENT_TOKEN_HEADER, PROVIDER
+from notifications.consent.selectors import customers_with_phone
 from notifications.facts import MessageStatusFact, message_status_fact_apply
 from notifications.models import Notification, NotificationChannel, NotificationStatus
+from notifications.policy.services import whatsapp_inbound_record
 from notifications.selectors import (
     notification_awaiting_send_result,
     notification_by_provider_message_id,
@@ -62,6 +68,8 @@ log = structlog.get_logger(__name__)
 
 STATUS_CALLBACK = "MessageStatusCallback"
 DELIVERY_CALLBACK = "DeliveryCallback"
+RECEIVED_CALLBACK = "ReceivedCallback"
+_PHONE_DIGITS = re.compile(r"[0-9]{8,15}")
 STATUSES = frozenset({"SENT", "RECEIVED", "READ", "READ_BY_ME", "PLAYED"})
 STATUS_FACTS = {
     "RECEIVED": NotificationStatus.DELIVERED,
@@ -169,12 +177,54 @@ def handle_send_error(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutc
     return HandlerOutcome(affected=affected)
 
 
+def _inbound_customers(phone: str) -> tuple[str, list[Customer]]:
+    """(E.164, customers) of the phone Z-API names (digits, country code first). WhatsApp may
+    drop the ninth digit of a Brazilian mobile (55 + area + 8 digits): then the number with the
+    9 is tried too."""
+    digits = phone.strip().removeprefix("+")
+    if not digits.isascii() or not digits.isdigit() or not 8 <= len(digits) <= 15:
+        raise MalformedWebhook('"phone" must be digits, country code first.')
+    candidates = [f"+{digits}"]
+    if digits.startswith("55") and len(digits) == 12:
+        candidates.append(f"+{digits[:4]}9{digits[4:]}")
+    for candidate in candidates:
+        customers = customers_with_phone(candidate)
+        if customers:
+            return candidate, customers
+    return candidates[0], []
+
+
+@in_event_context
+def handle_received(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
+    """A message the customer sent us: it opens WhatsApp's 24-hour window. Our own messages
+    (``fromMe``), groups and channels change nothing."""
+    payload = parsed.payload
+    if any(payload.get(flag) is True for flag in ("fromMe", "isGroup", "isNewsletter")):
+        return HandlerOutcome()
+    phone, customers = _inbound_customers(_phone(payload))
+    if not customers:
+        log.info("zapi.message_from_unknown_phone")
+        return HandlerOutcome()
+    return HandlerOutcome(
+        affected=tuple(
+            whatsapp_inbound_record(
+                customers=customers,
+                provider=PROVIDER,
+                phone=phone,
+                received_at=parsed.occurred_at or event.received_at,
+                message_id=parsed.object_id,
+            )
+        )
+    )
+
+
 HANDLERS: dict[str, Handler] = {
     **{
         f"{STATUS_CALLBACK}.{name}": _status_handler(status)
         for name, status in STATUS_FACTS.items()
     },
     f"{DELIVERY_CALLBACK}.error": handle_send_error,
+    RECEIVED_CALLBACK: handle_received,
 }
 
 
@@ -215,6 +265,8 @@ class ZapiWebhookEndpoint:
             return self._status(payload)
         if kind == DELIVERY_CALLBACK:
             return self._delivery(payload)
+        if kind == RECEIVED_CALLBACK:
+            return self._received(payload)
         return ParsedWebhook(
             event_id=_event_id(kind, hashlib.sha256(body).hexdigest()),
             event_type=kind,
@@ -254,6 +306,25 @@ class ZapiWebhookEndpoint:
                 str(payload.get("momment", "")),
             ),
             event_type=f"{DELIVERY_CALLBACK}.error" if failed else DELIVERY_CALLBACK,
+            payload=payload,
+            occurred_at=occurred_at,
+            object_id=message_id.strip(),
+        )
+
+    def _received(self, payload: Mapping[str, Any]) -> ParsedWebhook:
+        message_id = payload.get("messageId")
+        if not isinstance(message_id, str) or not 0 < len(message_id.strip()) <= MAX_ID_LENGTH:
+            raise MalformedWebhook('A received message must carry its "messageId".')
+        phone = payload.get("phone")
+        ignored = any(payload.get(flag) is True for flag in ("fromMe", "isGroup", "isNewsletter"))
+        if not ignored and (
+            not isinstance(phone, str) or not _PHONE_DIGITS.fullmatch(phone.strip())
+        ):
+            raise MalformedWebhook('A received message must carry the sender\'s "phone".')
+        occurred_at = _moment(payload["momment"]) if "momment" in payload else None
+        return ParsedWebhook(
+            event_id=_event_id(RECEIVED_CALLBACK, message_id.strip()),
+            event_type=RECEIVED_CALLBACK,
             payload=payload,
             occurred_at=occurred_at,
             object_id=message_id.strip(),

@@ -19,6 +19,7 @@ from tests.support.fake_zapi import (
     serve_fake_zapi,
 )
 from tests.support.outbound import Sleeps, fast_outbound
+from tests.support.whatsapp import customers_wrote_on_whatsapp
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +68,11 @@ def post_zapi(client: Any, django_capture_on_commit_callbacks: Any) -> Any:
             return client.post(path, data=raw, content_type="application/json", headers=headers)
 
     return post
+
+
+@pytest.fixture(autouse=True)
+def window_open() -> Iterator[None]:
+    """Free text goes out on WhatsApp only inside its 24-hour window (the send policy; tested in
+    tests/notifications/test_policy_whatsapp.py): every customer made here wrote to us first."""
+    with customers_wrote_on_whatsapp("zapi"):
+        yield

@@ -303,10 +303,11 @@ def test_a_send_confirmation_and_other_types_are_ignored(
         "messageId": sent.provider_message_id,
         "type": "DeliveryCallback",
     }
-    received = {"type": "ReceivedCallback", "phone": "5511987654321", "text": {"message": "oi"}}
+    # A received message opens WhatsApp's window (tests/notifications/test_policy_whatsapp.py).
+    presence = {"type": "PresenceChatCallback", "phone": "5511987654321", "status": "AVAILABLE"}
 
     assert post_zapi(confirmation).status_code == 200
-    assert post_zapi(received).status_code == 200
+    assert post_zapi(presence).status_code == 200
 
     statuses = set(WebhookEvent.objects.filter(provider="zapi").values_list("status", flat=True))
     assert statuses == {"ignored"}
