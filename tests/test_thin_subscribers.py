@@ -14,6 +14,7 @@ MODULES = [
     "payments.subscribers",
     "shipping.subscribers",
     "notifications.subscribers",
+    "integrations.webhooks_out.subscribers",
 ]
 
 

@@ -42,3 +42,8 @@ SANDBOX_SEND_WEBHOOKS = False
 # Tasks run inline: wake a drain for every stored event, and let it return as soon as it is idle.
 WEBHOOK_WAKE_WINDOW_SECONDS = 0.0
 WEBHOOK_DRAIN_LINGER_SECONDS = 0.0
+# The local webhook receivers of the outbound-webhook tests listen on loopback over plain http.
+WEBHOOKS_OUT_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+WEBHOOKS_OUT_ALLOW_HTTP = True
+# The cluster runs tasks inline here: a drain must not wait for the next retry.
+WEBHOOKS_OUT_DRAIN_LINGER_SECONDS = 0.0
