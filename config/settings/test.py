@@ -47,3 +47,5 @@ WEBHOOKS_OUT_ALLOWED_NETWORKS = ["127.0.0.1/32"]
 WEBHOOKS_OUT_ALLOW_HTTP = True
 # The cluster runs tasks inline here: a drain must not wait for the next retry.
 WEBHOOKS_OUT_DRAIN_LINGER_SECONDS = 0.0
+# Names the tests use, answered without DNS (192.0.2.0/24 is documentation space: refused).
+WEBHOOKS_OUT_HOSTS = {"erp.example.test": ["192.0.2.10"]}

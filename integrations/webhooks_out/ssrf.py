@@ -7,8 +7,8 @@ multicast, reserved, a cloud metadata address (169.254.169.254, fd00:ec2::254), 
 written as IPv4-mapped, IPv4-compatible, NAT64 or 6to4 IPv6; only ``WEBHOOKS_OUT_ALLOWED_NETWORKS``
 (empty in production) lets such an address through. ``pinned_session(target)`` then connects to
 that very address: a name that resolves elsewhere a moment later (DNS rebinding) changes nothing.
-The request keeps the host name in ``Host``, in TLS SNI and in certificate checks (urllib3 dials
-``_dns_host``, everything else reads ``host``). Redirects are never followed (the caller passes
+The request keeps the host name in ``Host``, in TLS SNI and in certificate checks (only the
+socket is made to the pinned address). Redirects are never followed (the caller passes
 ``allow_redirects=False``) and proxies from the environment are ignored.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -187,9 +188,16 @@ def _pinned_pool(
     pool: type[HTTPConnectionPool], connection: type[HTTPConnection], address: str
 ) -> type[HTTPConnectionPool]:
     class PinnedConnection(connection):  # type: ignore[valid-type,misc]
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-            self._dns_host = address  # dial this address; Host, SNI and cert checks keep host
+        def _new_conn(self) -> Any:
+            # urllib3 dials ``_dns_host`` (which ``host`` also reads): point it at the pinned
+            # address only while the socket is made, so Host, SNI and the certificate check
+            # keep the name.
+            name: str = self._dns_host  # type: ignore[has-type]
+            self._dns_host = address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = name
 
     class PinnedPool(pool):  # type: ignore[valid-type,misc]
         ConnectionCls = PinnedConnection

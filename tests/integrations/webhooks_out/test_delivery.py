@@ -162,6 +162,7 @@ def test_a_failing_receiver_gets_each_next_attempt_on_schedule(
             attempt,
             500,
         )
+        assert message.next_attempt_at is not None
         waited = message.next_attempt_at - message.log.get(attempt=attempt).created_at
         assert delay * (1 - JITTER) <= waited <= delay * (1 + JITTER)
         assert messages_send_due() == 0  # not due yet: nothing is sent early
