@@ -342,7 +342,7 @@ class WebhookMessageAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelA
             self.message_user(request, str(exc), messages.WARNING)
         else:
             self.message_user(
-                request, f"{message.msg_id} queued again (same webhook-id).", messages.SUCCESS
+                request, f"Queued {message.msg_id} again (same webhook-id).", messages.SUCCESS
             )
         return HttpResponseRedirect(
             reverse("admin:integrations_webhookmessage_change", args=[message_id])
