@@ -12,12 +12,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
-
-from config.fake_providers.loopback import serve_on_loopback
 
 
 @dataclass
@@ -74,6 +72,8 @@ class Receiver:
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a real receiver behind a proxy
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -101,6 +101,22 @@ def webhook_receiver(*secrets: str) -> Iterator[Receiver]:
     """Serve a receiver on loopback that verifies with ``secrets`` (add more later to
     ``receiver.secrets``); ``receiver.url`` is its base URL."""
     receiver = Receiver(secrets=list(secrets))
-    with serve_on_loopback(_handler_for(receiver)) as url:
-        receiver.url = url
+    server = _Server(("127.0.0.1", 0), _handler_for(receiver))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
         yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256  # the default 5 drops concurrent senders' connections
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a sender killed mid-request (the benchmark's kill -9) resets its connection

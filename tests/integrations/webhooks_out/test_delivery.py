@@ -344,3 +344,20 @@ def test_a_stale_claim_is_sent_again_with_the_same_id(
     message.refresh_from_db()
     assert message.status == Status.SUCCEEDED
     assert {r["headers"]["webhook-id"] for r in receiver.requests} == {message.msg_id}
+
+
+def test_rotate_credentials_reencrypts_endpoint_secrets_too(settings, make_endpoint, receiver):
+    from cryptography.fernet import Fernet
+
+    from integrations.credentials import credentials_rotate
+    from integrations.webhooks_out.signing import signing_secrets
+
+    endpoint = make_endpoint()
+    before = endpoint.secret_ciphertext
+    new_key = Fernet.generate_key().decode()
+    settings.CREDENTIALS_KEYS = [new_key, *settings.CREDENTIALS_KEYS]
+    assert credentials_rotate() == 1
+    endpoint.refresh_from_db()
+    assert endpoint.secret_ciphertext != before
+    settings.CREDENTIALS_KEYS = [new_key]  # the old key can go
+    assert signing_secrets(endpoint) == [receiver.secrets[0]]
