@@ -241,6 +241,10 @@ class AuditLogEntry(AppendOnlyModel):
         CIRCUIT_BREAKER_RESET = "circuit_breaker_reset", "Circuit breaker reset"
         DELIVERY_RETRIED = "delivery_retried", "Delivery retried"
         SHIPMENT_ALERT_HANDLED = "shipment_alert_handled", "Shipment alert handled"
+        WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated", "Outbound webhook secret rotated"
+        WEBHOOK_TEST_SENT = "webhook_test_sent", "Outbound webhook test sent"
+        WEBHOOK_MESSAGE_RESENT = "webhook_message_resent", "Outbound webhook message resent"
+        WEBHOOK_MESSAGES_RECOVERED = "webhook_messages_recovered", "Outbound webhooks recovered"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

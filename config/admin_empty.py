@@ -19,6 +19,15 @@ EMPTY_MESSAGES: dict[str, str] = {
         "delivery goes dead, a circuit breaker opens, an outbound endpoint is disabled, a dispute "
         "is opened or a reconciliation exception is flagged; one per object per window."
     ),
+    "integrations.webhookendpoint": (
+        "No outbound webhook endpoints. Add one (Add outbound webhook endpoint) to send the "
+        "domain events the business's own systems subscribe to (ERP, accounting, the product), "
+        "signed with the Standard Webhooks scheme."
+    ),
+    "integrations.webhookmessage": (
+        "No outbound webhook messages yet. A message is written for each committed domain event "
+        "an active endpoint subscribes to, and for each test event sent from an endpoint's page."
+    ),
     # Customers and orders
     "accounts.customer": (
         "No customers yet. Customers appear here when an order arrives through the API "

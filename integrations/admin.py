@@ -88,6 +88,7 @@ from integrations.alerts import admin as alerts_admin  # noqa: E402, F401
 from integrations.deliveries import admin as deliveries_admin  # noqa: E402, F401
 from integrations.outbound import admin as outbound_admin  # noqa: E402, F401
 from integrations.webhooks import admin as webhooks_admin  # noqa: E402, F401
+from integrations.webhooks_out import admin as webhooks_out_admin  # noqa: E402, F401
 
 
 @admin.register(ProviderCredential)

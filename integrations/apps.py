@@ -12,13 +12,18 @@ class IntegrationsConfig(AppConfig):
         from integrations.alerts import checks as alert_checks  # noqa: F401 - the Slack check
         from integrations.db_stats import analyze_after_migrate
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
+        from integrations.deliveries.registry import register_subscriber
         from integrations.events import domain_event_committed
         from integrations.forksafe import install_fork_hooks
         from integrations.schedules import (
             create_cache_tables_after_migrate,
             ensure_schedules_after_migrate,
         )
+        from integrations.webhooks_out import events as _webhooks_out_events  # noqa: F401
+        from integrations.webhooks_out.subscribers import SUBSCRIBERS as WEBHOOKS_OUT
 
+        for subscriber in WEBHOOKS_OUT:
+            register_subscriber(subscriber)
         install_fork_hooks()
         # Every deploy's `migrate` registers the periodic jobs (sweepers, prune, heartbeats) and
         # creates the database cache's table: no step of its own to forget.

@@ -24,7 +24,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from integrations.exceptions import InvalidCredential
-from integrations.models import ProviderCredential
+from integrations.models import ProviderCredential, WebhookEndpoint
 from integrations.providers import fernet_keys
 from integrations.redaction import remember_secret as _remember
 
@@ -121,4 +121,27 @@ def credentials_rotate() -> int:
                 ) from None
             ProviderCredential.objects.filter(pk=row.pk).update(ciphertext=rotated)
             count += 1
+        count += _rotate_webhook_endpoint_secrets(fernet)
+    return count
+
+
+def _rotate_webhook_endpoint_secrets(fernet: MultiFernet) -> int:
+    """Outbound webhook endpoints keep their signing secrets (current and previous) with the
+    same keys; they are re-encrypted with the rest."""
+    count = 0
+    for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+        fields = {}
+        for name in ("secret_ciphertext", "previous_secret_ciphertext"):
+            value = getattr(endpoint, name)
+            if not value:
+                continue
+            try:
+                fields[name] = fernet.rotate(value.encode()).decode()
+            except InvalidToken:
+                raise CredentialUnreadable(
+                    f"The secret of outbound webhook endpoint {endpoint.pk} decrypts with no key "
+                    "in CREDENTIALS_KEYS; nothing was rotated."
+                ) from None
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(**fields)
+        count += 1
     return count

@@ -47,6 +47,7 @@ SCHEDULES: list[PeriodicJob] = [
     ),
     PeriodicJob("deliveries-sweep", "integrations.deliveries.tasks.sweep", 1),
     PeriodicJob("webhooks-sweep", "integrations.webhooks.tasks.sweep", 1),
+    PeriodicJob("webhooks-out-sweep", "integrations.webhooks_out.tasks.sweep", 1),
     PeriodicJob("staff-alerts-send", "integrations.alerts.tasks.send_due", 1),
     PeriodicJob("sandbox-webhooks-sweep", "integrations.sandbox.sweep", 1),
     PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),

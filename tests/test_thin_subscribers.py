@@ -15,6 +15,7 @@ MODULES = [
     "shipping.subscribers",
     "notifications.subscribers",
     "usage.subscribers",
+    "integrations.webhooks_out.subscribers",
 ]
 
 

@@ -69,6 +69,12 @@ _OPERATE_INTEGRATIONS = [
     "integrations.change_webhookevent",  # replay
     "integrations.change_delivery",  # retry
     "integrations.change_circuitbreaker",  # reset
+    # Outbound webhooks to the business's own systems: ops run the endpoints.
+    "integrations.view_webhookendpoint",
+    "integrations.add_webhookendpoint",
+    "integrations.change_webhookendpoint",  # test event, rotate secret, recover
+    "integrations.view_webhookmessage",
+    "integrations.change_webhookmessage",  # resend
 ]
 # Ops work the shipment alerts list (late parcels, carrier exceptions): mark them handled.
 _WORK_SHIPMENT_ALERTS = ["shipping.change_shipmentalert"]

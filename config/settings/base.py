@@ -26,6 +26,7 @@ from config.settings.stripe import *  # noqa: F403
 from config.settings.tasks import SWEEPER_CLUSTER, q_cluster_from_env
 from config.settings.twilio import *  # noqa: F403
 from config.settings.webhooks import *  # noqa: F403
+from config.settings.webhooks_out import *  # noqa: F403
 from config.settings.zapi import *  # noqa: F403
 
 VAR_DIR = BASE_DIR / "var"

@@ -45,3 +45,10 @@ WEBHOOK_DRAIN_LINGER_SECONDS = 0.0
 # No quiet hours by default: a test's outcome must not depend on the hour it runs at. The send
 # policy's tests set them (tests/notifications/test_policy_quiet_hours.py).
 NOTIFICATION_QUIET_HOURS = ""
+# The local webhook receivers of the outbound-webhook tests listen on loopback over plain http.
+WEBHOOKS_OUT_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+WEBHOOKS_OUT_ALLOW_HTTP = True
+# The cluster runs tasks inline here: a drain must not wait for the next retry.
+WEBHOOKS_OUT_DRAIN_LINGER_SECONDS = 0.0
+# Names the tests use, answered without DNS (192.0.2.0/24 is documentation space: refused).
+WEBHOOKS_OUT_HOSTS = {"erp.example.test": ["192.0.2.10"]}

@@ -32,6 +32,7 @@ class Subscriber:
     transaction holds the database's single write lock for as long as the handler runs."""
 
 
+ANY_EVENT_TYPE = "*"
 _SUBSCRIBERS: dict[str, Subscriber] = {}
 
 
@@ -56,4 +57,10 @@ def registered_subscribers() -> list[Subscriber]:
 
 
 def subscribers_for(event_type: str) -> Iterable[Subscriber]:
-    return [s for s in _SUBSCRIBERS.values() if event_type in s.event_types]
+    """The subscribers of ``event_type``: those that list it, and those that list ``"*"``
+    (every type, e.g. the outbound webhooks' fan-out)."""
+    return [
+        s
+        for s in _SUBSCRIBERS.values()
+        if event_type in s.event_types or ANY_EVENT_TYPE in s.event_types
+    ]

@@ -5,6 +5,7 @@ from integrations.models.credentials import ProviderCredential
 from integrations.models.deliveries import Delivery
 from integrations.models.sandbox import SandboxWebhook
 from integrations.models.webhooks import WebhookEvent, WebhookRejection
+from integrations.models.webhooks_out import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
     "AppendOnlyQuerySet",
@@ -18,6 +19,9 @@ __all__ = [
     "StaffAlert",
     "StaffAlertKind",
     "TaskHeartbeat",
+    "WebhookAttempt",
+    "WebhookEndpoint",
     "WebhookEvent",
+    "WebhookMessage",
     "WebhookRejection",
 ]

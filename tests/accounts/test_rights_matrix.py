@@ -35,8 +35,10 @@ from integrations.models import (
     StaffAlert,
     TaskHeartbeat,
     WebhookEvent,
+    WebhookMessage,
     WebhookRejection,
 )
+from integrations.webhooks_out.services import endpoint_create
 from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification, NotificationRule
 from notifications.policy.models import WhatsAppTemplate
@@ -197,6 +199,22 @@ RULES: dict[Key, Roles] = {
         action__retry_selected=INTEGRATION_OPERATORS,
     ),
     **_admin("integrations.taskheartbeat", view=INTEGRATION_READERS),
+    # outbound webhooks to the business's own systems: ops run them (finance does not see them)
+    **_admin(
+        "integrations.webhookendpoint",
+        view=INTEGRATION_OPERATORS,
+        add=INTEGRATION_OPERATORS,
+        delete=ADMIN_ONLY,
+        url__integrations_webhookendpoint_send_test=INTEGRATION_OPERATORS,
+        url__integrations_webhookendpoint_rotate_secret=INTEGRATION_OPERATORS,
+        url__integrations_webhookendpoint_recover=INTEGRATION_OPERATORS,
+    ),
+    **_admin(
+        "integrations.webhookmessage",
+        view=INTEGRATION_OPERATORS,
+        actions=False,
+        url__integrations_webhookmessage_resend=INTEGRATION_OPERATORS,
+    ),
     # alerts told to Slack and e-mail (read-only: written by the alert services)
     **_admin("integrations.staffalert", view=INTEGRATION_READERS, actions=False),
     # users, roles, credentials (and the audit log): admin only
@@ -280,6 +298,11 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "auth_user_password_change": ("get", {}, 200),
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
+    "integrations_webhookendpoint_send_test": ("post", {}, 302),
+    # Answers with the page that shows the new secret once (never a redirect: nothing stored).
+    "integrations_webhookendpoint_rotate_secret": ("post", {}, 200),
+    "integrations_webhookendpoint_recover": ("post", {"since": "2020-01-01 00:00"}, 302),
+    "integrations_webhookmessage_resend": ("post", {}, 302),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
 CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
@@ -375,6 +398,7 @@ def _make_objects(requester: User) -> dict[str, Model]:
     task = {"name": "t", "func": "math.floor", "started": now, "stopped": now}
     social_app = SocialApp.objects.create(provider="saml", name="SAML", client_id="rights")
     social_account = SocialAccount.objects.create(user=requester, provider="saml", uid="rights")
+    endpoint, _ = endpoint_create(url="https://erp.example.test/hooks", event_types=["order.*"])
     objects: dict[str, Model] = {
         "accounts.customer": customer,
         "accounts.customernote": customer_note_add(
@@ -476,6 +500,14 @@ def _make_objects(requester: User) -> dict[str, Model]:
         ),
         "integrations.delivery": Delivery.objects.create(event=event, subscriber="rights-test"),
         "integrations.taskheartbeat": TaskHeartbeat.objects.create(cluster="c1", beat_at=now),
+        "integrations.webhookendpoint": endpoint,
+        "integrations.webhookmessage": WebhookMessage.objects.create(
+            endpoint=endpoint,
+            event=event,
+            event_type=event.type,
+            msg_id="msg_rights",
+            status=WebhookMessage.Status.SUCCEEDED,
+        ),
         "integrations.staffalert": StaffAlert.objects.create(
             kind="breaker_open", role="ops", object_key="breaker:sandbox", title="Open"
         ),

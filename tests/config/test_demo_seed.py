@@ -141,6 +141,11 @@ MAY_BE_EMPTY = {
     "django_q.ormq": "task cluster: the broker's queue, empty once workers pick tasks up",
     "accounts.apikey": "shown once when created: a seeded key would be a key nobody has",
     "integrations.providercredential": "OAuth tokens: written when a real carrier is authorised",
+    "integrations.webhookendpoint": (
+        "outbound webhooks: the business's own URLs, and a secret shown once (a seeded endpoint "
+        "would sign for nobody and fail until disabled)"
+    ),
+    "integrations.webhookmessage": "outbound webhooks: written for endpoints, none seeded",
 }
 
 

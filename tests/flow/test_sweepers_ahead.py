@@ -2,7 +2,8 @@
 
 The main queue here holds 200 tasks nobody is taking (the worst backlog: its cluster is down or
 swamped). The sweeper cluster still runs its whole schedule, registered by ``migrate`` alone, within
-a minute or so: its heartbeat and the three sweepers (webhooks, deliveries, the sandbox's sends).
+a minute or so: its heartbeat and the four sweepers (webhooks, deliveries, the sandbox's sends, outbound
+webhooks).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def test_the_sweeper_cluster_runs_its_schedule_behind_a_stuck_main_queue(tmp_pat
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             state = json.loads(manage(env, "shell", "-c", STATE).strip().splitlines()[-1])
-            if state["sweeper_beat"] and len(state["sweeps"]) == 3:  # type: ignore[arg-type]
+            if state["sweeper_beat"] and len(state["sweeps"]) == 4:  # type: ignore[arg-type]
                 break
             assert sweepers.poll() is None
             time.sleep(1)
@@ -66,5 +67,6 @@ def test_the_sweeper_cluster_runs_its_schedule_behind_a_stuck_main_queue(tmp_pat
         "integrations.deliveries.tasks.sweep",
         "integrations.sandbox.sweep",
         "integrations.webhooks.tasks.sweep",
+        "integrations.webhooks_out.tasks.sweep",
     ]
     assert state["main_queue"] == BACKLOG  # the backlog is untouched, and did not hold them up
