@@ -27,29 +27,28 @@ from enum import StrEnum
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Customer
 from notifications.channels import get_channel
-from notifications.consent.selectors import latest_consent
 from notifications.models import (
     ConsentAction,
     MessageCategory,
     Notification,
     NotificationChannel,
     Refusal,
+    SuppressionReason,
 )
-from notifications.policy.models import RateLimitCharge, WhatsAppTemplate
+from notifications.policy.models import WhatsAppTemplate
 from notifications.policy.quiet_hours import QuietHours, parse_quiet_hours, quiet_until, zone
-from notifications.policy.selectors import (
-    approved_template,
-    customer_language,
-    preference_allowed,
-    whatsapp_window_open,
+from notifications.policy.reads import (
+    charge_or_count,
+    consent_now,
+    last_inbound_at,
+    preference_now,
+    suppression_now,
 )
-from notifications.selectors import email_suppression_for
+from notifications.policy.selectors import WHATSAPP_WINDOW, approved_template, customer_language
 
 
 class Verdict(StrEnum):
@@ -88,23 +87,25 @@ def _label(channel: str) -> str:
 
 def _consent_checks(notification: Notification) -> Decision | None:
     channel = notification.channel
-    record = latest_consent(customer_id=notification.customer_id, channel=channel)
-    if record is not None and record.action == ConsentAction.OPT_OUT:
+    consent = consent_now(customer_id=notification.customer_id, channel=channel)
+    if consent is not None and consent[0] == ConsentAction.OPT_OUT:
+        _, occurred_at, source = consent
         return Decision.refuse(
             Refusal.OPTED_OUT,
             f"The customer opted out of {_label(channel)} on "
-            f"{record.occurred_at:%Y-%m-%d %H:%M} UTC ({record.source}).",
+            f"{occurred_at:%Y-%m-%d %H:%M} UTC ({source}).",
         )
     if channel == NotificationChannel.EMAIL:
-        suppression = email_suppression_for(notification.recipient)
+        suppression = suppression_now(address=notification.recipient)
         if suppression is not None:
+            reason, since = suppression
             return Decision.refuse(
                 Refusal.SUPPRESSED,
                 f"{notification.recipient} is on the suppression list "
-                f"({suppression.get_reason_display()} since {suppression.created_at:%Y-%m-%d}).",
+                f"({SuppressionReason(reason).label} since {since:%Y-%m-%d}).",
             )
     if notification.category == MessageCategory.MARKETING and (
-        record is None or record.action != ConsentAction.OPT_IN
+        consent is None or consent[0] != ConsentAction.OPT_IN
     ):
         return Decision.refuse(
             Refusal.NO_OPT_IN,
@@ -115,7 +116,7 @@ def _consent_checks(notification: Notification) -> Decision | None:
         notification.category == MessageCategory.TRANSACTIONAL
         and channel == NotificationChannel.EMAIL
     )
-    if not transactional_email and not preference_allowed(
+    if not transactional_email and not preference_now(
         customer_id=notification.customer_id, category=notification.category, channel=channel
     ):
         return Decision.refuse(
@@ -139,7 +140,8 @@ def whatsapp_provider() -> tuple[str, bool, bool]:
 
 def _whatsapp_check(notification: Notification, customer: Customer, now: datetime) -> Decision:
     provider, windowed, templates = whatsapp_provider()
-    if not windowed or whatsapp_window_open(customer_id=customer.pk, provider=provider, now=now):
+    last = last_inbound_at(customer_id=customer.pk, provider=provider) if windowed else None
+    if not windowed or (last is not None and now - last < WHATSAPP_WINDOW):
         return SEND
     language = customer_language(customer)
     if templates:
@@ -206,38 +208,20 @@ def rate_limit_charge(*, notification: Notification, now: datetime) -> Decision:
     limits = _limits()
     if not limits:
         return SEND
-    with transaction.atomic():
-        if connection.features.has_select_for_update:  # SQLite: the write transaction locks
-            Customer.objects.select_for_update().filter(pk=notification.customer_id).exists()
-        longest = max(window for window, _, _ in limits)
-        counts = RateLimitCharge.objects.filter(
-            customer_id=notification.customer_id, charged_at__gt=now - longest
-        ).aggregate(
-            mine=Count("id", filter=Q(notification_id=notification.pk)),
-            **{
-                word: Count("id", filter=Q(charged_at__gt=now - window))
-                for window, _, word in limits
-            },
-        )
-        if counts["mine"]:
-            return SEND
-        for _, most, word in limits:
-            if counts[word] >= most:
-                return Decision.refuse(
-                    Refusal.RATE_LIMITED,
-                    f"Rate limit: the customer already had {counts[word]} messages in the "
-                    f"last {word} (at most {most}).",
-                )
-        # A charge older than the day (a send retried that late) is already there: kept.
-        RateLimitCharge.objects.bulk_create(
-            [
-                RateLimitCharge(
-                    customer_id=notification.customer_id, notification=notification, charged_at=now
-                )
-            ],
-            ignore_conflicts=True,
-        )
-    return SEND
+    broken = charge_or_count(
+        customer_id=notification.customer_id,
+        notification_id=notification.pk,
+        now=now,
+        limits=limits,
+    )
+    if broken is None:
+        return SEND
+    word, seen, most = broken
+    return Decision.refuse(
+        Refusal.RATE_LIMITED,
+        f"Rate limit: the customer already had {seen} messages in the last {word} "
+        f"(at most {most}).",
+    )
 
 
 def notification_policy_decide(
