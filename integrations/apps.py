@@ -24,6 +24,15 @@ class IntegrationsConfig(AppConfig):
 
         for subscriber in WEBHOOKS_OUT:
             register_subscriber(subscriber)
+        from django.db.models.signals import post_delete, post_save
+
+        from integrations.models import WebhookEndpoint
+        from integrations.webhooks_out.services import subscriptions_changed
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                subscriptions_changed, sender=WebhookEndpoint, dispatch_uid="webhooks_out.subs"
+            )
         install_fork_hooks()
         # Every deploy's `migrate` registers the periodic jobs (sweepers, prune, heartbeats) and
         # creates the database cache's table: no step of its own to forget.

@@ -30,3 +30,9 @@ WEBHOOKS_OUT_ROTATION_GRACE_SECONDS = env.int(
 )
 """After a secret rotation the previous secret keeps signing alongside the new one this long."""
 WEBHOOKS_OUT_RESPONSE_EXCERPT_CHARS = 500
+# How long a process trusts its cached list of subscribed event types before reading it again
+# (events nobody subscribes to write no delivery). A subscription made in another process takes
+# effect within this time; in the process that saved the endpoint, at once.
+WEBHOOKS_OUT_SUBSCRIPTIONS_TTL_SECONDS = env.float(
+    "WEBHOOKS_OUT_SUBSCRIPTIONS_TTL_SECONDS", default=1.0
+)

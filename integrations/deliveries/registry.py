@@ -30,6 +30,11 @@ class Subscriber:
     """Run ``handle`` in one transaction, rolled back when it raises. A handler that waits on a
     provider should set ``False`` and keep its own transactions short: on SQLite an open
     transaction holds the database's single write lock for as long as the handler runs."""
+    wants: Callable[[str], bool] | None = None
+    """For a subscriber of many types (``"*"``): asked when an event is recorded whether this
+    type concerns it right now; no Delivery row is written when it says no. Must be cheap (it
+    runs inside ``record_event``): e.g. a short-lived cache of the outbound webhooks'
+    subscriptions, so a usage batch writes no deliveries nobody will send."""
 
 
 ANY_EVENT_TYPE = "*"
@@ -62,5 +67,6 @@ def subscribers_for(event_type: str) -> Iterable[Subscriber]:
     return [
         s
         for s in _SUBSCRIBERS.values()
-        if event_type in s.event_types or ANY_EVENT_TYPE in s.event_types
+        if (event_type in s.event_types or ANY_EVENT_TYPE in s.event_types)
+        and (s.wants is None or s.wants(event_type))
     ]

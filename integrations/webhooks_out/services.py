@@ -4,6 +4,7 @@ and waking the drain that sends them."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
@@ -62,6 +63,37 @@ def subscription_matches(patterns: Iterable[str], event_type: str) -> bool:
     ``"<kind>.*"`` (every type of a kind)."""
     kind = event_type.split(".", 1)[0]
     return any(p == "*" or p == event_type or p == f"{kind}.*" for p in patterns)
+
+
+_SUBSCRIPTIONS: tuple[float, frozenset[str]] | None = None
+"""(read at, on the monotonic clock; every active endpoint's patterns): the cache behind
+``someone_subscribes_to``."""
+
+
+def subscriptions_changed(**_: object) -> None:
+    """Forget the cached subscriptions (an endpoint was saved or deleted in this process)."""
+    global _SUBSCRIPTIONS
+    _SUBSCRIPTIONS = None
+
+
+def someone_subscribes_to(event_type: str) -> bool:
+    """Whether an active endpoint subscribes to ``event_type``: asked by the delivery registry
+    when an event is recorded, so events nobody subscribes to (a usage batch of 500, most
+    events on a business without endpoints) cost no Delivery row and no task. The patterns are
+    read at most once per ``WEBHOOKS_OUT_SUBSCRIPTIONS_TTL_SECONDS`` (1 s) per process, and
+    again at once after an endpoint changes in this process: a subscription made in another
+    process takes effect within that second."""
+    global _SUBSCRIPTIONS
+    now = time.monotonic()
+    ttl = float(settings.WEBHOOKS_OUT_SUBSCRIPTIONS_TTL_SECONDS)
+    if _SUBSCRIPTIONS is None or now - _SUBSCRIPTIONS[0] >= ttl:
+        patterns: set[str] = set()
+        for types in WebhookEndpoint.objects.filter(active=True).values_list(
+            "event_types", flat=True
+        ):
+            patterns.update(types or [])
+        _SUBSCRIPTIONS = (now, frozenset(patterns))
+    return subscription_matches(_SUBSCRIPTIONS[1], event_type)
 
 
 def subscription_clean(patterns: Iterable[str]) -> list[str]:

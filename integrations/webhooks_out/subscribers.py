@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from integrations.deliveries.registry import ANY_EVENT_TYPE, Subscriber
 from integrations.models import DomainEvent
-from integrations.webhooks_out.services import messages_fan_out
+from integrations.webhooks_out.services import messages_fan_out, someone_subscribes_to
 
 
 def fan_out(event: DomainEvent) -> None:
@@ -16,5 +16,6 @@ SUBSCRIBERS = [
         name="integrations.webhooks_out",
         event_types=frozenset({ANY_EVENT_TYPE}),
         handle=fan_out,
+        wants=someone_subscribes_to,
     )
 ]

@@ -361,3 +361,20 @@ def test_rotate_credentials_reencrypts_endpoint_secrets_too(settings, make_endpo
     assert endpoint.secret_ciphertext != before
     settings.CREDENTIALS_KEYS = [new_key]  # the old key can go
     assert signing_secrets(endpoint) == [receiver.secrets[0]]
+
+
+def test_an_event_nobody_subscribes_to_writes_no_outbound_delivery(
+    receiver, make_endpoint, commit_note
+):
+    """Without a subscribed endpoint the fan-out subscriber is not even given the event (no
+    Delivery row, no task): a usage batch or a business without endpoints pays nothing. Saving
+    an endpoint makes its subscription count at once in this process."""
+    from integrations.models import Delivery
+
+    make_endpoint(event_types=["order.paid"], path="/orders")
+    event = commit_note()
+    assert not Delivery.objects.filter(event=event, subscriber="integrations.webhooks_out").exists()
+    make_endpoint(event_types=["note.added"], path="/notes")
+    event = commit_note("Second call.")
+    assert Delivery.objects.filter(event=event, subscriber="integrations.webhooks_out").count() == 1
+    assert [r["path"] for r in receiver.requests] == ["/notes"]
