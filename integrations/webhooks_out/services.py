@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,6 +76,19 @@ def subscriptions_changed(**_: object) -> None:
     _SUBSCRIPTIONS = None
 
 
+_TABLE_SEEN = False
+
+
+def _endpoint_table_exists() -> bool:
+    """Whether the endpoints' table is there: not yet on a database half way through its
+    migrations (a data migration that records events runs before this app's tables exist).
+    Once seen, never asked again in this process."""
+    global _TABLE_SEEN
+    if not _TABLE_SEEN:
+        _TABLE_SEEN = WebhookEndpoint._meta.db_table in connection.introspection.table_names()
+    return _TABLE_SEEN
+
+
 def someone_subscribes_to(event_type: str) -> bool:
     """Whether an active endpoint subscribes to ``event_type``: asked by the delivery registry
     when an event is recorded, so events nobody subscribes to (a usage batch of 500, most
@@ -88,10 +101,11 @@ def someone_subscribes_to(event_type: str) -> bool:
     ttl = float(settings.WEBHOOKS_OUT_SUBSCRIPTIONS_TTL_SECONDS)
     if _SUBSCRIPTIONS is None or now - _SUBSCRIPTIONS[0] >= ttl:
         patterns: set[str] = set()
-        for types in WebhookEndpoint.objects.filter(active=True).values_list(
-            "event_types", flat=True
-        ):
-            patterns.update(types or [])
+        if _endpoint_table_exists():
+            for types in WebhookEndpoint.objects.filter(active=True).values_list(
+                "event_types", flat=True
+            ):
+                patterns.update(types or [])
         _SUBSCRIPTIONS = (now, frozenset(patterns))
     return subscription_matches(_SUBSCRIPTIONS[1], event_type)
 
