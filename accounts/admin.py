@@ -7,14 +7,15 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.access.api_keys import api_key_create, api_key_revoke
 from accounts.access.audit import stage_admin_changes, values_diff
 from accounts.customers.exceptions import EmptyNote
+from accounts.customers.export import customer_export
 from accounts.customers.page import customer_page_parts
 from accounts.customers.search import customer_ids_matching
 from accounts.customers.selectors import (
@@ -199,8 +200,26 @@ class CustomerAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(require_POST(self.add_note_view)),
                 name="accounts_customer_add_note",
             ),
+            path(
+                "<int:customer_id>/export/",
+                self.admin_site.admin_view(require_GET(self.export_view)),
+                name="accounts_customer_export",
+            ),
         ]
         return custom + super().get_urls()
+
+    def export_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:
+        """The customer's data as a JSON download, audited (``customer_export``)."""
+        if not request.user.has_perm("accounts.export_customer"):
+            raise PermissionDenied("Your role cannot export a customer's data.")
+        customer = get_object_or_404(Customer, pk=customer_id)
+        document = customer_export(customer=customer, actor=request.user, request=request)
+        response = JsonResponse(document, json_dumps_params={"indent": 2})
+        response["Content-Disposition"] = (
+            f'attachment; filename="customer-{customer.pk}-export.json"'
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     def add_note_view(self, request: HttpRequest, customer_id: int) -> HttpResponse:
         if not request.user.has_perm("accounts.add_customernote"):
@@ -248,6 +267,7 @@ class CustomerAdmin(admin.ModelAdmin):
                     else set()
                 ),
                 customer_parts=customer_page_parts(request, customer),
+                can_export=request.user.has_perm("accounts.export_customer"),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 

@@ -106,6 +106,7 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
+        permissions = [("export_customer", "Can download a customer's data (support requests)")]
         indexes = [
             models.Index(Lower("email"), name="customer_email_lower"),
             models.Index(fields=["phone"], name="customer_phone"),

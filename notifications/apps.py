@@ -26,3 +26,6 @@ class NotificationsConfig(AppConfig):
             seed_default_rules_after_migrate, sender=self, dispatch_uid="notifications.rules"
         )
         register_customer_page_parts()
+        from notifications.customer_data import register_customer_data
+
+        register_customer_data()

@@ -16,3 +16,6 @@ class OrdersConfig(AppConfig):
         register_customer_lookup(customer_ids_by_order_number)
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
+        from orders.customer_data import register_customer_data
+
+        register_customer_data()

@@ -18,3 +18,6 @@ class PaymentsConfig(AppConfig):
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         register_hub_parts()
+        from payments.customer_data import register_customer_data
+
+        register_customer_data()

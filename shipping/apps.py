@@ -18,3 +18,6 @@ class ShippingConfig(AppConfig):
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         register_hub_parts()
+        from shipping.customer_data import register_customer_data
+
+        register_customer_data()

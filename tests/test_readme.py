@@ -40,6 +40,7 @@ PART_OF_A_SCREEN = {
 # A right some roles have: a role's row says the phrase exactly when the role has it.
 RIGHTS = {
     "accounts.add_customernote": "adds notes",
+    "accounts.export_customer": "exports a customer's data",
     "payments.add_refund": "requests refunds",
     "payments.approve_refund": "approves or rejects refunds",
     "payments.view_dispute": "disputes",

@@ -25,3 +25,6 @@ class UsageConfig(AppConfig):
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         post_migrate.connect(seed_plan_after_migrate, sender=self, dispatch_uid="usage.seed_plan")
+        from usage.customer_data import register_customer_data
+
+        register_customer_data()

@@ -46,6 +46,8 @@ _MESSAGE_TEMPLATES = [
 _CLEAR_SUPPRESSION = ["notifications.change_emailsuppression"]
 # Resend a message to the customer from the timeline or the message's page.
 _RESEND_MESSAGE = ["notifications.resend_notification"]
+# Download a customer's data as JSON for their support (data access) request; audited.
+_EXPORT_CUSTOMER = ["accounts.export_customer"]
 _REQUEST_REFUND = ["payments.add_refund"]
 _DECIDE_REFUND = ["payments.approve_refund"]
 # Disputes are read; the reconciliation list is worked (resolved with a note).
@@ -118,6 +120,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
         *_RESEND_MESSAGE,
+        *_EXPORT_CUSTOMER,
     ],
     SALES: [*_READ_DOMAIN, *_ADD_NOTE, *_SET_PREFERENCES],
     FINANCE: [
@@ -127,6 +130,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_REQUEST_REFUND,
         *_CLEAR_SUPPRESSION,
         *_RESEND_MESSAGE,
+        *_EXPORT_CUSTOMER,
         *_DECIDE_REFUND,
         *_RECONCILE,
         *_READ_INTEGRATIONS,

@@ -70,6 +70,9 @@ PLAN_KEEPERS: Roles = frozenset({OPS, ADMIN})  # tracking plan, usage quarantine
 RULE_EDITORS: Roles = frozenset({OPS, ADMIN})  # notification rules: add and change
 PREFERENCE_SETTERS: Roles = NOTE_WRITERS  # a customer's message preferences: set
 TEMPLATE_EDITORS: Roles = frozenset({OPS, ADMIN})  # WhatsApp templates: register, approve
+EXPORTERS: Roles = frozenset(
+    {SUPPORT, FINANCE, ADMIN}
+)  # a customer's data export (support requests)
 
 Key = tuple[str, str, str]
 
@@ -109,6 +112,7 @@ RULES: dict[Key, Roles] = {
         add=ADMIN_ONLY,
         delete=ADMIN_ONLY,
         url__accounts_customer_add_note=NOTE_WRITERS,
+        url__accounts_customer_export=EXPORTERS,
     ),
     **_admin("accounts.customernote", view=EVERYONE, delete=ADMIN_ONLY),
     **_admin("integrations.domainevent", view=EVERYONE),
@@ -275,6 +279,8 @@ RULES: dict[Key, Roles] = {
     ("api", "api-orders", "GET"): EVERYONE,
     ("api", "api-orders", "POST"): ADMIN_ONLY,
     ("api", "api-order-detail", "GET"): EVERYONE,
+    # A customer's context (scope customers:read): whoever sees customers in the admin.
+    ("api", "api-customer-context", "GET"): EVERYONE,
     ("api", "api-usage", "POST"): ADMIN_ONLY,
     # Quoting keeps table rates and an order's quotes: those who may buy labels.
     ("api", "api-shipping-quotes", "POST"): LABEL_BUYERS,
@@ -286,6 +292,7 @@ ADMIN_PAGES = ("changelist", "add", "change", "history", "delete")  # all walked
 # How each custom admin URL is called (all take the object's pk) and what success answers.
 CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "accounts_customer_add_note": ("post", {"body": "Called about the parcel."}, 302),
+    "accounts_customer_export": ("get", {}, 200),
     "payments_payment_request_refund": ("get", {}, 200),
     "payments_refund_approve": ("post", {}, 302),
     "integrations_webhookevent_replay": ("post", {}, 302),
@@ -558,6 +565,11 @@ def _api_calls(customer_email: str) -> dict[tuple[str, str], tuple[str, dict[str
         ("api-orders", "GET"): (reverse("api-orders"), {}, 200),
         ("api-orders", "POST"): (reverse("api-orders"), order, 201),
         ("api-order-detail", "GET"): (reverse("api-order-detail", args=[number]), {}, 200),
+        ("api-customer-context", "GET"): (
+            reverse("api-customer-context", args=[Order.objects.get(number=number).customer_id]),
+            {},
+            200,
+        ),
         ("api-usage", "POST"): (
             reverse("api-usage"),
             {"customer_email": customer_email, "name": "signed_in"},
