@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from accounts.api import CustomerContext
+from accounts.customers.api import CustomerContext
 from orders.api import OrderDetail, OrderListCreate
 from shipping.api import QuoteChoose, QuoteCreate
 from usage.api import UsageEventBatchCreate
