@@ -25,3 +25,11 @@ class DiscountExceedsOrder(OrderNotAllowed):
 
     code = "discount_exceeds_order"
     title = "Discount larger than the order"
+
+
+class OrderCurrencyMismatch(SwitchboardError):
+    """Money in another currency than the order's cannot count towards what it was paid."""
+
+    code = "order_currency_mismatch"
+    http_status = 409
+    title = "Currency differs from the order's"

@@ -33,6 +33,27 @@ ORDER_TRANSITIONS: Transitions = {
 }
 
 
+class PaidStatus(models.TextChoices):
+    """How much of the order's total its payments have brought in (``Order.amount_paid``)."""
+
+    UNPAID = "unpaid", "Unpaid"
+    PARTIALLY_PAID = "partially_paid", "Partially paid"
+    PAID = "paid", "Paid"
+    OVER_PAID = "over_paid", "Over-paid"
+
+
+def paid_status_for(*, amount_paid: int, total_amount: int) -> PaidStatus:
+    """The paid status of an order of ``total_amount`` that has received ``amount_paid`` (both
+    minor units, net of completed refunds)."""
+    if amount_paid <= 0:
+        return PaidStatus.UNPAID
+    if amount_paid < total_amount:
+        return PaidStatus.PARTIALLY_PAID
+    if amount_paid == total_amount:
+        return PaidStatus.PAID
+    return PaidStatus.OVER_PAID
+
+
 class Order(models.Model):
     number = models.CharField(
         max_length=20, unique=True, help_text="Human order number, SB-000123."
@@ -49,6 +70,14 @@ class Order(models.Model):
     shipping_amount = models.BigIntegerField(default=0, help_text="Minor units.")
     discount_amount = models.BigIntegerField(default=0, help_text="Minor units.")
     total_amount = models.BigIntegerField(help_text="Minor units: subtotal + shipping - discount.")
+    amount_paid = models.BigIntegerField(
+        default=0,
+        help_text="Minor units, in the order's currency: what its succeeded payments brought in, "
+        "less completed refunds.",
+    )
+    paid_status = models.CharField(
+        max_length=15, choices=PaidStatus.choices, default=PaidStatus.UNPAID
+    )
     is_flagged = models.BooleanField(
         default=False, help_text="Needs a person's look (an open dispute or chargeback)."
     )
@@ -96,10 +125,16 @@ class Order(models.Model):
             models.Index(fields=["-placed_at", "-id"], name="order_placed"),
             models.Index(fields=["status", "-placed_at", "-id"], name="order_status_placed_id"),
             models.Index(fields=["currency", "-placed_at", "-id"], name="order_currency_placed"),
+            models.Index(
+                fields=["paid_status", "-placed_at", "-id"], name="order_paid_status_placed"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(total_amount__gte=0), name="order_total_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_paid__gte=0), name="order_amount_paid_not_negative"
             ),
             # One order per storefront order: a webhook delivered twice, or two of its topics
             # racing, never places a second one.

@@ -16,6 +16,7 @@ from integrations.transitions import ensure_transition, lock
 from orders.exceptions import (
     DiscountExceedsOrder,
     OrderAmountTooLarge,
+    OrderCurrencyMismatch,
     OrderNotAllowed,
 )
 from orders.models import (
@@ -25,6 +26,8 @@ from orders.models import (
     OrderIdempotencyKey,
     OrderLine,
     OrderStatus,
+    PaidStatus,
+    paid_status_for,
 )
 
 
@@ -411,3 +414,31 @@ def order_idempotency_keys_prune(*, now: datetime | None = None) -> int:
     while batch := list(expired.values_list("pk", flat=True)[:PRUNE_BATCH]):
         pruned += OrderIdempotencyKey.objects.filter(pk__in=batch).delete()[0]
     return pruned
+
+
+def order_record_money(
+    *, order: Order, received: int = 0, returned: int = 0, currency: str
+) -> tuple[Order, PaidStatus]:
+    """Add ``received`` (a payment succeeded) and subtract ``returned`` (a refund completed),
+    minor units in ``currency``, to the order's ``amount_paid`` and recompute its
+    ``paid_status``, under the order's row lock (several payments of one order settle in any
+    order and none is lost). Returns the locked order and its paid status before the change.
+
+    Raises OrderCurrencyMismatch (nothing written) for money in another currency than the
+    order's, and OrderNotAllowed for a negative ``received`` or ``returned``. ``amount_paid``
+    never goes below zero."""
+    if received < 0 or returned < 0:
+        raise OrderNotAllowed("Money received or returned is never negative.")
+    with transaction.atomic():
+        order = lock(order, "customer")
+        if currency.upper() != order.currency:
+            raise OrderCurrencyMismatch(
+                f"{order} is in {order.currency}; {currency.upper()} cannot be counted on it."
+            )
+        before = PaidStatus(order.paid_status)
+        order.amount_paid = max(order.amount_paid + received - returned, 0)
+        order.paid_status = paid_status_for(
+            amount_paid=order.amount_paid, total_amount=order.total_amount
+        )
+        order.save(update_fields=["amount_paid", "paid_status", "updated_at"])
+    return order, before

@@ -166,6 +166,7 @@ NOTIFY_FINANCE_KINDS = frozenset(
         ReconciliationException.Kind.CONTRADICTS_FINAL,
         ReconciliationException.Kind.PAID_AFTER_CANCEL,
         ReconciliationException.Kind.PAID_TWICE,
+        ReconciliationException.Kind.OVER_PAYMENT,
     }
 )
 

@@ -69,3 +69,13 @@ class ReauthenticationRequired(RefundNotAllowed):
     code = "reauthentication_required"
     http_status = 403
     title = "Re-authentication required"
+
+
+class SplitNotAllowed(SwitchboardError):
+    """Split parts the rules refuse: a part that is neither a positive fixed amount nor a
+    percentage in (0, 100], a wallet twice, or parts that together exceed the amount they split
+    (fixed amounts plus the percentages of the amount). Nothing was written."""
+
+    code = "split_not_allowed"
+    http_status = 422
+    title = "Split not allowed"

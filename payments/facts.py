@@ -39,6 +39,7 @@ from payments.models import (
     Refund,
     RefundStatus,
 )
+from payments.money_facts import payment_record_money
 from payments.services import (
     payment_attach_provider_id,
     payment_cancel,
@@ -99,6 +100,11 @@ class PaymentFact:
     first (its restore fact may still be on the way)."""
     order_action: str = ""
     """Overdue: what the ``payment.expired`` subscriber does with the order."""
+    fee_amount: int | None = None
+    """Succeeded: what the provider kept, minor units of ``settlement_currency`` (Asaas: value -
+    netValue), when the event says; None otherwise."""
+    net_amount: int | None = None
+    settlement_currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -287,6 +293,13 @@ def payment_fact_apply(*, fact: PaymentFact, webhook_event_id: int | None = None
             provider_object_id=object_id,
             webhook_event_id=webhook_event_id,
             action=action,
+        )
+    if fact.status == PaymentFactStatus.SUCCEEDED and fact.fee_amount is not None:
+        payment = payment_record_money(
+            payment=payment,
+            fee_amount=fact.fee_amount,
+            net_amount=fact.net_amount,
+            settlement_currency=fact.settlement_currency,
         )
     return FactOutcome(affected=(payment,), target=payment)
 

@@ -52,6 +52,42 @@ class Payment(models.Model):
     amount = models.BigIntegerField(help_text="Minor units.")
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     amount_refunded = models.BigIntegerField(default=0, help_text="Minor units refunded so far.")
+    # Money facts the provider reports once the money moved (empty until known).
+    fee_amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minor units of settlement_currency: what the provider kept (Stripe's balance "
+        "transaction fee, Asaas's value - netValue). Empty until the provider says.",
+    )
+    net_amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minor units of settlement_currency: what reaches our balance (amount - fee).",
+    )
+    settlement_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        help_text="ISO 4217 of fee and net (Stripe may settle in another currency than charged).",
+    )
+    funds_available_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the net amount becomes available for payout."
+    )
+    amount_authorized = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minor units the customer's bank authorised (card holds); empty until known.",
+    )
+    amount_captured = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Minor units actually captured out of the authorisation; empty until known.",
+    )
+    split = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The order's split parts frozen when the payment started: "
+        '[{"wallet_id": ..., "fixed_amount": minor units} or {"wallet_id": ..., "percent": "10.00"}].',
+    )
     failure_reason = models.CharField(max_length=200, blank=True)
     provider_updated_at = models.DateTimeField(
         null=True, blank=True, help_text="Watermark: the newest provider fact applied."
@@ -106,6 +142,16 @@ class Payment(models.Model):
                 & models.Q(amount_refunded__lte=models.F("amount")),
                 name="payment_refunded_within_amount",
             ),
+            models.CheckConstraint(
+                condition=models.Q(fee_amount__isnull=True) | models.Q(fee_amount__gte=0),
+                name="payment_fee_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount_captured__isnull=True)
+                | models.Q(amount_authorized__isnull=True)
+                | models.Q(amount_captured__lte=models.F("amount_authorized")),
+                name="payment_captured_within_authorized",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -113,6 +159,40 @@ class Payment(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("admin:payments_payment_change", args=[self.pk])
+
+
+class OrderSplitPart(models.Model):
+    """One recipient's share of an order's payments (Asaas split): a wallet and either a fixed
+    amount (minor units) or a percentage (Asaas applies it to the net value). Frozen onto each
+    payment of the order when it starts (``Payment.split``); an order without parts uses the
+    ``ASAAS_SPLIT`` setting. Written by ``payments.services.order_split_set``, which refuses
+    parts exceeding the order's total."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="split_parts")
+    wallet_id = models.CharField(max_length=64, help_text="The recipient's Asaas walletId.")
+    fixed_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units, in the order's currency."
+    )
+    percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="0 < % <= 100."
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(fixed_amount__isnull=False, fixed_amount__gt=0, percent__isnull=True)
+                    | models.Q(fixed_amount__isnull=True, percent__gt=0, percent__lte=100)
+                ),
+                name="split_part_fixed_or_percent",
+            ),
+            models.UniqueConstraint(fields=["order", "wallet_id"], name="split_part_wallet_once"),
+        ]
+
+    def __str__(self) -> str:
+        share = f"{self.percent}%" if self.percent is not None else str(self.fixed_amount)
+        return f"{self.wallet_id}: {share}"
 
 
 class RefundStatus(models.TextChoices):
@@ -294,6 +374,7 @@ class ReconciliationException(models.Model):
         CONTRADICTS_FINAL = "contradicts_final", "Contradicts a final status"
         PAID_AFTER_CANCEL = "paid_after_cancel", "Paid after cancel, refund due"
         PAID_TWICE = "paid_twice", "Order paid twice, refund due"
+        OVER_PAYMENT = "over_payment", "Order over-paid, refund due"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -16,8 +16,8 @@ from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
 from integrations.money import format_money
 from integrations.transitions import ensure_transition, lock
-from orders.models import ORDER_TRANSITIONS, Order, OrderStatus
-from orders.services import order_mark_paid, order_mark_refunded
+from orders.models import ORDER_TRANSITIONS, Order, OrderStatus, PaidStatus
+from orders.services import order_mark_paid, order_mark_refunded, order_record_money
 from payments.disputes import paid_after_cancel_detail, reconciliation_flag
 from payments.exceptions import (
     ApprovalAlreadyGiven,
@@ -43,6 +43,7 @@ from payments.refunds import (
     refund_ensure_reauthenticated,
 )
 from payments.selectors import payment_refundable_amount
+from payments.splits import frozen_split
 
 
 def _payment_data(payment: Payment, **extra: Any) -> dict[str, Any]:
@@ -63,22 +64,32 @@ def payment_create(
     method: str,
     provider_payment_id: str = "",
     occurred_at: datetime | None = None,
+    amount: int | None = None,
 ) -> Payment:
-    """Start a payment for the order's total. Raises PaymentNotAllowed for an order that is not
-    placed."""
+    """Start a payment of ``amount`` (default: what the order still has to receive, its total
+    when nothing was paid), with the order's split parts frozen onto it. Several payments per
+    order are allowed (a partial payment leaves the order placed). Raises PaymentNotAllowed for
+    an order that is not placed or an amount that is not positive, SplitNotAllowed when the
+    order's split parts exceed the amount."""
     with transaction.atomic():
         order = lock(order)
         if order.status != OrderStatus.PLACED:
             raise PaymentNotAllowed(
                 f"{order} is {order.status}; only a placed order takes a payment."
             )
+        if amount is None:
+            due = order.total_amount - order.amount_paid
+            amount = due if due > 0 else order.total_amount
+        if amount <= 0:
+            raise PaymentNotAllowed(f"A payment of {order} must be positive, not {amount}.")
         payment = Payment.objects.create(
             order=order,
             provider=provider,
             provider_payment_id=provider_payment_id,
             method=method,
-            amount=order.total_amount,
+            amount=amount,
             currency=order.currency,
+            split=frozen_split(order, amount),
         )
         record_event(
             type="payment.created",
@@ -244,7 +255,11 @@ def payment_mark_processing(*, payment: Payment, occurred_at: datetime | None = 
 
 
 def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = None) -> Payment:
-    """The money is ours: the payment succeeds and a placed order becomes paid, atomically.
+    """The money is ours: the payment succeeds, its amount is added to the order's
+    ``amount_paid`` (``order_record_money``, under the order's lock) and a placed order whose
+    payments now cover its total becomes paid, atomically; one only partly covered stays placed
+    (partially paid). An order paid beyond its total goes on the reconciliation list as
+    over-payment, refund due.
 
     On a cancelled order the payment still succeeds (the money was taken) but the order stays
     cancelled, and the payment goes on the reconciliation list as paid after cancel, refund due
@@ -258,11 +273,16 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
             occurred_at=occurred_at,
             update_fields={"succeeded_at": occurred_at or timezone.now()},
         )
-        order = lock(payment.order, "customer")
+        order, _ = order_record_money(
+            order=payment.order, received=payment.amount, currency=payment.currency
+        )
         payment.order = order
+        flagged = False
         if order.status == OrderStatus.PLACED:
-            order_mark_paid(order=order, occurred_at=occurred_at)
+            if order.paid_status in (PaidStatus.PAID, PaidStatus.OVER_PAID):
+                order_mark_paid(order=order, occurred_at=occurred_at)
         elif order.status == OrderStatus.CANCELLED:
+            flagged = True
             reconciliation_flag(
                 provider=payment.provider,
                 kind=ReconciliationException.Kind.PAID_AFTER_CANCEL,
@@ -277,6 +297,7 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
                 .first()
             )
             if other is not None:
+                flagged = True
                 money = format_money(payment.amount, payment.currency)
                 reconciliation_flag(
                     provider=payment.provider,
@@ -288,6 +309,20 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
                     payment=payment,
                     provider_object_id=payment.provider_payment_id,
                 )
+        if order.paid_status == PaidStatus.OVER_PAID and not flagged:
+            over = format_money(order.amount_paid - order.total_amount, order.currency)
+            reconciliation_flag(
+                provider=payment.provider,
+                kind=ReconciliationException.Kind.OVER_PAYMENT,
+                detail=(
+                    f"{payment} brought order {order.number} to "
+                    f"{format_money(order.amount_paid, order.currency)} paid of "
+                    f"{format_money(order.total_amount, order.currency)}: {over} over-paid, "
+                    "refund due."
+                ),
+                payment=payment,
+                provider_object_id=payment.provider_payment_id,
+            )
     return payment
 
 
@@ -591,6 +626,9 @@ def refund_mark_succeeded(
         )
         payment.amount_refunded += refund.amount
         payment.save(update_fields=["amount_refunded", "updated_at"])
+        payment.order, _ = order_record_money(
+            order=payment.order, returned=refund.amount, currency=refund.currency
+        )
         record_event(
             type="refund.succeeded",
             customer=payment.order.customer,

@@ -18,6 +18,7 @@ from payments.finance_notices import (
 from payments.staff_alerts import dispute_alert_staff, reconciliation_alert_staff
 from payments.workflows import (
     order_payments_cancel,
+    payment_fetch_money_facts,
     payment_handle_expired,
     payment_start_for_order,
     refund_execute,
@@ -27,6 +28,11 @@ from payments.workflows import (
 def start_payment_for_order(event: DomainEvent) -> None:
     """order.placed -> a payment at the provider (``payment_start_for_order``)."""
     payment_start_for_order(order_id=event.subject_id)
+
+
+def record_money_facts_of_payment(event: DomainEvent) -> None:
+    """payment.succeeded -> its fee, net, authorised and captured amounts from the provider."""
+    payment_fetch_money_facts(payment_id=event.subject_id)
 
 
 def handle_expired_payment(event: DomainEvent) -> None:
@@ -77,6 +83,12 @@ SUBSCRIBERS = [
         event_types=frozenset({"order.placed"}),
         handle=start_payment_for_order,
         atomic=False,  # calls the provider: no transaction (lock) held meanwhile
+    ),
+    Subscriber(
+        name="payments.record_money_facts",
+        event_types=frozenset({"payment.succeeded"}),
+        handle=record_money_facts_of_payment,
+        atomic=False,  # calls the provider
     ),
     Subscriber(
         name="payments.handle_expired_payment",

@@ -21,8 +21,9 @@ from orders.models import Order, OrderStatus
 from orders.services import order_cancel
 from payments.disputes import reconciliation_flag_contradiction
 from payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from payments.money_facts import payment_record_money
 from payments.providers import get_payment_provider
-from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest
+from payments.providers.base import PaymentRequest, ProviderPayment, RefundRequest, SplitShare
 from payments.services import (
     payment_announce_checkout,
     payment_announce_reissued,
@@ -34,6 +35,7 @@ from payments.services import (
     refund_mark_failed,
     refund_mark_processing,
 )
+from payments.splits import payment_split_parts
 
 # A payment in one of these statuses no longer collects the order's money: another may be made.
 ENDED_UNPAID = (PaymentStatus.FAILED, PaymentStatus.CANCELLED, PaymentStatus.EXPIRED)
@@ -85,6 +87,14 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
                 method=payment.method,
                 customer_email=order.customer.email,
                 customer_name=order.customer.name,
+                split=tuple(
+                    SplitShare(
+                        wallet_id=part.wallet_id,
+                        fixed_amount=part.fixed_amount,
+                        percent=part.percent,
+                    )
+                    for part in payment_split_parts(payment)
+                ),
             )
         )
     except ProviderRejected as exc:
@@ -108,6 +118,37 @@ def payment_start(*, order: Order, provider: str, method: str) -> Payment | None
         payment_cancel_at_provider(payment=payment)
     else:
         payment_announce_checkout(payment=payment)
+    return payment
+
+
+def payment_fetch_money_facts(*, payment_id: int | str) -> Payment:
+    """Ask the payment's provider for its money facts (fee, net, settlement currency, when the
+    funds are available, authorised and captured amounts) and record them
+    (``payment_record_money``). Idempotent (a read, then the same write). Raises
+    ProviderUnavailable, to be retried, while a succeeded payment's fee is not known yet (Stripe
+    creates the balance transaction a moment after the charge), and whatever the provider
+    raises. Calls the provider: never inside a transaction."""
+    payment = Payment.objects.get(pk=payment_id)
+    if not payment.provider_payment_id:
+        return payment
+    facts = get_payment_provider(payment.provider).money_facts(
+        provider_payment_id=payment.provider_payment_id
+    )
+    payment = payment_record_money(
+        payment=payment,
+        fee_amount=facts.fee_amount,
+        net_amount=facts.net_amount,
+        settlement_currency=facts.settlement_currency,
+        funds_available_at=facts.funds_available_at,
+        amount_authorized=facts.amount_authorized,
+        amount_captured=facts.amount_captured,
+    )
+    if payment.status == PaymentStatus.SUCCEEDED and payment.fee_amount is None:
+        raise ProviderUnavailable(
+            f"{payment.provider} has not settled {payment} yet (no fee known).",
+            provider=payment.provider,
+            operation="payment.money_facts",
+        )
     return payment
 
 

@@ -4,7 +4,18 @@ and raw JSON never leave an adapter package."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SplitShare:
+    """One recipient's share of a payment: ``fixed_amount`` (minor units) or ``percent``."""
+
+    wallet_id: str
+    fixed_amount: int | None = None
+    percent: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -16,6 +27,8 @@ class PaymentRequest:
     method: str
     customer_email: str = ""
     customer_name: str = ""
+    split: tuple[SplitShare, ...] = ()
+    """The payment's frozen split parts; empty: the provider's default (``ASAAS_SPLIT``)."""
 
 
 @dataclass(frozen=True)
@@ -25,6 +38,20 @@ class ProviderPayment:
     """One of ``PaymentStatus``'s values."""
     amount: int
     currency: str
+
+
+@dataclass(frozen=True)
+class ProviderMoneyFacts:
+    """What a provider reports about the money of a payment. Fee and net are minor units of
+    ``settlement_currency`` (None while the provider has not settled it yet); authorised and
+    captured are minor units of the payment's currency (None when the provider does not say)."""
+
+    fee_amount: int | None = None
+    net_amount: int | None = None
+    settlement_currency: str = ""
+    funds_available_at: datetime | None = None
+    amount_authorized: int | None = None
+    amount_captured: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,3 +90,8 @@ class PaymentProvider(Protocol):
 
     def retrieve(self, *, provider_payment_id: str) -> ProviderPayment:
         """The provider's current view of a payment (used when events are in doubt)."""
+
+    def money_facts(self, *, provider_payment_id: str) -> ProviderMoneyFacts:
+        """Fee, net, authorised and captured amounts of a payment as the provider reports them
+        now (read-only, safe to repeat); fields it does not know yet are None. Raises
+        ProviderUnavailable or ProviderRejected."""

@@ -36,7 +36,14 @@ from payments.providers.asaas.client import (
     to_decimal,
     to_minor,
 )
-from payments.providers.base import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+from payments.providers.base import (
+    PaymentRequest,
+    ProviderMoneyFacts,
+    ProviderPayment,
+    ProviderRefund,
+    RefundRequest,
+    SplitShare,
+)
 
 T = TypeVar("T")
 
@@ -123,6 +130,39 @@ def split_rules(entries: list[str] | None = None) -> list[dict[str, Any]]:
                 f"ASAAS_SPLIT entry {entry!r}: the share is 'N%' or positive centavos."
             )
     return rules
+
+
+def split_of(shares: tuple[SplitShare, ...]) -> list[dict[str, Any]]:
+    """A payment's frozen split parts -> the ``split`` array: a fixed amount in centavos is
+    ``fixedValue`` in BRL, a percentage ``percentualValue`` (Asaas applies it to the net
+    value)."""
+    rules: list[dict[str, Any]] = []
+    for share in shares:
+        if share.fixed_amount is not None:
+            rules.append(
+                {"walletId": share.wallet_id, "fixedValue": to_decimal(share.fixed_amount)}
+            )
+        elif share.percent is not None:
+            rules.append({"walletId": share.wallet_id, "percentualValue": share.percent})
+    return rules
+
+
+def money_facts_of(payment: dict[str, Any]) -> ProviderMoneyFacts:
+    """An Asaas payment object's money: once received or confirmed, fee = ``value`` -
+    ``netValue`` and net = ``netValue`` (BRL centavos), authorised and captured = ``value``
+    (Asaas captures a card at once); nothing before, when ``netValue`` is only an estimate.
+    Raises AsaasMoneyError for an amount that is not whole centavos."""
+    if payment_status(payment) != _S.SUCCEEDED or payment.get("netValue") is None:
+        return ProviderMoneyFacts()
+    value = to_minor(payment.get("value"))
+    net = to_minor(payment.get("netValue"))
+    return ProviderMoneyFacts(
+        fee_amount=value - net,
+        net_amount=net,
+        settlement_currency=CURRENCY,
+        amount_authorized=value,
+        amount_captured=value,
+    )
 
 
 def _find_refund(payment: dict[str, Any], reference: str) -> dict[str, Any] | None:
@@ -215,7 +255,9 @@ class AsaasPaymentProvider:
                 provider=PROVIDER,
                 operation=operation,
             )
-        split = split_rules()  # ImproperlyConfigured before anything is sent
+        # The payment's own split (frozen from its order), else ASAAS_SPLIT; a malformed setting
+        # raises ImproperlyConfigured before anything is sent.
+        split = split_of(request.split) if request.split else split_rules()
         ours = _our_row(Payment, request.reference)
         cpf_cnpj = _tax_document(ours, operation)  # refused before anything is sent
         client = self._client()
@@ -368,6 +410,21 @@ class AsaasPaymentProvider:
             return {**seen, "deleted": True}
 
         return self._to_payment(self._check_then_send(ended, send))
+
+    # money facts ---------------------------------------------------------------------------
+
+    def money_facts(self, *, provider_payment_id: str) -> ProviderMoneyFacts:
+        """Fee and net of the Asaas payment (``GET /payments/{id}``: ``value`` - ``netValue``)
+        once it was received or confirmed (``money_facts_of``). Read-only, safe to repeat.
+        Raises ProviderRejected (e.g. 404) or ProviderUnavailable (also for an unreadable
+        amount)."""
+        answer = self._client().get_payment(provider_payment_id)
+        try:
+            return money_facts_of(answer)
+        except AsaasMoneyError as exc:
+            raise ProviderUnavailable(
+                f"{PROVIDER}: unreadable payment value ({exc}).", provider=PROVIDER
+            ) from None
 
     # retrieve ------------------------------------------------------------------------------
 

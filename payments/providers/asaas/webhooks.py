@@ -178,6 +178,7 @@ def payment_fact_from(parsed: ParsedWebhook) -> PaymentFact:
     reason, customer_reason = CARD_FAILURES.get(parsed.event_type, ("", ""))
     if status == S.OVERDUE:
         reason = PIX_EXPIRED_REASON
+    fee, net = _fee_and_net(data) if status == S.SUCCEEDED else (None, None)
     return PaymentFact(
         provider=PROVIDER,
         status=status,
@@ -191,7 +192,20 @@ def payment_fact_from(parsed: ParsedWebhook) -> PaymentFact:
         # Paid although we hold it cancelled: a charge Asaas shows live was restored first.
         reopens=data.get("deleted") is False,
         order_action=settings.ASAAS_PIX_EXPIRED_ORDER_ACTION if status == S.OVERDUE else "",
+        fee_amount=fee,
+        net_amount=net,
+        settlement_currency=CURRENCY if fee is not None else "",
     )
+
+
+def _fee_and_net(data: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """Asaas's fee (``value`` - ``netValue``) and ``netValue``, in centavos; (None, None) when
+    either is missing or unreadable, or the net is negative or above the value."""
+    value = _readable_minor(data.get("value"))
+    net = _readable_minor(data.get("netValue")) if data.get("netValue") is not None else None
+    if value is None or net is None or not 0 <= net <= value:
+        return None, None
+    return value - net, net
 
 
 REFUND_ITEM_STATUS = {"DONE": RefundFactStatus.SUCCEEDED, "CANCELLED": RefundFactStatus.FAILED}

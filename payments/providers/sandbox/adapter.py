@@ -24,7 +24,13 @@ from integrations.exceptions import ProviderRejected
 from integrations.models import SandboxWebhook
 from integrations.sandbox import SandboxEvent, sandbox_emit, sandbox_maybe_fail
 from payments.models import Payment, PaymentMethod, PaymentStatus
-from payments.providers.base import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+from payments.providers.base import (
+    PaymentRequest,
+    ProviderMoneyFacts,
+    ProviderPayment,
+    ProviderRefund,
+    RefundRequest,
+)
 
 ENDPOINT = "sandbox-payments"
 DECLINED_SUFFIX = 13
@@ -32,6 +38,10 @@ DECLINED_SUFFIX = 13
 # (succeeded, or failed when declined) from OUTCOME_AFTER.
 PROCESSING_AFTER = timedelta(seconds=1)
 OUTCOME_AFTER = timedelta(seconds=2)
+# The sandbox's fee on a succeeded payment: 2.99 % (rounded down) plus 39 minor units, never more
+# than the amount.
+FEE_BASIS_POINTS = 299
+FEE_FIXED = 39
 
 
 def _provider_id(prefix: str, reference: str) -> str:
@@ -149,6 +159,24 @@ class SandboxPaymentProvider:
         sandbox_maybe_fail(self.name)
         row = self._row(provider_payment_id, operation="payment.retrieve")
         return _answer(row, _status_of(row))
+
+    def money_facts(self, *, provider_payment_id: str) -> ProviderMoneyFacts:
+        """Fee and net of a succeeded sandbox payment (2.99 % + 39 minor units, in its own
+        currency, available at once), authorised and captured in full; nothing known before it
+        succeeded. Raises ProviderRejected for an unknown id."""
+        sandbox_maybe_fail(self.name)
+        row = self._row(provider_payment_id, operation="payment.money_facts")
+        if row["status"] != PaymentStatus.SUCCEEDED and _status_of(row) != PaymentStatus.SUCCEEDED:
+            return ProviderMoneyFacts()
+        amount = int(row["amount"])
+        fee = min(amount * FEE_BASIS_POINTS // 10_000 + FEE_FIXED, amount)
+        return ProviderMoneyFacts(
+            fee_amount=fee,
+            net_amount=amount - fee,
+            settlement_currency=str(row["currency"]),
+            amount_authorized=amount,
+            amount_captured=amount,
+        )
 
     def _row(self, provider_payment_id: str, *, operation: str) -> dict[str, Any]:
         """Our row for the sandbox's id: the sandbox's only memory. Raises ProviderRejected."""

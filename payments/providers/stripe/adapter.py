@@ -8,12 +8,20 @@ reference (``payment:<pk>``, ``refund:<pk>``) is both the idempotency key and
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 
 from integrations.exceptions import ProviderRejected
 from payments.models import Payment, PaymentMethod, PaymentStatus, Refund
-from payments.providers.base import PaymentRequest, ProviderPayment, ProviderRefund, RefundRequest
+from payments.providers.base import (
+    PaymentRequest,
+    ProviderMoneyFacts,
+    ProviderPayment,
+    ProviderRefund,
+    RefundRequest,
+)
 from payments.providers.stripe.client import StripeGateway, StripePaymentIntent
 
 # Stripe PaymentIntent status -> our PaymentStatus.
@@ -142,6 +150,25 @@ class StripePaymentProvider:
         """Stripe's current view of the PaymentIntent (``GET``; safe to repeat). Raises
         ProviderUnavailable or ProviderRejected (unknown id)."""
         return _payment(self.gateway.retrieve_payment_intent(intent_id=provider_payment_id))
+
+    def money_facts(self, *, provider_payment_id: str) -> ProviderMoneyFacts:
+        """The PaymentIntent's authorised and captured amounts and, once Stripe created the
+        charge's balance transaction, its fee, net (settlement currency) and ``available_on``
+        (``client.StripeGateway.retrieve_money_facts``). Read-only, safe to repeat. Raises
+        ProviderUnavailable or ProviderRejected (unknown id)."""
+        facts = self.gateway.retrieve_money_facts(intent_id=provider_payment_id)
+        return ProviderMoneyFacts(
+            fee_amount=facts.fee,
+            net_amount=facts.net,
+            settlement_currency=facts.currency,
+            funds_available_at=(
+                datetime.fromtimestamp(facts.available_on, tz=UTC)
+                if facts.available_on is not None
+                else None
+            ),
+            amount_authorized=facts.amount_authorized,
+            amount_captured=facts.amount_captured,
+        )
 
     def refund(self, *, request: RefundRequest) -> ProviderRefund:
         """Refund ``request.amount`` of the PaymentIntent (full or partial; ``metadata[reference]``).

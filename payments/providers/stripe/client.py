@@ -60,6 +60,24 @@ class StripeRefund:
 
 
 @dataclass(frozen=True)
+class StripeMoneyFacts:
+    """A PaymentIntent's money as Stripe reports it: the authorised and captured amounts (its
+    latest Charge's ``amount`` / ``amount_captured``, else ``amount_capturable`` +
+    ``amount_received`` / ``amount_received``), and the charge's balance transaction (``fee``,
+    ``net`` in its settlement ``currency``, ``available_on``) once Stripe created one (None
+    before: an uncaptured or still pending charge)."""
+
+    amount_authorized: int | None
+    amount_captured: int | None
+    fee: int | None = None
+    net: int | None = None
+    currency: str = ""
+    """Upper-case ISO 4217 of fee and net."""
+    available_on: int | None = None
+    """Unix seconds."""
+
+
+@dataclass(frozen=True)
 class _CallContext:
     operation: str
     subject: models.Model | None
@@ -261,6 +279,41 @@ class StripeGateway:
         with self._call("retrieve_payment", subject):
             intent = self._client.v1.payment_intents.retrieve(intent_id)
         return _intent(intent)
+
+    def retrieve_money_facts(
+        self, *, intent_id: str, subject: models.Model | None = None
+    ) -> StripeMoneyFacts:
+        """``GET /v1/payment_intents/{id}?expand[]=latest_charge.balance_transaction``; when the
+        balance transaction comes back as an id only, ``GET /v1/balance_transactions/{id}``."""
+        with self._call("retrieve_money_facts", subject):
+            intent = self._client.v1.payment_intents.retrieve(
+                intent_id, {"expand": ["latest_charge.balance_transaction"]}
+            )
+            charge = intent.latest_charge
+            if isinstance(charge, str) or charge is None:
+                received = int(intent.amount_received or 0)
+                capturable = int(intent.amount_capturable or 0)
+                held = received + capturable
+                return StripeMoneyFacts(
+                    amount_authorized=held or None, amount_captured=received if held else None
+                )
+            txn = charge.balance_transaction
+            if isinstance(txn, str):
+                txn = self._client.v1.balance_transactions.retrieve(txn)
+        facts = StripeMoneyFacts(
+            amount_authorized=int(charge.amount),
+            amount_captured=int(charge.amount_captured or 0),
+        )
+        if txn is None:
+            return facts
+        return StripeMoneyFacts(
+            amount_authorized=facts.amount_authorized,
+            amount_captured=facts.amount_captured,
+            fee=int(txn.fee),
+            net=int(txn.net),
+            currency=str(txn.currency).upper(),
+            available_on=int(txn.available_on),
+        )
 
     def create_refund(
         self,
