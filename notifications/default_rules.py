@@ -62,6 +62,42 @@ _EXCEPTIONS_PT = (
     "{% endif %}" + PT_TRACKING,
 )
 
+_EN_METHOD = (
+    '{% if method == "card" %}card{% elif method == "pix" %}Pix{% elif method == "boleto" %}'
+    "boleto{% else %}{{ method }}{% endif %}"
+)
+_PT_METHOD = (
+    '{% if method == "card" %}cartão{% elif method == "pix" %}Pix{% elif method == "boleto" %}'
+    "boleto{% else %}{{ method }}{% endif %}"
+)
+_LINES = (
+    "{% for line in lines %}\n{{ line.quantity }} x {{ line.description }}: "
+    "{{ line.total_amount|money:currency }}{% endfor %}"
+)
+# The customer's receipt when a payment succeeds: amount, method and the order's lines (never
+# the provider's fee). E-mail only. Seeded by 0014_seed_payment_receipt_rule.
+RECEIPT_RULE: dict[str, Any] = {
+    "event_type": "payment.succeeded",
+    "template": "payment_receipt",
+    "channels": "email",
+    "subject_en": "Receipt for your payment for " + N_ORDER,
+    "body_en": "Thank you! We received your payment of {{ money }} by "
+    + _EN_METHOD
+    + " for "
+    + N_ORDER
+    + ".{% if lines %}\n\nItems:"
+    + _LINES
+    + "{% endif %}\n\nAmount paid: {{ money }}",
+    "subject_pt_br": "Recibo do seu pagamento " + PT_DO,
+    "body_pt_br": "Obrigado! Recebemos seu pagamento de {{ money }} por "
+    + _PT_METHOD
+    + " "
+    + PT_DO
+    + ".{% if lines %}\n\nItens:"
+    + _LINES
+    + "{% endif %}\n\nValor pago: {{ money }}",
+}
+
 DEFAULT_RULES: list[dict[str, Any]] = [
     {
         "event_type": "order.paid",
@@ -234,6 +270,9 @@ DEFAULT_RULES: list[dict[str, Any]] = [
         "dias úteis para aparecer no seu extrato.",
     },
 ]
+
+
+DEFAULT_RULES.append(RECEIPT_RULE)
 
 
 def seed_default_rules(model: Any) -> int:

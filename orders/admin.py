@@ -58,8 +58,13 @@ ORDER_PAGE_URLS: list[Callable[[admin.ModelAdmin[Any]], list[URLPattern]]] = []
 
 @admin.register(Order)
 class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
-    list_display = ("number", "customer", "status", "total", "placed_at")
-    list_filter = ("status", "currency", ("placed_at", admin.DateFieldListFilter))
+    list_display = ("number", "customer", "status", "total", "paid", "paid_status", "placed_at")
+    list_filter = (
+        "status",
+        "paid_status",
+        "currency",
+        ("placed_at", admin.DateFieldListFilter),
+    )
     # Searched by get_search_results: exact number, exact e-mail, or part of the name.
     search_fields = ("number",)
     search_help_text = (
@@ -78,6 +83,8 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "shipping_amount",
         "discount_amount",
         "total_amount",
+        "amount_paid",
+        "paid_status",
         "source",
         "external_id",
         "external_updated_at",
@@ -88,6 +95,7 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
     )
     change_form_template = "admin/orders/order/change_form.html"
     total = money_column("total_amount", "currency", "Total")
+    paid = money_column("amount_paid", "currency", "Amount paid")
     subtotal = money_column("subtotal_amount", "currency", "Subtotal")
     shipping = money_column("shipping_amount", "currency", "Shipping")
     discount = money_column("discount_amount", "currency", "Discount")
@@ -96,6 +104,7 @@ class OrderAdmin(MoneyFieldsAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
         "shipping_amount": "shipping",
         "discount_amount": "discount",
         "total_amount": "total",
+        "amount_paid": "paid",
     }
     actions = ["place_again"]
 

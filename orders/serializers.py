@@ -151,6 +151,8 @@ class OrderSerializer(serializers.ModelSerializer[Order]):
             "shipping_amount",
             "discount_amount",
             "total_amount",
+            "amount_paid",
+            "paid_status",
             "placed_at",
             "lines",
             "shipping_address",

@@ -100,7 +100,18 @@ class PaymentAdmin(
     change_form_template = "admin/payments/payment/change_form.html"
     total = money_column("amount", "currency", "Amount")
     refunded = money_column("amount_refunded", "currency", "Amount refunded")
-    money_fields = {"amount": "total", "amount_refunded": "refunded"}
+    fee = money_column("fee_amount", "settlement_currency", "Provider fee")
+    net = money_column("net_amount", "settlement_currency", "Net")
+    authorized = money_column("amount_authorized", "currency", "Amount authorised")
+    captured = money_column("amount_captured", "currency", "Amount captured")
+    money_fields = {
+        "amount": "total",
+        "amount_refunded": "refunded",
+        "fee_amount": "fee",
+        "net_amount": "net",
+        "amount_authorized": "authorized",
+        "amount_captured": "captured",
+    }
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Payment], search_term: str

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from integrations.events import EventType, MoneyPayload, Payload, register_event_types
@@ -13,6 +13,28 @@ class PaymentPayload(MoneyPayload):
     """The order's number."""
     provider: str
     method: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaymentSucceededPayload(PaymentPayload):
+    """``payment.succeeded``: the payment, plus its order's lines for the customer's receipt.
+    Events recorded before the lines were added read them as []."""
+
+    lines: list[dict[str, str | int]] = field(default_factory=list)
+    """One per order line: ``sku``, ``description``, ``quantity``, ``unit_amount`` and
+    ``total_amount`` (minor units of ``currency``)."""
+
+    example_values: ClassVar[Mapping[str, Any]] = {
+        "lines": [
+            {
+                "sku": "MUG-1",
+                "description": "Coffee mug",
+                "quantity": 2,
+                "unit_amount": 2_500,
+                "total_amount": 5_000,
+            }
+        ]
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +148,12 @@ register_event_types(
     EventType(
         "payment.processing", "Payment processing", "{money} processing", payload=PaymentPayload
     ),
-    EventType("payment.succeeded", "Payment succeeded", "{money} received", payload=PaymentPayload),
+    EventType(
+        "payment.succeeded",
+        "Payment succeeded",
+        "{money} received",
+        payload=PaymentSucceededPayload,
+    ),
     EventType(
         "payment.failed",
         "Payment failed",

@@ -16,7 +16,7 @@ from integrations.exceptions import InvalidTransition
 from integrations.models import DomainEvent
 from integrations.money import format_money
 from integrations.transitions import ensure_transition, lock
-from orders.models import ORDER_TRANSITIONS, Order, OrderStatus, PaidStatus
+from orders.models import ORDER_TRANSITIONS, Order, OrderLine, OrderStatus, PaidStatus
 from orders.services import order_mark_paid, order_mark_refunded, order_record_money
 from payments.disputes import paid_after_cancel_detail, reconciliation_flag
 from payments.exceptions import (
@@ -55,6 +55,20 @@ def _payment_data(payment: Payment, **extra: Any) -> dict[str, Any]:
         "method": payment.method,
         **extra,
     }
+
+
+def _order_lines(order_id: int) -> list[dict[str, str | int]]:
+    """The order's lines as ``payment.succeeded`` carries them (the customer's receipt)."""
+    return [
+        {
+            "sku": line.sku,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_amount": line.unit_amount,
+            "total_amount": line.total_amount,
+        }
+        for line in OrderLine.objects.filter(order_id=order_id).order_by("id")
+    ]
 
 
 def payment_create(
@@ -272,6 +286,7 @@ def payment_mark_succeeded(*, payment: Payment, occurred_at: datetime | None = N
             target=PaymentStatus.SUCCEEDED,
             occurred_at=occurred_at,
             update_fields={"succeeded_at": occurred_at or timezone.now()},
+            data={"lines": _order_lines(payment.order_id)},
         )
         order, _ = order_record_money(
             order=payment.order, received=payment.amount, currency=payment.currency

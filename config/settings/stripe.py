@@ -1,6 +1,8 @@
 """Stripe (cards, worldwide). Enabled by STRIPE_ENABLED; the system checks refuse to start without
 its secrets (payments/providers/stripe/__init__.py declares them)."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.settings.env import env
 
 STRIPE_ENABLED = env.bool("STRIPE_ENABLED", default=False)
@@ -15,3 +17,11 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Test mode and demos: confirm new PaymentIntents with this payment method (e.g. pm_card_visa).
 STRIPE_CONFIRM_PAYMENT_METHOD = env.str("STRIPE_CONFIRM_PAYMENT_METHOD", default="")
+# "manual": card payments are only authorised when confirmed (Stripe holds the amount,
+# requires_capture) and captured later; the payment's authorised and captured amounts show the
+# difference. "automatic" (default): captured at once.
+STRIPE_CAPTURE_METHOD = env.str("STRIPE_CAPTURE_METHOD", default="automatic")
+if STRIPE_CAPTURE_METHOD not in ("automatic", "manual"):
+    raise ImproperlyConfigured(
+        f"STRIPE_CAPTURE_METHOD is {STRIPE_CAPTURE_METHOD!r}; it must be automatic or manual."
+    )

@@ -63,6 +63,8 @@ class FakeAsaas:
     faults: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
+    fee: Decimal = Decimal("0.99")
+    """Asaas's fee per charge: ``netValue`` is ``value`` less this."""
 
     def fail(self, method: str, path: str, *faults: str) -> None:
         """The next requests to ``method path`` (path without /v3) meet these faults, in order."""
@@ -84,7 +86,7 @@ class FakeAsaas:
         return {
             **p,
             "value": _num(p["value"]),
-            "netValue": _num(p["value"] - Decimal("0.99")),
+            "netValue": _num(p["value"] - self.fee),
             "refunds": [{**r, "value": _num(r["value"])} for r in p["refunds"]] or None,
         }
 
@@ -159,6 +161,9 @@ class FakeAsaas:
         value = body["value"]
         if not isinstance(value, Decimal) or value <= 0:
             return 400, _error("invalid_value", "value inválido.")
+        refused = self._split_refused(body.get("split"), value - self.fee)
+        if refused:
+            return 400, _error("invalid_split", refused)
         pid = f"pay_{next(self.ids):012d}"
         payment = {
             "object": "payment",
@@ -181,6 +186,32 @@ class FakeAsaas:
         }
         self.payments[pid] = payment
         return 200, self.payment_json(payment)
+
+    @staticmethod
+    def _split_refused(split: Any, net: Decimal) -> str:
+        """Why Asaas refuses a ``split`` array (docs split-in-single-payments), or '': each item
+        a ``walletId`` with ``fixedValue`` or ``percentualValue`` (> 0; a percentage at most 100,
+        applied to the net value), and the parts together never above the net value."""
+        if split is None:
+            return ""
+        if not isinstance(split, list):
+            return "split deve ser uma lista."
+        total = Decimal(0)
+        for item in split:
+            if not isinstance(item, dict) or not str(item.get("walletId") or "").strip():
+                return "walletId é obrigatório em cada item do split."
+            fixed, percent = item.get("fixedValue"), item.get("percentualValue")
+            if (fixed is None) == (percent is None):
+                return "Informe fixedValue ou percentualValue em cada item do split."
+            share = fixed if fixed is not None else percent
+            if not isinstance(share, Decimal | int) or share <= 0:
+                return "O valor do split deve ser positivo."
+            if percent is not None and percent > 100:
+                return "O percentual do split não pode passar de 100."
+            total += Decimal(share) if fixed is not None else net * Decimal(share) / 100
+        if total > net:
+            return "O valor total do split excede o valor líquido da cobrança."
+        return ""
 
     def delete_payment(self, payment: dict[str, Any]) -> tuple[int, Any]:
         # "Somente cobranças aguardando pagamento ou vencidas podem ser removidas" (docs).

@@ -1,7 +1,15 @@
 """A small fake Stripe API on 127.0.0.1, speaking the documented v1 endpoints with form bodies.
 
 * ``POST /v1/payment_intents``, ``POST /v1/payment_intents/{id}/confirm``, ``/cancel``,
-  ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds``; ``Authorization: Bearer <key>`` checked.
+  ``/capture``, ``GET /v1/payment_intents/{id}``, ``POST /v1/refunds``,
+  ``GET /v1/balance_transactions/{id}``; ``Authorization: Bearer <key>`` checked.
+* A paid intent has a Charge (``latest_charge``) and, once captured, the charge's balance
+  transaction (``amount``, ``fee`` = ``fee_basis_points`` of it rounded + ``fee_fixed``, ``net``,
+  ``fee_details``, ``available_on``, ``currency`` = ``settlement_currency`` or the intent's).
+  ``capture_method=manual`` leaves it ``requires_capture`` with ``amount_capturable`` until
+  ``/capture`` (optionally ``amount_to_capture``, never more than capturable). ``expand[]`` on a
+  GET expands ``latest_charge`` and ``latest_charge.balance_transaction`` as Stripe does; any
+  other path is refused (400, as Stripe refuses what cannot be expanded).
 * ``/cancel`` refuses, like Stripe, an intent that succeeded, was canceled or is processing
   (400 ``payment_intent_unexpected_state``) and a ``cancellation_reason`` outside the API's enum;
   ``succeed(id)`` is the customer paying out of band, never on a canceled intent.
@@ -56,6 +64,11 @@ class FakeStripe:
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: dict[str, list[str]] = field(default_factory=dict)
     refund_status: str = "succeeded"
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balance_transactions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fee_basis_points: int = 290
+    fee_fixed: int = 30
+    settlement_currency: str = ""
     lock: threading.RLock = field(default_factory=threading.RLock)
     _stored: dict[str, tuple[str, Answer]] = field(default_factory=dict)
     _seq: int = 0
@@ -126,7 +139,9 @@ class FakeStripe:
                     404, "invalid_request_error", "resource_missing", "No such payment_intent"
                 ), True
             if method == "GET" and len(parts) == 3:
-                return Answer(200, dict(intent)), False
+                return self._expanded(intent, form)
+            if method == "POST" and parts[3:] == ["capture"]:
+                return self._capture(intent, form)
             if method == "POST" and parts[3:] == ["confirm"]:
                 return self._confirm(
                     intent, form.get("payment_method") or intent.get("payment_method") or ""
@@ -135,6 +150,16 @@ class FakeStripe:
                 return self._cancel(intent, form)
         if method == "POST" and parts == ["v1", "refunds"]:
             return self._create_refund(form)
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "balance_transactions"]:
+            txn = self.balance_transactions.get(parts[2])
+            if txn is None:
+                return _error(
+                    404,
+                    "invalid_request_error",
+                    "resource_missing",
+                    f"No such balance transaction: '{parts[2]}'",
+                ), True
+            return Answer(200, dict(txn)), False
         return _error(
             404, "invalid_request_error", "resource_missing", "Unrecognized request URL"
         ), True
@@ -151,7 +176,8 @@ class FakeStripe:
             "amount_received": 0,
             "currency": form["currency"],
             "status": "requires_payment_method",
-            "capture_method": "automatic",
+            "amount_capturable": 0,
+            "capture_method": form.get("capture_method") or "automatic",
             "confirmation_method": "automatic",
             "client_secret": "pi_secret_redacted",
             "latest_charge": None,
@@ -190,9 +216,7 @@ class FakeStripe:
             answer.body["error"]["decline_code"] = "generic_decline"
             answer.body["error"]["payment_intent"] = dict(intent)
             return answer, False
-        intent["status"] = "succeeded"
-        intent["amount_received"] = intent["amount"]
-        intent["latest_charge"] = f"ch_{intent['id'][3:]}"
+        self._charge(intent)
         return Answer(200, dict(intent)), False
 
     def _cancel(self, intent: dict[str, Any], form: dict[str, str]) -> tuple[Answer, bool]:
@@ -220,10 +244,109 @@ class FakeStripe:
             intent = self.intents[intent_id]
             if intent["status"] == "canceled":
                 raise ValueError(f"{intent_id} is canceled: Stripe takes no payment for it.")
-            intent["status"] = "succeeded"
-            intent["amount_received"] = intent["amount"]
-            intent["latest_charge"] = f"ch_{intent_id[3:]}"
+            self._charge(intent)
             return dict(intent)
+
+    def _charge(self, intent: dict[str, Any]) -> None:
+        """The customer's payment: a Charge, captured at once unless ``capture_method`` is
+        manual (then the intent ``requires_capture`` the whole amount)."""
+        charge_id = f"ch_{intent['id'][3:]}"
+        intent["latest_charge"] = charge_id
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "captured": False,
+            "balance_transaction": None,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "paid": True,
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        if intent["capture_method"] == "manual":
+            intent["status"] = "requires_capture"
+            intent["amount_capturable"] = intent["amount"]
+            return
+        self._settle(intent, intent["amount"])
+
+    def _settle(self, intent: dict[str, Any], amount: int) -> None:
+        """Capture ``amount`` of the intent's charge: the intent succeeds and the charge gets
+        its balance transaction (fee and net)."""
+        charge = self.charges[intent["latest_charge"]]
+        fee = min((amount * self.fee_basis_points + 5_000) // 10_000 + self.fee_fixed, amount)
+        created = int(time.time())
+        currency = self.settlement_currency or intent["currency"]
+        txn = {
+            "id": f"txn_{intent['id'][3:]}",
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": created + 2 * 86_400,
+            "created": created,
+            "currency": currency,
+            "description": None,
+            "exchange_rate": None,
+            "fee": fee,
+            "fee_details": [
+                {
+                    "amount": fee,
+                    "application": None,
+                    "currency": currency,
+                    "description": "Stripe processing fees",
+                    "type": "stripe_fee",
+                }
+            ],
+            "net": amount - fee,
+            "reporting_category": "charge",
+            "source": charge["id"],
+            "status": "pending",
+            "type": "charge",
+        }
+        self.balance_transactions[txn["id"]] = txn
+        charge.update(captured=True, amount_captured=amount, balance_transaction=txn["id"])
+        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+
+    def _capture(self, intent: dict[str, Any], form: dict[str, str]) -> tuple[Answer, bool]:
+        if intent["status"] != "requires_capture":
+            return _unexpected_state(intent), False
+        raw = form.get("amount_to_capture")
+        amount = intent["amount_capturable"] if raw is None else int(raw) if raw.isdigit() else -1
+        if not 0 < amount <= intent["amount_capturable"]:
+            return _error(
+                400,
+                "invalid_request_error",
+                "amount_too_large",
+                "The amount to capture must be positive and at most the amount capturable.",
+            ), True
+        self._settle(intent, amount)
+        return Answer(200, dict(intent)), False
+
+    def _expanded(self, intent: dict[str, Any], form: dict[str, str]) -> tuple[Answer, bool]:
+        """The intent with the ``expand[]`` paths Stripe can expand on it (the charge and its
+        balance transaction); any other path is refused like Stripe does."""
+        paths = [v for k, v in form.items() if k == "expand" or k.startswith("expand[")]
+        body = dict(intent)
+        for path in paths:
+            if path not in ("latest_charge", "latest_charge.balance_transaction"):
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    "parameter_invalid_string",
+                    f"This property cannot be expanded ({path}).",
+                ), True
+            charge = self.charges.get(intent["latest_charge"] or "")
+            if charge is None:
+                continue
+            charge = dict(charge)
+            if path.endswith(".balance_transaction") and charge["balance_transaction"]:
+                charge["balance_transaction"] = dict(
+                    self.balance_transactions[charge["balance_transaction"]]
+                )
+            if not isinstance(body["latest_charge"], dict) or path.endswith("transaction"):
+                body["latest_charge"] = charge
+        return Answer(200, body), False
 
     def _create_refund(self, form: dict[str, str]) -> tuple[Answer, bool]:
         intent = self.intents.get(form.get("payment_intent", ""))

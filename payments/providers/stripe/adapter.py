@@ -107,6 +107,11 @@ class StripePaymentProvider:
             reference=request.reference,
             payment_method_types=[PAYMENT_METHOD_TYPES.get(request.method, "card")],
             payment_method=str(getattr(settings, "STRIPE_CONFIRM_PAYMENT_METHOD", "") or ""),
+            capture_method=(
+                "manual"
+                if getattr(settings, "STRIPE_CAPTURE_METHOD", "automatic") == "manual"
+                else "automatic"
+            ),
             subject=_subject(request.reference),
         )
         return _payment(intent)

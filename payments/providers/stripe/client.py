@@ -220,16 +220,19 @@ class StripeGateway:
         reference: str,
         payment_method_types: list[str],
         payment_method: str = "",
+        capture_method: Literal["automatic", "manual"] = "automatic",
         subject: models.Model | None = None,
     ) -> StripePaymentIntent:
         """``POST /v1/payment_intents`` with ``Idempotency-Key: <reference>``; confirmed at once
-        when ``payment_method`` is given."""
+        when ``payment_method`` is given; ``capture_method=manual`` only authorises it."""
         params: PaymentIntentCreateParams = {
             "amount": amount,
             "currency": currency.lower(),
             "metadata": {"reference": reference},
             "allowed_payment_method_types": list(payment_method_types),
         }
+        if capture_method == "manual":
+            params["capture_method"] = "manual"
         if payment_method:
             params["payment_method"] = payment_method
             params["confirm"] = True
@@ -283,8 +286,8 @@ class StripeGateway:
     def retrieve_money_facts(
         self, *, intent_id: str, subject: models.Model | None = None
     ) -> StripeMoneyFacts:
-        """``GET /v1/payment_intents/{id}?expand[]=latest_charge.balance_transaction``; when the
-        balance transaction comes back as an id only, ``GET /v1/balance_transactions/{id}``."""
+        """``GET /v1/payment_intents/{id}?expand[]=latest_charge.balance_transaction``: one call
+        gives the charge and its balance transaction."""
         with self._call("retrieve_money_facts", subject):
             intent = self._client.v1.payment_intents.retrieve(
                 intent_id, {"expand": ["latest_charge.balance_transaction"]}
@@ -297,14 +300,12 @@ class StripeGateway:
                 return StripeMoneyFacts(
                     amount_authorized=held or None, amount_captured=received if held else None
                 )
-            txn = charge.balance_transaction
-            if isinstance(txn, str):
-                txn = self._client.v1.balance_transactions.retrieve(txn)
+        txn = charge.balance_transaction
         facts = StripeMoneyFacts(
             amount_authorized=int(charge.amount),
             amount_captured=int(charge.amount_captured or 0),
         )
-        if txn is None:
+        if txn is None or isinstance(txn, str):
             return facts
         return StripeMoneyFacts(
             amount_authorized=facts.amount_authorized,
