@@ -5,6 +5,7 @@ row lock (neither is lost from amount_paid)."""
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from integrations.models import DomainEvent
 from orders.models import OrderStatus, PaidStatus
@@ -93,3 +94,25 @@ def test_two_payments_of_one_order_succeeding_at_once_both_count(settings) -> No
     assert list(ReconciliationException.objects.values_list("kind", flat=True)) == [
         ReconciliationException.Kind.OVER_PAYMENT
     ]
+
+
+@pytest.mark.django_db
+def test_the_payment_page_shows_fee_net_and_captured_as_money(admin_client) -> None:
+    payment = make_paid_payment(amount=10_000)
+    payment_record_money(
+        payment=payment,
+        fee_amount=350,
+        net_amount=9_650,
+        settlement_currency="BRL",
+        amount_authorized=10_000,
+        amount_captured=10_000,
+    )
+
+    html = admin_client.get(
+        reverse("admin:payments_payment_change", args=[payment.pk])
+    ).content.decode()
+
+    assert "Provider fee" in html and "R$ 3,50" in html
+    assert "Net" in html and "R$ 96,50" in html
+    assert "Amount captured" in html
+    assert ">350<" not in html and ">9650<" not in html
