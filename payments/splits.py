@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
+from integrations.money import format_money
 from integrations.transitions import lock
 from orders.models import Order
 from payments.exceptions import SplitNotAllowed
@@ -26,9 +27,10 @@ class SplitPartInput:
     percent: Decimal | None = None
 
 
-def split_problem(parts: Sequence[SplitPartInput], amount: int) -> str:
-    """Why ``parts`` cannot split ``amount`` (minor units), or '' when they can: each part is a
-    positive fixed amount or a percentage in (0, 100], no wallet twice, and the fixed amounts
+def split_problem(parts: Sequence[SplitPartInput], amount: int, currency: str) -> str:
+    """Why ``parts`` cannot split ``amount`` (minor units of ``currency``), or '' when they can:
+    each part is a positive fixed amount or a percentage in (0, 100] with at most two decimals,
+    no wallet twice, and the fixed amounts
     plus the percentages of ``amount`` (rounded up) never exceed it. The provider applies
     percentages to the net value, which is at most ``amount``, so this bound holds there too."""
     wallets = [part.wallet_id.strip() for part in parts]
@@ -46,14 +48,23 @@ def split_problem(parts: Sequence[SplitPartInput], amount: int) -> str:
                 return f"Split part {part.wallet_id}: the fixed amount must be positive."
             fixed += part.fixed_amount
         elif part.percent is not None:
-            if not (part.percent.is_finite() and 0 < part.percent <= 100):
-                return f"Split part {part.wallet_id}: the percentage must be in (0, 100]."
+            exponent = part.percent.as_tuple().exponent
+            if not (
+                part.percent.is_finite()
+                and isinstance(exponent, int)
+                and exponent >= -2
+                and 0 < part.percent <= 100
+            ):
+                return (
+                    f"Split part {part.wallet_id}: the percentage must be in (0, 100], "
+                    "with at most two decimals."
+                )
             percent += part.percent
     share = int((Decimal(amount) * percent / 100).to_integral_value(rounding=ROUND_CEILING))
     if percent > 100 or fixed + share > amount:
         return (
-            f"The split parts ({fixed} fixed + {percent}%) exceed the {amount} they split "
-            "(minor units)."
+            f"The split parts ({format_money(fixed, currency)} fixed + {percent}%) exceed the "
+            f"{format_money(amount, currency)} they split."
         )
     return ""
 
@@ -81,7 +92,7 @@ def order_split_set(*, order: Order, parts: Sequence[SplitPartInput]) -> list[Or
     total."""
     with transaction.atomic():
         order = lock(order)
-        problem = split_problem(parts, order.total_amount)
+        problem = split_problem(parts, order.total_amount, order.currency)
         if problem:
             raise SplitNotAllowed(problem)
         OrderSplitPart.objects.filter(order=order).delete()
@@ -104,7 +115,7 @@ def frozen_split(order: Order, amount: int) -> list[dict[str, Any]]:
         SplitPartInput(wallet_id=row.wallet_id, fixed_amount=row.fixed_amount, percent=row.percent)
         for row in rows
     ]
-    problem = split_problem(parts, amount)
+    problem = split_problem(parts, amount, order.currency)
     if problem:
         raise SplitNotAllowed(problem)
     return [

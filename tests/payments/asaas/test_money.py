@@ -93,6 +93,8 @@ def test_an_order_without_parts_uses_asaas_split_setting(settings, fake_asaas: F
             SplitPartInput(wallet_id="w2", percent=Decimal("30")),
         ],
         [SplitPartInput(wallet_id="w", percent=Decimal("100.01"))],
+        [SplitPartInput(wallet_id="w", percent=Decimal("12.345"))],
+        [SplitPartInput(wallet_id=" ", fixed_amount=1)],
         [SplitPartInput(wallet_id="w", fixed_amount=1, percent=Decimal("1"))],
         [
             SplitPartInput(wallet_id="w", fixed_amount=1),
@@ -102,9 +104,28 @@ def test_an_order_without_parts_uses_asaas_split_setting(settings, fake_asaas: F
 )
 def test_split_parts_exceeding_the_total_or_malformed_are_refused(parts) -> None:
     order = make_order(amount=20_000)
+    order_split_set(order=order, parts=[SplitPartInput(wallet_id="kept", fixed_amount=100)])
     with pytest.raises(SplitNotAllowed):
         order_split_set(order=order, parts=parts)
-    assert not order.split_parts.exists()
+    assert list(order.split_parts.values_list("wallet_id", flat=True)) == ["kept"]
+
+
+def test_the_refusal_names_the_amounts_as_money() -> None:
+    order = make_order(amount=20_000)
+    with pytest.raises(SplitNotAllowed, match=r"R\$ 200,01 fixed \+ 0%\) exceed the R\$ 200,00"):
+        order_split_set(order=order, parts=[SplitPartInput(wallet_id="w", fixed_amount=20_001)])
+
+
+def test_parts_up_to_the_total_are_accepted() -> None:
+    order = make_order(amount=20_000)
+    order_split_set(
+        order=order,
+        parts=[
+            SplitPartInput(wallet_id="w1", fixed_amount=10_000),
+            SplitPartInput(wallet_id="w2", percent=Decimal("50")),
+        ],
+    )
+    assert order.split_parts.count() == 2
 
 
 def test_a_partial_payment_smaller_than_the_fixed_parts_is_refused(fake_asaas) -> None:
