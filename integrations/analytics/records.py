@@ -9,6 +9,7 @@ warehouse (file name) each keep it once. The schema is documented in docs/analyt
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 
-from integrations.analytics.pii import redact
+from integrations.analytics.pii import looks_like_pii, redact
 from integrations.models import DomainEvent
 
 SCHEMA_VERSION = 1
@@ -123,11 +124,18 @@ def _describe_default(event: DomainEvent) -> tuple[str, Mapping[str, Any]]:
     return event.type, data
 
 
+EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,99}")
+"""What a source's event name may be; anything else (words with spaces, an e-mail) is not a
+name but data, and the record goes under the domain event's type instead."""
+
+
 def analytics_record(event: DomainEvent) -> AnalyticsRecord:
     """The record of ``event``. Needs no query unless the event has a subject whose content
     type is not cached yet. Never includes the subject's or actor's label (they hold names)."""
     source = analytics_source_for(event.type)
     name, raw = source.describe(event) if source else _describe_default(event)
+    if not EVENT_NAME.fullmatch(name) or looks_like_pii(name):
+        name = event.type
     properties, redaction = redact(event.type, raw)
     subject_type = ""
     if event.subject_type_id:
