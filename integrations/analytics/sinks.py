@@ -119,6 +119,8 @@ class SegmentSink:
 def _segment_client(write_key: str, host: str, timeout: float) -> Any:
     from segment.analytics.client import Client  # type: ignore[import-untyped]
 
+    # Its debug log line holds the whole request body, write key included: never let it out.
+    logging.getLogger("segment").setLevel(logging.WARNING)
     return Client(write_key=write_key, host=host, sync_mode=True, timeout=timeout, max_retries=0)
 
 

@@ -89,3 +89,15 @@ def test_pii_rules_with_an_unknown_action_refuse_to_start(settings):
 
     assert [e.id for e in check_analytics_settings()] == ["analytics.E002"]
     assert "analytics" in checks.registry.registry.tags_available()
+
+
+def test_gunicorn_refuses_to_start_with_a_sink_and_no_hash_key(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from integrations.checks import refuse_to_start_on_provider_errors
+
+    settings.ANALYTICS_SEGMENT_WRITE_KEY = "a-write-key"
+    settings.ANALYTICS_PII_HASH_KEY = ""
+    with pytest.raises(ImproperlyConfigured, match=r"analytics\.E001"):
+        refuse_to_start_on_provider_errors()
+    assert "a-write-key" not in str(check_analytics_settings()[0].msg)

@@ -4,6 +4,7 @@ warehouse through one Delivery per sink, with stable ids, and a sink that is dow
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -214,3 +215,14 @@ def test_a_usage_event_is_exported_under_the_products_own_name(sinks, commit_eve
     assert line["pii"]["hashed"] == ["email"]
     assert json.dumps(line).count("ana@example.test") == 0
     assert event.occurred_at - timedelta(seconds=1) < datetime.fromisoformat(line["occurred_at"])
+
+
+def test_no_key_reaches_the_logs(sinks, commit_event, customer, caplog):
+    caplog.set_level(logging.DEBUG)
+    sinks.posthog.fail(500)
+    commit_event("order.placed", ORDER, customer=customer)
+
+    assert len(sinks.segment.messages) == 1
+    assert "delivery.failed" in caplog.text
+    assert sinks.segment.write_key not in caplog.text
+    assert sinks.posthog.api_key not in caplog.text
