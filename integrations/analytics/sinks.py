@@ -21,6 +21,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC
 from functools import cache
 from pathlib import Path
@@ -80,7 +81,31 @@ def _breaker(sink: str) -> Iterator[None]:
             breaker_record(sink, failed=failed, trial=permit.trial)
 
 
+BATCH_MESSAGES = 100
+"""Most messages in one backfill request (Segment and PostHog batch endpoints)."""
+BATCH_BYTES = 450 * 1024
+"""Most bytes of one Segment backfill request (Segment refuses more than 500 KB)."""
+
+
+def _chunks(messages: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for message in messages:
+        length = len(json.dumps(message, default=str))
+        if chunk and (len(chunk) >= BATCH_MESSAGES or size + length > BATCH_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(message)
+        size += length
+    if chunk:
+        yield chunk
+
+
 class SegmentSink:
+    """``track`` per record through the SDK's synchronous client; a backfill has the SDK build
+    each message (``send=False``: its checks, 32 KB limit included) and posts them in batches
+    with the SDK's own ``request.post``."""
+
     name = "segment"
     needs_customer = True
 
@@ -88,43 +113,60 @@ class SegmentSink:
         return bool(settings.ANALYTICS_SEGMENT_WRITE_KEY)
 
     def send(self, records: Sequence[AnalyticsRecord], *, backfill: bool = False) -> None:
-        from segment.analytics.request import APIError  # type: ignore[import-untyped]
+        key, host = settings.ANALYTICS_SEGMENT_WRITE_KEY, settings.ANALYTICS_SEGMENT_HOST
+        timeout = settings.ANALYTICS_TIMEOUT_SECONDS
+        batched = backfill and len(records) > 1
+        client = _segment_client(key, host, timeout, not batched)
+        with _breaker(self.name), self._errors():
+            messages = [
+                client.track(
+                    user_id=record.user_id,
+                    event=record.name,
+                    properties=record.sink_properties(),
+                    timestamp=record.occurred_at.astimezone(UTC),
+                    message_id=record.id,
+                )[1]
+                for record in records
+            ]
+            if batched:
+                from segment.analytics.request import post  # type: ignore[import-untyped]
 
-        client = _segment_client(
-            settings.ANALYTICS_SEGMENT_WRITE_KEY,
-            settings.ANALYTICS_SEGMENT_HOST,
-            settings.ANALYTICS_TIMEOUT_SECONDS,
-        )
-        with _breaker(self.name):
-            for record in records:
-                try:
-                    client.track(
-                        user_id=record.user_id,
-                        event=record.name,
-                        properties=record.sink_properties(),
-                        timestamp=record.occurred_at.astimezone(UTC),
-                        message_id=record.id,
-                    )
-                except APIError as exc:
-                    raise _status_error(self.name, exc.status, str(exc.message)) from None
-                except RuntimeError:  # the SDK refuses a message over Segment's 32 KB
-                    raise ProviderRejected(
-                        "segment: message over 32 KB", provider=self.name, operation="track"
-                    ) from None
-                except requests.RequestException as exc:
-                    raise _status_error(self.name, 0, type(exc).__name__) from None
+                for chunk in _chunks(messages):
+                    post(key, host, timeout=timeout, batch=chunk)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        from segment.analytics.request import APIError
+
+        try:
+            yield
+        except APIError as exc:
+            raise _status_error(self.name, exc.status, str(exc.message)) from None
+        except RuntimeError:  # the SDK refuses a message over Segment's 32 KB
+            raise ProviderRejected(
+                "segment: message over 32 KB", provider=self.name, operation="track"
+            ) from None
+        except requests.RequestException as exc:
+            raise _status_error(self.name, 0, type(exc).__name__) from None
 
 
 @cache
-def _segment_client(write_key: str, host: str, timeout: float) -> Any:
+def _segment_client(write_key: str, host: str, timeout: float, send: bool) -> Any:
     from segment.analytics.client import Client  # type: ignore[import-untyped]
 
     # Its debug log line holds the whole request body, write key included: never let it out.
     logging.getLogger("segment").setLevel(logging.WARNING)
-    return Client(write_key=write_key, host=host, sync_mode=True, timeout=timeout, max_retries=0)
+    return Client(
+        write_key=write_key, host=host, sync_mode=True, timeout=timeout, max_retries=0, send=send
+    )
 
 
 class PostHogSink:
+    """``capture`` per record through the SDK's synchronous client; a backfill has the SDK build
+    each event (its ``before_send`` hook hands the finished event over instead of sending it)
+    and posts them in batches with the SDK's own ``batch_post``, flagged
+    ``historical_migration``."""
+
     name = "posthog"
     needs_customer = True
 
@@ -132,17 +174,14 @@ class PostHogSink:
         return bool(settings.ANALYTICS_POSTHOG_API_KEY)
 
     def send(self, records: Sequence[AnalyticsRecord], *, backfill: bool = False) -> None:
-        from posthog.request import APIError
-
-        client = _posthog_client(
-            settings.ANALYTICS_POSTHOG_API_KEY,
-            settings.ANALYTICS_POSTHOG_HOST,
-            settings.ANALYTICS_TIMEOUT_SECONDS,
-            backfill,
-        )
-        with _breaker(self.name):
-            for record in records:
-                try:
+        key, host = settings.ANALYTICS_POSTHOG_API_KEY, settings.ANALYTICS_POSTHOG_HOST
+        timeout = settings.ANALYTICS_TIMEOUT_SECONDS
+        built: list[dict[str, Any]] = []
+        client = _posthog_client(key, host, timeout, backfill)
+        with _breaker(self.name), self._errors():
+            collector = _COLLECTING.set(built if backfill else None)
+            try:
+                for record in records:
                     client.capture(
                         record.name,
                         distinct_id=record.user_id,
@@ -150,12 +189,39 @@ class PostHogSink:
                         timestamp=record.occurred_at.astimezone(UTC),
                         uuid=record.id,
                     )
-                except APIError as exc:
-                    raise _status_error(
-                        self.name, exc.status, str(exc.message), exc.retry_after
-                    ) from None
-                except requests.RequestException as exc:
-                    raise _status_error(self.name, 0, type(exc).__name__) from None
+            finally:
+                _COLLECTING.reset(collector)
+            if backfill:
+                from posthog.request import batch_post
+
+                for chunk in _chunks(built):
+                    batch_post(key, host, timeout=timeout, batch=chunk, historical_migration=True)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        from posthog.request import APIError
+
+        try:
+            yield
+        except APIError as exc:
+            raise _status_error(self.name, exc.status, str(exc.message), exc.retry_after) from None
+        except requests.RequestException as exc:
+            raise _status_error(self.name, 0, type(exc).__name__) from None
+
+
+_COLLECTING: ContextVar[list[dict[str, Any]] | None] = ContextVar(
+    "posthog_collecting", default=None
+)
+
+
+def _collect(message: dict[str, Any]) -> dict[str, Any] | None:
+    """The PostHog client's ``before_send``: during a backfill, keep the built event for a
+    batch and send nothing now; otherwise let it go."""
+    collecting = _COLLECTING.get()
+    if collecting is None:
+        return message
+    collecting.append(message)
+    return None
 
 
 @cache
@@ -172,6 +238,7 @@ def _posthog_client(api_key: str, host: str, timeout: float, historical: bool) -
         historical_migration=historical,  # PostHog's flag for a backfill's old events
         disable_geoip=True,  # the events are ours, not the person's: no server location
         enable_exception_autocapture=False,
+        before_send=_collect,
         # ``capture`` swallows errors unless debug is on; the relay must see them to retry.
         debug=True,
     )

@@ -71,6 +71,8 @@ def test_backfill_filters_by_time_and_type(sinks, customer):
         "SB-2", "SB-3", "SB-4", "SB-5"
     ]  # fmt: skip
     assert {m["event"] for m in sinks.segment.messages} == {"order.paid"}
+    assert len(sinks.segment.requests) == 1  # one batch, not a request per event
+    assert {m["userId"] for m in sinks.segment.messages} == {str(customer.pk)}
 
 
 def test_backfill_to_posthog_is_marked_historical_and_reuses_the_ids(sinks, customer):
@@ -79,17 +81,19 @@ def test_backfill_to_posthog_is_marked_historical_and_reuses_the_ids(sinks, cust
     _backfill("--sink", "posthog", "--since", "2026-03-01")
 
     assert {body["historical_migration"] for body in sinks.posthog.bodies} == {True}
+    assert len(sinks.posthog.requests) == 1  # one batch, not a request per event
+    assert {e["distinct_id"] for e in sinks.posthog.events} == {str(customer.pk)}
     assert [e["uuid"] for e in sinks.posthog.events] == [message_id(e.pk) for e in events]
 
 
 def test_a_failed_backfill_says_where_to_resume_and_resuming_sends_the_rest(sinks, customer):
     events = _history(customer, 6)
-    # Segment goes down after the first batch of 2 messages.
+    # Segment goes down after the first batch (one request of 2 messages).
     original = sinks.segment.answer
 
     def answer(path, headers, raw, calls=[0]):  # noqa: B006 - a counter across calls
         calls[0] += 1
-        return (503, {"error": "down"}) if calls[0] > 2 else original(path, headers, raw)
+        return (503, {"error": "down"}) if calls[0] > 1 else original(path, headers, raw)
 
     sinks.segment.answer = answer
     with pytest.raises(CommandError, match=f"--after-id {events[1].pk}"):
