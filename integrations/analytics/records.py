@@ -18,6 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
 
 from integrations.analytics.pii import looks_like_pii, redact
 from integrations.models import DomainEvent
@@ -44,7 +45,9 @@ def register_analytics_source(source: AnalyticsSource) -> None:
     for event_type in source.event_types:
         existing = _SOURCES.get(event_type)
         if existing is not None and existing != source:
-            raise ValueError(f"{event_type!r} already has the analytics source {existing.name!r}.")
+            raise ImproperlyConfigured(
+                f"{event_type!r} already has the analytics source {existing.name!r}."
+            )
         _SOURCES[event_type] = source
 
 

@@ -73,3 +73,16 @@ def test_accepted_usage_events_reach_the_sinks_under_their_own_names(
         ).count()
         == 9
     )
+
+
+def test_an_event_type_has_one_analytics_source():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from integrations.analytics.records import AnalyticsSource, register_analytics_source
+
+    with pytest.raises(ImproperlyConfigured, match=r"usage\.tracked"):
+        register_analytics_source(
+            AnalyticsSource(
+                name="other", event_types=frozenset({"usage.tracked"}), describe=lambda e: ("x", {})
+            )
+        )
