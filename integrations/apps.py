@@ -10,6 +10,8 @@ class IntegrationsConfig(AppConfig):
     def ready(self) -> None:
         from integrations import checks  # noqa: F401 - registers the provider checks
         from integrations.alerts import checks as alert_checks  # noqa: F401 - the Slack check
+        from integrations.analytics import checks as analytics_checks  # noqa: F401
+        from integrations.analytics.subscribers import SUBSCRIBERS as ANALYTICS
         from integrations.db_stats import analyze_after_migrate
         from integrations.deliveries.dispatch import enqueue_committed_deliveries
         from integrations.deliveries.registry import register_subscriber
@@ -22,7 +24,7 @@ class IntegrationsConfig(AppConfig):
         from integrations.webhooks_out import events as _webhooks_out_events  # noqa: F401
         from integrations.webhooks_out.subscribers import SUBSCRIBERS as WEBHOOKS_OUT
 
-        for subscriber in WEBHOOKS_OUT:
+        for subscriber in (*WEBHOOKS_OUT, *ANALYTICS):
             register_subscriber(subscriber)
         from django.db.models.signals import post_delete, post_save
 

@@ -183,7 +183,11 @@ def check_providers(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
 def refuse_to_start_on_provider_errors() -> None:
     """Raise ImproperlyConfigured with every provider error (for servers that run no command,
     such as gunicorn loading ``config/wsgi.py``)."""
-    errors = [m for m in check_providers() if m.level >= checks.ERROR]
+    from integrations.analytics.checks import check_analytics_settings
+
+    errors = [
+        m for m in [*check_providers(), *check_analytics_settings()] if m.level >= checks.ERROR
+    ]
     if errors:
         raise ImproperlyConfigured(
             "Provider settings refused:\n"

@@ -28,3 +28,6 @@ class UsageConfig(AppConfig):
         from usage.customer_data import register_customer_data
 
         register_customer_data()
+        from usage.analytics import register_usage_analytics
+
+        register_usage_analytics()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config import __version__
+from config.settings.analytics import *  # noqa: F403
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403

@@ -53,3 +53,20 @@ def _install_fernet_key(path: Path) -> str:
 CREDENTIALS_KEYS = env.list("CREDENTIALS_KEYS", default=[]) or [
     _install_fernet_key(VAR_DIR / "credentials-key")
 ]
+
+
+def _install_token(path: Path) -> str:
+    """A per-install random secret kept in var/ (never committed)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# The demo exports every domain event (usage events included) to a warehouse directory of
+# daily JSONL files in var/ (docs/analytics.md); ANALYTICS_WAREHOUSE_DIR= (empty) turns it off.
+ANALYTICS_WAREHOUSE_DIR = env.str("ANALYTICS_WAREHOUSE_DIR", default=str(VAR_DIR / "analytics"))
+ANALYTICS_PII_HASH_KEY = env.str("ANALYTICS_PII_HASH_KEY", default="") or _install_token(
+    VAR_DIR / "analytics-pii-hash-key"
+)
