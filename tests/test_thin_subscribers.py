@@ -16,6 +16,7 @@ MODULES = [
     "notifications.subscribers",
     "usage.subscribers",
     "integrations.webhooks_out.subscribers",
+    "accounts.crm.hubspot.subscribers",
 ]
 
 
