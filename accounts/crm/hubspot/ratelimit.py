@@ -63,16 +63,19 @@ class TokenBucket:
         return wait
 
     def acquire(self, *, max_wait: float) -> None:
-        """Take a token, sleeping for it when it comes within ``max_wait`` seconds; raises
-        RateLimited (with ``retry_after``) when it would take longer."""
+        """Take a token, sleeping for it while the total wait stays within ``max_wait`` seconds
+        (other workers may take the tokens meanwhile); raises RateLimited (with
+        ``retry_after``) when it would take longer."""
+        waited = 0.0
         while True:
             wait = self.take()
             if wait == 0.0:
                 return
-            if wait > max_wait:
+            if waited + wait > max_wait:
                 raise RateLimited(
                     f"{self.name}: rate limit, next request in {wait:.2f}s",
                     provider=self.name,
                     retry_after=wait,
                 )
             self.sleep(wait)
+            waited += wait
