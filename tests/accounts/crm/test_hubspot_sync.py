@@ -194,6 +194,7 @@ def test_a_note_during_an_outage_is_retried_later_not_dropped(
         event = _record_payment_succeeded(linked)
     delivery = Delivery.objects.get(event=event, subscriber="crm.hubspot.add_note")
     assert delivery.status == "failed"
+    assert delivery.next_attempt_at is not None
     assert delivery.next_attempt_at > timezone.now()
     assert not fake_hubspot.notes
 
