@@ -21,9 +21,11 @@ def record_url(contact_id: str) -> str | None:
 
 def crm_summary(customer: Customer) -> dict[str, Any] | None:
     """Owner (name or e-mail from HUBSPOT_OWNER_NAMES, else the owner id), lifecycle and deal
-    stage, the record's link and when it was last synced; None when not linked. One query."""
-    record = CrmRecord.objects.filter(customer=customer).first()
-    if record is None:
+    stage, the record's link and when it was last synced; None when not linked. No query when
+    the customer was read with ``select_related("crm_record")``, else one."""
+    try:
+        record = customer.crm_record
+    except CrmRecord.DoesNotExist:
         return None
     names: dict[str, str] = dict(settings.HUBSPOT_OWNER_NAMES or {})
     return {
