@@ -23,3 +23,13 @@ class AccountsConfig(AppConfig):
         # Django's admin announces each committed add/change/delete with a LogEntry.
         post_save.connect(audit.on_admin_log_entry, sender=LogEntry, dispatch_uid="audit_admin")
         register_audit_recorder(audit.audit_record)
+
+        from accounts.crm.hubspot.subscribers import SUBSCRIBERS
+        from accounts.crm.summary import crm_summary, plan_summary
+        from accounts.customers.summary import register_customer_summary_part
+        from integrations.deliveries.registry import register_subscriber
+
+        for subscriber in SUBSCRIBERS:
+            register_subscriber(subscriber)
+        register_customer_summary_part("crm", crm_summary)
+        register_customer_summary_part("plan", plan_summary)

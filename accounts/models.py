@@ -101,6 +101,12 @@ class Customer(models.Model):
     quiet_hours_end = models.TimeField(
         null=True, blank=True, help_text="Until this local time (the next morning, usually)."
     )
+    plan_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The plan a won CRM deal activated (docs/crm.md); blank: none yet.",
+    )
+    plan_activated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -302,3 +308,75 @@ class AuditLogEntry(AppendOnlyModel):
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         raise TypeError("AuditLogEntry rows are append-only.")
+
+
+class CrmRecord(models.Model):
+    """What the CRM says about a customer: the properties the CRM owns (owner, lifecycle stage,
+    deal stage), written only from the CRM's webhooks and journal (docs/crm.md). ``watermarks``
+    keeps, per property, the provider time of the change applied, so an older change arriving
+    late never overwrites a newer one."""
+
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="crm_record")
+    provider = models.CharField(max_length=20, default="hubspot")
+    contact_id = models.CharField(max_length=100, help_text="The CRM's contact id.")
+    owner_id = models.CharField(max_length=100, blank=True)
+    lifecycle_stage = models.CharField(max_length=100, blank=True)
+    deal_stage = models.CharField(max_length=100, blank=True)
+    watermarks = models.JSONField(default=dict, blank=True)
+    synced_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last contact upsert or CRM change applied (UTC)."
+    )
+
+    class Meta:
+        verbose_name = "CRM record"
+        indexes = [models.Index(fields=["provider", "contact_id"], name="crm_record_contact")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} contact {self.contact_id}"
+
+
+class CrmContactSync(models.Model):
+    """A pending contact upsert for a customer: one row per customer, however many changes came
+    in (coalescing). Due ``due_at``; deleted once the CRM has the contact; an outage leaves it
+    here with a later ``due_at`` and the error."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="crm_contact_sync"
+    )
+    requested_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["due_at"], name="crm_contact_sync_due")]
+
+    def __str__(self) -> str:
+        return f"Contact sync for customer {self.customer_id}"
+
+
+class CrmSyncState(models.Model):
+    """Shared state of one CRM connection across workers: the Webhooks Journal offset to read
+    from next, and the rate limiter's token bucket (tokens left at ``bucket_at``, unix seconds)."""
+
+    provider = models.CharField(max_length=20, primary_key=True)
+    journal_offset = models.CharField(max_length=100, blank=True)
+    journal_read_at = models.DateTimeField(null=True, blank=True)
+    bucket_tokens = models.FloatField(default=0)
+    bucket_at = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.provider} sync state"
+
+
+class CrmNote(models.Model):
+    """A note sent to the CRM for a domain event: one per event, so a repeated delivery of the
+    event does not add a second note."""
+
+    event_id = models.BigIntegerField(unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="crm_notes")
+    note_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"CRM note {self.note_id}"

@@ -17,7 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.access.roles import ADMIN, ROLES, sync_roles
-from accounts.customers.services import customer_create, customer_identifier_link, customer_note_add
+from accounts.crm.base import CrmChangeFact
+from accounts.crm.services import crm_change_apply
+from accounts.customers.services import (
+    customer_create,
+    customer_identifier_link,
+    customer_note_add,
+    customer_plan_activate,
+)
 from accounts.customers.validators import normalize_phone
 from accounts.models import Customer, CustomerIdentifier, User
 from config.demo_addresses import demo_address
@@ -199,6 +206,25 @@ def _ensure_staff() -> None:
         user.groups.add(Group.objects.get(name=role))
 
 
+DEMO_LIFECYCLE_STAGES = ("lead", "opportunity", "customer")
+
+
+def _demo_crm(customer: Customer, i: int, start: datetime) -> None:
+    """What HubSpot said about a linked demo customer (docs/crm.md): a lifecycle stage and an
+    owner, and for the first one a won deal's plan (no random draw: the seed stays the same)."""
+    contact_id = str(90_000_000 + i)
+    at = start + timedelta(days=1 + i % 20)
+    for field, value in (
+        ("lifecycle_stage", DEMO_LIFECYCLE_STAGES[i % 3]),
+        ("owner", str(700 + i % 2)),
+    ):
+        crm_change_apply(fact=CrmChangeFact("hubspot", contact_id, field, value, at))
+    if i == 0:
+        customer_plan_activate(
+            customer=customer, plan="Pro annual", activated_at=at, source="hubspot deal demo"
+        )
+
+
 def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
     customers = []
     for i in range(DEMO_CUSTOMERS):
@@ -222,6 +248,7 @@ def _demo_customers(rng: random.Random, start: datetime) -> list[Customer]:
                 system=CustomerIdentifier.System.HUBSPOT,
                 external_id=str(90_000_000 + i),
             )
+            _demo_crm(customer, i, start)
         for _ in range(rng.randint(1, 4)):
             usage_record(
                 customer=customer,

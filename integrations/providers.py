@@ -4,7 +4,8 @@ Each provider is one package (``payments/providers/stripe/``, ``shipping/carrier
 ``notifications/channels/email/``, ...) whose ``__init__`` exports ``spec``, a ``ProviderSpec``:
 its family, its name, its adapter factory and webhook endpoints (dotted paths, imported only when
 used), the settings it needs and the flag that turns it on. Settings list a family's packages
-(``PAYMENT_PROVIDERS``, ``SHIPPING_CARRIERS``, ``MESSAGE_PROVIDERS``, ``ORDER_SOURCES``); the
+(``PAYMENT_PROVIDERS``, ``SHIPPING_CARRIERS``, ``MESSAGE_PROVIDERS``, ``ORDER_SOURCES``,
+``CRM_PROVIDERS``); the
 registries below read specs from those lists only, and ``integrations/checks.py`` refuses to
 start on a wrong one.
 
@@ -51,8 +52,9 @@ PAYMENTS = Family("payments", "PAYMENT_PROVIDERS", "PAYMENT_PROVIDER", "payment 
 SHIPPING = Family("shipping", "SHIPPING_CARRIERS", "SHIPPING_CARRIER", "carrier")
 MESSAGING = Family("messaging", "MESSAGE_PROVIDERS", "MESSAGE_CHANNELS", "message provider")
 STOREFRONTS = Family("storefronts", "ORDER_SOURCES", "", "order source")
+CRM = Family("crm", "CRM_PROVIDERS", "", "CRM")
 FAMILIES: dict[str, Family] = {
-    family.name: family for family in (PAYMENTS, SHIPPING, MESSAGING, STOREFRONTS)
+    family.name: family for family in (PAYMENTS, SHIPPING, MESSAGING, STOREFRONTS, CRM)
 }
 
 Check = Callable[[Any], str | None]

@@ -60,6 +60,8 @@ SCHEDULES: list[PeriodicJob] = [
         5,
         cluster=MAIN,
     ),
+    PeriodicJob("hubspot-contacts-flush", "accounts.crm.hubspot.tasks.flush_contacts", 1, MAIN),
+    PeriodicJob("hubspot-journal-catch-up", "accounts.crm.hubspot.tasks.journal_catch_up", 5, MAIN),
     PeriodicJob(
         "orders-idempotency-prune",
         "orders.services.order_idempotency_keys_prune",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Sum
 
+from accounts.crm.base import register_crm_contact_properties
 from accounts.customers.export import export_rows, export_value, register_customer_export_section
 from accounts.customers.summary import register_customer_summary_part
 from accounts.models import Customer
+from integrations.money import minor_unit_exponent
 from orders.models import Order, OrderStatus
 
 # Orders whose money the business keeps: paid and not cancelled or refunded.
@@ -71,6 +74,22 @@ def orders_summary(customer: Customer) -> dict[str, Any]:
     }
 
 
+def orders_crm_properties(customer: Customer) -> dict[str, str]:
+    """The contact properties orders own in the CRM: orders count and lifetime value (in the
+    currency with most paid orders, as a decimal in major units, HubSpot's number format)."""
+    summary = orders_summary(customer)
+    properties = {"switchboard_orders_count": str(summary["count"])}
+    if summary["lifetime_value"]:
+        top = max(summary["lifetime_value"], key=lambda row: (row["orders"], row["amount"]))
+        exponent = minor_unit_exponent(top["currency"])
+        properties["switchboard_lifetime_value"] = str(
+            Decimal(int(top["amount"])).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+        )
+        properties["switchboard_lifetime_value_currency"] = top["currency"]
+    return properties
+
+
 def register_customer_data() -> None:
+    register_crm_contact_properties("orders", orders_crm_properties)
     register_customer_export_section("orders", orders_export)
     register_customer_summary_part("orders", orders_summary)

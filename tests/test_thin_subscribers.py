@@ -17,6 +17,7 @@ MODULES = [
     "usage.subscribers",
     "integrations.webhooks_out.subscribers",
     "integrations.analytics.subscribers",
+    "accounts.crm.hubspot.subscribers",
 ]
 
 

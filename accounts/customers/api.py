@@ -68,5 +68,5 @@ class CustomerContext(APIView):
         },
     )
     def get(self, request: Request, pk: int) -> Response:
-        customer = get_object_or_404(Customer, pk=pk)
+        customer = get_object_or_404(Customer.objects.select_related("crm_record"), pk=pk)
         return Response(customer_summary(customer=customer))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -171,6 +172,35 @@ def customer_identifier_link(
     return identifier
 
 
+def customer_plan_activate(
+    *, customer: Customer, plan: str, activated_at: datetime, source: str
+) -> bool:
+    """Activate ``plan`` for the customer (a won CRM deal): sets the plan and its time and
+    records ``customer.plan_activated`` (timeline; the outbound webhooks announce it).
+    Idempotent: the same plan already active changes nothing and answers False."""
+    with transaction.atomic():
+        customer = lock(customer)
+        plan = plan.strip()[:200]
+        if customer.plan_name == plan and customer.plan_activated_at is not None:
+            return False
+        customer.plan_name = plan
+        customer.plan_activated_at = activated_at
+        customer.save(update_fields=["plan_name", "plan_activated_at", "updated_at"])
+        record_event(
+            type="customer.plan_activated",
+            customer=customer,
+            subject=customer,
+            actor_label="system",
+            occurred_at=activated_at,
+            data={
+                "plan": plan,
+                "activated_at": activated_at.astimezone(UTC).isoformat(),
+                "source": source[:200],
+            },
+        )
+    return True
+
+
 def customer_note_add(*, customer: Customer, author: User, body: str) -> CustomerNote:
     """Add a staff note; it shows on the timeline. Raises EmptyNote for an empty note."""
     body = body.strip()
@@ -255,6 +285,10 @@ def customer_merge(
                 continue
             model: Any = relation.related_model
             name = relation.field.name
+            if relation.one_to_one and model._base_manager.filter(**{name: keep}).exists():
+                # One row per customer (the CRM record): the kept customer's stays.
+                model._base_manager.filter(**{f"{name}__in": duplicate_ids}).delete()
+                continue
             # The base manager is a plain one: DomainEvent's default manager refuses updates
             # (append-only). Re-pointing a fact at the surviving customer is the one change a
             # merge makes to it; what happened and when stay as written.

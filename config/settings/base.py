@@ -10,6 +10,7 @@ from config.settings.deliveries import *  # noqa: F403
 from config.settings.easypost import *  # noqa: F403
 from config.settings.email import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
+from config.settings.hubspot import *  # noqa: F403
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.melhor_envio import *  # noqa: F403
 from config.settings.notification_policy import *  # noqa: F403

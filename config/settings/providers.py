@@ -59,6 +59,10 @@ EMAIL_CHANNEL_ENABLED = env.bool("EMAIL_CHANNEL_ENABLED", default=True)
 # every enabled storefront is used (Shopify: SHOPIFY_ENABLED).
 ORDER_SOURCES = env.list("ORDER_SOURCES", default=["orders.sources.shopify"])
 
+# CRMs that customers are synced with (HubSpot: HUBSPOT_ENABLED). No active one: every enabled
+# CRM gets the contacts, notes and webhooks (docs/crm.md).
+CRM_PROVIDERS = env.list("CRM_PROVIDERS", default=["accounts.crm.hubspot"])
+
 # Packing order lines into volumes (shipping/packing.py, docs/shipping.md): what a unit without
 # package data weighs and measures, and the limits of one volume (Correios').
 SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS = env.int("SHIPPING_DEFAULT_ITEM_WEIGHT_GRAMS", default=300)

@@ -222,6 +222,16 @@ class UrlTokenEndpoint(WebhookEndpoint, Protocol):
         """Raise SignatureRejected unless ``token`` (blank when the URL has none) is ours."""
 
 
+class RequestSignedEndpoint(WebhookEndpoint, Protocol):
+    """An endpoint whose signature covers the method and the full URI as called (HubSpot v3):
+    the receiver calls ``verify_request`` instead of ``verify``."""
+
+    def verify_request(
+        self, *, method: str, uri: str, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        """Raise SignatureRejected unless the request is authentic and fresh."""
+
+
 _ENDPOINTS: dict[str, WebhookEndpoint] = {}
 """Endpoints registered by hand (tests); enabled providers' endpoints come from their specs."""
 

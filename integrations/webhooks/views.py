@@ -140,7 +140,17 @@ def webhook_receive(
     try:
         if verify_url_token is not None:
             verify_url_token(url_token or "")
-        endpoint.verify(headers=headers, body=raw)
+        verify_request = getattr(endpoint, "verify_request", None)
+        if verify_request is not None:
+            # A scheme that signs the request line too (HubSpot v3): the full URI as called.
+            verify_request(
+                method=request.method or "POST",
+                uri=request.build_absolute_uri(),
+                headers=headers,
+                body=raw,
+            )
+        else:
+            endpoint.verify(headers=headers, body=raw)
     except SignatureRejected as exc:
         webhook_rejection_record(
             provider=provider,

@@ -57,6 +57,7 @@ def test_the_walk_covers_every_app_that_emits_events():
         "notification",
         "consent",
         "webhook_endpoint",
+        "crm",
     } == set(event_kinds())
     assert len(EVENT_TYPES) >= 50
     assert {r["event_type"] for r in DEFAULT_RULES} <= {t.name for t in EVENT_TYPES}

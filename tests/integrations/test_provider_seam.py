@@ -15,6 +15,7 @@ from django.utils.module_loading import import_string
 
 from integrations.models import WebhookEvent
 from integrations.providers import (
+    CRM,
     FAMILIES,
     MESSAGING,
     PAYMENTS,
@@ -44,6 +45,7 @@ SHIPPED = {
     "notifications.channels.twilio": (MESSAGING, "twilio"),
     "orders.sources.shopify": (STOREFRONTS, "shopify"),
     "notifications.channels.zapi": (MESSAGING, "zapi"),
+    "accounts.crm.hubspot": (CRM, "hubspot"),
 }
 EXAMPLE = "tests.support.example_provider"
 EXAMPLE_SECRET = "whsec_" + "ZXhhbXBsZS1wcm92aWRlci1zZWNyZXQtMzItYnl0ZXM="
@@ -76,11 +78,12 @@ def test_every_provider_package_in_the_tree_is_shipped():
         "shipping/carriers",
         "notifications/channels",
         "orders/sources",
+        "accounts/crm",
     )
     for folder in folders:
         for path in sorted((ROOT / folder).iterdir()):
             module = f"{folder.replace('/', '.')}.{path.stem}"
-            if path.name.startswith("_") or path.stem == "base":
+            if path.name.startswith("_") or path.stem in ("base", "services", "summary"):
                 continue
             is_module = path.is_dir() or path.suffix == ".py"
             if is_module and getattr(import_module(module), "spec", None) is not None:
@@ -171,6 +174,7 @@ def test_families_name_their_settings():
         "SHIPPING_CARRIERS",
         "MESSAGE_PROVIDERS",
         "ORDER_SOURCES",
+        "CRM_PROVIDERS",
     }
     assert {f.active_setting for f in FAMILIES.values()} == {
         "PAYMENT_PROVIDER",
