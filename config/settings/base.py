@@ -5,6 +5,7 @@ from __future__ import annotations
 from config import __version__
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
+from config.settings.csp import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
 from config.settings.easypost import *  # noqa: F403
 from config.settings.email import *  # noqa: F403
@@ -81,6 +82,7 @@ MIDDLEWARE = [
     "accounts.access.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    *CSP_MIDDLEWARE,  # noqa: F405 - Content-Security-Policy on every response (csp.py)
 ]
 
 ROOT_URLCONF = "config.urls"
