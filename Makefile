@@ -65,7 +65,8 @@ DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_DEB
 	SANDBOX_WEBHOOK_SECRET=whsec_bWFrZS1jaGVjay1kZXBsb3ktZmFrZS1zYW5kYm94LWtleQ==
 
 check-deploy: venv
-	env $(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+	@echo "manage.py check --deploy --fail-level WARNING (config.settings.production, fake env)"
+	@env $(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # pip-audit over the lock; one skip line where its vulnerability data cannot be reached
 # (ignored advisories, each with its reason: requirements/audit-ignore.txt).
