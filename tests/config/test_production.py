@@ -106,7 +106,7 @@ def test_make_test_runs_the_security_gates_before_pytest():
         return next(i for i, line in enumerate(commands) if fragment in line)
 
     bandit = first("bandit -q -c pyproject.toml --severity-level medium -r accounts config")
-    deploy = first("manage.py check --deploy --fail-level WARNING")
+    deploy = first("python manage.py check --deploy --fail-level WARNING")
     audit = first("manage.py audit_dependencies")
     pytest_run = first("/pytest -n 2")
     assert "DJANGO_SETTINGS_MODULE=config.settings.production" in commands[deploy]
