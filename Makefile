@@ -1,7 +1,8 @@
 # Switchboard: two commands on a fresh clone with only python3.
 #   make demo   build .venv, migrate SQLite, seed demo data, run web + task cluster
 #               (+ the local OIDC IdP for "Sign in with SSO" when node is installed)
-#   make test   build .venv, ruff, mypy, install the local OIDC IdP (if node exists), pytest
+#   make test   build .venv, ruff + bandit, mypy, the security gates (Django's deployment checks,
+#               the dependency audit), install the local OIDC IdP (if node exists), pytest
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -11,7 +12,7 @@ PORT ?= 8000
 IDP_DIR := tests/idp/oidc
 IDP_STAMP := $(IDP_DIR)/node_modules/.installed
 
-.PHONY: demo test lint typecheck pytest idp lock venv clean
+.PHONY: demo test lint typecheck security check-deploy audit pytest idp lock venv clean
 
 venv: $(STAMP)
 
@@ -26,9 +27,16 @@ demo: venv idp
 	DJANGO_SETTINGS_MODULE=config.settings.local $(BIN)/python manage.py seed_demo
 	DJANGO_SETTINGS_MODULE=config.settings.local $(IDP_DIR)/with-idp.sh $(BIN)/python manage.py run_demo --port $(PORT)
 
+# The apps bandit reads; a finding of medium or high severity fails (docs/security.md). Its
+# warnings about `# nosec` lines go to a log that is shown only when it fails.
+BANDIT_TARGETS := accounts config integrations notifications orders payments shipping usage
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	@$(BIN)/bandit -q -c pyproject.toml --severity-level medium -r $(BANDIT_TARGETS) \
+		2>$(VENV)/bandit.log || { cat $(VENV)/bandit.log; exit 1; }
+	@echo "bandit: no finding of medium or high severity in $(BANDIT_TARGETS)"
 
 typecheck: venv
 	$(BIN)/mypy .
@@ -45,10 +53,32 @@ $(IDP_STAMP): $(IDP_DIR)/package.json $(IDP_DIR)/package-lock.json
 	cd $(IDP_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Django's deployment checks on the production settings with the env a deployment sets: these
+# values are fakes that exist only here (tests/config/test_production.py runs the same check).
+DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_DEBUG=false \
+	DJANGO_SECRET_KEY=make-check-deploy-fake-q8Zr2vN5xT1mK7pW3yL9cB4hF6jD0sGaE2uR8iO5nV1 \
+	DJANGO_ALLOWED_HOSTS=switchboard.example.com \
+	PAYMENT_PROVIDER=stripe STRIPE_ENABLED=true \
+	STRIPE_SECRET_KEY=sk_live_makecheckdeployfake0123 \
+	STRIPE_WEBHOOK_SECRET=whsec_makecheckdeployfake0123 \
+	SANDBOX_ENABLED=true SANDBOX_IN_PRODUCTION=true \
+	SANDBOX_WEBHOOK_SECRET=whsec_bWFrZS1jaGVjay1kZXBsb3ktZmFrZS1zYW5kYm94LWtleQ==
+
+check-deploy: venv
+	@echo "manage.py check --deploy --fail-level WARNING (config.settings.production, fake env)"
+	@env $(DEPLOY_CHECK_ENV) $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# pip-audit over the lock; one skip line where its vulnerability data cannot be reached
+# (ignored advisories, each with its reason: requirements/audit-ignore.txt).
+audit: venv
+	$(BIN)/python manage.py audit_dependencies
+
+security: check-deploy audit
+
 pytest: venv idp
 	$(BIN)/pytest -n 2
 
-test: lint typecheck pytest
+test: lint typecheck security pytest
 
 # Regenerate the locks after editing requirements/*.in.
 lock: venv

@@ -69,7 +69,7 @@ def insert_rows(
         suffix += f" RETURNING {quote(opts.pk.column)}"
     one = "(" + ", ".join(["%s"] * len(fields)) + ")"
     per_statement = max(1, _MAX_PARAMS // len(fields))
-    head = f"INSERT INTO {quote(opts.db_table)} ({column_sql}) VALUES "  # noqa: S608 - names from metadata
+    head = f"INSERT INTO {quote(opts.db_table)} ({column_sql}) VALUES "  # noqa: S608 - names from metadata  # nosec B608  # table and column names from model metadata, quoted; values bound
     pks: list[Any] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):

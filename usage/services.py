@@ -125,8 +125,8 @@ def _upsert(table: str, keys: Sequence[str], columns: Sequence[str], sets: str, 
     quote = connection.ops.quote_name
     # Names come from our models' metadata; values go as parameters.
     columns_sql = ", ".join(map(quote, columns))
-    head = f"INSERT INTO {quote(table)} ({columns_sql}) VALUES "  # noqa: S608
-    tail = f" ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {sets}"
+    head = f"INSERT INTO {quote(table)} ({columns_sql}) VALUES "  # noqa: S608  # nosec B608  # table and column names from model metadata, quoted; values bound
+    tail = f" ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET {sets}"  # nosec B608  # key names and SET clause from model metadata; values bound
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _CHUNK):

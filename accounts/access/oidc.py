@@ -78,7 +78,7 @@ def _discovery(url: str) -> dict[str, Any]:
     if cached is not None and cached[0] > now:
         return cached[1]
     try:
-        response = requests.get(url, timeout=getattr(settings, "OIDC_TIMEOUT", 10))
+        response = requests.get(url, timeout=getattr(settings, "OIDC_TIMEOUT", 10))  # nosec B113  # a timeout is passed (OIDC_TIMEOUT, 10 s default)
         response.raise_for_status()
         document = response.json()
         if not isinstance(document, dict):

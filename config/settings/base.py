@@ -6,6 +6,7 @@ from config import __version__
 from config.settings.analytics import *  # noqa: F403
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
+from config.settings.csp import *  # noqa: F403
 from config.settings.deliveries import *  # noqa: F403
 from config.settings.easypost import *  # noqa: F403
 from config.settings.email import *  # noqa: F403
@@ -83,6 +84,7 @@ MIDDLEWARE = [
     "accounts.access.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    *CSP_MIDDLEWARE,  # noqa: F405 - Content-Security-Policy on every response (csp.py)
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -86,7 +86,7 @@ def webhook_event_store(
     # Identifiers come from the model's metadata; every value is a bound parameter.
     table, returning = quote(meta.db_table), quote("id")
     sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  # nosec B608  # table and column names from model metadata, quoted; values bound
         f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {returning}"
     )
     with connection.cursor() as cursor:

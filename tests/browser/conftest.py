@@ -8,6 +8,10 @@ the session prints that folder once at the end.
 Without Debian's ``chromium`` and ``chromium-driver`` packages the tests are skipped (not
 collected) and the run ends with one line saying how to install them; they fail instead when
 ``BROWSER_TESTS_REQUIRED`` is set, as ``.ci/run`` does.
+
+Every test runs under the site's Content-Security-Policy: the ``browser`` fixture reads
+Chromium's console after the test and fails it on any CSP violation reported by a page of this
+site (docs/security.md).
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ def chromium() -> Iterator[Any]:
         "--password-store=basic",
     ):
         options.add_argument(argument)
+    # The console (CSP violations among it) for Browser.csp_violations.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(30)
     try:
@@ -167,6 +173,19 @@ class Browser:
     def messages(self) -> list[str]:
         return [str(m.text) for m in self.find_all("ul.messagelist li")]
 
+    def console(self) -> list[dict[str, Any]]:
+        """Chromium's console entries since the last call (reading them empties the buffer)."""
+        return list(self.driver.get_log("browser"))
+
+    def csp_violations(self) -> list[str]:
+        """The Content-Security-Policy violations in the console since the last call (Chromium
+        reports them as ``security`` entries that name the directive)."""
+        return [
+            str(entry["message"])
+            for entry in self.console()
+            if "Content Security Policy" in str(entry.get("message", ""))
+        ]
+
     def shot(self, name: str) -> Path:
         """Save a screenshot of this step as ``NN-name.png``."""
         self.step += 1
@@ -186,5 +205,8 @@ def browser(
     sync_roles()  # the live server's database is emptied after each test
     page = Browser(chromium, live_server.url, shots)
     page.sign_out()
+    page.console()  # what an earlier test left in the buffer is not this test's
     yield page
+    violations = page.csp_violations()
     page.sign_out()
+    assert not violations, "Content-Security-Policy violations:\n" + "\n".join(violations)

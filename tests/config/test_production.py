@@ -1,6 +1,8 @@
 """Production refuses unsafe settings, and passes Django's deployment checks with a safe env."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +76,38 @@ def test_production_names_the_provider_settings_it_needs():
     result = _run(["check"], **SAFE_ENV)
     assert result.returncode != 0
     assert "PAYMENT_PROVIDER is 'sandbox', which is not enabled" in result.stderr
+
+
+def _makefile_deploy_env() -> dict[str, str]:
+    text = (ROOT / "Makefile").read_text()
+    block = re.search(r"^DEPLOY_CHECK_ENV := (.*?)\n\n", text, re.M | re.S)
+    assert block, "Makefile has no DEPLOY_CHECK_ENV"
+    return dict(pair.split("=", 1) for pair in block.group(1).replace("\\\n", " ").split())
+
+
+def test_make_check_deploy_env_passes_the_deployment_checks():
+    """The env `make check-deploy` (part of `make test`) gives production: no issue at all."""
+    env = _makefile_deploy_env()
+    assert env.pop("DJANGO_SETTINGS_MODULE") == "config.settings.production"
+    result = _run(["check", "--deploy", "--fail-level", "WARNING"], **env)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues (0 silenced)" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_test_runs_the_security_gates_before_pytest():
+    result = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    commands = result.stdout.splitlines()
+
+    def first(fragment: str) -> int:
+        return next(i for i, line in enumerate(commands) if fragment in line)
+
+    bandit = first("bandit -q -c pyproject.toml --severity-level medium -r accounts config")
+    deploy = first("python manage.py check --deploy --fail-level WARNING")
+    audit = first("manage.py audit_dependencies")
+    pytest_run = first("/pytest -n 2")
+    assert "DJANGO_SETTINGS_MODULE=config.settings.production" in commands[deploy]
+    assert max(bandit, deploy, audit) < pytest_run

@@ -306,7 +306,7 @@ def insert_statement(model: type[models.Model]) -> tuple[str, list[Callable[[dic
     placeholders = ", ".join(["%s"] * len(fields))
     return (
         # Table and column names from the model's own metadata, values as parameters.
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders})",  # noqa: S608  # nosec B608  # table and column names from model metadata; values bound
         converters,
     )
 
