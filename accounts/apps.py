@@ -23,3 +23,10 @@ class AccountsConfig(AppConfig):
         # Django's admin announces each committed add/change/delete with a LogEntry.
         post_save.connect(audit.on_admin_log_entry, sender=LogEntry, dispatch_uid="audit_admin")
         register_audit_recorder(audit.audit_record)
+        from accounts.customers.timeline_search import register_note_search
+
+        register_note_search()
+        from accounts.customers.health import customer_health
+        from accounts.customers.summary import register_customer_summary_derived_part
+
+        register_customer_summary_derived_part("health", customer_health)

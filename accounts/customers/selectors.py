@@ -9,10 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 
 from accounts.customers.exceptions import InvalidCursor
+from accounts.customers.timeline_search import SEARCH_MAX_LENGTH, timeline_text_searches
 from accounts.models import Customer
 from integrations.events import get_event_type, render_summary
 from integrations.exceptions import UnknownEventType
@@ -20,6 +23,48 @@ from integrations.models import DomainEvent
 
 TIMELINE_PAGE_SIZE = 50
 TIMELINE_MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    key: str
+    label: str
+    kinds: tuple[str, ...]
+    """Event kinds (the type's first segment) that belong to this source."""
+    extra_types: tuple[tuple[str, str], ...] = ()
+    """(kind, type) pairs of single types from another kind (``customer.plan_activated``)."""
+
+
+# Where each event comes from, by the type's prefix (the contract shared with the CRM and
+# analytics work): the customer page's source filter.
+TIMELINE_SOURCES: tuple[TimelineSource, ...] = (
+    TimelineSource("orders", "Orders", ("order",)),
+    TimelineSource("payments", "Payments", ("payment", "refund", "dispute", "reconciliation")),
+    TimelineSource("shipping", "Shipping", ("shipment",)),
+    TimelineSource("messages", "Messages", ("notification", "consent")),
+    TimelineSource("usage", "Usage", ("usage",)),
+    TimelineSource("crm", "CRM", ("crm",), (("customer", "customer.plan_activated"),)),
+    TimelineSource("notes", "Notes", ("note",)),
+)
+_SOURCES_BY_KEY = {source.key: source for source in TIMELINE_SOURCES}
+
+# A message's lifecycle: these events of one notification show as one entry, its newest, with
+# the time of each state reached (``TimelineEntry.states``).
+MESSAGE_STATE_TYPES = (
+    "notification.queued",
+    "notification.deferred",
+    "notification.sent",
+    "notification.delivered",
+    "notification.read",
+    "notification.failed",
+)
+_MESSAGE_MODEL = ("notifications", "notification")
+
+
+def known_sources(keys: Sequence[str]) -> list[str]:
+    """``keys`` that name a source, in the sources' order (unknown ones dropped)."""
+    wanted = set(keys)
+    return [source.key for source in TIMELINE_SOURCES if source.key in wanted]
 
 
 @dataclass(frozen=True)
@@ -42,6 +87,14 @@ class TimelineEntry:
     subject_model: str = ""
     """The subject's ``app_label.model`` (``notifications.notification``), empty for none."""
     subject_id: str = ""
+    states: tuple[tuple[str, datetime], ...] = ()
+    """For a message collapsed into one entry: each state it reached (``sent``) and when we
+    recorded it, oldest first; empty for any other entry."""
+
+    @property
+    def state(self) -> str:
+        """The collapsed message's latest state (``delivered``), or empty."""
+        return self.states[-1][0] if self.states else ""
 
     @property
     def provider_time_differs(self) -> bool:
@@ -159,11 +212,81 @@ def _entry(event: DomainEvent) -> TimelineEntry:
     )
 
 
+def _source_filter(sources: Sequence[str]) -> Q:
+    kinds: list[str] = []
+    condition = Q()
+    for key in sources:
+        source = _SOURCES_BY_KEY[key]
+        kinds.extend(source.kinds)
+        for kind, type_ in source.extra_types:
+            condition |= Q(kind=kind, type=type_)
+    return Q(kind__in=kinds) | condition if kinds else condition
+
+
+def _search_filter(customer: Customer, term: str) -> Q:
+    """Entries whose subject is a note or a message whose text contains ``term``: per
+    registered model, its ids as a subquery (``timeline_search``)."""
+    condition = Q()
+    for search in timeline_text_searches():
+        ids = search.matches(customer.pk, term).annotate(key=Cast("pk", CharField())).values("key")
+        condition |= Q(
+            subject_type=ContentType.objects.get_for_model(search.model), subject_id__in=ids
+        )
+    return condition or Q(pk__in=[])
+
+
+def _only_newest_message_state(events: Any) -> Any:
+    """Drops a message's state event when a newer one of the same message exists: one probe
+    of the subject index per message entry."""
+    newer = DomainEvent.objects.filter(
+        subject_type=OuterRef("subject_type"),
+        subject_id=OuterRef("subject_id"),
+        type__in=MESSAGE_STATE_TYPES,
+    ).filter(
+        Q(recorded_at__gt=OuterRef("recorded_at"))
+        | Q(recorded_at=OuterRef("recorded_at"), id__gt=OuterRef("id"))
+    )
+    return events.filter(~Q(type__in=MESSAGE_STATE_TYPES) | ~Exists(newer))
+
+
+def _with_message_states(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Each collapsed message entry with the states its message reached. One query (none
+    when the page has no message)."""
+    ids = {
+        e.subject_id
+        for e in entries
+        if e.type in MESSAGE_STATE_TYPES and e.subject_model == ".".join(_MESSAGE_MODEL)
+    }
+    if not ids:
+        return entries
+    states: dict[str, list[tuple[str, datetime]]] = {}
+    for subject_id, type_, recorded_at in (
+        DomainEvent.objects.filter(
+            subject_type__app_label=_MESSAGE_MODEL[0],
+            subject_type__model=_MESSAGE_MODEL[1],
+            subject_id__in=ids,
+            type__in=MESSAGE_STATE_TYPES,
+        )
+        .order_by("recorded_at", "id")
+        .values_list("subject_id", "type", "recorded_at")
+    ):
+        states.setdefault(subject_id, []).append((type_.split(".", 1)[1], recorded_at))
+    return [
+        replace(e, states=tuple(states.get(e.subject_id, ())))
+        if e.subject_id in ids and e.type in MESSAGE_STATE_TYPES
+        else e
+        for e in entries
+    ]
+
+
 def customer_timeline(
     *,
     customer: Customer,
     before: str | None = None,
     kinds: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    search: str = "",
+    collapse_messages: bool = False,
     limit: int = TIMELINE_PAGE_SIZE,
 ) -> TimelinePage:
     """The customer's DomainEvents, newest recorded first, keyset-paginated on (recorded_at, id).
@@ -173,7 +296,13 @@ def customer_timeline(
     e-mail a payment sent) before the payment. ``before`` is the ``next_cursor`` of the
     previous page; InvalidCursor when it is not one. Runs one query whatever the page size or
     the customer's history (actor and subject type are joined, not fetched per row), a range
-    on the (customer[, kind], recorded_at, id) index bounded above by the cursor."""
+    on the (customer[, kind], recorded_at, id) index bounded above by the cursor.
+
+    ``sources`` keeps the events of those ``TIMELINE_SOURCES`` (unknown keys are ignored);
+    ``search`` keeps the notes and messages whose text contains it (``timeline_search``; one
+    subquery per searchable model, bounded by the customer's rows); ``collapse_messages``
+    shows a message's queued/sent/delivered/read as one entry, its newest, with ``states``
+    (one more query when the page holds a message)."""
     limit = max(1, min(limit, TIMELINE_MAX_PAGE_SIZE))
     events = (
         DomainEvent.objects.filter(customer=customer)
@@ -182,6 +311,14 @@ def customer_timeline(
     )
     if kinds:
         events = events.filter(kind__in=list(kinds))
+    chosen = known_sources(sources or ())
+    if chosen:
+        events = events.filter(_source_filter(chosen))
+    term = search.strip()[:SEARCH_MAX_LENGTH]
+    if term:
+        events = events.filter(_search_filter(customer, term))
+    if collapse_messages:
+        events = _only_newest_message_state(events)
     if before:
         recorded_at, event_id = decode_cursor(before)
         # The upper bound on recorded_at alone is what the index range uses; the OR then
@@ -192,4 +329,7 @@ def customer_timeline(
     rows = list(events[: limit + 1])
     page, extra = rows[:limit], rows[limit:]
     next_cursor = encode_cursor(page[-1].recorded_at, page[-1].pk) if extra else None
-    return TimelinePage(entries=[_entry(e) for e in page], next_cursor=next_cursor)
+    entries = [_entry(e) for e in page]
+    if collapse_messages:
+        entries = _with_message_states(entries)
+    return TimelinePage(entries=entries, next_cursor=next_cursor)
