@@ -161,7 +161,7 @@ def generate(*, events: int, customer_events: int, seed_orders: int) -> None:
         f"""
         SELECT
           CASE WHEN m < {messages} THEN
-                 CASE i % 4 WHEN 0 THEN 'notification.queued' WHEN 1 THEN 'notification.sent'
+                 CASE i % 25 WHEN 0 THEN 'notification.queued' WHEN 1 THEN 'notification.sent'
                              WHEN 2 THEN 'notification.delivered' ELSE 'notification.read' END
                WHEN k % 25 = 4 AND k / 25 < {notes} THEN 'note.added'
                WHEN k % 100 = 9 THEN 'crm.deal_won'

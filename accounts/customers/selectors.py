@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import reduce
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
+from django.db import connection
 from django.db.models import CharField, Exists, OuterRef, Q
 from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
@@ -212,27 +215,76 @@ def _entry(event: DomainEvent) -> TimelineEntry:
     )
 
 
-def _source_filter(sources: Sequence[str]) -> Q:
-    kinds: list[str] = []
-    condition = Q()
+def _source_parts(sources: Sequence[str]) -> list[Q]:
+    """One condition per kind (or single type) of the chosen sources: each a range of the
+    (customer, kind, recorded_at, id) index."""
+    parts: list[Q] = []
     for key in sources:
         source = _SOURCES_BY_KEY[key]
-        kinds.extend(source.kinds)
-        for kind, type_ in source.extra_types:
-            condition |= Q(kind=kind, type=type_)
-    return Q(kind__in=kinds) | condition if kinds else condition
+        parts.extend(Q(kind=kind) for kind in source.kinds)
+        parts.extend(Q(kind=kind, type=type_) for kind, type_ in source.extra_types)
+    return parts
 
 
-def _search_filter(customer: Customer, term: str) -> Q:
-    """Entries whose subject is a note or a message whose text contains ``term``: per
-    registered model, its ids as a subquery (``timeline_search``)."""
+SEARCH_DRIVEN_MAX = 500
+"""Up to this many matching notes and messages, the search reads their events through the
+subject index and sorts them; beyond it, it walks the customer's timeline in order (matches are
+then dense enough that a page fills early)."""
+
+
+def _search_condition(customer: Customer, term: str) -> tuple[Q, bool]:
+    """(condition, few): the entries whose subject is a note or a message whose text contains
+    ``term`` (``timeline_search``). One query per searchable model reads at most
+    ``SEARCH_DRIVEN_MAX + 1`` matching ids; when all fit, the condition names them (``few``),
+    else it is a subquery per model."""
+    searches = timeline_text_searches()
+    found: list[tuple[int, list[str]]] = []
+    few = True
+    for search in searches:
+        content_type = ContentType.objects.get_for_model(search.model).pk
+        ids = [
+            str(pk)
+            for pk in search.matches(customer.pk, term)
+            .order_by()
+            .values_list("pk", flat=True)[: SEARCH_DRIVEN_MAX + 1]
+        ]
+        few = few and len(ids) <= SEARCH_DRIVEN_MAX
+        found.append((content_type, ids))
     condition = Q()
-    for search in timeline_text_searches():
-        ids = search.matches(customer.pk, term).annotate(key=Cast("pk", CharField())).values("key")
-        condition |= Q(
-            subject_type=ContentType.objects.get_for_model(search.model), subject_id__in=ids
+    if few:
+        for content_type, ids in found:
+            if ids:
+                condition |= Q(subject_type_id=content_type, subject_id__in=ids)
+        return condition or Q(pk__in=[]), True
+    for search in searches:
+        ids_query = (
+            search.matches(customer.pk, term).annotate(key=Cast("pk", CharField())).values("key")
         )
-    return condition or Q(pk__in=[])
+        condition |= Q(
+            subject_type=ContentType.objects.get_for_model(search.model), subject_id__in=ids_query
+        )
+    return condition, False
+
+
+def _newest_ids(events: Any, parts: Sequence[Q], limit: int) -> list[int]:
+    """The ids of the ``limit`` newest of ``events`` matching any of ``parts``: one query,
+    a UNION ALL of each part's own newest ``limit`` (each a range of its index, no sort of
+    the customer's history), merged and cut in SQL."""
+    selects: list[str] = []
+    params: list[Any] = []
+    for number, part in enumerate(parts):
+        query = (
+            events.filter(part).order_by("-recorded_at", "-id").values_list("recorded_at", "id")
+        )[:limit]
+        sql, part_params = query.query.sql_with_params()
+        # Django's own SQL, its values as parameters; each part is a subquery so that it may
+        # keep its ORDER BY and LIMIT inside the UNION (PostgreSQL wants it named).
+        selects.append(f"SELECT * FROM ({sql}) AS part{number}")  # noqa: S608
+        params.extend(part_params)
+    union = " UNION ALL ".join(selects) + f" ORDER BY 1 DESC, 2 DESC LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(union, params)
+        return [int(row[1]) for row in cursor.fetchall()]
 
 
 def _only_newest_message_state(events: Any) -> Any:
@@ -304,19 +356,9 @@ def customer_timeline(
     shows a message's queued/sent/delivered/read as one entry, its newest, with ``states``
     (one more query when the page holds a message)."""
     limit = max(1, min(limit, TIMELINE_MAX_PAGE_SIZE))
-    events = (
-        DomainEvent.objects.filter(customer=customer)
-        .select_related("actor", "subject_type")
-        .order_by("-recorded_at", "-id")
-    )
+    events = DomainEvent.objects.all()
     if kinds:
         events = events.filter(kind__in=list(kinds))
-    chosen = known_sources(sources or ())
-    if chosen:
-        events = events.filter(_source_filter(chosen))
-    term = search.strip()[:SEARCH_MAX_LENGTH]
-    if term:
-        events = events.filter(_search_filter(customer, term))
     if collapse_messages:
         events = _only_newest_message_state(events)
     if before:
@@ -326,6 +368,24 @@ def customer_timeline(
         events = events.filter(recorded_at__lte=recorded_at).filter(
             Q(recorded_at__lt=recorded_at) | Q(id__lt=event_id)
         )
+    parts = _source_parts(known_sources(sources or ()))
+    term = search.strip()[:SEARCH_MAX_LENGTH]
+    few = False
+    if term:
+        condition, few = _search_condition(customer, term)
+        events = events.filter(condition)
+    if few:
+        # A few notes and messages: their events through the subject index (they are this
+        # customer's by construction), sorted; not a walk of the whole timeline.
+        if parts:
+            events = events.filter(reduce(operator.or_, parts))
+    else:
+        events = events.filter(customer=customer)
+        if len(parts) == 1:
+            events = events.filter(parts[0])
+        elif parts:
+            events = DomainEvent.objects.filter(pk__in=_newest_ids(events, parts, limit + 1))
+    events = events.select_related("actor", "subject_type").order_by("-recorded_at", "-id")
     rows = list(events[: limit + 1])
     page, extra = rows[:limit], rows[limit:]
     next_cursor = encode_cursor(page[-1].recorded_at, page[-1].pk) if extra else None
