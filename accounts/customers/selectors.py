@@ -350,11 +350,13 @@ def customer_timeline(
     the customer's history (actor and subject type are joined, not fetched per row), a range
     on the (customer[, kind], recorded_at, id) index bounded above by the cursor.
 
-    ``sources`` keeps the events of those ``TIMELINE_SOURCES`` (unknown keys are ignored);
-    ``search`` keeps the notes and messages whose text contains it (``timeline_search``; one
-    subquery per searchable model, bounded by the customer's rows); ``collapse_messages``
-    shows a message's queued/sent/delivered/read as one entry, its newest, with ``states``
-    (one more query when the page holds a message)."""
+    ``sources`` keeps the events of those ``TIMELINE_SOURCES`` (unknown keys are ignored): one
+    kind filters the index range; several read each kind's newest ids in one UNION ALL, then
+    the rows (two queries). ``search`` keeps the notes and messages whose text contains it
+    (``timeline_search``; one more query per searchable model; few matches are read through
+    the subject index, many by walking the timeline). ``collapse_messages`` shows a message's
+    queued/sent/delivered/read as one entry, its newest, with ``states`` (one more query when
+    the page holds a message)."""
     limit = max(1, min(limit, TIMELINE_MAX_PAGE_SIZE))
     events = DomainEvent.objects.all()
     if kinds:
