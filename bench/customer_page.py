@@ -7,8 +7,8 @@
     .venv/bin/python -m bench.customer_page --database var/cp.sqlite3 --keep   # reuse it later
     .venv/bin/python -m bench.customer_page --events 500000 --customer-events 20000  # quick
 
-Builds a scratch embedded-profile database (SQLite, migrated): ``seed_scale --orders
---seed-orders`` for realistic orders, payments, shipments and messages, then bulk SQL (recursive
+Builds a scratch embedded-profile database (SQLite, migrated): ``seed_scale --orders N``
+(``--seed-orders``, default 5,000) for realistic orders, payments, shipments and messages, then bulk SQL (recursive
 CTEs, one INSERT ... SELECT per chunk) for the rest: one customer with ``--customer-events``
 DomainEvents (product usage, messages with their queued/sent/delivered/read states and their
 Notification rows, staff notes and their CustomerNote rows, CRM events, orders and payments)
