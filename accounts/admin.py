@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -19,12 +20,16 @@ from accounts.customers.export import customer_export
 from accounts.customers.page import customer_page_parts
 from accounts.customers.search import customer_ids_matching
 from accounts.customers.selectors import (
+    TIMELINE_SOURCES,
     InvalidCursor,
     customer_timeline,
+    known_sources,
     newest_entry_ids,
     timeline_page_visible_to,
 )
 from accounts.customers.services import customer_create, customer_note_add, customer_update
+from accounts.customers.summary import customer_summary
+from accounts.customers.timeline_search import SEARCH_MAX_LENGTH
 from accounts.customers.validators import normalize_phone, normalize_tax_document, tax_document_kind
 from accounts.models import (
     ApiKey,
@@ -35,7 +40,6 @@ from accounts.models import (
     User,
 )
 from integrations.admin_utils import LargeTableAdminMixin, ids_matching
-from integrations.events import event_kinds
 
 
 @admin.register(User)
@@ -236,6 +240,42 @@ class CustomerAdmin(admin.ModelAdmin):
             messages.success(request, "Note added.")
         return HttpResponseRedirect(reverse("admin:accounts_customer_change", args=[customer.pk]))
 
+    def _page_context(self, request: HttpRequest, customer: Customer) -> dict[str, Any]:
+        """The 360 page around the change form: header, filtered timeline, other apps' parts."""
+        sources = known_sources(request.GET.getlist("source"))
+        search = request.GET.get("q", "").strip()[:SEARCH_MAX_LENGTH]
+        filters: dict[str, Any] = {"sources": sources, "search": search, "collapse_messages": True}
+        try:
+            page = customer_timeline(
+                customer=customer, before=request.GET.get("before") or None, **filters
+            )
+        except InvalidCursor:
+            messages.warning(request, "That timeline page link is no longer valid.")
+            page = customer_timeline(customer=customer, **filters)
+        query = [("source", key) for key in sources] + ([("q", search)] if search else [])
+        labels = {source.key: source.label for source in TIMELINE_SOURCES}
+        return {
+            "summary": customer_summary(customer=customer),
+            "timeline": timeline_page_visible_to(request.user, page),
+            "timeline_sources": TIMELINE_SOURCES,
+            "timeline_selected_sources": sources,
+            "timeline_selected_labels": [labels[key] for key in sources],
+            "timeline_search": search,
+            "timeline_search_max": SEARCH_MAX_LENGTH,
+            "timeline_filtered": bool(sources or search),
+            "timeline_query": urlencode(query),
+            "timeline_is_first_page": not request.GET.get("before"),
+            "can_add_note": request.user.has_perm("accounts.add_customernote"),
+            # One "Resend" per message, on its newest line (notifications' own admin view).
+            "resend_entry_ids": (
+                newest_entry_ids(page.entries, "notifications.notification")
+                if request.user.has_perm("notifications.resend_notification")
+                else set()
+            ),
+            "customer_parts": customer_page_parts(request, customer),
+            "can_export": request.user.has_perm("accounts.export_customer"),
+        }
+
     def change_view(
         self,
         request: HttpRequest,
@@ -246,29 +286,7 @@ class CustomerAdmin(admin.ModelAdmin):
         extra_context = extra_context or {}
         customer = Customer.objects.filter(pk=object_id).first() if object_id.isdigit() else None
         if customer is not None:
-            kinds = [k for k in request.GET.getlist("kind") if k]
-            try:
-                page = customer_timeline(
-                    customer=customer, before=request.GET.get("before") or None, kinds=kinds
-                )
-            except InvalidCursor:
-                messages.warning(request, "That timeline page link is no longer valid.")
-                page = customer_timeline(customer=customer, kinds=kinds)
-            extra_context.update(
-                timeline=timeline_page_visible_to(request.user, page),
-                timeline_kinds=event_kinds(),
-                timeline_selected_kinds=kinds,
-                timeline_is_first_page=not request.GET.get("before"),
-                can_add_note=request.user.has_perm("accounts.add_customernote"),
-                # One "Resend" per message, on its newest line (notifications' own admin view).
-                resend_entry_ids=(
-                    newest_entry_ids(page.entries, "notifications.notification")
-                    if request.user.has_perm("notifications.resend_notification")
-                    else set()
-                ),
-                customer_parts=customer_page_parts(request, customer),
-                can_export=request.user.has_perm("accounts.export_customer"),
-            )
+            extra_context.update(self._page_context(request, customer))
         return super().change_view(request, object_id, form_url, extra_context)
 
 

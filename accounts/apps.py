@@ -26,10 +26,17 @@ class AccountsConfig(AppConfig):
 
         from accounts.crm.hubspot.subscribers import SUBSCRIBERS
         from accounts.crm.summary import crm_summary, plan_summary
-        from accounts.customers.summary import register_customer_summary_part
+        from accounts.customers.health import customer_health
+        from accounts.customers.summary import (
+            register_customer_summary_derived_part,
+            register_customer_summary_part,
+        )
+        from accounts.customers.timeline_search import register_note_search
         from integrations.deliveries.registry import register_subscriber
 
         for subscriber in SUBSCRIBERS:
             register_subscriber(subscriber)
         register_customer_summary_part("crm", crm_summary)
         register_customer_summary_part("plan", plan_summary)
+        register_customer_summary_derived_part("health", customer_health)
+        register_note_search()

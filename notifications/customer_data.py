@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q, QuerySet
+
 from accounts.customers.export import export_rows, export_value, register_customer_export_section
 from accounts.customers.summary import register_customer_summary_part
+from accounts.customers.timeline_search import register_timeline_text_search
 from accounts.models import Customer
 from notifications.models import ConsentAction, ConsentRecord, Notification, NotificationChannel
 from notifications.policy.models import NotificationPreference
@@ -68,7 +71,18 @@ def consent_summary(customer: Customer) -> dict[str, Any]:
     return out
 
 
+def notifications_matching(customer_id: int, term: str) -> QuerySet[Any, Any]:
+    """The customer's messages whose subject or body contains ``term`` (the customer page's
+    timeline search); a LIKE over this customer's rows only, found by the customer index."""
+    return (
+        Notification.objects.filter(customer_id=customer_id)
+        .filter(Q(body__icontains=term) | Q(subject__icontains=term))
+        .values("pk")
+    )
+
+
 def register_customer_data() -> None:
+    register_timeline_text_search(Notification, notifications_matching)
     register_customer_export_section("notifications", notifications_export)
     register_customer_export_section("consent_ledger", consent_ledger_export)
     register_customer_export_section("message_preferences", message_preferences_export)

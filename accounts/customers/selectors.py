@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import reduce
 from typing import Any
 
-from django.db.models import Q
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.models import CharField, Exists, OuterRef, Q
+from django.db.models.functions import Cast
 from django.urls import NoReverseMatch, reverse
 
 from accounts.customers.exceptions import InvalidCursor
+from accounts.customers.timeline_search import SEARCH_MAX_LENGTH, timeline_text_searches
 from accounts.models import Customer
 from integrations.events import get_event_type, render_summary
 from integrations.exceptions import UnknownEventType
@@ -20,6 +26,48 @@ from integrations.models import DomainEvent
 
 TIMELINE_PAGE_SIZE = 50
 TIMELINE_MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True)
+class TimelineSource:
+    key: str
+    label: str
+    kinds: tuple[str, ...]
+    """Event kinds (the type's first segment) that belong to this source."""
+    extra_types: tuple[tuple[str, str], ...] = ()
+    """(kind, type) pairs of single types from another kind (``customer.plan_activated``)."""
+
+
+# Where each event comes from, by the type's prefix (the contract shared with the CRM and
+# analytics work): the customer page's source filter.
+TIMELINE_SOURCES: tuple[TimelineSource, ...] = (
+    TimelineSource("orders", "Orders", ("order",)),
+    TimelineSource("payments", "Payments", ("payment", "refund", "dispute", "reconciliation")),
+    TimelineSource("shipping", "Shipping", ("shipment",)),
+    TimelineSource("messages", "Messages", ("notification", "consent")),
+    TimelineSource("usage", "Usage", ("usage",)),
+    TimelineSource("crm", "CRM", ("crm",), (("customer", "customer.plan_activated"),)),
+    TimelineSource("notes", "Notes", ("note",)),
+)
+_SOURCES_BY_KEY = {source.key: source for source in TIMELINE_SOURCES}
+
+# A message's lifecycle: these events of one notification show as one entry, its newest, with
+# the time of each state reached (``TimelineEntry.states``).
+MESSAGE_STATE_TYPES = (
+    "notification.queued",
+    "notification.deferred",
+    "notification.sent",
+    "notification.delivered",
+    "notification.read",
+    "notification.failed",
+)
+_MESSAGE_MODEL = ("notifications", "notification")
+
+
+def known_sources(keys: Sequence[str]) -> list[str]:
+    """``keys`` that name a source, in the sources' order (unknown ones dropped)."""
+    wanted = set(keys)
+    return [source.key for source in TIMELINE_SOURCES if source.key in wanted]
 
 
 @dataclass(frozen=True)
@@ -42,6 +90,14 @@ class TimelineEntry:
     subject_model: str = ""
     """The subject's ``app_label.model`` (``notifications.notification``), empty for none."""
     subject_id: str = ""
+    states: tuple[tuple[str, datetime], ...] = ()
+    """For a message collapsed into one entry: each state it reached (``sent``) and when we
+    recorded it, oldest first; empty for any other entry."""
+
+    @property
+    def state(self) -> str:
+        """The collapsed message's latest state (``delivered``), or empty."""
+        return self.states[-1][0] if self.states else ""
 
     @property
     def provider_time_differs(self) -> bool:
@@ -159,11 +215,130 @@ def _entry(event: DomainEvent) -> TimelineEntry:
     )
 
 
+def _source_parts(sources: Sequence[str]) -> list[Q]:
+    """One condition per kind (or single type) of the chosen sources: each a range of the
+    (customer, kind, recorded_at, id) index."""
+    parts: list[Q] = []
+    for key in sources:
+        source = _SOURCES_BY_KEY[key]
+        parts.extend(Q(kind=kind) for kind in source.kinds)
+        parts.extend(Q(kind=kind, type=type_) for kind, type_ in source.extra_types)
+    return parts
+
+
+SEARCH_DRIVEN_MAX = 500
+"""Up to this many matching notes and messages, the search reads their events through the
+subject index and sorts them; beyond it, it walks the customer's timeline in order (matches are
+then dense enough that a page fills early)."""
+
+
+def _search_condition(customer: Customer, term: str) -> tuple[Q, bool]:
+    """(condition, few): the entries whose subject is a note or a message whose text contains
+    ``term`` (``timeline_search``). One query per searchable model reads at most
+    ``SEARCH_DRIVEN_MAX + 1`` matching ids; when all fit, the condition names them (``few``),
+    else it is a subquery per model."""
+    searches = timeline_text_searches()
+    found: list[tuple[int, list[str]]] = []
+    few = True
+    for search in searches:
+        content_type = ContentType.objects.get_for_model(search.model).pk
+        ids = [
+            str(pk)
+            for pk in search.matches(customer.pk, term)
+            .order_by()
+            .values_list("pk", flat=True)[: SEARCH_DRIVEN_MAX + 1]
+        ]
+        few = few and len(ids) <= SEARCH_DRIVEN_MAX
+        found.append((content_type, ids))
+    condition = Q()
+    if few:
+        for content_type, ids in found:
+            if ids:
+                condition |= Q(subject_type_id=content_type, subject_id__in=ids)
+        return condition or Q(pk__in=[]), True
+    for search in searches:
+        ids_query = (
+            search.matches(customer.pk, term).annotate(key=Cast("pk", CharField())).values("key")
+        )
+        condition |= Q(
+            subject_type=ContentType.objects.get_for_model(search.model), subject_id__in=ids_query
+        )
+    return condition, False
+
+
+def _newest_ids(events: Any, parts: Sequence[Q], limit: int) -> list[int]:
+    """The ids of the ``limit`` newest of ``events`` matching any of ``parts``: one query,
+    a UNION ALL of each part's own newest ``limit`` (each a range of its index, no sort of
+    the customer's history), merged and cut in SQL."""
+    selects: list[str] = []
+    params: list[Any] = []
+    for number, part in enumerate(parts):
+        query = (
+            events.filter(part).order_by("-recorded_at", "-id").values_list("recorded_at", "id")
+        )[:limit]
+        sql, part_params = query.query.sql_with_params()
+        # Django's own SQL, its values as parameters; each part is a subquery so that it may
+        # keep its ORDER BY and LIMIT inside the UNION (PostgreSQL wants it named).
+        selects.append(f"SELECT * FROM ({sql}) AS part{number}")  # noqa: S608
+        params.extend(part_params)
+    union = " UNION ALL ".join(selects) + f" ORDER BY 1 DESC, 2 DESC LIMIT {int(limit)}"
+    with connection.cursor() as cursor:
+        cursor.execute(union, params)
+        return [int(row[1]) for row in cursor.fetchall()]
+
+
+def _only_newest_message_state(events: Any) -> Any:
+    """Drops a message's state event when a newer one of the same message exists: one probe
+    of the subject index per message entry."""
+    newer = DomainEvent.objects.filter(
+        subject_type=OuterRef("subject_type"),
+        subject_id=OuterRef("subject_id"),
+        type__in=MESSAGE_STATE_TYPES,
+    ).filter(
+        Q(recorded_at__gt=OuterRef("recorded_at"))
+        | Q(recorded_at=OuterRef("recorded_at"), id__gt=OuterRef("id"))
+    )
+    return events.filter(~Q(type__in=MESSAGE_STATE_TYPES) | ~Exists(newer))
+
+
+def _with_message_states(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Each collapsed message entry with the states its message reached. One query (none
+    when the page has no message)."""
+    ids = {
+        e.subject_id
+        for e in entries
+        if e.type in MESSAGE_STATE_TYPES and e.subject_model == ".".join(_MESSAGE_MODEL)
+    }
+    if not ids:
+        return entries
+    states: dict[str, list[tuple[str, datetime]]] = {}
+    for subject_id, type_, recorded_at in (
+        DomainEvent.objects.filter(
+            subject_type__app_label=_MESSAGE_MODEL[0],
+            subject_type__model=_MESSAGE_MODEL[1],
+            subject_id__in=ids,
+            type__in=MESSAGE_STATE_TYPES,
+        )
+        .order_by("recorded_at", "id")
+        .values_list("subject_id", "type", "recorded_at")
+    ):
+        states.setdefault(subject_id, []).append((type_.split(".", 1)[1], recorded_at))
+    return [
+        replace(e, states=tuple(states.get(e.subject_id, ())))
+        if e.subject_id in ids and e.type in MESSAGE_STATE_TYPES
+        else e
+        for e in entries
+    ]
+
+
 def customer_timeline(
     *,
     customer: Customer,
     before: str | None = None,
     kinds: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    search: str = "",
+    collapse_messages: bool = False,
     limit: int = TIMELINE_PAGE_SIZE,
 ) -> TimelinePage:
     """The customer's DomainEvents, newest recorded first, keyset-paginated on (recorded_at, id).
@@ -173,15 +348,21 @@ def customer_timeline(
     e-mail a payment sent) before the payment. ``before`` is the ``next_cursor`` of the
     previous page; InvalidCursor when it is not one. Runs one query whatever the page size or
     the customer's history (actor and subject type are joined, not fetched per row), a range
-    on the (customer[, kind], recorded_at, id) index bounded above by the cursor."""
+    on the (customer[, kind], recorded_at, id) index bounded above by the cursor.
+
+    ``sources`` keeps the events of those ``TIMELINE_SOURCES`` (unknown keys are ignored): one
+    kind filters the index range; several read each kind's newest ids in one UNION ALL, then
+    the rows (two queries). ``search`` keeps the notes and messages whose text contains it
+    (``timeline_search``; one more query per searchable model; few matches are read through
+    the subject index, many by walking the timeline). ``collapse_messages`` shows a message's
+    queued/sent/delivered/read as one entry, its newest, with ``states`` (one more query when
+    the page holds a message)."""
     limit = max(1, min(limit, TIMELINE_MAX_PAGE_SIZE))
-    events = (
-        DomainEvent.objects.filter(customer=customer)
-        .select_related("actor", "subject_type")
-        .order_by("-recorded_at", "-id")
-    )
+    events = DomainEvent.objects.all()
     if kinds:
         events = events.filter(kind__in=list(kinds))
+    if collapse_messages:
+        events = _only_newest_message_state(events)
     if before:
         recorded_at, event_id = decode_cursor(before)
         # The upper bound on recorded_at alone is what the index range uses; the OR then
@@ -189,7 +370,28 @@ def customer_timeline(
         events = events.filter(recorded_at__lte=recorded_at).filter(
             Q(recorded_at__lt=recorded_at) | Q(id__lt=event_id)
         )
+    parts = _source_parts(known_sources(sources or ()))
+    term = search.strip()[:SEARCH_MAX_LENGTH]
+    few = False
+    if term:
+        condition, few = _search_condition(customer, term)
+        events = events.filter(condition)
+    if few:
+        # A few notes and messages: their events through the subject index (they are this
+        # customer's by construction), sorted; not a walk of the whole timeline.
+        if parts:
+            events = events.filter(reduce(operator.or_, parts))
+    else:
+        events = events.filter(customer=customer)
+        if len(parts) == 1:
+            events = events.filter(parts[0])
+        elif parts:
+            events = DomainEvent.objects.filter(pk__in=_newest_ids(events, parts, limit + 1))
+    events = events.select_related("actor", "subject_type").order_by("-recorded_at", "-id")
     rows = list(events[: limit + 1])
     page, extra = rows[:limit], rows[limit:]
     next_cursor = encode_cursor(page[-1].recorded_at, page[-1].pk) if extra else None
-    return TimelinePage(entries=[_entry(e) for e in page], next_cursor=next_cursor)
+    entries = [_entry(e) for e in page]
+    if collapse_messages:
+        entries = _with_message_states(entries)
+    return TimelinePage(entries=entries, next_cursor=next_cursor)

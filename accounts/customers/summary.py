@@ -16,12 +16,20 @@ from accounts.customers.export import export_value
 from accounts.models import Customer
 
 SummaryPart = Callable[[Customer], Any]
+DerivedSummaryPart = Callable[[Customer, dict[str, Any]], Any]
 _PARTS: dict[str, SummaryPart] = {}
+_DERIVED: dict[str, DerivedSummaryPart] = {}
 
 
 def register_customer_summary_part(name: str, part: SummaryPart) -> None:
     """Add (or replace) the part ``name`` of every summary; called from ``AppConfig.ready``."""
     _PARTS[name] = part
+
+
+def register_customer_summary_derived_part(name: str, part: DerivedSummaryPart) -> None:
+    """Add the part ``name`` computed after every plain part, from the customer and the summary
+    so far (the health score reads usage, payments and consent)."""
+    _DERIVED[name] = part
 
 
 def customer_summary(*, customer: Customer) -> dict[str, Any]:
@@ -36,4 +44,6 @@ def customer_summary(*, customer: Customer) -> dict[str, Any]:
     }
     for name in sorted(_PARTS):
         summary[name] = _PARTS[name](customer)
+    for name in sorted(_DERIVED):
+        summary[name] = _DERIVED[name](customer, summary)
     return summary
