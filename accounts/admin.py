@@ -284,7 +284,9 @@ class CustomerAdmin(admin.ModelAdmin):
         extra_context: dict[str, Any] | None = None,
     ) -> HttpResponse:
         extra_context = extra_context or {}
-        customer = Customer.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        # With its CRM record in the same query: the header's ``crm`` summary part reads it.
+        customers = Customer.objects.select_related("crm_record")
+        customer = customers.filter(pk=object_id).first() if object_id.isdigit() else None
         if customer is not None:
             extra_context.update(self._page_context(request, customer))
         return super().change_view(request, object_id, form_url, extra_context)
