@@ -11,7 +11,13 @@ from integrations.events import event_payload, get_event_type
 from integrations.exceptions import UnknownEventType
 from integrations.models import DomainEvent
 from notifications.models import NotificationRule
-from notifications.rules import LANGUAGES, render_rule, rule_condition_holds, rule_context
+from notifications.rules import (
+    LANGUAGES,
+    render_rule,
+    rule_condition_holds,
+    rule_context,
+    rule_problems,
+)
 
 EXAMPLE_EVENTS = 10
 
@@ -54,6 +60,10 @@ def rule_preview(
     """``rule`` rendered in each language from the event ``example`` (a DomainEvent pk of the
     rule's type) or, blank, the built example payload. With ``problems`` (the form's errors)
     nothing is rendered: the preview lists them."""
+    if problems is None:
+        # A rule stored past the form (a data migration, the shell) may not compile: list
+        # what is wrong instead of failing the page.
+        problems = {name: [message] for name, message in rule_problems(rule).items()}
     if problems:
         return RulePreview(source="", problems=_problems(problems))
     try:

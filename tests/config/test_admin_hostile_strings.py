@@ -40,8 +40,8 @@ RAW_MARKERS = ["<script>alert(1)", "<img src=x onerror"]
 
 # Values a row must have to exist at all: a proxy's manager shows Success rows only; a check
 # constraint ties a resend's reason to its previous message (none here); a rule's condition is
-# an expression its form compiles before it is stored, and the change page evaluates it for the
-# preview (a stored condition that does not compile is a 500 there, data no form can write).
+# an expression its form compiles before it is stored (a stored one that does not compile only
+# lists its problem in the preview: tests/notifications/test_admin.py).
 OVERRIDES: dict[str, dict[str, Any]] = {
     "django_q.Success": {"success": True},
     "notifications.Notification": {"previous_reason": ""},

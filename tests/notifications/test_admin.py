@@ -85,3 +85,26 @@ def test_admin_cannot_add_or_delete(staff_client: Client, notification: Notifica
     assert add.status_code == 403
     assert delete.status_code == 403
     assert Notification.objects.filter(pk=notification.pk).exists()
+
+
+def test_a_stored_rule_that_does_not_compile_lists_its_problems_instead_of_failing(
+    staff_client: Client,
+) -> None:
+    """A rule written past its form (a data migration, the shell) whose condition and body do
+    not compile: the change page answers 200 and the preview names both problems."""
+    from notifications.models import NotificationRule
+
+    rule = NotificationRule.objects.get(template="order_paid")
+    NotificationRule.objects.filter(pk=rule.pk).update(
+        condition="order.total_amount >", body_en="{% if %}"
+    )
+
+    response = staff_client.get(
+        reverse("admin:notifications_notificationrule_change", args=[rule.pk])
+    )
+
+    assert response.status_code == 200
+    preview = response.context["preview"]
+    assert not preview.texts
+    assert any("Condition error" in p for p in preview.problems), preview.problems
+    assert any(p.startswith("Body (en): Template error") for p in preview.problems)
