@@ -29,6 +29,7 @@ ORDER = {
 }
 NOTIFIED_STEPS = {
     "order_paid",
+    "payment_receipt",
     "shipment_posted",
     "shipment_in_transit",
     "shipment_out_for_delivery",
@@ -80,7 +81,9 @@ def assert_final_state(order: Order) -> None:
     for step in announced:
         channels = {n.channel for n in notifications if n.template == step}
         assert channels == {"whatsapp"}, step
-    assert {n.template for n in notifications} == announced
+    # The receipt (issue 15 item 6) is an e-mail-only rule on payment.succeeded.
+    assert {n.channel for n in notifications if n.template == "payment_receipt"} == {"email"}
+    assert {n.template for n in notifications} == announced | {"payment_receipt"}
     whatsapp = notifications.filter(channel="whatsapp")
     assert all(n.status == "read" for n in whatsapp), [n.status for n in whatsapp]
     assert not WebhookEvent.objects.exclude(status__in=["processed", "ignored"]).exists()
@@ -115,9 +118,11 @@ def test_api_order_flows_to_delivery_with_the_cluster_in_sync_mode(live_server, 
     order = Order.objects.get(number=response.json()["number"])
     drain_until_quiet()
     assert_final_state(order)
-    # WhatsApp went through: no e-mail fallback.
+    # WhatsApp went through: no e-mail fallback; the only e-mail is the receipt.
     assert Notification.objects.filter(channel="whatsapp").count() >= 2
-    assert not Notification.objects.filter(channel="email").exists() and mail.outbox == []
+    emails = Notification.objects.filter(channel="email")
+    assert list(emails.values_list("template", flat=True)) == ["payment_receipt"]
+    assert [m.to for m in mail.outbox] == [["flow@example.test"]]
     # Duplicated or replayed facts change nothing once settled.
     before = DomainEvent.objects.count()
     for event in WebhookEvent.objects.filter(status="processed"):
