@@ -102,7 +102,11 @@ def ops_panels(figures: OpsFigures, latencies: list[RequestLatency]) -> list[Pan
         Panel(
             "inbox-lag",
             "Webhook inbox lag (oldest unprocessed row)",
-            bar_chart(list(lag.items()), title="Webhook inbox lag by provider", unit="s"),
+            bar_chart(
+                [(p, round(s, 1)) for p, s in lag.items()],
+                title="Webhook inbox lag by provider",
+                unit="s",
+            ),
             ("Provider", "Seconds"),
             [(p, round(s, 1)) for p, s in lag.items()],
         ),
@@ -194,6 +198,4 @@ def ops_page_view(request: HttpRequest, admin_context: dict[str, Any]) -> HttpRe
         "panels": ops_panels(figures, request_latencies()),
         "multiprocess": bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR")),
     }
-    response = TemplateResponse(request, "admin/integrations/ops.html", context)
-    response["Cache-Control"] = "no-store"
-    return response
+    return TemplateResponse(request, "admin/integrations/ops.html", context)
