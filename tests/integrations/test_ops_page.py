@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.django_db
 OPS_PAGE = reverse("admin:integrations_circuitbreaker_ops")
 BREAKERS = reverse("admin:integrations_circuitbreaker_changelist")
 _numbers = itertools.count()
+# Six for the figures; the rest are the session, the user and their permissions.
+PAGE_QUERIES = 10
 
 
 def _client(role: str) -> Client:
@@ -63,3 +66,13 @@ def test_finance_and_support_are_refused_and_see_no_link() -> None:
 
 def test_the_page_is_read_only() -> None:
     assert _client("ops").post(OPS_PAGE).status_code == 405
+
+
+def test_the_page_query_count_does_not_grow_with_rows(
+    django_assert_max_num_queries: Any,
+) -> None:
+    client = _client("ops")
+    seed_ops_figures(scale=20, providers=10)
+    client.get(OPS_PAGE)  # warm: the session and the user's permissions
+    with django_assert_max_num_queries(PAGE_QUERIES):
+        assert client.get(OPS_PAGE).status_code == 200
