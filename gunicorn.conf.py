@@ -64,3 +64,13 @@ def post_worker_init(worker: Any) -> None:
         if raw.family in (socket.AF_INET, socket.AF_INET6, socket.AF_UNIX):
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """With PROMETHEUS_MULTIPROC_DIR set, a worker that exits stops counting toward the live
+    gauges of /metrics; its request histogram files stay and keep being summed
+    (docs/metrics.md)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from accounts.access.auth import admin_login
 from accounts.access.reauth import reauth_sso_view, reauth_view
 from accounts.access.views import account_logout, admin_logout, sso_no_access, sso_signed_out
+from integrations.metrics import metrics_view
 from integrations.views import health
 
 urlpatterns = [
@@ -20,6 +21,8 @@ urlpatterns = [
     path("accounts/logout/", never_cache(account_logout)),
     path("accounts/", include("allauth.urls")),
     path("health/", health, name="health"),
+    # Prometheus scrapes here with METRICS_TOKEN as a bearer token (docs/metrics.md).
+    path("metrics", metrics_view, name="metrics"),
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("sso/no-access/", sso_no_access, name="sso-no-access"),
     path("sso/signed-out/", sso_signed_out, name="sso-signed-out"),

@@ -56,6 +56,7 @@ RIGHTS = {
     "integrations.change_webhookevent": "webhook inbox (replay)",
     "integrations.change_delivery": "deliveries (retry)",
     "integrations.change_circuitbreaker": "circuit breakers (reset)",
+    "integrations.view_ops_page": "the ops page",
     "integrations.view_webhookendpoint": "outbound webhook endpoints",
     "integrations.add_webhookendpoint": "adds endpoints",
     "integrations.change_webhookendpoint": "rotates the secret",

@@ -71,6 +71,8 @@ _OPERATE_INTEGRATIONS = [
     "integrations.change_webhookevent",  # replay
     "integrations.change_delivery",  # retry
     "integrations.change_circuitbreaker",  # reset
+    # The admin's ops page: the /metrics figures as charts (integrations/ops_admin.py).
+    "integrations.view_ops_page",
     # Outbound webhooks to the business's own systems: ops run the endpoints.
     "integrations.view_webhookendpoint",
     "integrations.add_webhookendpoint",

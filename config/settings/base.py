@@ -14,6 +14,7 @@ from config.settings.env import BASE_DIR, env
 from config.settings.hubspot import *  # noqa: F403
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.melhor_envio import *  # noqa: F403
+from config.settings.metrics import *  # noqa: F403
 from config.settings.notification_policy import *  # noqa: F403
 from config.settings.oidc import *  # noqa: F403
 from config.settings.outbound import *  # noqa: F403
@@ -73,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "integrations.middleware.RequestIdMiddleware",
+    # Request latency histogram by view, method and status (integrations/metrics.py).
+    "integrations.metrics.RequestLatencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -68,6 +68,9 @@ class CircuitBreaker(models.Model):
 
     class Meta:
         ordering = ["provider"]
+        permissions = [
+            ("view_ops_page", "Can see the ops page (backlogs, breakers, call latency, queues)"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.provider}: {self.state}"

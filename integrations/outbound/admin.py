@@ -7,11 +7,14 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
+from django.views.decorators.http import require_GET
 
 from integrations.admin_utils import LargeTableAdminMixin, ReadOnlyAdminMixin
 from integrations.models import CircuitBreaker, ProviderCall
+from integrations.ops_admin import OPS_PAGE_PERMISSION, ops_page_view
 from integrations.outbound.breaker import breaker_reset
 
 RECENT_CALLS_FOR_OPERATIONS = 1000
@@ -116,6 +119,8 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("state",)
     actions = ["reset_breakers"]
+    # Adds the link to the ops page (integrations/ops_admin.py) above the list.
+    change_list_template = "admin/integrations/circuitbreaker/change_list.html"
     fields = (
         "provider",
         "state",
@@ -134,6 +139,25 @@ class CircuitBreakerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             BADGE_COLORS.get(obj.state, "#616161"),
             obj.get_state_display(),
         )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "ops/",
+                self.admin_site.admin_view(require_GET(self.ops_view)),
+                name="integrations_circuitbreaker_ops",
+            ),
+            *super().get_urls(),
+        ]
+
+    def ops_view(self, request: HttpRequest) -> HttpResponse:
+        return ops_page_view(request, {**self.admin_site.each_context(request), "opts": self.opts})
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"can_see_ops_page": request.user.has_perm(OPS_PAGE_PERMISSION)}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     def has_reset_permission(self, request: HttpRequest) -> bool:
         opts = self.opts

@@ -196,6 +196,8 @@ RULES: dict[Key, Roles] = {
         "integrations.circuitbreaker",
         view=INTEGRATION_READERS,
         action__reset_breakers=INTEGRATION_OPERATORS,
+        # The ops page (backlogs, breakers, call latency, queues as charts): ops only.
+        url__integrations_circuitbreaker_ops=INTEGRATION_OPERATORS,
     ),
     **_admin(
         "integrations.delivery",
@@ -310,9 +312,12 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "integrations_webhookendpoint_rotate_secret": ("post", {}, 200),
     "integrations_webhookendpoint_recover": ("post", {"since": "2020-01-01 00:00"}, 302),
     "integrations_webhookmessage_resend": ("post", {}, 302),
+    "integrations_circuitbreaker_ops": ("get", {}, 200),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
 CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
+# Custom admin URLs about no one object (pages over the whole table).
+CUSTOM_ADMIN_URL_NO_OBJECT = frozenset({"integrations_circuitbreaker_ops"})
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -706,9 +711,10 @@ def test_rights_matrix(monkeypatch: pytest.MonkeyPatch) -> None:
         for name in _custom_admin_urls(modeladmin):
             method, data, success = CUSTOM_ADMIN_CALLS[name]
             on = CUSTOM_ADMIN_URL_OBJECT.get(name)
+            args = [] if name in CUSTOM_ADMIN_URL_NO_OBJECT else [objects[on].pk if on else pk]
             walk_page(
                 ("admin", label, f"url:{name}"),
-                reverse(f"admin:{name}", args=[objects[on].pk if on else pk]),
+                reverse(f"admin:{name}", args=args),
                 method,
                 data,
                 success,
