@@ -378,3 +378,17 @@ def settlements_import_asaas(
                 break
         settlement_cursor_finish(cursor)
     return result
+
+
+IMPORTERS: dict[str, Callable[..., ImportResult]] = {
+    "stripe": settlements_import_stripe,
+    "asaas": settlements_import_asaas,
+}
+ENABLED_SETTING = {"stripe": "STRIPE_ENABLED", "asaas": "ASAAS_ENABLED"}
+
+
+def settlements_import(
+    provider: str, *, since: datetime | None = None, progress: Progress = _no_progress
+) -> ImportResult:
+    """Import one provider's settlement lines and payouts (``stripe`` or ``asaas``)."""
+    return IMPORTERS[provider](since=since, progress=progress)
