@@ -63,7 +63,9 @@ def _utc(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(int(seconds), UTC)
 
 
-def _start(cursor_high_water: datetime | None, since: datetime | None, overlap: timedelta) -> Any:
+def _start(
+    cursor_high_water: datetime | None, since: datetime | None, overlap: timedelta
+) -> datetime | None:
     if since is not None:
         return since
     return cursor_high_water - overlap if cursor_high_water else None
