@@ -55,6 +55,20 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No disputes. A dispute appears when a provider reports a chargeback on a payment "
         "(a dispute webhook); finance answers it here before its evidence is due."
     ),
+    "payments.settlementline": (
+        "No settlement lines yet. Lines appear when a provider's balance is imported (the daily "
+        "settlements import, or manage.py settlements_import --provider stripe|asaas) or when "
+        "finance uploads a CSV statement with a CSV column mapping."
+    ),
+    "payments.payout": (
+        "No payouts yet. A payout (a Stripe payout, an Asaas transfer) appears when the daily "
+        "settlements import, or manage.py settlements_import, reads it from the provider."
+    ),
+    "payments.csvcolumnmapping": (
+        "No CSV column mappings. Add one (Add CSV column mapping) to say which column of a bank "
+        "or PSP statement holds the date, amount, currency and reference; then upload statements "
+        "with it."
+    ),
     "payments.reconciliationexception": (
         "Nothing to reconcile. An exception appears when a provider contradicts our records: an "
         "amount or currency that does not match, a payment that succeeded after its order was "

@@ -59,6 +59,9 @@ from payments.services import (
     refund_reject,
     refund_request,
 )
+from payments.settlements.csv_import import settlement_csv_import
+from payments.settlements.models import CsvColumnMapping, Payout, PayoutStatus, SettlementLine
+from payments.settlements.services import payouts_store, settlement_lines_store
 from shipping.alerts import shipment_alerts_scan
 from shipping.carriers.base import Quote
 from shipping.models import Shipment, ShipmentStatus
@@ -510,6 +513,72 @@ def _demo_disputes(now: datetime) -> None:
         )
 
 
+def _demo_settlements(now: datetime) -> None:
+    """A week of sandbox payments paid out to the bank (settlement lines and their payout), and
+    the bank's statement of that payout uploaded with a CSV column mapping."""
+    payments = list(
+        Payment.objects.filter(provider="sandbox", status=PaymentStatus.SUCCEEDED)
+        .exclude(succeeded_at=None)
+        .order_by("-succeeded_at")[:20]
+    )
+    if not payments:
+        return
+    payout_id = f"sbx_po_{now:%Y%m%d}"
+    lines = []
+    for payment in payments:
+        fee = payment.fee_amount or 0
+        lines.append(
+            SettlementLine(
+                provider="sandbox",
+                provider_line_id=f"sbx_txn_{payment.pk:06d}",
+                kind="charge",
+                provider_type="charge",
+                amount=payment.amount,
+                fee=fee,
+                net=payment.amount - fee,
+                currency=payment.currency,
+                source_id=payment.provider_payment_id,
+                payout_id=payout_id,
+                created_at=payment.succeeded_at or now,
+            )
+        )
+    total = sum(line.net for line in lines)
+    settlement_lines_store(lines)
+    payouts_store(
+        [
+            Payout(
+                provider="sandbox",
+                provider_payout_id=payout_id,
+                amount=total,
+                currency=lines[0].currency,
+                arrival_date=(now + timedelta(days=1)).date(),
+                status=PayoutStatus.PAID,
+                provider_status="paid",
+                created_at=now,
+            )
+        ]
+    )
+    mapping = CsvColumnMapping.objects.create(
+        name="Banco demo (CSV)",
+        provider="bank-demo",
+        delimiter=";",
+        date_column="Data",
+        date_format="%d/%m/%Y",
+        amount_column="Valor",
+        fixed_currency="BRL",
+        reference_column="Histórico",
+        decimal_separator=",",
+    )
+    arrival = now + timedelta(days=1)
+    amount = f"{total // 100},{total % 100:02d}"
+    statement = (
+        "Data;Histórico;Valor\n"
+        f"{arrival:%d/%m/%Y};SANDBOX PAYOUT {payout_id};{amount}\n"
+        f"{arrival:%d/%m/%Y};TARIFA PACOTE SERVICOS;-39,90\n"
+    )
+    settlement_csv_import(mapping, statement.encode())
+
+
 def _demo_table_rates() -> None:
     """The sandbox carrier's prices to a few destinations, as its quotes would have kept them:
     what quotes answer with when no carrier answers in time."""
@@ -566,6 +635,7 @@ def _seed_story() -> bool:
             placed_at = start + timedelta(days=rng.randint(0, 50), minutes=rng.randint(0, 1439))
             _demo_order(rng, customer, outcome, placed_at, staff)
         _demo_disputes(now)
+        _demo_settlements(now)
         shipment_alerts_scan(now=now)  # late and troubled parcels on the ops list
         _demo_table_rates()
         for customer in customers[:15]:

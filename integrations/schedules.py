@@ -52,6 +52,8 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("sandbox-webhooks-sweep", "integrations.sandbox.sweep", 1),
     PeriodicJob("webhooks-prune", "integrations.webhooks.tasks.prune", 1440, cluster=MAIN),
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
+    # Daily: each enabled provider's new settlement lines and payouts (it calls providers).
+    PeriodicJob("settlements-import", "payments.settlements.tasks.import_daily", 1440, MAIN),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
     PeriodicJob("notifications-send-due", "notifications.tasks.send_due", 1, cluster=MAIN),
     PeriodicJob(

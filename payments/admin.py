@@ -39,6 +39,7 @@ from payments.disputes import reconciliation_resolve
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
+from payments.settlements import admin as settlements_admin  # noqa: F401 (registers its admins)
 
 PaymentProviderFilter = static_choices_filter("provider", "provider", provider_names("payments"))
 

@@ -79,3 +79,19 @@ class SplitNotAllowed(SwitchboardError):
     code = "split_not_allowed"
     http_status = 422
     title = "Split not allowed"
+
+
+class SettlementCsvInvalid(SwitchboardError):
+    """A CSV statement with rows the column mapping cannot read: nothing of it is stored.
+    ``errors`` names each problem with its row number (the header is row 1)."""
+
+    code = "settlement_csv_invalid"
+    http_status = 422
+    title = "CSV statement refused"
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        shown = "; ".join(errors[:10]) + (
+            f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
+        )
+        super().__init__(f"The CSV was not imported: {shown}")

@@ -412,3 +412,12 @@ class ReconciliationException(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.detail[:60]}"
+
+
+# Settlement import (issue 15 item 2) lives in its own module; imported here so Django sees it.
+from payments.settlements.models import (  # noqa: E402, F401
+    CsvColumnMapping,
+    Payout,
+    SettlementCursor,
+    SettlementLine,
+)

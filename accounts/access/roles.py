@@ -56,6 +56,17 @@ _RECONCILE = [
     "payments.view_reconciliationexception",
     "payments.change_reconciliationexception",
 ]
+# What providers and banks say moved (settlement lines, payouts): finance reads them, uploads
+# CSV statements and keeps the CSV column mappings they are read with.
+_SETTLEMENTS = [
+    "payments.view_settlementline",
+    "payments.add_settlementline",  # upload a CSV statement
+    "payments.view_payout",
+    "payments.view_csvcolumnmapping",
+    "payments.add_csvcolumnmapping",
+    "payments.change_csvcolumnmapping",
+    "payments.delete_csvcolumnmapping",
+]
 # Webhook inbox, provider calls, breakers and deliveries: finance reads them, ops works them.
 _READ_INTEGRATIONS = [
     "integrations.view_taskheartbeat",
@@ -135,6 +146,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_EXPORT_CUSTOMER,
         *_DECIDE_REFUND,
         *_RECONCILE,
+        *_SETTLEMENTS,
         *_READ_INTEGRATIONS,
     ],
     OPS: [

@@ -45,6 +45,7 @@ from notifications.policy.models import WhatsAppTemplate
 from notifications.policy.services import notification_preferences_set
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
+from payments.settlements.models import CsvColumnMapping, Payout, SettlementLine
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
@@ -178,6 +179,16 @@ RULES: dict[Key, Roles] = {
     ),
     # reconciliation (disputes are read with it)
     **_admin("payments.dispute", view=FINANCE_ROLES),
+    # settlement import: finance reads lines and payouts, keeps CSV mappings, uploads statements
+    **_admin("payments.settlementline", view=FINANCE_ROLES),
+    **_admin("payments.payout", view=FINANCE_ROLES),
+    **_admin(
+        "payments.csvcolumnmapping",
+        view=FINANCE_ROLES,
+        add=FINANCE_ROLES,
+        delete=FINANCE_ROLES,
+        url__payments_csvcolumnmapping_upload=FINANCE_ROLES,
+    ),
     **_admin(
         "payments.reconciliationexception",
         view=FINANCE_ROLES,
@@ -304,6 +315,7 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "orders_order_shipping_buy": ("post", {}, 302),
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
+    "payments_csvcolumnmapping_upload": ("get", {}, 200),
     "auth_user_password_change": ("get", {}, 200),
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
@@ -485,6 +497,27 @@ def _make_objects(requester: User) -> dict[str, Model]:
             amount=1_000,
             currency="BRL",
             opened_at=now,
+        ),
+        "payments.settlementline": SettlementLine.objects.create(
+            provider="stripe",
+            provider_line_id="txn_1",
+            kind="charge",
+            amount=1_000,
+            fee=59,
+            net=941,
+            currency="BRL",
+            created_at=now,
+        ),
+        "payments.payout": Payout.objects.create(
+            provider="stripe",
+            provider_payout_id="po_1",
+            amount=941,
+            currency="BRL",
+            status="paid",
+            created_at=now,
+        ),
+        "payments.csvcolumnmapping": CsvColumnMapping.objects.create(
+            name="Bank", provider="bank", date_column="d", amount_column="a", fixed_currency="BRL"
         ),
         "payments.reconciliationexception": ReconciliationException.objects.create(
             provider="sandbox", kind=ReconciliationException.Kind.UNKNOWN_OBJECT, detail="?"

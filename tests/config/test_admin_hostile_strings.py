@@ -46,6 +46,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "django_q.Success": {"success": True},
     "notifications.Notification": {"previous_reason": ""},
     "notifications.NotificationRule": {"condition": ""},
+    # A check constraint: net is amount less fee (both 1 here).
+    "payments.SettlementLine": {"net": 0},
 }
 
 # Fields that hold a Django template staff write (the form compiles it before storing): the

@@ -8,6 +8,15 @@ request (401 with Asaas's error body otherwise), records every request, and inje
 ``(method, path)``: ``"500"`` (answer 500, apply nothing), ``"timeout"`` (apply nothing, answer
 too late), ``"timeout_after_apply"`` (apply, then answer too late: the case that double-charges
 a naive client).
+
+Statement: ``GET /financialTransactions`` (``offset``, ``limit`` at most 100, ``startDate`` /
+``finishDate`` São Paulo days ``YYYY-MM-DD``, both ends included; oldest first) and
+``GET /transfers`` (``offset``, ``limit``, ``dateCreated[ge|le]``), lists as Asaas answers them
+(``object``, ``hasMore``, ``totalCount``, ``limit``, ``offset``, ``data``). A paid charge books
+``PAYMENT_RECEIVED`` (``value``) and ``PAYMENT_FEE`` (minus ``fee``), a refund ``PAYMENT_REFUND``,
+``transfer()`` a ``TRANSFER`` (and ``TRANSFER_FEE`` when it has a fee); each line carries the running
+``balance``. ``today`` is the São Paulo day new lines get. A limit over 100 or a malformed date is
+refused (400), as Asaas does.
 """
 
 from __future__ import annotations
@@ -65,6 +74,66 @@ class FakeAsaas:
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
     fee: Decimal = Decimal("0.99")
     """Asaas's fee per charge: ``netValue`` is ``value`` less this."""
+    statement: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    today: date = field(default_factory=date.today)
+
+    def book(
+        self,
+        type_: str,
+        value: Decimal,
+        *,
+        description: str = "",
+        payment_id: str | None = None,
+        transfer_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A line on the account statement (call with the lock held or from a test)."""
+        balance = (self.statement[-1]["balance"] if self.statement else Decimal(0)) + value
+        line = {
+            "object": "financialTransaction",
+            "id": f"ft_{next(self.ids):012d}",
+            "value": value,
+            "balance": balance,
+            "type": type_,
+            "date": self.today.isoformat(),
+            "description": description,
+            "paymentId": payment_id,
+            "transferId": transfer_id,
+        }
+        self.statement.append(line)
+        return line
+
+    def transfer(
+        self, value: Decimal, *, fee: Decimal = Decimal(0), status: str = "DONE"
+    ) -> dict[str, Any]:
+        """Money sent to the bank account: a transfer and its statement lines."""
+        with self.lock:
+            transfer: dict[str, Any] = {
+                "object": "transfer",
+                "id": f"tra_{next(self.ids):012d}",
+                "type": "BANK_ACCOUNT",
+                "dateCreated": self.today.isoformat(),
+                "value": value,
+                "netValue": value - fee,
+                "transferFee": fee,
+                "status": status,
+                "effectiveDate": self.today.isoformat() if status == "DONE" else None,
+                "scheduleDate": self.today.isoformat(),
+                "authorized": True,
+                "failReason": None,
+                "operationType": "PIX",
+                "description": None,
+            }
+            self.transfers[transfer["id"]] = transfer
+            self.book("TRANSFER", -value, description="Transferência", transfer_id=transfer["id"])
+            if fee:
+                self.book(
+                    "TRANSFER_FEE",
+                    -fee,
+                    description="Taxa de transferência",
+                    transfer_id=transfer["id"],
+                )
+            return dict(transfer)
 
     def fail(self, method: str, path: str, *faults: str) -> None:
         """The next requests to ``method path`` (path without /v3) meet these faults, in order."""
@@ -123,6 +192,10 @@ class FakeAsaas:
             return 200, _list(found)
         if parts == ["payments"] and method == "POST":
             return self.create_payment(body)
+        if parts == ["financialTransactions"] and method == "GET":
+            return self.list_statement(query)
+        if parts == ["transfers"] and method == "GET":
+            return self.list_transfers(query)
         if len(parts) >= 2 and parts[0] == "payments":
             payment = self.payments.get(parts[1])
             if payment is None:
@@ -143,6 +216,44 @@ class FakeAsaas:
             if parts[2:] == ["restore"] and method == "POST":
                 return self.restore_payment(payment)
         return 404, _error("not_found", f"No route {method} {path}")
+
+    def list_statement(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        window = _page_window(query)
+        if isinstance(window, str):
+            return 400, _error("invalid_parameter", window)
+        bounds: list[date | None] = []
+        for key in ("startDate", "finishDate"):
+            raw = query.get(key, [""])[0]
+            try:
+                bounds.append(date.fromisoformat(raw) if raw else None)
+            except ValueError:
+                return 400, _error(f"invalid_{key}", f"{key} inválido: use AAAA-MM-DD.")
+        start, finish = bounds
+        lines = [
+            line
+            for line in self.statement
+            if (start is None or date.fromisoformat(line["date"]) >= start)
+            and (finish is None or date.fromisoformat(line["date"]) <= finish)
+        ]
+        return 200, _list(lines, *window)
+
+    def list_transfers(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        window = _page_window(query)
+        if isinstance(window, str):
+            return 400, _error("invalid_parameter", window)
+        found = list(self.transfers.values())
+        for key, keep in (
+            ("dateCreated[ge]", lambda d, b: d >= b),
+            ("dateCreated[le]", lambda d, b: d <= b),
+        ):
+            raw = query.get(key, [""])[0]
+            if raw:
+                try:
+                    bound = date.fromisoformat(raw)
+                except ValueError:
+                    return 400, _error("invalid_dateCreated", "Data inválida.")
+                found = [t for t in found if keep(date.fromisoformat(t["dateCreated"]), bound)]
+        return 200, _list(found, *window)
 
     def create_payment(self, body: dict[str, Any]) -> tuple[int, Any]:
         for required in ("customer", "billingType", "value", "dueDate"):
@@ -239,6 +350,19 @@ class FakeAsaas:
             if payment["deleted"]:
                 raise ValueError(f"{payment_id} was deleted: the customer cannot pay it.")
             payment["status"] = status
+            if status in ("RECEIVED", "CONFIRMED"):
+                self.book(
+                    "PAYMENT_RECEIVED",
+                    payment["value"],
+                    payment_id=payment_id,
+                    description=f"Cobrança recebida - fatura nr. {payment_id}",
+                )
+                self.book(
+                    "PAYMENT_FEE",
+                    -self.fee,
+                    payment_id=payment_id,
+                    description=f"Taxa do boleto - fatura nr. {payment_id}",
+                )
             return self.payment_json(payment)
 
     def refund(self, payment: dict[str, Any], body: dict[str, Any]) -> tuple[int, Any]:
@@ -257,20 +381,38 @@ class FakeAsaas:
                 "transactionReceiptUrl": None,
             }
         )
+        self.book(
+            "PAYMENT_REFUND",
+            -Decimal(value),
+            payment_id=payment["id"],
+            description=f"Estorno da cobrança - fatura nr. {payment['id']}",
+        )
         if done + value == payment["value"]:
             payment["status"] = "REFUND_REQUESTED"
         return 200, self.payment_json(payment)
 
 
-def _list(items: list[dict[str, Any]]) -> dict[str, Any]:
+def _list(items: list[dict[str, Any]], offset: int = 0, limit: int | None = None) -> dict[str, Any]:
+    """An Asaas list page; without ``limit`` every item (the lookups that find one or two)."""
+    end = len(items) if limit is None else offset + limit
     return {
         "object": "list",
-        "hasMore": False,
+        "hasMore": end < len(items),
         "totalCount": len(items),
-        "limit": 10,
-        "offset": 0,
-        "data": items,
+        "limit": 10 if limit is None else limit,
+        "offset": offset,
+        "data": items[offset:end],
     }
+
+
+def _page_window(query: dict[str, list[str]]) -> tuple[int, int] | str:
+    """``offset`` and ``limit`` (default 10, at most 100, as Asaas documents), or the refusal."""
+    offset, limit = query.get("offset", ["0"])[0], query.get("limit", ["10"])[0]
+    if not offset.isdigit() or not limit.isdigit():
+        return "offset e limit devem ser números."
+    if not 1 <= int(limit) <= 100:
+        return "O limite máximo de registros por página é 100."
+    return int(offset), int(limit)
 
 
 def _error(code: str, description: str) -> dict[str, Any]:

@@ -20,6 +20,15 @@
   nothing executed or stored), ``api_500`` (the API failed: the 500 is stored for the key),
   ``timeout_before`` (hangs, nothing executed), ``timeout_after`` (executed and stored, then hangs
   past the client's read timeout, so the answer is lost).
+* Settlement: ``GET /v1/balance_transactions`` (newest first; ``limit`` 1-100, ``starting_after``,
+  ``ending_before``, ``created[gte|gt|lte|lt]``, ``payout``, ``type``, ``source``, ``currency``)
+  and ``GET /v1/payouts`` (``limit``, ``starting_after``, ``created[...]``, ``status``),
+  ``GET /v1/payouts/{id}``; lists are ``{"object": "list", "url", "has_more", "data"}``. Like
+  Stripe they refuse a ``limit`` outside 1-100, an unknown parameter, an unknown
+  ``starting_after`` object and an unknown payout (400 ``invalid_request_error``). A succeeded
+  refund gets its ``refund`` balance transaction (negative amount), ``pay_out()`` sends every
+  unpaid-out line to the bank as a payout (with its own ``payout`` balance transaction), and
+  ``add_balance_transaction()`` books anything else (fees, adjustments, disputes).
 * Every request is recorded (method, path, headers, decoded form).
 """
 
@@ -69,6 +78,11 @@ class FakeStripe:
     fee_basis_points: int = 290
     fee_fixed: int = 30
     settlement_currency: str = ""
+    payouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payout_of: dict[str, str] = field(default_factory=dict)
+    """balance transaction id -> the payout that paid it out."""
+    clock: int = 0
+    """When set, the ``created`` of new objects (unix seconds), advanced one second each."""
     lock: threading.RLock = field(default_factory=threading.RLock)
     _stored: dict[str, tuple[str, Answer]] = field(default_factory=dict)
     _seq: int = 0
@@ -79,6 +93,83 @@ class FakeStripe:
 
     def requests_to(self, path: str, method: str = "POST") -> list[Seen]:
         return [s for s in self.seen if s.path == path and s.method == method]
+
+    def _now(self) -> int:
+        if not self.clock:
+            return int(time.time())
+        self.clock += 1
+        return self.clock
+
+    def add_balance_transaction(
+        self,
+        type_: str,
+        amount: int,
+        *,
+        fee: int = 0,
+        currency: str = "brl",
+        source: str | None = None,
+        reporting_category: str = "",
+    ) -> dict[str, Any]:
+        """Book a balance transaction (a fee, an adjustment, a dispute...) as Stripe would."""
+        with self.lock:
+            created = self._now()
+            txn: dict[str, Any] = {
+                "id": self._next_id("txn"),
+                "object": "balance_transaction",
+                "amount": amount,
+                "available_on": created + 2 * 86_400,
+                "created": created,
+                "currency": currency,
+                "description": None,
+                "exchange_rate": None,
+                "fee": fee,
+                "fee_details": [],
+                "net": amount - fee,
+                "reporting_category": reporting_category or type_,
+                "source": source,
+                "status": "available",
+                "type": type_,
+            }
+            self.balance_transactions[txn["id"]] = txn
+            return dict(txn)
+
+    def pay_out(self, *, status: str = "paid") -> dict[str, Any]:
+        """Stripe's automatic payout: every balance transaction not yet paid out goes to the
+        bank (amount = their net sum) and the payout books its own ``payout`` transaction."""
+        with self.lock:
+            lines = [t for t in self.balance_transactions.values() if t["id"] not in self.payout_of]
+            total = sum(t["net"] for t in lines)
+            created = self._now()
+            payout_id = self._next_id("po")
+            currency = lines[0]["currency"] if lines else "brl"
+            txn = self.add_balance_transaction(
+                "payout", -total, currency=currency, source=payout_id
+            )
+            payout: dict[str, Any] = {
+                "id": payout_id,
+                "object": "payout",
+                "amount": total,
+                "arrival_date": created + 86_400,
+                "automatic": True,
+                "balance_transaction": txn["id"],
+                "created": created,
+                "currency": currency,
+                "description": "STRIPE PAYOUT",
+                "destination": "ba_fake0001",
+                "failure_code": None,
+                "livemode": False,
+                "metadata": {},
+                "method": "standard",
+                "reconciliation_status": "completed",
+                "source_type": "card",
+                "statement_descriptor": None,
+                "status": status,
+                "type": "bank_account",
+            }
+            self.payouts[payout_id] = payout
+            for line in [*lines, txn]:
+                self.payout_of[line["id"]] = payout_id
+            return dict(payout)
 
     def _next_id(self, prefix: str) -> str:
         self._seq += 1
@@ -150,6 +241,20 @@ class FakeStripe:
                 return self._cancel(intent, form)
         if method == "POST" and parts == ["v1", "refunds"]:
             return self._create_refund(form)
+        if method == "GET" and parts == ["v1", "balance_transactions"]:
+            return self._list_balance_transactions(form)
+        if method == "GET" and parts == ["v1", "payouts"]:
+            return self._list_payouts(form)
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "payouts"]:
+            payout = self.payouts.get(parts[2])
+            if payout is None:
+                return _error(
+                    404,
+                    "invalid_request_error",
+                    "resource_missing",
+                    f"No such payout: '{parts[2]}'",
+                ), True
+            return Answer(200, dict(payout)), False
         if method == "GET" and len(parts) == 3 and parts[:2] == ["v1", "balance_transactions"]:
             txn = self.balance_transactions.get(parts[2])
             if txn is None:
@@ -163,6 +268,36 @@ class FakeStripe:
         return _error(
             404, "invalid_request_error", "resource_missing", "Unrecognized request URL"
         ), True
+
+    def _list_balance_transactions(self, form: dict[str, str]) -> tuple[Answer, bool]:
+        allowed = {"payout", "type", "source", "currency"}
+        refused = _list_params_refused(form, allowed)
+        if refused:
+            return refused, True
+        payout = form.get("payout")
+        if payout is not None and payout not in self.payouts:
+            return _error(
+                400, "invalid_request_error", "resource_missing", f"No such payout: '{payout}'"
+            ), True
+        items = [
+            t
+            for t in self.balance_transactions.values()
+            if (payout is None or self.payout_of.get(t["id"]) == payout)
+            and all(form.get(k) is None or str(t.get(k)) == form[k] for k in ("type", "currency"))
+            and (form.get("source") is None or t.get("source") == form["source"])
+        ]
+        return _list_answer("/v1/balance_transactions", items, form)
+
+    def _list_payouts(self, form: dict[str, str]) -> tuple[Answer, bool]:
+        refused = _list_params_refused(form, {"status", "destination", "arrival_date"})
+        if refused:
+            return refused, True
+        items = [
+            p
+            for p in self.payouts.values()
+            if form.get("status") is None or p["status"] == form["status"]
+        ]
+        return _list_answer("/v1/payouts", items, form)
 
     def _create_intent(self, form: dict[str, str]) -> tuple[Answer, bool]:
         if not form.get("amount", "").isdigit() or not form.get("currency"):
@@ -277,7 +412,7 @@ class FakeStripe:
         its balance transaction (fee and net)."""
         charge = self.charges[intent["latest_charge"]]
         fee = min((amount * self.fee_basis_points + 5_000) // 10_000 + self.fee_fixed, amount)
-        created = int(time.time())
+        created = self._now()
         currency = self.settlement_currency or intent["currency"]
         txn = {
             "id": f"txn_{intent['id'][3:]}",
@@ -386,7 +521,86 @@ class FakeStripe:
             "metadata": _metadata(form),
         }
         self.refunds[refund["id"]] = refund
+        if refund["status"] == "succeeded":
+            txn = self.add_balance_transaction(
+                "refund", -amount, currency=intent["currency"], source=refund["id"]
+            )
+            refund["balance_transaction"] = txn["id"]
         return Answer(200, dict(refund)), False
+
+
+LIST_PARAMS = frozenset({"limit", "starting_after", "ending_before"})
+CREATED_PARAMS = frozenset(
+    {"created", "created[gte]", "created[gt]", "created[lte]", "created[lt]"}
+)
+
+
+def _list_params_refused(form: dict[str, str], allowed: set[str]) -> Answer | None:
+    """Stripe's checks on a list call: known parameters only, ``limit`` an integer 1-100,
+    created bounds integers."""
+    for key in form:
+        if key not in LIST_PARAMS | CREATED_PARAMS | allowed and not key.startswith("expand"):
+            return _error(
+                400,
+                "invalid_request_error",
+                "parameter_unknown",
+                f"Received unknown parameter: {key}",
+            )
+    limit = form.get("limit", "10")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        return _error(
+            400,
+            "invalid_request_error",
+            "parameter_invalid_integer",
+            "Invalid limit: must be between 1 and 100.",
+        )
+    for key in CREATED_PARAMS & set(form):
+        if not form[key].isdigit():
+            return _error(
+                400, "invalid_request_error", "parameter_invalid_integer", f"Invalid {key}."
+            )
+    return None
+
+
+def _list_answer(
+    url: str, items: list[dict[str, Any]], form: dict[str, str]
+) -> tuple[Answer, bool]:
+    """Newest first (created, then booking order), filtered by created, cut at the cursor."""
+    bounds = {
+        "created[gte]": lambda c, v: c >= v,
+        "created[gt]": lambda c, v: c > v,
+        "created[lte]": lambda c, v: c <= v,
+        "created[lt]": lambda c, v: c < v,
+        "created": lambda c, v: c == v,
+    }
+    for key, test in bounds.items():
+        if key in form:
+            items = [i for i in items if test(i["created"], int(form[key]))]
+    ordered = [
+        i for _, i in sorted(enumerate(items), key=lambda p: (p[1]["created"], p[0]), reverse=True)
+    ]
+    ids = [i["id"] for i in ordered]
+    for key in ("starting_after", "ending_before"):
+        cursor = form.get(key)
+        if cursor is None:
+            continue
+        if cursor not in ids:
+            return _error(
+                400, "invalid_request_error", "resource_missing", f"No such object: '{cursor}'"
+            ), True
+        at = ids.index(cursor)
+        ordered = ordered[at + 1 :] if key == "starting_after" else ordered[:at]
+    limit = int(form.get("limit", "10"))
+    page = ordered[:limit] if "ending_before" not in form else ordered[-limit:]
+    return Answer(
+        200,
+        {
+            "object": "list",
+            "url": url,
+            "has_more": len(ordered) > limit,
+            "data": [dict(i) for i in page],
+        },
+    ), False
 
 
 def _metadata(form: dict[str, str]) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -268,6 +269,54 @@ class AsaasClient:
                 subject=subject,
             )
         )
+
+    # Statement -----------------------------------------------------------------------------
+
+    def list_financial_transactions(
+        self,
+        *,
+        offset: int = 0,
+        limit: int = 100,
+        start_date: date | None = None,
+        finish_date: date | None = None,
+    ) -> AsaasPage:
+        """``GET /financialTransactions``: the account statement, one page (``limit`` at most
+        100); the dates are São Paulo calendar days, both ends included."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if start_date:
+            params["startDate"] = start_date.isoformat()
+        if finish_date:
+            params["finishDate"] = finish_date.isoformat()
+        return _page(
+            self._call("financial_transaction.list", "GET", "financialTransactions", params=params)
+        )
+
+    def list_transfers(
+        self, *, offset: int = 0, limit: int = 100, created_from: date | None = None
+    ) -> AsaasPage:
+        """``GET /transfers``: transfers out of the account (to the bank: the payouts)."""
+        params: dict[str, Any] = {"offset": offset, "limit": limit}
+        if created_from:
+            params["dateCreated[ge]"] = created_from.isoformat()
+        return _page(self._call("transfer.list", "GET", "transfers", params=params))
+
+
+@dataclass(frozen=True)
+class AsaasPage:
+    """One page of an Asaas list: its items, ``hasMore`` and ``totalCount`` (None if absent)."""
+
+    items: list[dict[str, Any]]
+    has_more: bool
+    total: int | None
+
+
+def _page(answer: Any) -> AsaasPage:
+    total = _object(answer).get("totalCount")
+    return AsaasPage(
+        items=_data_list(answer),
+        has_more=bool(_object(answer).get("hasMore")),
+        total=total if isinstance(total, int) else None,
+    )
 
 
 def _segment(provider_id: str) -> str:

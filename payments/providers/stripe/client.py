@@ -340,6 +340,46 @@ class StripeGateway:
             payment_intent=_id_of(refund.payment_intent),
         )
 
+    def list_balance_transactions(
+        self,
+        *,
+        limit: int = 100,
+        starting_after: str = "",
+        created_gte: int | None = None,
+        payout: str = "",
+    ) -> StripePage:
+        """``GET /v1/balance_transactions`` (newest first): one page after ``starting_after``,
+        optionally ``created[gte]`` (unix seconds) or only the lines paid out in ``payout``."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        if payout:
+            params["payout"] = payout
+        with self._call("list_balance_transactions", None):
+            listed = self._client.v1.balance_transactions.list(params)  # type: ignore[arg-type]
+        return _page(listed)
+
+    def list_payouts(
+        self, *, limit: int = 100, starting_after: str = "", created_gte: int | None = None
+    ) -> StripePage:
+        """``GET /v1/payouts`` (newest first), one page."""
+        params: dict[str, Any] = {"limit": limit}
+        if starting_after:
+            params["starting_after"] = starting_after
+        if created_gte is not None:
+            params["created"] = {"gte": created_gte}
+        with self._call("list_payouts", None):
+            listed = self._client.v1.payouts.list(params)  # type: ignore[arg-type]
+        return _page(listed)
+
+    def retrieve_payout(self, payout_id: str) -> dict[str, Any]:
+        """``GET /v1/payouts/{id}``."""
+        with self._call("retrieve_payout", None):
+            payout = self._client.v1.payouts.retrieve(payout_id)
+        return dict(payout.to_dict())
+
 
 def _id_of(value: Any) -> str:
     if value is None:
@@ -412,3 +452,17 @@ def sign_payload(*, body: str, secret: str, timestamp: int) -> str:
     """The ``Stripe-Signature`` header Stripe would send (the SDK's own helper); for tests and
     local tooling."""
     return str(stripe.WebhookSignature.generate_signature_header(body, secret, timestamp))
+
+
+@dataclass(frozen=True)
+class StripePage:
+    """One page of a Stripe list: the objects as plain dicts (Stripe's JSON), and has_more."""
+
+    items: list[dict[str, Any]]
+    has_more: bool
+
+
+def _page(listed: Any) -> StripePage:
+    return StripePage(
+        items=[item.to_dict() for item in listed.data], has_more=bool(listed.has_more)
+    )

@@ -1,0 +1,176 @@
+"""Settlement lines, payouts, import cursors and CSV column mappings (app label ``payments``)."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from integrations.money import CURRENCY_CHOICES
+
+
+class SettlementKind(models.TextChoices):
+    CHARGE = "charge", "Charge"
+    REFUND = "refund", "Refund"
+    FEE = "fee", "Fee"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    CHARGEBACK = "chargeback", "Chargeback"
+    CHARGEBACK_REVERSAL = "chargeback_reversal", "Chargeback reversal"
+    PAYOUT = "payout", "Payout"
+    TRANSFER = "transfer", "Transfer"
+    SPLIT = "split", "Split"
+    STATEMENT = "statement", "Statement line (CSV)"
+    OTHER = "other", "Other"
+
+
+class SettlementLine(models.Model):
+    """One movement of money as the provider (or a bank statement) reports it."""
+
+    provider = models.CharField(
+        max_length=40, help_text="stripe, asaas, or the CSV mapping's provider name."
+    )
+    provider_line_id = models.CharField(
+        max_length=120, help_text="The provider's id of this line (txn_..., ft_..., a CSV id)."
+    )
+    kind = models.CharField(max_length=24, choices=SettlementKind.choices)
+    provider_type = models.CharField(
+        max_length=60, blank=True, help_text="The provider's own type (charge, PAYMENT_FEE...)."
+    )
+    amount = models.BigIntegerField(help_text="Minor units, signed: money in is positive.")
+    fee = models.BigIntegerField(default=0, help_text="Minor units the provider kept.")
+    net = models.BigIntegerField(help_text="Minor units: amount - fee.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    source_id = models.CharField(
+        max_length=120,
+        blank=True,
+        db_index=True,
+        help_text="The charge, payment or refund id as the provider names it (ch_..., pay_...).",
+    )
+    payout_id = models.CharField(
+        max_length=120,
+        blank=True,
+        db_index=True,
+        help_text="The provider's id of the payout this line was paid out in (po_..., a transfer).",
+    )
+    description = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(help_text="When the provider booked it (aware UTC).")
+    available_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the money becomes available (aware UTC)."
+    )
+    raw = models.JSONField(default=dict, help_text="The line as the provider sent it.")
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_line_id"], name="settlement_line_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(net=models.F("amount") - models.F("fee")),
+                name="settlement_line_net_is_amount_less_fee",
+            ),
+        ]
+        indexes = [models.Index(fields=["provider", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_line_id}"
+
+
+class PayoutStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_TRANSIT = "in_transit", "In transit"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+class Payout(models.Model):
+    """Money a provider sends to the bank account (a Stripe payout, an Asaas transfer)."""
+
+    provider = models.CharField(max_length=40)
+    provider_payout_id = models.CharField(max_length=120)
+    amount = models.BigIntegerField(help_text="Minor units the bank receives.")
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    arrival_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=PayoutStatus.choices)
+    provider_status = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField(help_text="When the provider created it (aware UTC).")
+    raw = models.JSONField(default=dict)
+    imported_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_payout_id"], name="payout_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_payout_id}"
+
+
+class SettlementCursor(models.Model):
+    """Where an import run is (per provider and kind), so an interrupted run continues.
+
+    ``run_since`` is the lower bound of the run in progress and ``position`` the provider's page
+    cursor inside it (Stripe: the last object id stored; Asaas: the offset); both are cleared when
+    the run ends, and ``high_water`` (the newest object time seen) becomes the next run's bound."""
+
+    provider = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40)
+    running = models.BooleanField(default=False)
+    run_since = models.DateTimeField(null=True, blank=True)
+    position = models.CharField(max_length=120, blank=True)
+    high_water = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "kind"], name="settlement_cursor_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.kind}"
+
+
+class DecimalSeparator(models.TextChoices):
+    DOT = ".", "Dot (1,234.56)"
+    COMMA = ",", "Comma (1.234,56)"
+
+
+class CsvColumnMapping(models.Model):
+    """How to read one kind of CSV statement (a bank, another PSP): which column holds what."""
+
+    name = models.CharField(max_length=80, unique=True)
+    provider = models.CharField(
+        max_length=40, help_text="The provider name the imported lines get (e.g. bank-itau)."
+    )
+    delimiter = models.CharField(max_length=1, default=",")
+    date_column = models.CharField(max_length=80)
+    date_format = models.CharField(
+        max_length=40, default="%Y-%m-%d", help_text="strftime format, e.g. %d/%m/%Y."
+    )
+    amount_column = models.CharField(max_length=80)
+    currency_column = models.CharField(max_length=80, blank=True)
+    fixed_currency = models.CharField(
+        max_length=3, blank=True, choices=CURRENCY_CHOICES, help_text="When no currency column."
+    )
+    reference_column = models.CharField(max_length=80, blank=True)
+    line_id_column = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="A unique id per row; without one the line id is a hash of the row.",
+    )
+    decimal_separator = models.CharField(
+        max_length=1, choices=DecimalSeparator.choices, default=DecimalSeparator.DOT
+    )
+
+    class Meta:
+        verbose_name = "CSV column mapping"
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(currency_column="") | ~models.Q(fixed_currency=""),
+                name="csv_mapping_has_a_currency",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
