@@ -279,7 +279,7 @@ def _newest_ids(events: Any, parts: Sequence[Q], limit: int) -> list[int]:
         sql, part_params = query.query.sql_with_params()
         # Django's own SQL, its values as parameters; each part is a subquery so that it may
         # keep its ORDER BY and LIMIT inside the UNION (PostgreSQL wants it named).
-        selects.append(f"SELECT * FROM ({sql}) AS part{number}")  # noqa: S608
+        selects.append(f"SELECT * FROM ({sql}) AS part{number}")  # noqa: S608  # nosec B608  # ORM-compiled parts, values bound
         params.extend(part_params)
     union = " UNION ALL ".join(selects) + f" ORDER BY 1 DESC, 2 DESC LIMIT {int(limit)}"
     with connection.cursor() as cursor:
