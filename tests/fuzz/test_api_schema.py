@@ -8,7 +8,9 @@ Not checked: that every schema-valid request is accepted (schemathesis' positive
 The API refuses some by rules JSON Schema does not say: either ``lines`` or ``volumes`` in a
 quote, a postal code of 3-10 letters and digits once punctuation is dropped, printable event ids,
 an order with something to pay. Those refusals are 400 problem documents, which the schema
-declares.
+declares. Nor, for the usage batch, that what breaks the schema is refused: by design only the
+batch's shape and the events' ids are refused (400); an event with a missing or mistyped field is
+taken and quarantined with its reason (202), for staff to release (docs/usage.md).
 
 Each operation is driven by the operation's own Hypothesis strategy (``as_strategy``) rather than
 ``schemathesis.pytest.from_fixture``: the installed schemathesis' lazy fixture reads a private
@@ -29,7 +31,10 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    positive_data_acceptance,
+)
 
 from accounts.access.api_keys import api_key_create
 from accounts.models import ApiKey
@@ -90,6 +95,9 @@ def test_api_never_answers_5xx_and_matches_its_schema(
     _started[:] = _started or [monotonic()]
     operation = api_schema[path][method]
     headers = {"Authorization": f"Api-Key {api_key}"}
+    excluded = [positive_data_acceptance]
+    if (method, path) == ("POST", "/api/v1/usage/"):
+        excluded.append(negative_data_rejection)
 
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -102,6 +110,6 @@ def test_api_never_answers_5xx_and_matches_its_schema(
     def call(case: Any) -> None:
         if monotonic() - _started[0] > BUDGET_SECONDS:
             return
-        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     call()
