@@ -272,6 +272,7 @@ TARGETS = [
             type=st.sampled_from(["MessageStatusCallback", "ReceivedCallback", "x"]),
             status=st.sampled_from(["SENT", "RECEIVED", "READ", "PLAYED"]),
             ids=st.just(["3EB0C767D097B7C7C030"]),
+            messageId=st.just("3EB0C767D097B7C7C031"),
             momment=st.just(1736942400000),
             phone=st.just("5511999999999"),
             instanceId=st.just(fake_zapi.INSTANCE_ID),

@@ -295,7 +295,7 @@ def test_the_fuzzer_signs_as_the_provider_a_well_formed_event_is_not_refused(
     parser; the same body with its authenticating headers altered is refused."""
     enable(target.settings, target.anymail, ENDPOINTS.get(target.name, ""))
 
-    @settings(max_examples=3, deadline=None, database=None, phases=[Phase.generate])
+    @settings(max_examples=10, deadline=None, database=None, phases=[Phase.generate])
     @given(event=target.envelope)
     def post(event: Any) -> None:
         body = json.dumps(event).encode()
