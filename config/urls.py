@@ -37,3 +37,6 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
+
+# An unmatched /api/ URL answers a problem document, as every API error does.
+handler404 = "integrations.api_errors.api_aware_page_not_found"

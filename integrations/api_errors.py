@@ -27,7 +27,8 @@ from typing import Any
 import structlog
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -150,3 +151,18 @@ def _as_problem(response: Response, context: dict[str, Any]) -> Response:
     if renderer is None or getattr(renderer, "format", "") == "json":
         response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def api_aware_page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: a URL under ``/api/`` that matches no route (``/api/v1/orders/x/y/``, a
+    non-numeric id) answers a problem document like every other API 404; elsewhere Django's
+    page."""
+    if request.path.startswith("/api/"):
+        body = problem(
+            code=str(exceptions.NotFound.default_code),
+            status=404,
+            title=HTTPStatus.NOT_FOUND.phrase,
+            detail="No API endpoint at this URL.",
+        )
+        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return page_not_found(request, exception)

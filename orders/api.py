@@ -13,7 +13,12 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, pagination, status
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
@@ -37,6 +42,7 @@ from orders.services import (
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")  # printable ASCII, no spaces
+ORDER_NUMBER_MAX_LENGTH = Order._meta.get_field("number").max_length
 
 
 class IdempotencyKeyReused(APIException):
@@ -101,6 +107,16 @@ class NewestFirst(pagination.CursorPagination):
     page_size = 50
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={
+            200: OrderSerializer(many=True),
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="The cursor is not one this list gave."
+            ),
+        }
+    )
+)
 class OrderListCreate(generics.ListAPIView[Order]):
     """GET the newest orders (cursor-paginated); POST places one.
 
@@ -204,6 +220,24 @@ class OrderListCreate(generics.ListAPIView[Order]):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "number",
+                {"type": "string", "minLength": 1, "maxLength": ORDER_NUMBER_MAX_LENGTH},
+                OpenApiParameter.PATH,
+                description="The order number, e.g. SB-000123.",
+            )
+        ],
+        responses={
+            200: OrderSerializer,
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="No order with this number."
+            ),
+        },
+    )
+)
 class OrderDetail(generics.RetrieveAPIView[Order]):
     permission_classes = [HasScope]
     required_scope = "orders:read"

@@ -22,7 +22,9 @@ class CustomerRefSerializer(serializers.Serializer[Any]):
 
 class UsageEventInSerializer(serializers.Serializer[Any]):
     id = serializers.CharField(
-        max_length=128, help_text="The product's own id of the event: the idempotency key."
+        min_length=1,
+        max_length=128,
+        help_text="The product's own id of the event: the idempotency key.",
     )
     customer = CustomerRefSerializer()
     event = serializers.CharField(max_length=64, help_text="An event name of the tracking plan.")

@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.access.api_keys import HasScope
 from accounts.customers.summary import customer_summary
 from accounts.models import Customer
+from integrations.api_errors import PROBLEM_CONTENT_TYPE, ProblemSerializer
 
 _EXAMPLE: dict[str, Any] = {
     "customer": {"id": 42, "name": "Ana Souza", "email": "ana@example.com", "created_at": "…"},
@@ -64,7 +65,9 @@ class CustomerContext(APIView):
                 description="Money as integer minor units next to its currency; times ISO 8601 UTC.",
                 examples=[OpenApiExample("A customer", value=_EXAMPLE)],
             ),
-            404: OpenApiResponse(description="No customer with this id."),
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="No customer with this id."
+            ),
         },
     )
     def get(self, request: Request, pk: int) -> Response:

@@ -106,3 +106,23 @@ def test_the_browsable_api_keeps_its_html() -> None:
 
     assert response.status_code == 409
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url", ["/api/v1/shipping/quotes/%C3%80/choose/", "/api/v1/customers/x/context/", "/api/v9/"]
+)
+def test_an_api_url_that_matches_no_route_answers_a_problem_document(client: Any, url: str) -> None:
+    response = client.get(url)
+
+    assert response.status_code == 404
+    assert response["Content-Type"] == PROBLEM_CONTENT_TYPE
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_a_page_outside_the_api_that_matches_no_route_is_still_djangos_page(client: Any) -> None:
+    response = client.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")

@@ -5,7 +5,11 @@ forged or stale posts are 401 with nothing processed, statuses end the same in a
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import itertools
+import json
 import time
 from typing import Any
 
@@ -17,7 +21,7 @@ from notifications.channels.email.adapter import EmailChannel
 from notifications.models import EmailSuppression, Notification, NotificationStatus
 from notifications.workflows import notification_send_for_event
 from tests.factories import make_customer, make_order
-from tests.support.fake_resend import FakeResend, signed, tracking_event
+from tests.support.fake_resend import SIGNING_SECRET, FakeResend, signed, tracking_event
 
 pytestmark = pytest.mark.django_db
 N = NotificationStatus
@@ -258,3 +262,37 @@ def test_the_email_channel_checks_the_list_before_calling(fake_resend: FakeResen
     with pytest.raises(RecipientSuppressed):
         EmailChannel().send(message=message)
     assert fake_resend.requests == []
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "[" * 5_000 + "]" * 5_000,  # past Python's stack: anymail's decoder raised RecursionError
+        "[" * 100 + "]" * 100,  # past the inbox's depth cap
+        "1" * 5_000,  # an integer literal past 64 bits
+        '"a\\u0000b"',
+    ],
+    ids=["nested-5000", "nested-100", "int-5000-digits", "nul"],
+)
+def test_a_signed_hostile_resend_body_is_a_400_and_nothing_is_stored(
+    fake_resend: FakeResend, post: Any, data: str
+) -> None:
+    template = json.dumps(tracking_event("delivered", "4ef9a417", "ana@example.test"))
+    body = template.replace('"subject": "Payment received"', f'"subject": {data}').encode()
+    headers = _svix_headers(body)
+
+    response = post(body, headers)
+
+    assert response.status_code == 400, response.content
+    assert not WebhookEvent.objects.exists()
+
+
+def _svix_headers(body: bytes) -> dict[str, str]:
+    key = base64.b64decode(SIGNING_SECRET.removeprefix("whsec_"))
+    msg_id, stamp = "msg_hostile_0001", str(int(time.time()))
+    digest = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": stamp,
+        "svix-signature": f"v1,{base64.b64encode(digest).decode()}",
+    }
