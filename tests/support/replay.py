@@ -25,21 +25,21 @@ from integrations.webhooks.export import MANIFEST
 from integrations.webhooks.standard import standard_webhooks_headers
 from payments.providers.stripe.client import sign_payload
 
-Signer = Callable[[str, Mapping[str, str]], dict[str, str]]
+Signer = Callable[[str, Mapping[str, str], str | None], dict[str, str]]
 
 
-def _stripe(body: str, kept: Mapping[str, str]) -> dict[str, str]:
-    secret = settings.STRIPE_WEBHOOK_SECRETS[0]
+def _stripe(body: str, kept: Mapping[str, str], secret: str | None) -> dict[str, str]:
+    secret = secret or settings.STRIPE_WEBHOOK_SECRETS[0]
     return {"Stripe-Signature": sign_payload(body=body, secret=secret, timestamp=int(time.time()))}
 
 
-def _asaas(body: str, kept: Mapping[str, str]) -> dict[str, str]:
-    return {"asaas-access-token": settings.ASAAS_WEBHOOK_TOKEN}
+def _asaas(body: str, kept: Mapping[str, str], secret: str | None) -> dict[str, str]:
+    return {"asaas-access-token": secret or settings.ASAAS_WEBHOOK_TOKEN}
 
 
-def _standard(body: str, kept: Mapping[str, str]) -> dict[str, str]:
+def _standard(body: str, kept: Mapping[str, str], secret: str | None) -> dict[str, str]:
     return standard_webhooks_headers(
-        secret=settings.SANDBOX_WEBHOOK_SECRET,
+        secret=secret or settings.SANDBOX_WEBHOOK_SECRET,
         msg_id=kept["webhook-id"],
         body=body,
         at=datetime.now(tz=UTC),
@@ -114,10 +114,12 @@ def replay_folder(
     folder: Path,
     substitute: Mapping[str, str] | None = None,
     only: Callable[[Delivery], bool] | None = None,
+    secret: str | None = None,
 ) -> ReplayResult:
     """POST every delivery of ``folder`` (or those ``only`` keeps) in order, signed now with the
     test secret; processing runs after each commit. Returns the responses' codes and the inbox
-    rows of the deliveries sent."""
+    rows of the deliveries sent. ``secret`` signs with another secret than the test settings'
+    (to show a replay is verified like any delivery)."""
     loaded = ReplayFolder.load(folder)
     sent = [d for d in loaded.deliveries if only is None or only(d)]
     sign = signer_for(loaded.provider)
@@ -134,7 +136,7 @@ def replay_folder(
                 f"/webhooks/{loaded.provider}/",
                 data=body.encode(),
                 content_type=content_type,
-                headers={**kept, **sign(body, kept)},
+                headers={**kept, **sign(body, kept, secret)},
             )
         result.status_codes.append(response.status_code)
     result.events = list(
