@@ -81,11 +81,20 @@ def asaas_fake(settings: Any) -> Iterator[FakeAsaas]:
 
 
 @pytest.fixture
-def sandbox_payments(settings: Any) -> None:
-    """The sandbox payment provider, owing its webhooks as rows (delivered by the test)."""
+def sandbox_payments(settings: Any) -> Iterator[None]:
+    """The sandbox payment provider, owing its webhooks as rows. The test is their sender: it
+    holds the sender's lease, so no sender task starts (``sandbox_wake``) and tries to POST
+    them over HTTP to a server that is not running."""
+    from django.core.cache import cache
+
+    from integrations.sandbox import SENDER_LOCK_KEY
+
     settings.PAYMENT_PROVIDER = "sandbox"
     settings.SANDBOX_SEND_WEBHOOKS = True
     settings.SANDBOX_CHAOS_DUPLICATE_RATE = 0.0
     settings.SANDBOX_CHAOS_REORDER = False
     settings.SANDBOX_CHAOS_FAILURE_RATE = 0.0
     settings.REFUND_DUAL_APPROVAL_THRESHOLD = 10**12
+    cache.set(SENDER_LOCK_KEY, "the test delivers them", 3600)
+    yield
+    cache.delete(SENDER_LOCK_KEY)

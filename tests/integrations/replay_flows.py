@@ -240,7 +240,9 @@ def deliver_owed_sandbox_webhooks(client: Any, capture_on_commit: Any, secret: s
     """POST every webhook the sandbox owes, oldest due first, as its sender would (signed with
     ``secret``); marks them sent. Returns how many."""
     rows = list(
-        SandboxWebhook.objects.filter(status=SandboxWebhook.Status.PENDING).order_by("due_at", "id")
+        SandboxWebhook.objects.filter(
+            endpoint="sandbox-payments", status=SandboxWebhook.Status.PENDING
+        ).order_by("due_at", "id")
     )
     for row in rows:
         headers = standard_webhooks_headers(

@@ -111,3 +111,16 @@ def test_a_replay_goes_through_signature_verification(replay: Any, stripe_fake: 
     assert sent.events == []
     payment.refresh_from_db()
     assert payment.status == PaymentStatus.PENDING
+
+
+def test_replayed_sandbox_sequence_pays_and_refunds_the_order(
+    replay: Any, sandbox_payments: None
+) -> None:
+    first, second = _replay_paid_then_refunded(
+        replay, "sandbox-paid-refunded", 7_000, {"refund.processing", "refund.succeeded"}
+    )
+    assert [e.event_type for e in first.events + second.events] == [
+        "payment.succeeded",
+        "refund.processing",
+        "refund.succeeded",
+    ]
