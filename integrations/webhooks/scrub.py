@@ -27,6 +27,7 @@ from django.conf import settings
 FIRST_NAMES = ("Ana", "Bruno", "Carla", "Diego", "Elisa", "Fabio", "Gabriela", "Heitor", "Iara")
 LAST_NAMES = ("Almeida", "Barbosa", "Cardoso", "Duarte", "Esteves", "Ferraz", "Gomes", "Hora")
 STREETS = ("Rua das Flores", "Avenida Central", "Rua do Porto", "Travessa Azul", "Rua Nova")
+CITIES = ("Cidade Exemplo", "Vila Teste", "Porto Fictício", "Serra Modelo")
 
 # Keys (lower-cased, without "_" or "-") whose string value is personal data, by kind.
 KEY_KINDS: dict[str, str] = {
@@ -61,10 +62,10 @@ KEY_KINDS: dict[str, str] = {
             "neighborhood",
             "district",
             "province",
-            "city",
         ),
         "address",
     ),
+    "city": "city",
     **dict.fromkeys(("postalcode", "zip", "zipcode", "cep"), "digits"),
     **dict.fromkeys(
         (
@@ -102,6 +103,14 @@ class Pseudonymizer:
 
     key: bytes
     replaced: dict[str, str] = field(default_factory=dict)
+    _secrets: list[str] | None = None
+
+    @property
+    def secrets(self) -> list[str]:
+        """The configured secrets, read once per export."""
+        if self._secrets is None:
+            self._secrets = configured_secrets()
+        return self._secrets
 
     def _digest(self, kind: str, original: str) -> bytes:
         return hmac.new(self.key, f"{kind}\x00{original}".encode(), hashlib.sha256).digest()
@@ -145,6 +154,9 @@ class Pseudonymizer:
             return self._fake_digits(original, digest)
         return f"{STREETS[digest[0] % len(STREETS)]} {int.from_bytes(digest[1:3], 'big') % 2000}"
 
+    def _fake_city(self, original: str, digest: bytes) -> str:
+        return f"{CITIES[digest[0] % len(CITIES)]} {digest.hex()[:3].upper()}"
+
     def _fake_digits(self, original: str, digest: bytes) -> str:
         """Every digit replaced, the rest (dashes, dots, a ``+`` or ``whatsapp:``) kept."""
         digits = iter(self._digits(digest, sum(c.isdigit() for c in original)))
@@ -155,7 +167,8 @@ class Pseudonymizer:
         total = sum(c.isdigit() for c in original)
         if total < 8:
             return self._fake_token(original, digest)
-        digits = iter([5, 5, 1, 1, 9, *self._digits(digest, total)])
+        country = [int(c) for c in original if c.isdigit()][:2]
+        digits = iter([*country, *self._digits(digest, total)])
         return "".join(str(next(digits)) if c.isdigit() else c for c in original)
 
     def _fake_cpf(self, original: str, digest: bytes) -> str:
@@ -259,7 +272,7 @@ def replace_known(text: str, pseudo: Pseudonymizer) -> str:
     for original in sorted(pseudo.originals, key=len, reverse=True):
         if len(original) >= 4 and original in text:
             text = text.replace(original, pseudo.replaced[original])
-    for secret in configured_secrets():
+    for secret in pseudo.secrets:
         text = text.replace(secret, SECRET_PLACEHOLDER)
     return text
 
