@@ -122,3 +122,14 @@ def test_sandbox_capture_exports_no_secret(
         "refund.succeeded",
     ]
     assert all(set(d["headers"]) <= {"content-type", "webhook-id"} for d in manifest["deliveries"])
+
+
+@pytest.mark.parametrize(
+    "name", ["stripe-paid-refunded", "asaas-paid-refunded", "sandbox-paid-refunded"]
+)
+def test_committed_fixtures_hold_no_personal_data_or_secret(name: str) -> None:
+    text = _export_text(flows.FIXTURES / name)
+    assert [value for value in flows.PII.values() if value in text] == []
+    secrets = [STRIPE_TEST_SECRET, STRIPE_API_KEY, WEBHOOK_TOKEN, ASAAS_API_KEY]
+    secrets += [django_settings.SANDBOX_WEBHOOK_SECRET, django_settings.SECRET_KEY]
+    assert [s for s in secrets if s in text] == []
