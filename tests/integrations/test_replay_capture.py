@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 
+from integrations.models import WebhookEvent
 from integrations.webhooks.registry import get_webhook_endpoint
 from tests.integrations import replay_flows as flows
 from tests.integrations.conftest import STRIPE_TEST_SECRET
@@ -66,6 +67,10 @@ def test_stripe_capture_exports_no_personal_data_or_secret(
         out=out,
     )
 
+    stored = WebhookEvent.objects.get(event_id="evt_replay_1").body
+    assert all(
+        value in stored for key, value in flows.PII.items() if key not in ("cpf", "card_token")
+    )
     _assert_clean(out, STRIPE_TEST_SECRET, STRIPE_API_KEY)
     loaded = ReplayFolder.load(out)
     assert [d.event_type for d in loaded.deliveries] == [
@@ -94,6 +99,8 @@ def test_asaas_capture_exports_no_personal_data_or_secret(
         out=out,
     )
 
+    stored = WebhookEvent.objects.get(event_id="evt_replay_asaas_1").body
+    assert flows.PII["card_token"] in stored and flows.PII["email"] in stored
     _assert_clean(out, WEBHOOK_TOKEN, ASAAS_API_KEY)
     payloads = ReplayFolder.load(out).payloads()
     assert [p["event"] for p in payloads] == ["PAYMENT_RECEIVED", "PAYMENT_REFUNDED"]
