@@ -335,10 +335,10 @@ def _from_allowed_network(request: HttpRequest) -> bool:
     networks: list[str] = settings.METRICS_ALLOWED_NETWORKS
     if not networks:
         return True
-    from integrations.webhooks.views import _client_ip
+    from integrations.webhooks.views import client_ip
 
     try:
-        address = ipaddress.ip_address(_client_ip(request) or "")
+        address = ipaddress.ip_address(client_ip(request) or "")
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(network, strict=False) for network in networks)

@@ -97,7 +97,7 @@ def _read_capped_body(request: HttpRequest) -> bytes:
     return body
 
 
-def _client_ip(request: HttpRequest) -> str | None:
+def client_ip(request: HttpRequest) -> str | None:
     """REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT hops from the right of X-Forwarded-For
     behind that many proxies (as accounts.access.audit.client_ip, which integrations cannot import);
     the inbox validates it."""
@@ -156,7 +156,7 @@ def webhook_receive(
             provider=provider,
             reason=str(exc) or "signature rejected",
             status_code=401,
-            remote_addr=_client_ip(request),
+            remote_addr=client_ip(request),
             headers=scrub_headers(headers, endpoint.secret_headers),
             body=raw,
         )

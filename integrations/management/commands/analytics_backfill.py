@@ -9,45 +9,14 @@ Resumable: after each batch the command knows the last event id sent; if a batch
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.timezone import is_naive, make_aware
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.analytics.services import analytics_backfill, backfill_events
 from integrations.analytics.sinks import SINKS, get_sink
 from integrations.exceptions import ProviderRejected, ProviderUnavailable
-
-
-def _aware(value: str, option: str) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
-        day = parse_date(value)
-        parsed = datetime(day.year, day.month, day.day) if day else None
-    if parsed is None:
-        raise CommandError(f"{option} must be an ISO 8601 date or date-time, e.g. 2026-01-01.")
-    return make_aware(parsed) if is_naive(parsed) else parsed
-
-
-class ProgressBar:
-    """``warehouse [##########....] 52% 1,040/2,000 3.1 s`` on one line, redrawn in place."""
-
-    def __init__(self, label: str, total: int, stream: OutputWrapper) -> None:
-        self.label, self.total, self.stream = label, max(total, 1), stream
-        self.started = time.monotonic()
-        self.update(0)
-
-    def update(self, done: int, end: str = "") -> None:
-        share = min(done / self.total, 1.0)
-        self.stream.write(
-            f"\r{self.label:<10} [{'#' * int(share * 30):<30}] {share:4.0%} "
-            f"{done:,}/{self.total:,} {time.monotonic() - self.started:6.1f} s{end}",
-            ending="",
-        )
-        self.stream.flush()
+from integrations.management.options import ProgressBar, aware_datetime_option
 
 
 class Command(BaseCommand):
@@ -78,8 +47,8 @@ class Command(BaseCommand):
             raise CommandError(f"The {sink.name} sink is off: set its key or directory first.")
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
-        since = _aware(options["since"], "--since")
-        until = _aware(options["until"], "--until") if options["until"] else None
+        since = aware_datetime_option(options["since"], "--since")
+        until = aware_datetime_option(options["until"], "--until") if options["until"] else None
         events = backfill_events(
             since=since, until=until, types=options["types"], after_id=options["after_id"]
         )

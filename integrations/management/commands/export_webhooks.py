@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from integrations.management.commands.replay_webhooks import _aware
+from integrations.management.options import aware_datetime_option
 from integrations.webhooks.export import ExportRefused, webhook_events_export
 
 KEY_ENV_HINT = "at least 16 characters"
@@ -41,8 +41,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        since = _aware(options["since"], "--since")
-        until = _aware(options["until"], "--until") if options["until"] else None
+        since = aware_datetime_option(options["since"], "--since")
+        until = aware_datetime_option(options["until"], "--until") if options["until"] else None
         if until is not None and until <= since:
             raise CommandError("--until must be after --since.")
         key = options["key"]

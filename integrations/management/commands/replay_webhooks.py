@@ -7,25 +7,16 @@ command (``os:<user>``, with the sudo caller when run through sudo); a dry run r
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
-from django.utils.dateparse import parse_datetime
-from django.utils.timezone import is_naive, make_aware
 
 from integrations.audit_hook import acting_as, os_user_label
 from integrations.exceptions import InvalidTransition
+from integrations.management.options import aware_datetime_option
 from integrations.models import WebhookEvent
 from integrations.webhooks.processing import webhook_event_replay
-
-
-def _aware(value: str, option: str) -> datetime:
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise CommandError(f"{option} must be an ISO 8601 date-time, e.g. 2026-01-01T00:00:00Z.")
-    return make_aware(parsed) if is_naive(parsed) else parsed
 
 
 class Command(BaseCommand):
@@ -57,9 +48,9 @@ class Command(BaseCommand):
         if options["status"]:
             filters["status"] = options["status"]
         if options["since"]:
-            filters["received_at__gte"] = _aware(options["since"], "--since")
+            filters["received_at__gte"] = aware_datetime_option(options["since"], "--since")
         if options["until"]:
-            filters["received_at__lt"] = _aware(options["until"], "--until")
+            filters["received_at__lt"] = aware_datetime_option(options["until"], "--until")
         if options["event_type"]:
             filters["event_type"] = options["event_type"]
         if options["event_id"]:

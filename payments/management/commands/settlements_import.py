@@ -15,7 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
 from integrations.exceptions import ProviderRejected, ProviderUnavailable
-from integrations.management.commands.analytics_backfill import ProgressBar, _aware
+from integrations.management.options import ProgressBar, aware_datetime_option
 from payments.settlements.workflows import IMPORTERS, settlements_import
 
 
@@ -56,7 +56,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         provider = options["provider"]
-        since = _aware(options["since"], "--since") if options["since"] else None
+        since = aware_datetime_option(options["since"], "--since") if options["since"] else None
         bar = CountingBar(provider, self.stderr)
         try:
             result = settlements_import(provider, since=since, progress=bar)
