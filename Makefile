@@ -59,7 +59,7 @@ DEPLOY_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_DEB
 	DJANGO_SECRET_KEY=make-check-deploy-fake-q8Zr2vN5xT1mK7pW3yL9cB4hF6jD0sGaE2uR8iO5nV1 \
 	DJANGO_ALLOWED_HOSTS=switchboard.example.com \
 	PAYMENT_PROVIDER=stripe STRIPE_ENABLED=true \
-	STRIPE_SECRET_KEY=sk_live_makecheckdeployfake0123 \
+	STRIPE_SECRET_KEY=sk_live_fake-make-check-deploy \
 	STRIPE_WEBHOOK_SECRET=whsec_makecheckdeployfake0123 \
 	SANDBOX_ENABLED=true SANDBOX_IN_PRODUCTION=true \
 	SANDBOX_WEBHOOK_SECRET=whsec_bWFrZS1jaGVjay1kZXBsb3ktZmFrZS1zYW5kYm94LWtleQ==
