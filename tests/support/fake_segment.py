@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.loopback import serve_on_loopback
+from tests.support.loopback import Seen, json_api_handler, serve_on_loopback
 
 WRITE_KEY = "sgmt-test-write-key-0123456789abcdef"
 MAX_BATCH_BYTES = 500 * 1024
@@ -97,28 +97,15 @@ class FakeSegment:
 
 
 def _handler_for(fake: FakeSegment) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            with fake.lock:
-                fake.requests.append({"path": self.path, "headers": headers, "body": raw})
-                status, answer = fake.answer(self.path, headers, raw)
-            payload = json.dumps(answer).encode()
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass
+    def respond(seen: Seen) -> tuple[int, Any, float]:
+        if seen.method != "POST":
+            return 405, {"error": "Method not allowed."}, 0.0
+        with fake.lock:
+            fake.requests.append({"path": seen.path, "headers": seen.headers, "body": seen.raw})
+            status, answer = fake.answer(seen.path, seen.headers, seen.raw)
+        return status, answer, 0.0
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
+    return json_api_handler(respond)
 
 
 @contextmanager
