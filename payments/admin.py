@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.views.decorators.http import require_GET
 
 from accounts.models import User
 from integrations.admin_utils import (
@@ -36,6 +37,7 @@ from integrations.money import currency_symbol, format_amount, format_money
 from orders.models import Order
 from payments.admin_refunds import RefundInline
 from payments.disputes import reconciliation_resolve
+from payments.finance_dashboard import FINANCE_DASHBOARD_PERMISSION, finance_dashboard_view
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
@@ -269,6 +271,26 @@ class ReconciliationExceptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, adm
 
     def has_resolve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("payments.change_reconciliationexception")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(
+                "finance/",
+                self.admin_site.admin_view(require_GET(self.finance_dashboard)),
+                name="payments_reconciliationexception_finance",
+            ),
+            *super().get_urls(),
+        ]
+
+    def finance_dashboard(self, request: HttpRequest) -> HttpResponse:
+        context = {**self.admin_site.each_context(request), "opts": self.opts}
+        return finance_dashboard_view(request, context)
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        extra = {"can_see_finance_dashboard": request.user.has_perm(FINANCE_DASHBOARD_PERMISSION)}
+        return super().changelist_view(request, {**(extra_context or {}), **extra})
 
     @admin.display(description="Detail")
     def short_detail(self, obj: ReconciliationException) -> str:

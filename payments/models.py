@@ -398,6 +398,12 @@ class ReconciliationException(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            (
+                "view_finance_dashboard",
+                "Can see the finance dashboard (volume, refunds, disputes, reconciliation)",
+            ),
+        ]
         indexes = [
             models.Index(fields=["status", "-created_at"], name="recon_open"),
             models.Index(fields=["-created_at", "-id"], name="recon_created"),

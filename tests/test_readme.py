@@ -46,6 +46,7 @@ RIGHTS = {
     "payments.view_dispute": "disputes",
     "payments.view_reconciliationexception": "reconciliation list",
     "payments.change_reconciliationexception": "reconciliation list (works it)",
+    "payments.view_finance_dashboard": "the finance dashboard",
     "payments.view_settlementline": "settlement lines",
     "payments.add_settlementline": "uploads CSV statements",
     "payments.view_payout": "payouts imported",

@@ -55,6 +55,9 @@ _RECONCILE = [
     "payments.view_dispute",
     "payments.view_reconciliationexception",
     "payments.change_reconciliationexception",
+    # The admin's finance dashboard: volume, refunds, disputes, failure rate and reconciliation
+    # status as charts (payments/finance_dashboard.py).
+    "payments.view_finance_dashboard",
 ]
 # What providers and banks say moved (settlement lines, payouts): finance reads them, uploads
 # CSV statements and keeps the CSV column mappings they are read with.

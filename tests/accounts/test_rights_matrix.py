@@ -193,6 +193,8 @@ RULES: dict[Key, Roles] = {
         "payments.reconciliationexception",
         view=FINANCE_ROLES,
         action__resolve_selected=FINANCE_ROLES,
+        # The finance dashboard (volume, refunds, disputes, reconciliation as charts).
+        url__payments_reconciliationexception_finance=FINANCE_ROLES,
     ),
     # webhook inbox, replay, provider calls, deliveries: finance reads, ops works them
     **_admin(
@@ -325,11 +327,14 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "integrations_webhookendpoint_recover": ("post", {"since": "2020-01-01 00:00"}, 302),
     "integrations_webhookmessage_resend": ("post", {}, 302),
     "integrations_circuitbreaker_ops": ("get", {}, 200),
+    "payments_reconciliationexception_finance": ("get", {}, 200),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
 CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
 # Custom admin URLs about no one object (pages over the whole table).
-CUSTOM_ADMIN_URL_NO_OBJECT = frozenset({"integrations_circuitbreaker_ops"})
+CUSTOM_ADMIN_URL_NO_OBJECT = frozenset(
+    {"integrations_circuitbreaker_ops", "payments_reconciliationexception_finance"}
+)
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
 
