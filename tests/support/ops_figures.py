@@ -7,6 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
 from django_q.models import OrmQ
 
 from integrations.models import CircuitBreaker, Delivery, DomainEvent, ProviderCall, WebhookEvent
@@ -85,10 +87,22 @@ def seed_ops_figures(*, scale: int = 1, providers: int = 2) -> dict[str, Any]:
     )
     ProviderCall.objects.bulk_create(calls)
 
-    OrmQ.objects.bulk_create(
-        [OrmQ(key="switchboard", payload="x", lock=now - timedelta(seconds=5)) for _ in range(7)]
-        + [OrmQ(key="switchboard-sweepers", payload="x", lock=now - timedelta(seconds=5))]
-        # Taken by a worker (locked into the future): not waiting.
-        + [OrmQ(key="switchboard", payload="x", lock=now + timedelta(seconds=60))]
-    )
+    if isinstance(get_broker(list_key="switchboard"), ORM):
+        OrmQ.objects.bulk_create(
+            [
+                OrmQ(key="switchboard", payload="x", lock=now - timedelta(seconds=5))
+                for _ in range(7)
+            ]
+            + [OrmQ(key="switchboard-sweepers", payload="x", lock=now - timedelta(seconds=5))]
+            # Taken by a worker (locked into the future): not waiting.
+            + [OrmQ(key="switchboard", payload="x", lock=now + timedelta(seconds=60))]
+        )
+    else:
+        # The scaled profile's Redis broker: its lists outlive the test's rolled-back database,
+        # so each is emptied first (no test process runs a cluster on these two lists).
+        for name, waiting in (("switchboard", 7), ("switchboard-sweepers", 1)):
+            broker = get_broker(list_key=name)
+            broker.purge_queue()
+            for _ in range(waiting):
+                broker.enqueue("x")
     return {"now": now}
