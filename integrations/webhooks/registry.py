@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -270,3 +271,22 @@ def registered_webhook_endpoints() -> Mapping[str, WebhookEndpoint]:
 def unregister_webhook_endpoint(name: str) -> None:
     """Forget the endpoint called ``name`` (tests register throwaway endpoints); no-op if absent."""
     _ENDPOINTS.pop(name, None)
+
+
+@contextmanager
+def webhook_endpoint_registered(endpoint: WebhookEndpoint) -> Iterator[WebhookEndpoint]:
+    """``endpoint`` served for the block, then forgotten only if the block added it: an endpoint
+    already registered by hand stays, and one its enabled spec serves is never added to the hand
+    registry (it would outlive the settings that enabled it)."""
+    added = False
+    if (
+        _ENDPOINTS.get(endpoint.name) is not endpoint
+        and get_webhook_endpoint(endpoint.name) is not endpoint
+    ):
+        register_webhook_endpoint(endpoint)
+        added = True
+    try:
+        yield endpoint
+    finally:
+        if added:
+            unregister_webhook_endpoint(endpoint.name)

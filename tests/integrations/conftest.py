@@ -4,17 +4,12 @@ that capture them (tests/integrations/replay_flows.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import pytest
 
-from integrations.webhooks.registry import (
-    get_webhook_endpoint,
-    register_webhook_endpoint,
-    unregister_webhook_endpoint,
-)
+from integrations.webhooks.registry import webhook_endpoint_registered
 from tests.support.fake_asaas import API_KEY as ASAAS_API_KEY
 from tests.support.fake_asaas import WEBHOOK_TOKEN, FakeAsaas, serve_fake_asaas
 from tests.support.fake_stripe import API_KEY as STRIPE_API_KEY
@@ -34,15 +29,6 @@ def replay(client: Any, django_capture_on_commit_callbacks: Any) -> Callable[...
     )
 
 
-@contextmanager
-def _registered(endpoint: Any) -> Iterator[None]:
-    already = get_webhook_endpoint(endpoint.name) is endpoint
-    register_webhook_endpoint(endpoint)
-    yield
-    if not already:
-        unregister_webhook_endpoint(endpoint.name)
-
-
 @pytest.fixture
 def stripe_fake(settings: Any) -> Iterator[FakeStripe]:
     """Stripe enabled against a fresh fake (its ids count from 1 again), the endpoint served."""
@@ -58,7 +44,7 @@ def stripe_fake(settings: Any) -> Iterator[FakeStripe]:
         settings.PAYMENT_PROVIDER = "stripe"
         settings.REFUND_DUAL_APPROVAL_THRESHOLD = 10**12
         fast_outbound(settings, OUTBOUND_READ_TIMEOUT_SECONDS=0.4, CIRCUIT_BREAKER_MIN_CALLS=1000)
-        with _registered(endpoint):
+        with webhook_endpoint_registered(endpoint):
             yield fake
 
 
@@ -76,7 +62,7 @@ def asaas_fake(settings: Any) -> Iterator[FakeAsaas]:
         settings.PAYMENT_PROVIDER = "asaas"
         settings.REFUND_DUAL_APPROVAL_THRESHOLD = 10**12
         fast_outbound(settings, CIRCUIT_BREAKER_MIN_CALLS=100)
-        with _registered(endpoint):
+        with webhook_endpoint_registered(endpoint):
             yield fake
 
 

@@ -26,7 +26,7 @@ from integrations.providers import (
     load_spec,
     specs,
 )
-from integrations.webhooks.registry import get_webhook_endpoint
+from integrations.webhooks.registry import get_webhook_endpoint, webhook_endpoint_registered
 from integrations.webhooks.standard import standard_webhooks_headers
 from notifications.channels import get_channel
 from payments.providers import get_payment_provider
@@ -217,3 +217,22 @@ def test_the_guide_to_adding_a_provider_exists_and_names_the_seam():
     guide = (ROOT / "docs" / "adding-a-provider.md").read_text()
     for needle in ("ProviderSpec", "PAYMENT_PROVIDERS", "manage.py check", "WebhookRoute"):
         assert needle in guide
+
+
+def test_a_test_registration_never_outlives_the_settings_that_enabled_the_provider(settings: Any):
+    """A fixture that registers an endpoint its enabled spec already serves must not leave it in
+    the hand registry: it would serve /webhooks/stripe/ after STRIPE_ENABLED went off (a leak
+    that failed this module's other tests when the stripe tests ran first on the same worker)."""
+    from payments.providers.stripe.webhooks import endpoint
+
+    settings.STRIPE_ENABLED = True
+    settings.STRIPE_SECRET_KEY = "sk_test_0123456789abcdef"
+    settings.STRIPE_WEBHOOK_SECRETS = ["whsec_0123456789abcdef"]
+    with webhook_endpoint_registered(endpoint):
+        assert get_webhook_endpoint("stripe") is endpoint
+    settings.STRIPE_ENABLED = False
+
+    assert get_webhook_endpoint("stripe") is None
+    with webhook_endpoint_registered(endpoint):  # not enabled: registered by hand for the block
+        assert get_webhook_endpoint("stripe") is endpoint
+    assert get_webhook_endpoint("stripe") is None

@@ -11,11 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from integrations.webhooks.registry import (
-    get_webhook_endpoint,
-    register_webhook_endpoint,
-    unregister_webhook_endpoint,
-)
+from integrations.webhooks.registry import webhook_endpoint_registered
 from payments.providers.asaas.adapter import AsaasPaymentProvider
 from payments.providers.asaas.webhooks import endpoint as asaas_endpoint
 from tests.factories import make_asaas_customer as make_asaas_customer
@@ -54,11 +50,8 @@ def provider() -> AsaasPaymentProvider:
 
 @pytest.fixture
 def asaas_webhooks() -> Iterator[None]:
-    already = get_webhook_endpoint(asaas_endpoint.name) is not None  # ASAAS_ENABLED at start-up
-    register_webhook_endpoint(asaas_endpoint)
-    yield
-    if not already:
-        unregister_webhook_endpoint(asaas_endpoint.name)
+    with webhook_endpoint_registered(asaas_endpoint):
+        yield
 
 
 def webhook_body(fixture: str, *, event_id: str | None = None, **payment: Any) -> dict[str, Any]:

@@ -12,11 +12,7 @@ from typing import Any
 
 import pytest
 
-from integrations.webhooks.registry import (
-    get_webhook_endpoint,
-    register_webhook_endpoint,
-    unregister_webhook_endpoint,
-)
+from integrations.webhooks.registry import webhook_endpoint_registered
 from payments.providers.stripe.client import sign_payload
 from payments.providers.stripe.webhooks import endpoint
 from tests.support.fake_stripe import API_KEY, FakeStripe, serve
@@ -50,11 +46,8 @@ def stripe_settings(settings: Any, fake_stripe: FakeStripe) -> Any:
 
 @pytest.fixture(autouse=True)
 def stripe_endpoint() -> Iterator[None]:
-    already = get_webhook_endpoint(endpoint.name) is endpoint  # STRIPE_ENABLED at start-up
-    register_webhook_endpoint(endpoint)
-    yield
-    if not already:
-        unregister_webhook_endpoint(endpoint.name)
+    with webhook_endpoint_registered(endpoint):
+        yield
 
 
 def _merge(target: dict[str, Any], overrides: dict[str, Any]) -> None:
