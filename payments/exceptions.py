@@ -95,3 +95,12 @@ class SettlementCsvInvalid(SwitchboardError):
             f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
         )
         super().__init__(f"The CSV was not imported: {shown}")
+
+
+class MatchNotAllowed(SwitchboardError):
+    """A match the rules refuse: an item already in another match, nothing to match, or a match
+    that is not there to undo. Nothing was written."""
+
+    code = "match_not_allowed"
+    http_status = 409
+    title = "Match not allowed"

@@ -423,7 +423,10 @@ class ReconciliationException(models.Model):
 # Settlement import (issue 15 item 2) lives in its own module; imported here so Django sees it.
 from payments.settlements.models import (  # noqa: E402, F401
     CsvColumnMapping,
+    MatchingRule,
     Payout,
     SettlementCursor,
     SettlementLine,
+    SettlementMatch,
+    SettlementMatchItem,
 )

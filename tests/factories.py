@@ -5,6 +5,7 @@ events and audit entries the real code writes; ``create`` is the strategy they s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import factory
@@ -18,7 +19,15 @@ from notifications.models import Notification, NotificationChannel
 from notifications.services import notification_queue
 from orders.models import Order, OrderStatus
 from orders.services import OrderLineInput, order_place
-from payments.models import Payment, PaymentMethod, PaymentStatus, Refund, RefundReason
+from payments.models import (
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Payout,
+    Refund,
+    RefundReason,
+    SettlementLine,
+)
 from payments.services import (
     payment_cancel,
     payment_create,
@@ -182,6 +191,37 @@ class RefundFactory(DjangoModelFactory[Refund]):
     @classmethod
     def _create(cls, model_class: type[Refund], *args: Any, **kwargs: Any) -> Refund:
         return refund_request(**kwargs)
+
+
+class SettlementLineFactory(DjangoModelFactory[SettlementLine]):
+    """A settlement line as an import stores it (no service: imports write them set-based); a
+    Stripe-like charge of 100.00 BRL with a 3.99 fee unless told otherwise."""
+
+    class Meta:
+        model = SettlementLine
+
+    provider = "stripe"
+    provider_line_id = factory.Sequence(lambda n: f"txn_test_{n:06d}")
+    kind = "charge"
+    provider_type = "charge"
+    amount = 10_000
+    fee = 399
+    net = factory.LazyAttribute(lambda line: line.amount - line.fee)
+    currency = "BRL"
+    source_id = factory.Sequence(lambda n: f"ch_test_{n:06d}")
+    created_at = factory.LazyFunction(lambda: datetime.now(tz=UTC))
+
+
+class PayoutFactory(DjangoModelFactory[Payout]):
+    class Meta:
+        model = Payout
+
+    provider = "stripe"
+    provider_payout_id = factory.Sequence(lambda n: f"po_test_{n:06d}")
+    amount = 9_601
+    currency = "BRL"
+    status = "paid"
+    created_at = factory.LazyFunction(lambda: datetime.now(tz=UTC))
 
 
 class ShipmentFactory(DjangoModelFactory[Shipment]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from integrations.money import CURRENCY_CHOICES
@@ -174,3 +175,138 @@ class CsvColumnMapping(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Matching (issue 15 item 3): a match groups settlement lines with the payments, refunds,
+# disputes and payouts they account for. Each line and each payment, refund, dispute and payout
+# is in at most one match: the unique constraints below say so, not a convention.
+
+
+class MatchMethod(models.TextChoices):
+    PROVIDER_ID = "provider_id", "Provider id"
+    RULE = "rule", "Matching rule"
+    MANUAL = "manual", "Manual"
+
+
+class MatchingRule(models.Model):
+    """An ordered matching rule (like Odoo's reconciliation models): lines the provider-id pass
+    left unmatched are tried against the rules in ``sequence`` order; the first rule that pairs a
+    line with exactly one candidate wins."""
+
+    name = models.CharField(max_length=80, unique=True)
+    sequence = models.PositiveIntegerField(default=10, help_text="Lower runs first.")
+    active = models.BooleanField(default=True)
+    provider = models.CharField(
+        max_length=40, blank=True, help_text="Only lines of this provider; blank for any."
+    )
+    line_kind = models.CharField(
+        max_length=24,
+        blank=True,
+        choices=SettlementKind.choices,
+        help_text="Only lines of this kind; blank for any.",
+    )
+    amount_tolerance = models.BigIntegerField(
+        default=0, help_text="Minor units the amounts may differ by (0: exact)."
+    )
+    date_window_days = models.PositiveIntegerField(
+        default=3, help_text="Days between the line and the payment, either way."
+    )
+    reference_must_match = models.BooleanField(
+        default=False,
+        help_text="The line's description or source id must contain the order number.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sequence", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SettlementMatch(models.Model):
+    """One reconciliation: the items (lines, payments, refunds, disputes, payouts) that account
+    for each other."""
+
+    method = models.CharField(max_length=12, choices=MatchMethod.choices)
+    rule = models.ForeignKey(
+        MatchingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="matches"
+    )
+    matched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "settlement matches"
+
+    def __str__(self) -> str:
+        return f"Match {self.pk} ({self.get_method_display()})"
+
+
+_ITEM_TARGETS = ("line", "payment", "refund", "dispute", "payout")
+
+
+def _exactly_one_target() -> models.Q:
+    exactly_one = models.Q()
+    for target in _ITEM_TARGETS:
+        branch = models.Q(**{f"{target}__isnull": False})
+        for other in _ITEM_TARGETS:
+            if other != target:
+                branch &= models.Q(**{f"{other}__isnull": True})
+        exactly_one |= branch
+    return exactly_one
+
+
+class SettlementMatchItem(models.Model):
+    """One thing in a match. Exactly one of the targets is set, and each target is in at most
+    one match (unique, so matching it twice is an IntegrityError, never a silent duplicate)."""
+
+    match = models.ForeignKey(SettlementMatch, on_delete=models.CASCADE, related_name="items")
+    line = models.OneToOneField(
+        SettlementLine,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="match_item",
+    )
+    payment = models.OneToOneField(
+        "payments.Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="match_item",
+    )
+    refund = models.OneToOneField(
+        "payments.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="match_item",
+    )
+    dispute = models.OneToOneField(
+        "payments.Dispute",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="match_item",
+    )
+    payout = models.OneToOneField(
+        Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="match_item"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=_exactly_one_target(), name="settlement_match_item_one_target"
+            )
+        ]
+
+    def __str__(self) -> str:
+        for target in _ITEM_TARGETS:
+            value = getattr(self, f"{target}_id")
+            if value is not None:
+                return f"{target} {value}"
+        return "empty"
