@@ -13,12 +13,18 @@ from accounts.models import User
 from payments.disputes import dispute_apply_fact
 from payments.models import Dispute, Payment, Refund, RefundReason
 from payments.money_facts import payment_record_money
-from payments.services import refund_approve, refund_mark_succeeded, refund_request
+from payments.services import (
+    payment_attach_provider_id,
+    refund_approve,
+    refund_mark_succeeded,
+    refund_request,
+)
 from tests.factories import make_order, make_paid_payment, make_staff
 
 
 def paid(amount: int = 10_000, *, fee: int | None = None, **order: Any) -> Payment:
     payment = make_paid_payment(order=make_order(amount=amount, **order))
+    payment = payment_attach_provider_id(payment=payment, provider_payment_id=f"pay_{payment.pk}")
     if fee is not None:
         payment = payment_record_money(
             payment=payment,
