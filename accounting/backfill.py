@@ -18,7 +18,7 @@ from accounting.postings import (
     journal_post_refund,
 )
 from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
-from payments.settlements.models import Payout, PayoutStatus
+from payments.settlements.models import Payout, PayoutStatus, SettlementKind, SettlementLine
 
 Kind = JournalEntry.SourceKind
 Progress = Callable[[int, int], None]
@@ -49,8 +49,17 @@ def unposted_refunds() -> QuerySet[Refund]:
 
 def unposted_disputes() -> QuerySet[Dispute]:
     key = _pk_key()
+    fee_known = Exists(
+        SettlementLine.objects.filter(
+            provider=OuterRef("provider"),
+            source_id=OuterRef("provider_dispute_id"),
+            kind=SettlementKind.CHARGEBACK,
+            fee__gt=0,
+        )
+    )
     return Dispute.objects.filter(
         ~_has(Kind.CHARGEBACK, key)
+        | (fee_known & ~_has(Kind.CHARGEBACK_FEE, key))
         | (
             Q(status__in=[DisputeStatus.WON, DisputeStatus.CLOSED])
             & ~_has(Kind.CHARGEBACK_REVERSAL, key)

@@ -62,6 +62,7 @@ class JournalEntry(models.Model):
         SPLIT = "payment.split", "Split"
         REFUND = "refund", "Refund"
         CHARGEBACK = "dispute.chargeback", "Chargeback"
+        CHARGEBACK_FEE = "dispute.fee", "Chargeback fee"
         CHARGEBACK_REVERSAL = "dispute.reversal", "Chargeback reversal"
         PAYOUT = "payout", "Payout"
         WRITE_OFF = "reconciliation.write_off", "Write-off"

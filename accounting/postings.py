@@ -171,10 +171,9 @@ def dispute_fee(dispute: Dispute) -> int:
 
 
 def journal_post_chargeback(*, dispute_id: int | str) -> JournalEntry:
-    """A dispute opened (or first seen lost): the provider takes the amount back and its fee.
-    Dr chargebacks, Dr chargeback fees, Cr provider clearing."""
+    """A dispute opened (or first seen lost): the provider takes the disputed amount back from
+    the balance. Dr chargebacks, Cr provider clearing."""
     dispute = Dispute.objects.select_related("payment__order").get(pk=dispute_id)
-    fee = dispute_fee(dispute)
     order = dispute.payment.order.number
     entry, _ = journal_post(
         source_kind=Kind.CHARGEBACK,
@@ -183,8 +182,7 @@ def journal_post_chargeback(*, dispute_id: int | str) -> JournalEntry:
         currency=dispute.currency,
         lines=[
             debit(CHARGEBACKS, dispute.amount, f"Order {order}"),
-            debit(CHARGEBACK_FEES, fee),
-            credit(PROVIDER_CLEARING, dispute.amount + fee),
+            credit(PROVIDER_CLEARING, dispute.amount),
         ],
         memo=f"Chargeback {format_money(dispute.amount, dispute.currency)}, order {order} "
         f"({dispute.provider} {dispute.provider_dispute_id})",
@@ -194,13 +192,38 @@ def journal_post_chargeback(*, dispute_id: int | str) -> JournalEntry:
     return entry
 
 
+def journal_post_chargeback_fee(*, dispute_id: int | str) -> JournalEntry | None:
+    """The provider's fee for a dispute, once its settlement line says it (Stripe's dispute
+    balance transaction; usually imported a day after the dispute opened): Dr chargeback fees,
+    Cr provider clearing. None while no fee is known."""
+    dispute = Dispute.objects.select_related("payment__order").get(pk=dispute_id)
+    fee = dispute_fee(dispute)
+    if fee <= 0:
+        return None
+    entry, _ = journal_post(
+        source_kind=Kind.CHARGEBACK_FEE,
+        source_key=str(dispute.pk),
+        occurred_at=dispute.opened_at,
+        currency=dispute.currency,
+        lines=[debit(CHARGEBACK_FEES, fee), credit(PROVIDER_CLEARING, fee)],
+        memo=f"Chargeback fee {format_money(fee, dispute.currency)}, order "
+        f"{dispute.payment.order.number} ({dispute.provider} {dispute.provider_dispute_id})",
+        provider=dispute.provider,
+        provider_ref=dispute.provider_dispute_id,
+    )
+    return entry
+
+
 def journal_post_dispute(*, dispute_id: int | str) -> list[JournalEntry]:
-    """A dispute's entries as its status says: the chargeback from the moment it is known;
-    won (or closed without a loss) reverses it line for line."""
+    """A dispute's entries as its status says: the chargeback from the moment it is known, its
+    fee once reported; won (or closed without a loss) reverses the chargeback line for line
+    (the fee stays: the provider keeps it)."""
     chargeback = journal_post_chargeback(dispute_id=dispute_id)
+    fee = journal_post_chargeback_fee(dispute_id=dispute_id)
+    posted = [chargeback] if fee is None else [chargeback, fee]
     dispute = Dispute.objects.get(pk=dispute_id)
     if dispute.status not in (DisputeStatus.WON, DisputeStatus.CLOSED):
-        return [chargeback]
+        return posted
     reversal, _ = journal_post(
         source_kind=Kind.CHARGEBACK_REVERSAL,
         source_key=str(dispute.pk),
@@ -216,7 +239,7 @@ def journal_post_dispute(*, dispute_id: int | str) -> list[JournalEntry]:
         provider_ref=dispute.provider_dispute_id,
         reverses=chargeback,
     )
-    return [chargeback, reversal]
+    return [*posted, reversal]
 
 
 def journal_post_payout(*, payout_id: int | str) -> JournalEntry | None:

@@ -18,7 +18,7 @@ LINE_ENTRIES: dict[str, tuple[str, ...]] = {
     SettlementKind.FEE: (Kind.CHARGE, Kind.FEE, Kind.SPLIT),
     SettlementKind.SPLIT: (Kind.CHARGE, Kind.FEE, Kind.SPLIT),
     SettlementKind.REFUND: (Kind.REFUND,),
-    SettlementKind.CHARGEBACK: (Kind.CHARGEBACK,),
+    SettlementKind.CHARGEBACK: (Kind.CHARGEBACK, Kind.CHARGEBACK_FEE),
     SettlementKind.CHARGEBACK_REVERSAL: (Kind.CHARGEBACK_REVERSAL,),
 }
 

@@ -138,6 +138,28 @@ def test_backfill_posts_a_fee_reported_after_the_charge() -> None:
     assert journal_sweep() == 0
 
 
+def test_the_sweep_posts_a_chargeback_fee_imported_after_the_dispute() -> None:
+    from accounting.tasks import journal_sweep
+    from payments.settlements.models import SettlementLine
+
+    dispute = disputed(paid(10_000), 10_000)
+    assert journal_sweep() == 2  # the charge and the chargeback
+    SettlementLine.objects.create(
+        provider=dispute.provider,
+        provider_line_id="txn_dp",
+        kind="chargeback",
+        amount=-10_000,
+        fee=1_500,
+        net=-11_500,
+        currency="BRL",
+        source_id=dispute.provider_dispute_id,
+        created_at=dispute.opened_at,
+    )
+    assert journal_sweep() == 1
+    assert JournalEntry.objects.get(source_kind=Kind.CHARGEBACK_FEE).source_key == str(dispute.pk)
+    assert journal_sweep() == 0
+
+
 def test_the_sweep_is_registered_by_migrate() -> None:
     from django_q.models import Schedule
 

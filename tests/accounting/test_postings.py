@@ -21,7 +21,8 @@ from accounting.postings import (
     journal_post_split,
 )
 from accounting.services import credit, debit, journal_post, journal_post_write_off
-from payments.settlements.models import Payout
+from payments.models import Dispute
+from payments.settlements.models import Payout, SettlementLine
 from payments.splits import SplitPartInput, order_split_set
 from tests.accounting.conftest import disputed, lines_of, paid, refunded
 from tests.factories import make_order
@@ -97,38 +98,42 @@ def test_a_refund_posts_contra_revenue_against_clearing() -> None:
     assert entry.provider_ref == refund.provider_refund_id
 
 
-def test_a_chargeback_posts_amount_and_fee_and_a_won_dispute_reverses_it() -> None:
-    payment = paid(10_000, fee=399)
-    dispute = disputed(payment, 10_000)
-    from payments.settlements.models import SettlementLine
-
+def _dispute_line(dispute: Dispute, fee: int) -> None:
     SettlementLine.objects.create(
-        provider="sandbox",
-        provider_line_id="txn_dp",
+        provider=dispute.provider,
+        provider_line_id=f"txn_{dispute.provider_dispute_id}",
         kind="chargeback",
-        amount=-10_000,
-        fee=1_500,
-        net=-11_500,
-        currency="BRL",
-        source_id="dp_1",
+        amount=-dispute.amount,
+        fee=fee,
+        net=-dispute.amount - fee,
+        currency=dispute.currency,
+        source_id=dispute.provider_dispute_id,
         created_at=dispute.opened_at,
     )
+
+
+def test_a_chargeback_posts_its_amount_its_fee_once_known_and_a_won_dispute_reverses_it() -> None:
+    payment = paid(10_000, fee=399)
+    dispute = disputed(payment, 10_000)
+    # The dispute event comes first; the provider's fee arrives with the settlement import.
     [chargeback] = journal_post_dispute(dispute_id=dispute.pk)
-    assert lines_of(chargeback) == [
-        ("chargebacks", 10_000, 0),
-        ("chargeback_fees", 1_500, 0),
-        ("provider_clearing", 0, 11_500),
-    ]
+    assert lines_of(chargeback) == [("chargebacks", 10_000, 0), ("provider_clearing", 0, 10_000)]
+    _dispute_line(dispute, 1_500)
+    chargeback_again, fee = journal_post_dispute(dispute_id=dispute.pk)
+    assert chargeback_again.pk == chargeback.pk
+    assert (fee.source_kind, fee.source_key) == (Kind.CHARGEBACK_FEE, str(dispute.pk))
+    assert lines_of(fee) == [("chargeback_fees", 1_500, 0), ("provider_clearing", 0, 1_500)]
+
     disputed(payment, 10_000, status="won")
     entries = journal_post_dispute(dispute_id=dispute.pk)
-    assert [e.source_kind for e in entries] == [Kind.CHARGEBACK, Kind.CHARGEBACK_REVERSAL]
-    reversal = entries[1]
-    assert reversal.reverses_id == chargeback.pk
-    assert lines_of(reversal) == [
-        ("chargebacks", 0, 10_000),
-        ("chargeback_fees", 0, 1_500),
-        ("provider_clearing", 11_500, 0),
+    assert [e.source_kind for e in entries] == [
+        Kind.CHARGEBACK,
+        Kind.CHARGEBACK_FEE,
+        Kind.CHARGEBACK_REVERSAL,
     ]
+    reversal = entries[2]
+    assert reversal.reverses_id == chargeback.pk
+    assert lines_of(reversal) == [("chargebacks", 0, 10_000), ("provider_clearing", 10_000, 0)]
     _every_entry_balances()
 
 

@@ -66,7 +66,9 @@ def test_a_payout_ties_out_and_clearing_nets_to_zero() -> None:
     kinds = sorted(
         JournalEntry.objects.filter(pk__in=tie.entry_ids).values_list("source_kind", flat=True)
     )
-    assert kinds == sorted(["payment.charge", "payment.fee"] * 2 + ["refund", "dispute.chargeback"])
+    assert kinds == sorted(
+        ["payment.charge", "payment.fee"] * 2 + ["refund", "dispute.chargeback", "dispute.fee"]
+    )
     # Over the whole journal, clearing is empty: everything that came in went to the bank.
     assert balance("provider_clearing") == 0
     assert balance("bank") == 5_401
