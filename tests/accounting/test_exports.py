@@ -8,6 +8,7 @@ import io
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -198,3 +199,15 @@ def test_major_units_follow_the_currency() -> None:
     assert major(123_456, "BRL") == "1234.56"
     assert major(-5, "USD") == "-0.05"
     assert major(1_500, "JPY") == "1500"
+
+
+def test_an_export_reads_a_fixed_number_of_queries(
+    journal: None, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(20):
+        _post(f"more-{n}", datetime(2026, 3, 6, tzinfo=UTC), 100 + n)
+    with django_assert_max_num_queries(6):  # entries, lines, the audit entry (and savepoints)
+        out = journal_export(
+            fmt="csv", period_from=date(2026, 3, 1), period_to=date(2026, 5, 1), actor=None
+        )
+    assert out.entries == 23
