@@ -55,6 +55,15 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No disputes. A dispute appears when a provider reports a chargeback on a payment "
         "(a dispute webhook); finance answers it here before its evidence is due."
     ),
+    "accounting.journalentry": (
+        "No journal entries yet. Each money movement posts one: a succeeded payment (charge, "
+        "fee, split), a succeeded refund, a dispute (chargeback, reversal when won), a paid "
+        "payout; the hourly sweep and manage.py journal_backfill post what has none."
+    ),
+    "accounting.accountingperiod": (
+        "No accounting periods yet. A month's period opens when its first journal entry is "
+        "posted; finance closes it here (Close the selected periods) once it is reconciled."
+    ),
     "payments.settlementline": (
         "No settlement lines yet. Lines appear when a provider's balance is imported (the daily "
         "settlements import, or manage.py settlements_import --provider stripe|asaas) or when "

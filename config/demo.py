@@ -16,6 +16,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from accounting.backfill import journal_backfill
 from accounts.access.roles import ADMIN, ROLES, sync_roles
 from accounts.crm.base import CrmChangeFact
 from accounts.crm.services import crm_change_apply
@@ -636,6 +637,7 @@ def _seed_story() -> bool:
             _demo_order(rng, customer, outcome, placed_at, staff)
         _demo_disputes(now)
         _demo_settlements(now)
+        journal_backfill()  # the journal of all that money (docs/accounting.md)
         shipment_alerts_scan(now=now)  # late and troubled parcels on the ops list
         _demo_table_rates()
         for customer in customers[:15]:

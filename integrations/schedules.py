@@ -54,6 +54,8 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("payments-backstop", "payments.tasks.backstop", 5, cluster=MAIN),
     # Daily: each enabled provider's new settlement lines and payouts (it calls providers).
     PeriodicJob("settlements-import", "payments.settlements.tasks.import_daily", 1440, MAIN),
+    # Hourly: journal entries for facts that came without an event (fees, paid payouts).
+    PeriodicJob("journal-sweep", "accounting.tasks.journal_sweep", 60, cluster=MAIN),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
     PeriodicJob("notifications-send-due", "notifications.tasks.send_due", 1, cluster=MAIN),
     PeriodicJob(

@@ -5,6 +5,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django_q.conf import Conf
@@ -94,3 +95,27 @@ def broken_broker() -> Iterator[pytest.MonkeyPatch]:
         patch.setattr(Conf, "SYNC", False)
         patch.setattr(Conf, "REDIS", f"redis://127.0.0.1:{port}/0")
         yield patch
+
+
+@pytest.fixture(autouse=True)
+def _journal_emptied_after_transactional_tests(
+    request: pytest.FixtureRequest, django_db_blocker: Any
+) -> Iterator[None]:
+    """After a transactional test, the journal's rows are deleted before Django empties the
+    database: its triggers refuse the ``DELETE FROM`` Django uses on SQLite for posted entries
+    and closed periods (tests/support/journal.py)."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = "transactional_db" in request.fixturenames or (
+        marker is not None
+        and bool(marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    )
+    if not transactional:
+        yield
+        return
+    if "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")  # set up first, so emptied after this
+    yield
+    from tests.support.journal import journal_wipe
+
+    with django_db_blocker.unblock():
+        journal_wipe()

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = [
     "orders.subscribers",
     "payments.subscribers",
+    "accounting.subscribers",
     "shipping.subscribers",
     "notifications.subscribers",
     "usage.subscribers",

@@ -70,6 +70,14 @@ _SETTLEMENTS = [
     "payments.change_csvcolumnmapping",
     "payments.delete_csvcolumnmapping",
 ]
+# The accounting journal (accounting/): finance reads the entries and periods, exports the
+# journal (generic CSV, Xero, QuickBooks; audited) and closes periods.
+_JOURNAL = [
+    "accounting.view_journalentry",
+    "accounting.view_accountingperiod",
+    "accounting.export_journal",
+    "accounting.close_accountingperiod",
+]
 # Webhook inbox, provider calls, breakers and deliveries: finance reads them, ops works them.
 _READ_INTEGRATIONS = [
     "integrations.view_taskheartbeat",
@@ -150,6 +158,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         *_DECIDE_REFUND,
         *_RECONCILE,
         *_SETTLEMENTS,
+        *_JOURNAL,
         *_READ_INTEGRATIONS,
     ],
     OPS: [

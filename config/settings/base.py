@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config import __version__
+from config.settings.accounting import *  # noqa: F403
 from config.settings.analytics import *  # noqa: F403
 from config.settings.asaas import *  # noqa: F403
 from config.settings.credentials import *  # noqa: F403
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "accounts",
     "orders",
     "payments",
+    "accounting",
     "shipping",
     "notifications",
     "usage",

@@ -21,6 +21,8 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 from django.utils import timezone
 
+from accounting.models import AccountingPeriod
+from accounting.services import credit, debit, journal_post
 from accounts.access.api_keys import api_key_create
 from accounts.access.roles import ADMIN, FINANCE, OPS, ROLES, SALES, SUPPORT, sync_roles
 from accounts.customers.services import customer_note_add
@@ -196,6 +198,16 @@ RULES: dict[Key, Roles] = {
         # The finance dashboard (volume, refunds, disputes, reconciliation as charts).
         url__payments_reconciliationexception_finance=FINANCE_ROLES,
     ),
+    # the accounting journal: finance reads it, exports it (audited) and closes periods
+    **_admin(
+        "accounting.journalentry",
+        view=FINANCE_ROLES,
+        actions=False,
+        url__accounting_journalentry_export=FINANCE_ROLES,
+    ),
+    **_admin(
+        "accounting.accountingperiod", view=FINANCE_ROLES, action__close_selected=FINANCE_ROLES
+    ),
     # webhook inbox, replay, provider calls, deliveries: finance reads, ops works them
     **_admin(
         "integrations.webhookevent",
@@ -328,12 +340,17 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "integrations_webhookmessage_resend": ("post", {}, 302),
     "integrations_circuitbreaker_ops": ("get", {}, 200),
     "payments_reconciliationexception_finance": ("get", {}, 200),
+    "accounting_journalentry_export": ("get", {}, 200),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
 CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
 # Custom admin URLs about no one object (pages over the whole table).
 CUSTOM_ADMIN_URL_NO_OBJECT = frozenset(
-    {"integrations_circuitbreaker_ops", "payments_reconciliationexception_finance"}
+    {
+        "integrations_circuitbreaker_ops",
+        "payments_reconciliationexception_finance",
+        "accounting_journalentry_export",
+    }
 )
 API_METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -521,6 +538,15 @@ def _make_objects(requester: User) -> dict[str, Model]:
             status="paid",
             created_at=now,
         ),
+        "accounting.journalentry": journal_post(
+            source_kind="payout",
+            source_key="rights",
+            occurred_at=now,
+            currency="BRL",
+            lines=[debit("bank", 100), credit("provider_clearing", 100)],
+            memo="rights",
+        )[0],
+        "accounting.accountingperiod": AccountingPeriod.objects.get(),
         "payments.csvcolumnmapping": CsvColumnMapping.objects.create(
             name="Bank", provider="bank", date_column="d", amount_column="a", fixed_currency="BRL"
         ),

@@ -1,0 +1,1 @@
+"""The accounting journal: double-entry lines for every money movement (docs/accounting.md)."""
