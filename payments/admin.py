@@ -36,9 +36,9 @@ from integrations.forms import MoneyField
 from integrations.money import currency_symbol, format_amount, format_money
 from orders.models import Order
 from payments.admin_refunds import RefundInline
-from payments.disputes import reconciliation_resolve
 from payments.finance_dashboard import FINANCE_DASHBOARD_PERMISSION, finance_dashboard_view
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
+from payments.reconciliation import reconciliation_resolve
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
 from payments.settlements import admin as settlements_admin  # noqa: F401 (registers its admins)
