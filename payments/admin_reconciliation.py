@@ -6,7 +6,6 @@ second finance user. The rules and writes are in ``payments.reconciliation``. Re
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -148,10 +147,15 @@ class ResolveExceptionForm(forms.Form):
         help_text="Unmatched lines of this provider, newest first.",
     )
     payments = forms.CharField(
-        required=False, help_text="Provider payment ids (pay_..., pi_...), separated by spaces."
+        required=False,
+        help_text="Payment ids: the provider's (pay_..., pi_...) or ours, separated by spaces.",
     )
-    refunds = forms.CharField(required=False, help_text="Provider refund ids (re_...).")
-    payouts = forms.CharField(required=False, help_text="Provider payout ids (po_..., tra_...).")
+    refunds = forms.CharField(
+        required=False, help_text="Refund ids: the provider's (re_...) or ours."
+    )
+    payouts = forms.CharField(
+        required=False, help_text="Payout ids: the provider's (po_..., tra_...) or ours."
+    )
     account = forms.ChoiceField(required=False, label="Write-off account")
     currency = forms.ChoiceField(required=False, choices=[("", "---------"), *CURRENCY_CHOICES])
     amount = MoneyField(currency="BRL", required=False, min_value=1)
@@ -192,8 +196,9 @@ class ResolveExceptionForm(forms.Form):
         lines.queryset = self._candidate_lines()
         if exception.settlement_line_id is not None:
             lines.initial = [exception.settlement_line_id]
-        if exception.payment is not None and exception.payment.provider_payment_id:
-            self.fields["payments"].initial = exception.payment.provider_payment_id
+        if exception.payment is not None:
+            payment = exception.payment
+            self.fields["payments"].initial = payment.provider_payment_id or str(payment.pk)
         if exception.amount is not None and exception.amount:
             amount.initial = abs(exception.amount)
 
@@ -210,18 +215,22 @@ class ResolveExceptionForm(forms.Form):
             ids.append(self.exception.settlement_line_id)
         return SettlementLine.objects.filter(pk__in=ids).order_by("-created_at", "-id")
 
-    def _lookup(
-        self, field: str, model: Any, id_field: str, pk_of: Callable[[Any], int] = lambda o: o.pk
-    ) -> list[int]:
+    def _lookup(self, field: str, model: Any, id_field: str) -> list[int]:
+        """Our ids (digits) or the provider's ids typed in ``field``, as our pks; unknown ones
+        are named on the field."""
         wanted = _ids(self.cleaned_data.get(field) or "")
-        found = {
-            getattr(obj, id_field): pk_of(obj)
-            for obj in model.objects.filter(**{f"{id_field}__in": wanted})
-        }
+        pks = [int(value) for value in wanted if value.isdigit()]
+        found: dict[str, int] = {}
+        for pk, provider_id in model.objects.filter(
+            Q(pk__in=pks) | Q(**{f"{id_field}__in": wanted})
+        ).values_list("pk", id_field):
+            found[str(pk)] = pk
+            if provider_id:
+                found[provider_id] = pk
         missing = [value for value in wanted if value not in found]
         if missing:
             self.add_error(field, f"Not found: {', '.join(missing)}.")
-        return [found[value] for value in wanted if value in found]
+        return list(dict.fromkeys(found[value] for value in wanted if value in found))
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access.roles import sync_roles
@@ -369,3 +370,266 @@ def test_a_note_only_resolution_is_other_and_records_the_event(finance):
     assert exception.resolution == E.Resolution.OTHER
     [event] = _resolved_events()
     assert (event.data["resolution"], event.data["amount"]) == ("other", 9_601)
+
+
+# The admin: list, filters, age, totals ----------------------------------------------------------
+
+CHANGELIST = "admin:payments_reconciliationexception_changelist"
+
+
+def _resolve_url(exception: ReconciliationException) -> str:
+    return reverse("admin:payments_reconciliationexception_resolve", args=[exception.pk])
+
+
+def _write_off_url(exception: ReconciliationException) -> str:
+    return reverse("admin:payments_reconciliationexception_write_off", args=[exception.pk])
+
+
+def _listed(response: Any) -> set[int]:
+    return {obj.pk for obj in response.context["cl"].result_list}
+
+
+def _totals(response: Any) -> dict[str, tuple[int, list[str]]]:
+    return {
+        row["kind"]: (row["count"], row.get("amounts", []))
+        for row in response.context["kind_totals"]
+    }
+
+
+def test_the_queue_lists_open_ones_by_default_with_totals_by_kind_per_currency(client, finance):
+    fee = ReconciliationExceptionFactory.create(amount=150)
+    fee_usd = ReconciliationExceptionFactory.create(amount=275, currency="USD")
+    fee2 = ReconciliationExceptionFactory.create(amount=50)
+    line = ReconciliationExceptionFactory.create(
+        kind=E.Kind.UNMATCHED_LINE, amount=-9_601, provider="asaas"
+    )
+    ReconciliationExceptionFactory.create(
+        kind=E.Kind.MISSING_PAYOUT, status=E.Status.RESOLVED, resolution="other"
+    )
+    client.force_login(finance)
+
+    response = client.get(reverse(CHANGELIST))
+
+    assert response.status_code == 200
+    assert _listed(response) == {fee.pk, fee_usd.pk, fee2.pk, line.pk}
+    assert _totals(response) == {
+        "fee_mismatch": (3, ["R$ 2,00", "US$ 2.75"]),
+        "unmatched_line": (1, ["-R$ 96,01"]),
+    }
+    html = response.content.decode()
+    assert 'id="kind-totals"' in html and "R$ 2,00" in html and "-R$ 96,01" in html
+    assert _resolve_url(fee) in html
+
+    # Filters narrow the list and its totals.
+    response = client.get(reverse(CHANGELIST), {"kind": "unmatched_line"})
+    assert _listed(response) == {line.pk}
+    assert _totals(response) == {"unmatched_line": (1, ["-R$ 96,01"])}
+    response = client.get(reverse(CHANGELIST), {"provider": "asaas"})
+    assert _listed(response) == {line.pk}
+    response = client.get(reverse(CHANGELIST), {"status": "all"})
+    assert len(_listed(response)) == 5
+    assert _totals(response)["missing_payout"] == (1, ["R$ 1,50"])
+
+
+@pytest.mark.parametrize(
+    ("band", "expected"),
+    [("0", {"new"}), ("1", {"three"}), ("2", {"ten"}), ("3", {"forty"})],
+)
+def test_the_age_filter_uses_the_dashboards_bands(client, finance, band, expected):
+    made = {
+        "new": ReconciliationExceptionFactory.create(),
+        "three": ReconciliationExceptionFactory.create(age_days=3),
+        "ten": ReconciliationExceptionFactory.create(age_days=10),
+        "forty": ReconciliationExceptionFactory.create(age_days=40),
+    }
+    client.force_login(finance)
+
+    response = client.get(reverse(CHANGELIST), {"age": band})
+
+    assert _listed(response) == {made[name].pk for name in expected}
+
+
+def test_the_age_column_says_how_long_it_has_waited(client, finance):
+    ReconciliationExceptionFactory.create(age_days=12)
+    client.force_login(finance)
+
+    response = client.get(reverse(CHANGELIST))
+
+    assert '<td class="field-age">12 d</td>' in response.content.decode()
+
+
+def test_the_queue_costs_the_same_queries_for_many_rows(
+    client, finance, django_assert_max_num_queries
+):
+    client.force_login(finance)
+    ReconciliationExceptionFactory.create(payment=make_paid_payment())
+    with django_assert_max_num_queries(50) as few:
+        client.get(reverse(CHANGELIST))
+    for _ in range(12):
+        ReconciliationExceptionFactory.create(payment=make_paid_payment())
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(reverse(CHANGELIST))
+    assert len(_listed(response)) == 13
+
+
+# The admin: Resolve and Approve / reject pages ----------------------------------------------------
+
+
+def test_a_write_off_typed_in_major_units_resolves_from_the_resolve_page(client, finance):
+    exception = ReconciliationExceptionFactory.create()
+    client.force_login(finance)
+
+    page = client.get(_resolve_url(exception))
+    assert page.status_code == 200
+    assert 'value="1,50"' in page.content.decode()  # the difference, in major units
+
+    response = client.post(
+        _resolve_url(exception),
+        {"resolution": "write_off", "account": "6910", "amount": "1,50", "note": "PSP fee"},
+    )
+
+    assert response.status_code == 302 and response["Location"] == reverse(CHANGELIST)
+    exception.refresh_from_db()
+    assert exception.status == E.Status.RESOLVED
+    assert (exception.write_off_amount, exception.write_off_account) == (150, "6910")
+
+
+def test_the_resolve_page_says_what_each_resolution_lacks(client, finance):
+    exception = ReconciliationExceptionFactory.create()
+    client.force_login(finance)
+
+    write_off = client.post(
+        _resolve_url(exception), {"resolution": "write_off", "amount": "1,505", "note": "x"}
+    )
+    match = client.post(_resolve_url(exception), {"resolution": "manual_match", "note": "x"})
+    refund = client.post(_resolve_url(exception), {"resolution": "refund_due", "note": "x"})
+
+    assert write_off.status_code == 200
+    assert write_off.context["form"].errors["account"] == ["A write-off needs an account."]
+    assert "decimals" in write_off.context["form"].errors["amount"][0]
+    assert "at least two items" in match.context["form"].errors["lines"][0]
+    assert "no payment" in refund.context["form"].errors["resolution"][0]
+    exception.refresh_from_db()
+    assert exception.status == E.Status.OPEN
+    assert not AuditLogEntry.objects.filter(object_id=str(exception.pk)).exists()
+
+
+def test_a_manual_match_from_the_page_picks_a_line_and_the_exceptions_payment(client, finance):
+    payment = make_paid_payment()
+    line = SettlementLineFactory.create(provider="sandbox")
+    SettlementLineFactory.create(provider="stripe")  # another provider's: not offered
+    exception = ReconciliationExceptionFactory.create(
+        provider="sandbox", kind=E.Kind.UNMATCHED_PAYMENT, payment=payment
+    )
+    client.force_login(finance)
+
+    page = client.get(_resolve_url(exception))
+    assert list(page.context["form"].fields["lines"].queryset) == [line]
+    assert payment.provider_payment_id == ""  # a sandbox payment: offered by our id
+    assert page.context["form"]["payments"].initial == str(payment.pk)
+
+    response = client.post(
+        _resolve_url(exception),
+        {
+            "resolution": "manual_match",
+            "note": "Same order",
+            "lines": [line.pk],
+            "payments": str(payment.pk),
+        },
+    )
+
+    assert response.status_code == 302
+    exception.refresh_from_db()
+    assert exception.resolution == E.Resolution.MANUAL_MATCH
+    assert SettlementMatchItem.objects.get(line=line).match_id == exception.match_id
+    assert SettlementMatchItem.objects.get(payment=payment).match_id == exception.match_id
+
+
+def test_an_unknown_provider_id_is_named_and_nothing_is_matched(client, finance):
+    line = SettlementLineFactory.create()
+    payout = PayoutFactory.create()
+    exception = ReconciliationExceptionFactory.create(settlement_line=line)
+    client.force_login(finance)
+
+    response = client.post(
+        _resolve_url(exception),
+        {
+            "resolution": "manual_match",
+            "note": "x",
+            "lines": [line.pk],
+            "payouts": f"po_nope {payout.provider_payout_id} 999999",
+        },
+    )
+
+    assert response.context["form"].errors["payouts"] == ["Not found: po_nope, 999999."]
+    assert not SettlementMatch.objects.exists()
+
+
+def test_the_write_off_page_approves_after_reauthentication_and_refuses_the_proposer(
+    client, finance, finance2
+):
+    exception = ReconciliationExceptionFactory.create()
+    reconciliation_write_off(
+        exception=exception, user=finance, account="6900", amount=20_000, note="Lost"
+    )
+
+    client.force_login(finance)
+    own = client.get(_write_off_url(exception))
+    assert 'id="write-off-own"' in own.content.decode()
+    assert 'id="approve-write-off"' not in own.content.decode()
+    refused = client.post(_write_off_url(exception), {"decision": "approve"}, follow=True)
+    assert "You proposed this write-off; another finance user approves or rejects it." in (
+        refused.content.decode()
+    )
+    exception.refresh_from_db()
+    assert exception.status == E.Status.AWAITING_APPROVAL
+
+    client.force_login(finance2)
+    session = client.session
+    session["reauth_at"] = 0  # signed in long ago
+    session.save()
+    stale = client.post(_write_off_url(exception), {"decision": "approve"})
+    assert stale.status_code == 302 and stale["Location"].startswith(reverse("reauth"))
+    exception.refresh_from_db()
+    assert exception.status == E.Status.AWAITING_APPROVAL
+
+    client.force_login(finance2)  # a fresh login is a fresh authentication
+    approved = client.post(_write_off_url(exception), {"decision": "approve"})
+    assert approved.status_code == 302
+    exception.refresh_from_db()
+    assert exception.status == E.Status.RESOLVED and exception.approved_by == finance2
+
+
+def test_the_write_off_page_rejects_with_a_reason(client, finance, finance2):
+    exception = ReconciliationExceptionFactory.create()
+    reconciliation_write_off(
+        exception=exception, user=finance, account="6900", amount=20_000, note="Lost"
+    )
+    client.force_login(finance2)
+
+    blank = client.post(_write_off_url(exception), {"decision": "reject", "reason": ""})
+    assert blank.status_code == 200
+    assert blank.context["reject_form"].errors["reason"]
+    done = client.post(_write_off_url(exception), {"decision": "reject", "reason": "Too big"})
+
+    assert done.status_code == 302
+    exception.refresh_from_db()
+    assert exception.status == E.Status.OPEN and exception.rejection_reason == "Too big"
+
+
+@pytest.mark.parametrize("role", ["support", "sales", "ops"])
+def test_other_roles_cannot_open_the_queue_pages(client, role):
+    exception = ReconciliationExceptionFactory.create()
+    client.force_login(make_staff(f"u-{role}", role=role))
+
+    assert client.get(_resolve_url(exception)).status_code == 403
+    assert (
+        client.post(
+            _resolve_url(exception),
+            {"resolution": "write_off", "account": "6910", "amount": "1,50", "note": "x"},
+        ).status_code
+        == 403
+    )
+    assert client.post(_write_off_url(exception), {"decision": "approve"}).status_code == 403
+    exception.refresh_from_db()
+    assert exception.status == E.Status.OPEN
