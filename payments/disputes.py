@@ -194,7 +194,11 @@ def reconciliation_flag(
                 payment=payment,
                 kind=kind,
                 provider_object_id=provider_object_id,
-                status=ReconciliationException.Status.OPEN,
+                # Open, or a write-off of it awaiting approval: still being worked.
+                status__in=[
+                    ReconciliationException.Status.OPEN,
+                    ReconciliationException.Status.AWAITING_APPROVAL,
+                ],
             ).first()
             if existing is not None:
                 return existing

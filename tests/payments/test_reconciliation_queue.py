@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry, User
 from integrations.models import DomainEvent
+from payments.disputes import reconciliation_flag
 from payments.exceptions import (
     MatchNotAllowed,
     ReconciliationNotAllowed,
@@ -235,6 +236,27 @@ def test_a_write_off_takes_the_currency_of_the_payment_when_the_exception_has_no
     exception.refresh_from_db()
     assert exception.currency == "USD"
     assert _resolved_events()[0].data["currency"] == "USD"
+
+
+def test_the_same_news_while_a_write_off_awaits_approval_adds_no_second_exception(finance):
+    payment = make_paid_payment()
+
+    def flag() -> ReconciliationException:
+        return reconciliation_flag(
+            provider="sandbox",
+            kind=E.Kind.OVER_PAYMENT,
+            detail="Order over-paid",
+            payment=payment,
+            provider_object_id="pay_1",
+        )
+
+    exception = flag()
+    reconciliation_write_off(
+        exception=exception, user=finance, account="6900", amount=50_000, note="Keep it"
+    )
+
+    assert flag().pk == exception.pk
+    assert E.objects.count() == 1
 
 
 # Manual match -----------------------------------------------------------------------------------
