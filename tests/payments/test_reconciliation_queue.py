@@ -3,6 +3,7 @@ second approver, audit entries, the resolved event; the admin's filters, age and
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -655,3 +656,45 @@ def test_other_roles_cannot_open_the_queue_pages(client, role):
     assert client.post(_write_off_url(exception), {"decision": "approve"}).status_code == 403
     exception.refresh_from_db()
     assert exception.status == E.Status.OPEN
+
+
+def test_refund_due_from_the_resolve_page_requests_the_refund_typed_in_major_units(client, finance):
+    payment = make_paid_payment(amount=12_000)
+    exception = ReconciliationExceptionFactory.create(
+        kind=E.Kind.OVER_PAYMENT, payment=payment, amount=2_000
+    )
+    client.force_login(finance)
+
+    response = client.post(
+        _resolve_url(exception),
+        {
+            "resolution": "refund_due",
+            "amount": "20,00",
+            "refund_reason": "duplicate",
+            "note": "Paid twice",
+        },
+        follow=True,
+    )
+
+    exception.refresh_from_db()
+    refund = exception.refund
+    assert refund is not None and (refund.amount, refund.reason) == (2_000, "duplicate")
+    assert f"Exception {exception.pk} resolved: {refund} requested." in response.content.decode()
+
+
+def test_the_documented_threshold_and_accounts_are_the_settings_defaults():
+    from pathlib import Path
+
+    from integrations.money import format_money
+
+    root = Path(__file__).resolve().parents[2]
+    base = (root / "config" / "settings" / "base.py").read_text()
+    docs = " ".join((root / "docs" / "settlements.md").read_text().split())
+    default = re.search(
+        r'"RECONCILIATION_WRITE_OFF_APPROVAL_THRESHOLD", default=([\d_]+)\s*\)', base
+    )
+    assert default is not None
+    amount = int(default.group(1))
+    assert f"default {amount} = {format_money(amount, 'BRL')}" in docs
+    for code, name in re.findall(r'\("(\d+)", "([^"]+)"\)', base.split("WRITE_OFF_ACCOUNTS")[1]):
+        assert f"`{code}` {name}" in docs
