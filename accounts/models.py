@@ -245,6 +245,20 @@ class AuditLogEntry(AppendOnlyModel):
         SSO_ROLES_CHANGED = "sso_roles_changed", "Roles changed at SSO"
         SSO_IDENTITY_LINKED = "sso_identity_linked", "SSO identity linked"
         RECONCILIATION_RESOLVED = "reconciliation_resolved", "Reconciliation item resolved"
+        RECONCILIATION_WRITE_OFF_PROPOSED = (
+            "write_off_proposed",
+            "Reconciliation write-off proposed",
+        )
+        RECONCILIATION_WRITE_OFF_APPROVED = (
+            "write_off_approved",
+            "Reconciliation write-off approved",
+        )
+        RECONCILIATION_WRITE_OFF_REJECTED = (
+            "write_off_rejected",
+            "Reconciliation write-off rejected",
+        )
+        SETTLEMENT_MATCHED = "settlement_matched", "Settlement matched by hand"
+        SETTLEMENT_MATCH_UNDONE = "settlement_match_undone", "Settlement match undone"
         CIRCUIT_BREAKER_RESET = "circuit_breaker_reset", "Circuit breaker reset"
         DELIVERY_RETRIED = "delivery_retried", "Delivery retried"
         SHIPMENT_ALERT_HANDLED = "shipment_alert_handled", "Shipment alert handled"

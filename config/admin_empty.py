@@ -79,9 +79,11 @@ EMPTY_MESSAGES: dict[str, str] = {
         "with it."
     ),
     "payments.reconciliationexception": (
-        "Nothing to reconcile. An exception appears when a provider contradicts our records: an "
-        "amount or currency that does not match, a payment that succeeded after its order was "
-        "cancelled, a charge paid twice."
+        "Nothing to reconcile in this view. An exception appears when a provider contradicts our "
+        "records (an amount or currency that does not match, a payment that succeeded after its "
+        "order was cancelled, a charge paid twice) or the settlement matching leaves something "
+        "unpaired (a settlement line or payment without a match, a fee mismatch, a missing "
+        "payout, a chargeback fee). Each is resolved on its Resolve page."
     ),
     # Shipping and messages
     "shipping.shipment": (

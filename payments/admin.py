@@ -14,16 +14,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_GET
 
 from accounts.models import User
 from integrations.admin_utils import (
-    DefaultValueFilter,
     LargeTableAdminMixin,
     MoneyFieldsAdminMixin,
     OrderLinkAdminMixin,
     ReadOnlyAdminMixin,
-    confirm_with_form,
     ids_matching,
     money_column,
     order_number_candidates,
@@ -35,9 +32,8 @@ from integrations.exceptions import SwitchboardError
 from integrations.forms import MoneyField
 from integrations.money import currency_symbol, format_amount, format_money
 from orders.models import Order
+from payments.admin_reconciliation import ReconciliationExceptionAdmin
 from payments.admin_refunds import RefundInline
-from payments.disputes import reconciliation_resolve
-from payments.finance_dashboard import FINANCE_DASHBOARD_PERMISSION, finance_dashboard_view
 from payments.models import Dispute, Payment, ReconciliationException, RefundReason
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
@@ -232,92 +228,4 @@ class DisputeAdmin(
         return format_html('<a href="{}">{}</a>{}', order.get_absolute_url(), order.number, flag)
 
 
-class ReconciliationOpenFilter(DefaultValueFilter):
-    """Open exceptions unless asked otherwise: the list finance still has to work."""
-
-    default = ReconciliationException.Status.OPEN
-    statuses = ReconciliationException.Status.choices
-
-
-class ResolveForm(forms.Form):
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="What was found and done."
-    )
-
-    def clean_note(self) -> str:
-        note: str = self.cleaned_data["note"].strip()
-        if not note:
-            raise forms.ValidationError("Resolving needs a note.")
-        return note
-
-
-@admin.register(ReconciliationException)
-class ReconciliationExceptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "kind",
-        "provider",
-        "payment",
-        "provider_object_id",
-        "short_detail",
-        "status",
-        "created_at",
-        "resolved_by",
-    )
-    list_filter = (ReconciliationOpenFilter, "kind", PaymentProviderFilter)
-    search_fields = ("provider_object_id__exact",)
-    list_select_related = ("payment", "resolved_by")
-    actions = ["resolve_selected"]
-
-    def has_resolve_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("payments.change_reconciliationexception")
-
-    def get_urls(self) -> list[URLPattern]:
-        return [
-            path(
-                "finance/",
-                self.admin_site.admin_view(require_GET(self.finance_dashboard)),
-                name="payments_reconciliationexception_finance",
-            ),
-            *super().get_urls(),
-        ]
-
-    def finance_dashboard(self, request: HttpRequest) -> HttpResponse:
-        context = {**self.admin_site.each_context(request), "opts": self.opts}
-        return finance_dashboard_view(request, context)
-
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        extra = {"can_see_finance_dashboard": request.user.has_perm(FINANCE_DASHBOARD_PERMISSION)}
-        return super().changelist_view(request, {**(extra_context or {}), **extra})
-
-    @admin.display(description="Detail")
-    def short_detail(self, obj: ReconciliationException) -> str:
-        return obj.detail[:80]
-
-    @admin.action(description="Mark resolved…", permissions=["resolve"])
-    def resolve_selected(
-        self, request: HttpRequest, queryset: QuerySet[ReconciliationException]
-    ) -> HttpResponse | None:
-        user = signed_in_user(request, User)
-
-        def resolve(exception: ReconciliationException, data: dict[str, Any]) -> bool:
-            try:
-                reconciliation_resolve(exception=exception, user=user, note=data["note"])
-            except SwitchboardError as exc:
-                self.message_user(request, f"#{exception.pk}: {exc}", level=messages.ERROR)
-                return False
-            return True
-
-        return confirm_with_form(
-            self,
-            request,
-            form_class=ResolveForm,
-            rows=("exceptions", list(queryset)),
-            action="resolve_selected",
-            title="Resolve reconciliation exceptions",
-            template="admin/payments/reconciliationexception/resolve.html",
-            apply=resolve,
-            done_message="Resolved {n} exception(s).",
-        )
+admin.site.register(ReconciliationException, ReconciliationExceptionAdmin)

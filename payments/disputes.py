@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.access.audit import audit_record
 from integrations.events import record_event
 from integrations.money import format_money
 from integrations.transitions import Transitions, lock
 from orders.models import OrderStatus
 from orders.services import order_flag
-from payments.exceptions import ReconciliationNotAllowed
 from payments.models import (
     Dispute,
     DisputeStatus,
@@ -197,7 +194,11 @@ def reconciliation_flag(
                 payment=payment,
                 kind=kind,
                 provider_object_id=provider_object_id,
-                status=ReconciliationException.Status.OPEN,
+                # Open, or a write-off of it awaiting approval: still being worked.
+                status__in=[
+                    ReconciliationException.Status.OPEN,
+                    ReconciliationException.Status.AWAITING_APPROVAL,
+                ],
             ).first()
             if existing is not None:
                 return existing
@@ -282,32 +283,3 @@ def paid_after_cancel_detail(payment: Payment, what: str) -> str:
         f"{payment} on cancelled order {payment.order.number}: {what}. "
         f"{money} taken after the order was cancelled: refund due."
     )
-
-
-def reconciliation_resolve(
-    *, exception: ReconciliationException, user: AbstractBaseUser, note: str
-) -> ReconciliationException:
-    """Close an open reconciliation exception with ``user``'s note on what was done.
-
-    Raises ReconciliationNotAllowed (nothing changed) without a note or when it is already
-    resolved."""
-    if not note.strip():
-        raise ReconciliationNotAllowed("Resolving a reconciliation exception needs a note.")
-    with transaction.atomic():
-        exception = lock(exception)
-        if exception.status != ReconciliationException.Status.OPEN:
-            raise ReconciliationNotAllowed(f"{exception.pk} is already resolved.")
-        exception.status = ReconciliationException.Status.RESOLVED
-        exception.resolved_by_id = user.pk
-        exception.resolved_at = timezone.now()
-        exception.resolution_note = note.strip()
-        exception.save(update_fields=["status", "resolved_by", "resolved_at", "resolution_note"])
-        audit_record(
-            action="reconciliation_resolved",
-            actor=user,
-            obj=exception,
-            changes={"status": [ReconciliationException.Status.OPEN, exception.status]},
-            summary=exception.resolution_note,
-        )
-    log.info("reconciliation.resolved", exception_id=exception.pk, user_id=user.pk)
-    return exception

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from integrations.events import EventType, MoneyPayload, Payload, register_event_types
+from integrations.money import format_money
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +133,39 @@ class ReconciliationFlaggedPayload(Payload):
     """The ReconciliationException's pk."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReconciliationResolvedPayload(Payload):
+    """``reconciliation.exception_resolved``: an exception closed by finance. A write-off's
+    ``amount`` is what was written off to ``account`` (the journal books it); a refund due's the
+    refund requested; otherwise the exception's own difference, or None when it has none."""
+
+    exception_id: int
+    kind: str
+    resolution: str
+    """``manual_match``, ``write_off``, ``refund_due`` or ``other``."""
+    account: str
+    """The write-off account's code, or ''."""
+    amount: int | None
+    """Minor units of ``currency``; None when the exception carries no amount."""
+    currency: str
+    provider: str
+
+    example_values: ClassVar[Mapping[str, Any]] = {
+        "kind": "fee_mismatch",
+        "resolution": "write_off",
+        "account": "6910",
+        "amount": 150,
+        "currency": "BRL",
+        "provider": "stripe",
+    }
+
+    @property
+    def money(self) -> str:
+        if self.amount is None or not self.currency:
+            return "no amount"
+        return format_money(self.amount, self.currency)
+
+
 register_event_types(
     EventType(
         "payment.created",
@@ -207,6 +241,12 @@ register_event_types(
         "Reconciliation exception",
         "{kind}: {detail}",
         payload=ReconciliationFlaggedPayload,
+    ),
+    EventType(
+        "reconciliation.exception_resolved",
+        "Reconciliation exception resolved",
+        "{kind} resolved by {resolution} ({money})",
+        payload=ReconciliationResolvedPayload,
     ),
     EventType(
         "refund.requested",

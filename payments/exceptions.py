@@ -104,3 +104,21 @@ class MatchNotAllowed(SwitchboardError):
     code = "match_not_allowed"
     http_status = 409
     title = "Match not allowed"
+
+
+class WriteOffNeedsSecondApprover(ReconciliationNotAllowed):
+    """A write-off above the approval threshold is approved or rejected by another finance user
+    than the one who proposed it."""
+
+    code = "write_off_needs_second_approver"
+    http_status = 403
+    title = "Own write-off proposal"
+
+
+class WriteOffReauthenticationRequired(ReconciliationNotAllowed):
+    """Approving a write-off above the approval threshold needs a re-authentication within
+    ``SENSITIVE_ACTION_REAUTH_SECONDS``; none was given, or it is too old. Nothing was changed."""
+
+    code = "write_off_reauthentication_required"
+    http_status = 403
+    title = "Re-authentication required"

@@ -364,11 +364,16 @@ class Dispute(models.Model):
 
 class ReconciliationException(models.Model):
     """A provider fact we refused to apply silently (amount or currency mismatch, unknown object,
-    a fact contradicting a final state, money taken on a cancelled order): finance works this
-    list."""
+    a fact contradicting a final state, money taken on a cancelled order), or what the settlement
+    matching could not pair: finance works this list (``payments.reconciliation``)."""
 
     class Kind(models.TextChoices):
+        UNMATCHED_LINE = "unmatched_line", "Settlement line without a match"
+        UNMATCHED_PAYMENT = "unmatched_payment", "Payment without a settlement line"
         AMOUNT_MISMATCH = "amount_mismatch", "Amount or currency mismatch"
+        FEE_MISMATCH = "fee_mismatch", "Fee mismatch"
+        MISSING_PAYOUT = "missing_payout", "Missing payout"
+        CHARGEBACK_FEE = "chargeback_fee", "Chargeback fee"
         UNKNOWN_OBJECT = "unknown_object", "Unknown provider object"
         CONFLICTING_FACT = "conflicting_fact", "Conflicting provider fact"
         CONTRADICTS_FINAL = "contradicts_final", "Contradicts a final status"
@@ -378,17 +383,72 @@ class ReconciliationException(models.Model):
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
+        AWAITING_APPROVAL = "awaiting_approval", "Write-off awaiting approval"
         RESOLVED = "resolved", "Resolved"
+
+    class Resolution(models.TextChoices):
+        MANUAL_MATCH = "manual_match", "Manual match"
+        WRITE_OFF = "write_off", "Write-off"
+        REFUND_DUE = "refund_due", "Refund due"
+        OTHER = "other", "Other (note)"
 
     payment = models.ForeignKey(
         Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="exceptions"
     )
+    settlement_line = models.ForeignKey(
+        "payments.SettlementLine",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="exceptions",
+        help_text="The settlement line this is about, when there is one.",
+    )
     provider = models.CharField(max_length=30)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     detail = models.TextField()
+    amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The difference in minor units of currency, signed; empty when not known.",
+    )
+    currency = models.CharField(max_length=3, blank=True, choices=CURRENCY_CHOICES)
     provider_object_id = models.CharField(max_length=100, blank=True)
     webhook_event_id = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=20, blank=True, choices=Resolution.choices)
+    write_off_account = models.CharField(
+        max_length=10, blank=True, help_text="A code of settings.WRITE_OFF_ACCOUNTS."
+    )
+    write_off_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Minor units of currency written off (positive)."
+    )
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    proposed_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(
+        blank=True, help_text="Why the last write-off proposal was sent back."
+    )
+    match = models.ForeignKey(
+        "payments.SettlementMatch",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="exceptions",
+        help_text="The manual match that resolved it (empty again if the match is undone).",
+    )
+    refund = models.ForeignKey(
+        Refund,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="exceptions",
+        help_text="The refund requested to resolve it (refund due).",
+    )
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -407,12 +467,23 @@ class ReconciliationException(models.Model):
         indexes = [
             models.Index(fields=["status", "-created_at"], name="recon_open"),
             models.Index(fields=["-created_at", "-id"], name="recon_created"),
+            models.Index(fields=["kind", "provider", "provider_object_id"], name="recon_object"),
         ]
         constraints = [
             models.UniqueConstraint(
                 fields=["webhook_event_id", "kind"],
                 condition=models.Q(webhook_event_id__isnull=False),
                 name="recon_once_per_event",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="awaiting_approval")
+                | models.Q(
+                    resolution="write_off",
+                    proposed_by__isnull=False,
+                    write_off_amount__isnull=False,
+                )
+                & ~models.Q(write_off_account=""),
+                name="recon_awaiting_is_a_write_off",
             ),
         ]
 

@@ -5,7 +5,7 @@ events and audit entries the real code writes; ``create`` is the strategy they s
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import factory
@@ -24,6 +24,7 @@ from payments.models import (
     PaymentMethod,
     PaymentStatus,
     Payout,
+    ReconciliationException,
     Refund,
     RefundReason,
     SettlementLine,
@@ -222,6 +223,33 @@ class PayoutFactory(DjangoModelFactory[Payout]):
     currency = "BRL"
     status = "paid"
     created_at = factory.LazyFunction(lambda: datetime.now(tz=UTC))
+
+
+class ReconciliationExceptionFactory(DjangoModelFactory[ReconciliationException]):
+    """An open exception as the matching engine writes it: a Stripe fee mismatch of R$ 1,50 on
+    a settlement line unless told otherwise. ``age_days`` back-dates it (``created_at`` is
+    set on insert)."""
+
+    class Meta:
+        model = ReconciliationException
+
+    provider = "stripe"
+    kind = ReconciliationException.Kind.FEE_MISMATCH
+    detail = factory.LazyAttribute(lambda e: f"Fee differs by R$ 1,50 ({e.provider_object_id}).")
+    provider_object_id = factory.Sequence(lambda n: f"txn_exc_{n:06d}")
+    amount = 150
+    currency = "BRL"
+
+    @classmethod
+    def _create(
+        cls, model_class: type[ReconciliationException], *args: Any, age_days: int = 0, **kw: Any
+    ) -> ReconciliationException:
+        exception = super()._create(model_class, *args, **kw)
+        if age_days:
+            created = datetime.now(tz=UTC) - timedelta(days=age_days)
+            model_class.objects.filter(pk=exception.pk).update(created_at=created)
+            exception.created_at = created
+        return exception
 
 
 class ShipmentFactory(DjangoModelFactory[Shipment]):

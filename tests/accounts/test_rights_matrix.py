@@ -197,6 +197,9 @@ RULES: dict[Key, Roles] = {
         action__resolve_selected=FINANCE_ROLES,
         # The finance dashboard (volume, refunds, disputes, reconciliation as charts).
         url__payments_reconciliationexception_finance=FINANCE_ROLES,
+        # The exception queue's own pages: resolve one, approve or reject a write-off.
+        url__payments_reconciliationexception_resolve=FINANCE_ROLES,
+        url__payments_reconciliationexception_write_off=FINANCE_ROLES,
     ),
     # the accounting journal: finance reads it, exports it (audited) and closes periods
     **_admin(
@@ -341,6 +344,8 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "integrations_circuitbreaker_ops": ("get", {}, 200),
     "payments_reconciliationexception_finance": ("get", {}, 200),
     "accounting_journalentry_export": ("get", {}, 200),
+    "payments_reconciliationexception_resolve": ("get", {}, 200),
+    "payments_reconciliationexception_write_off": ("get", {}, 200),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
 CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}

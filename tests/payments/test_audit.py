@@ -10,9 +10,10 @@ from django.urls import reverse
 
 from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry
-from payments.disputes import ReconciliationNotAllowed, reconciliation_flag, reconciliation_resolve
-from payments.exceptions import RefundNotAllowed
+from payments.disputes import reconciliation_flag
+from payments.exceptions import ReconciliationNotAllowed, RefundNotAllowed
 from payments.models import ReconciliationException, Refund
+from payments.reconciliation import reconciliation_resolve
 from payments.services import refund_request
 from tests.factories import make_paid_payment
 
@@ -91,7 +92,7 @@ def test_resolving_a_reconciliation_exception_is_audited(finance_user):
     assert entry.actor == finance_user
     assert entry.object_type == ContentType.objects.get_for_model(ReconciliationException)
     assert entry.object_id == str(exception.pk)
-    assert entry.changes == {"status": ["open", "resolved"]}
+    assert entry.changes == {"status": ["open", "resolved"], "resolution": [None, "other"]}
     assert entry.summary == "Refunded by hand."
 
 

@@ -11,13 +11,10 @@ from django.utils import timezone
 
 from integrations.deliveries.relay import deliver_due
 from integrations.models import Delivery
-from payments.disputes import (
-    ReconciliationNotAllowed,
-    dispute_apply_fact,
-    reconciliation_flag,
-    reconciliation_resolve,
-)
+from payments.disputes import dispute_apply_fact, reconciliation_flag
+from payments.exceptions import ReconciliationNotAllowed
 from payments.models import Payment, ReconciliationException
+from payments.reconciliation import reconciliation_resolve
 from tests.factories import make_paid_payment, make_staff
 
 NOTIFY = "payments.notify_finance_of_dispute"
