@@ -23,9 +23,17 @@ from accounting.chart import (
     SPLIT_PAYABLE,
 )
 from accounting.models import JournalEntry
-from accounting.services import Line, credit, debit, journal_post
+from accounting.services import Line, credit, debit, journal_post, journal_post_write_off
 from integrations.money import format_money
-from payments.models import Dispute, DisputeStatus, Payment, PaymentStatus, Refund, RefundStatus
+from payments.models import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    PaymentStatus,
+    ReconciliationException,
+    Refund,
+    RefundStatus,
+)
 from payments.settlements.models import Payout, PayoutStatus, SettlementKind, SettlementLine
 from payments.splits import payment_split_parts
 
@@ -263,5 +271,26 @@ def journal_post_payout(*, payout_id: int | str) -> JournalEntry | None:
         f"({payout.provider} {payout.provider_payout_id})",
         provider=payout.provider,
         provider_ref=payout.provider_payout_id,
+    )
+    return entry
+
+
+def journal_post_reconciliation(*, exception_id: int | str) -> JournalEntry | None:
+    """A reconciliation exception resolved as a write-off: its amount to the chosen account
+    (``journal_post_write_off``). Other resolutions move no money here (a manual match pairs
+    facts already posted; a refund due posts when the refund succeeds): None."""
+    exception = ReconciliationException.objects.get(pk=exception_id)
+    resolved = exception.status == ReconciliationException.Status.RESOLVED
+    if not resolved or exception.resolution != ReconciliationException.Resolution.WRITE_OFF:
+        return None
+    if not exception.write_off_amount:
+        return None
+    entry, _ = journal_post_write_off(
+        exception_id=exception.pk,
+        account=exception.write_off_account,
+        amount=exception.write_off_amount,
+        currency=exception.currency,
+        provider=exception.provider,
+        occurred_at=exception.resolved_at or exception.created_at,
     )
     return entry

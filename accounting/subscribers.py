@@ -7,7 +7,12 @@ reported later, a payout imported as paid) are posted by the hourly sweep
 
 from __future__ import annotations
 
-from accounting.postings import journal_post_dispute, journal_post_payment, journal_post_refund
+from accounting.postings import (
+    journal_post_dispute,
+    journal_post_payment,
+    journal_post_reconciliation,
+    journal_post_refund,
+)
 from integrations.deliveries.registry import Subscriber
 from integrations.models import DomainEvent
 
@@ -27,6 +32,11 @@ def post_dispute_to_journal(event: DomainEvent) -> None:
     journal_post_dispute(dispute_id=event.subject_id)
 
 
+def post_write_off_to_journal(event: DomainEvent) -> None:
+    """reconciliation.exception_resolved -> a write-off in the journal (other resolutions: none)."""
+    journal_post_reconciliation(exception_id=event.subject_id)
+
+
 SUBSCRIBERS = [
     Subscriber(
         name="accounting.post_payment",
@@ -42,5 +52,10 @@ SUBSCRIBERS = [
         name="accounting.post_dispute",
         event_types=frozenset({"dispute.opened", "dispute.won", "dispute.lost", "dispute.closed"}),
         handle=post_dispute_to_journal,
+    ),
+    Subscriber(
+        name="accounting.post_write_off",
+        event_types=frozenset({"reconciliation.exception_resolved"}),
+        handle=post_write_off_to_journal,
     ),
 ]

@@ -153,7 +153,7 @@ class ReconciliationResolvedPayload(Payload):
     example_values: ClassVar[Mapping[str, Any]] = {
         "kind": "fee_mismatch",
         "resolution": "write_off",
-        "account": "6910",
+        "account": "6100",
         "amount": 150,
         "currency": "BRL",
         "provider": "stripe",

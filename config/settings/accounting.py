@@ -24,6 +24,15 @@ ACCOUNTING_ACCOUNTS: dict[str, dict[str, str]] = {
     **DEFAULT_ACCOUNTING_ACCOUNTS,
     **env.json("ACCOUNTING_ACCOUNTS", default={}),
 }
+# The accounts a reconciliation write-off may be booked to, (code, name): the chart's roles
+# named here, so a write-off always posts to an account the journal knows.
+WRITE_OFF_ACCOUNT_ROLES: list[str] = env.list(
+    "WRITE_OFF_ACCOUNT_ROLES", default=["write_offs", "provider_fees", "chargeback_fees"]
+)
+WRITE_OFF_ACCOUNTS: list[tuple[str, str]] = [
+    (ACCOUNTING_ACCOUNTS[role]["code"], ACCOUNTING_ACCOUNTS[role]["name"])
+    for role in WRITE_OFF_ACCOUNT_ROLES
+]
 # Xero's manual journal import needs a tax rate name on every line, exactly as the
 # organisation's tax settings spell it (money movements carry no tax of their own).
 ACCOUNTING_XERO_TAX_RATE = env.str("ACCOUNTING_XERO_TAX_RATE", default="Tax Exempt")

@@ -194,14 +194,11 @@ REFUND_DUAL_APPROVAL_THRESHOLD = env.int("REFUND_DUAL_APPROVAL_THRESHOLD", defau
 # Approving a refund above that threshold needs a password re-entry or SSO login this recent.
 SENSITIVE_ACTION_REAUTH_SECONDS = env.int("SENSITIVE_ACTION_REAUTH_SECONDS", default=300)
 # Reconciliation exception queue: write-offs above this (minor units, any currency) need a
-# second finance user's approval; the accounts a write-off may be booked to, (code, name).
+# second finance user's approval. The accounts a write-off may go to come from the chart
+# (config/settings/accounting.py WRITE_OFF_ACCOUNTS).
 RECONCILIATION_WRITE_OFF_APPROVAL_THRESHOLD = env.int(
     "RECONCILIATION_WRITE_OFF_APPROVAL_THRESHOLD", default=10_000
 )
-WRITE_OFF_ACCOUNTS: list[tuple[str, str]] = [
-    ("6900", "Reconciliation differences"),
-    ("6910", "Bank and PSP charges"),
-]
 # Requests per API key (DRF rate syntax); past it the API answers 429.
 API_KEY_RATE = env.str("API_KEY_RATE", default="1200/min")
 SPECTACULAR_SETTINGS = {

@@ -21,11 +21,14 @@ from accounting.postings import (
     journal_post_split,
 )
 from accounting.services import credit, debit, journal_post, journal_post_write_off
+from accounting.subscribers import post_write_off_to_journal
+from integrations.models import DomainEvent
 from payments.models import Dispute
+from payments.reconciliation import reconciliation_resolve, reconciliation_write_off
 from payments.settlements.models import Payout, SettlementLine
 from payments.splits import SplitPartInput, order_split_set
 from tests.accounting.conftest import disputed, lines_of, paid, refunded
-from tests.factories import make_order
+from tests.factories import ReconciliationExceptionFactory, make_order, make_staff
 
 pytestmark = pytest.mark.django_db
 Kind = JournalEntry.SourceKind
@@ -232,3 +235,33 @@ def test_the_chart_of_accounts_comes_from_settings() -> None:
     ]
     with pytest.raises(UnknownAccount):
         journal_post_fee(payment_id=paid(5_000, fee=10).pk)
+
+
+def test_a_resolved_write_off_reaches_the_journal_through_its_event() -> None:
+    """The queue's write-off records reconciliation.exception_resolved; the journal's subscriber
+    posts it to the chosen account once, and the other resolutions post nothing."""
+    finance = make_staff("finance-w", role="finance")
+    written_off = reconciliation_write_off(
+        exception=ReconciliationExceptionFactory.create(amount=150),
+        user=finance,
+        account="6100",
+        amount=150,
+        note="The PSP rounded its fee",
+    )
+    noted = reconciliation_resolve(
+        exception=ReconciliationExceptionFactory.create(), user=finance, note="Seen"
+    )
+
+    for exception in (written_off, noted):
+        event = DomainEvent.objects.get(
+            type="reconciliation.exception_resolved", subject_id=str(exception.pk)
+        )
+        post_write_off_to_journal(event)
+        post_write_off_to_journal(event)  # a redelivery
+
+    entry = JournalEntry.objects.get()
+    assert (entry.source_kind, entry.source_key) == (
+        "reconciliation.write_off",
+        str(written_off.pk),
+    )
+    assert lines_of(entry) == [("provider_fees", 150, 0), ("provider_clearing", 0, 150)]

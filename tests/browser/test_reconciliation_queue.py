@@ -28,10 +28,6 @@ PASSWORD = "pw-for-tests-only"  # tests.factories.make_staff's
 @pytest.fixture(autouse=True)
 def _settings(settings: Any) -> None:
     settings.RECONCILIATION_WRITE_OFF_APPROVAL_THRESHOLD = 10_000
-    settings.WRITE_OFF_ACCOUNTS = [
-        ("6900", "Reconciliation differences"),
-        ("6910", "Bank and PSP charges"),
-    ]
     settings.SENSITIVE_ACTION_REAUTH_SECONDS = 300
 
 
@@ -84,10 +80,10 @@ def test_finance_works_the_queue_write_offs_a_second_approver_and_a_manual_match
     # A write-off under the threshold resolves at once.
     _open_resolve_page(browser, small)
     browser.shot("resolve page")
-    _write_off(browser, account="6910", amount="1,50", note="PSP rounded the fee")
+    _write_off(browser, account="6100", amount="1,50", note="PSP rounded the fee")
     browser.shot("written off")
     assert browser.path == QUEUE
-    assert f"Exception {small.pk} written off: R$ 1,50 to 6910." in browser.messages()
+    assert f"Exception {small.pk} written off: R$ 1,50 to 6100." in browser.messages()
     small.refresh_from_db()
     assert (small.status, small.write_off_amount, small.resolved_by) == (
         E.Status.RESOLVED,
@@ -112,7 +108,7 @@ def test_finance_works_the_queue_write_offs_a_second_approver_and_a_manual_match
     browser.shot("awaiting approval")
     browser.click(f'a.approve-link[href="{approve_page}"]')
     assert "R$ 250,00" in browser.text("#write-off-proposal")
-    assert "6900 Reconciliation differences" in browser.text("#write-off-proposal")
+    assert "6900 Reconciliation write-offs" in browser.text("#write-off-proposal")
     browser.click("#approve-write-off")
     browser.shot("asked to confirm who they are")
     assert browser.path.startswith(reverse("reauth"))

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from accounts.access.roles import sync_roles
 from accounts.models import AuditLogEntry, User
+from config.settings import accounting as accounting_settings
 from integrations.models import DomainEvent
 from payments.disputes import reconciliation_flag
 from payments.exceptions import (
@@ -50,10 +51,6 @@ THRESHOLD = 10_000
 @pytest.fixture(autouse=True)
 def _settings(settings: Any) -> None:
     settings.RECONCILIATION_WRITE_OFF_APPROVAL_THRESHOLD = THRESHOLD
-    settings.WRITE_OFF_ACCOUNTS = [
-        ("6900", "Reconciliation differences"),
-        ("6910", "Bank and PSP charges"),
-    ]
     settings.SENSITIVE_ACTION_REAUTH_SECONDS = 300
     sync_roles()
 
@@ -85,7 +82,7 @@ def test_a_write_off_at_the_threshold_resolves_at_once_audited_with_its_event(fi
     reconciliation_write_off(
         exception=exception,
         user=finance,
-        account="6910",
+        account="6100",
         amount=THRESHOLD,
         note="PSP rounding on the fee",
     )
@@ -93,17 +90,17 @@ def test_a_write_off_at_the_threshold_resolves_at_once_audited_with_its_event(fi
     exception.refresh_from_db()
     assert exception.status == E.Status.RESOLVED
     assert exception.resolution == E.Resolution.WRITE_OFF
-    assert (exception.write_off_account, exception.write_off_amount) == ("6910", THRESHOLD)
+    assert (exception.write_off_account, exception.write_off_amount) == ("6100", THRESHOLD)
     assert exception.resolved_by == finance and exception.approved_by is None
     [entry] = _audit("reconciliation_resolved")
     assert entry.actor == finance and entry.summary == "PSP rounding on the fee"
-    assert entry.changes["write_off"] == [None, "R$ 100,00 to 6910 Bank and PSP charges"]
+    assert entry.changes["write_off"] == [None, "R$ 100,00 to 6100 Payment provider fees"]
     [event] = _resolved_events()
     assert event.data == {
         "exception_id": exception.pk,
         "kind": "fee_mismatch",
         "resolution": "write_off",
-        "account": "6910",
+        "account": "6100",
         "amount": THRESHOLD,
         "currency": "BRL",
         "provider": "stripe",
@@ -198,7 +195,7 @@ def test_a_rejected_write_off_goes_back_to_open_with_the_reason(finance, finance
 
     # Back in the queue: it can be written off again, smaller, by the proposer.
     reconciliation_write_off(
-        exception=exception, user=finance, account="6910", amount=150, note="Fee confirmed"
+        exception=exception, user=finance, account="6100", amount=150, note="Fee confirmed"
     )
     exception.refresh_from_db()
     assert exception.status == E.Status.RESOLVED and exception.rejection_reason == ""
@@ -508,13 +505,13 @@ def test_a_write_off_typed_in_major_units_resolves_from_the_resolve_page(client,
 
     response = client.post(
         _resolve_url(exception),
-        {"resolution": "write_off", "account": "6910", "amount": "1,50", "note": "PSP fee"},
+        {"resolution": "write_off", "account": "6100", "amount": "1,50", "note": "PSP fee"},
     )
 
     assert response.status_code == 302 and response["Location"] == reverse(CHANGELIST)
     exception.refresh_from_db()
     assert exception.status == E.Status.RESOLVED
-    assert (exception.write_off_amount, exception.write_off_account) == (150, "6910")
+    assert (exception.write_off_amount, exception.write_off_account) == (150, "6100")
 
 
 def test_the_resolve_page_says_what_each_resolution_lacks(client, finance):
@@ -649,7 +646,7 @@ def test_other_roles_cannot_open_the_queue_pages(client, role):
     assert (
         client.post(
             _resolve_url(exception),
-            {"resolution": "write_off", "account": "6910", "amount": "1,50", "note": "x"},
+            {"resolution": "write_off", "account": "6100", "amount": "1,50", "note": "x"},
         ).status_code
         == 403
     )
@@ -696,5 +693,5 @@ def test_the_documented_threshold_and_accounts_are_the_settings_defaults():
     assert default is not None
     amount = int(default.group(1))
     assert f"default {amount} = {format_money(amount, 'BRL')}" in docs
-    for code, name in re.findall(r'\("(\d+)", "([^"]+)"\)', base.split("WRITE_OFF_ACCOUNTS")[1]):
+    for code, name in accounting_settings.WRITE_OFF_ACCOUNTS:  # the chart's defaults
         assert f"`{code}` {name}" in docs
