@@ -203,38 +203,75 @@ def _attach_anchored(target: str, table: str) -> int:
 class _Target:
     name: str  # the item column: payment, refund, dispute, payout
     table: Callable[[], str]
-    join: str  # SQL joining line ``l`` to target ``t`` (may add aliases)
+    joined: Callable[[], str]  # FROM line ``l`` joined to target ``t`` (may add aliases)
     line_filter: str  # SQL on ``l``
     target_filter: str = "1 = 1"
 
 
 def _targets() -> list[_Target]:
+    line = T_LINE
     return [
         _Target(
             "payment",
             T_PAYMENT,
-            f"t.provider = l.provider AND t.provider_payment_id = {_payment_key('l')}",
+            lambda: (
+                f"FROM {line()} l JOIN {T_PAYMENT()} t ON t.provider = l.provider "
+                f"AND t.provider_payment_id = {_payment_key('l')}"
+            ),
             f"l.kind IN {_in(PAYMENT_LINE_KINDS)}",
             "t.status = 'succeeded' AND t.provider_payment_id <> ''",
         ),
+        # Stripe names the refund (re_...).
         _Target(
             "refund",
             T_REFUND,
-            f"t.provider_refund_id = l.source_id AND EXISTS (SELECT 1 FROM {T_PAYMENT()} tp "
-            "WHERE tp.id = t.payment_id AND tp.provider = l.provider)",  # nosec B608  # names from model metadata (quoted) and constants; values bound
+            lambda: (
+                f"FROM {line()} l JOIN {T_REFUND()} t ON t.provider_refund_id = l.source_id "
+                f"JOIN {T_PAYMENT()} tp ON tp.id = t.payment_id AND tp.provider = l.provider"
+            ),
             f"l.kind = '{SettlementKind.REFUND}'",
             "t.provider_refund_id <> ''",
+        ),
+        # Asaas refunds have no id of their own: the line names the payment; the refund of that
+        # payment with the line's amount, when it is the only one of that amount.
+        _Target(
+            "refund",
+            T_REFUND,
+            lambda: (
+                f"FROM {line()} l JOIN {T_PAYMENT()} tp ON tp.provider = l.provider "
+                f"AND tp.provider_payment_id = l.source_id "
+                f"JOIN {T_REFUND()} t ON t.payment_id = tp.id AND t.amount = -l.amount"
+            ),
+            f"l.kind = '{SettlementKind.REFUND}'",
+            f"NOT EXISTS (SELECT 1 FROM {T_REFUND()} r2 WHERE r2.payment_id = t.payment_id "
+            "AND r2.id <> t.id AND r2.amount = t.amount)",  # nosec B608  # names from model metadata (quoted) and constants; values bound
         ),
         _Target(
             "dispute",
             T_DISPUTE,
-            "t.provider = l.provider AND t.provider_dispute_id = l.source_id",
+            lambda: (
+                f"FROM {line()} l JOIN {T_DISPUTE()} t ON t.provider = l.provider "
+                "AND t.provider_dispute_id = l.source_id"
+            ),
             f"l.kind IN {_in(DISPUTE_LINE_KINDS)}",
+        ),
+        # Asaas's dispute is its payment's chargeback ("pay_...:chargeback").
+        _Target(
+            "dispute",
+            T_DISPUTE,
+            lambda: (
+                f"FROM {line()} l JOIN {T_DISPUTE()} t ON t.provider = l.provider "
+                "AND t.provider_dispute_id = (l.source_id || ':chargeback')"
+            ),
+            f"l.kind IN {_in((SettlementKind.CHARGEBACK, SettlementKind.CHARGEBACK_REVERSAL))}",
         ),
         _Target(
             "payout",
             T_PAYOUT,
-            "t.provider = l.provider AND t.provider_payout_id = l.payout_id",
+            lambda: (
+                f"FROM {line()} l JOIN {T_PAYOUT()} t ON t.provider = l.provider "
+                "AND t.provider_payout_id = l.payout_id"
+            ),
             f"l.kind IN {_in(PAYOUT_LINE_KINDS)}",
         ),
     ]
@@ -257,7 +294,7 @@ def _pass_provider_ids(provider: str | None, since: datetime | None, result: Mat
     since_sql, since_params = _since_scope("l", since)
     made = lines = 0
     for target in _targets():
-        joined = f"FROM {T_LINE()} l JOIN {target.table()} t ON {target.join}"
+        joined = target.joined()
         where = (
             f"WHERE {target.line_filter} AND {target.target_filter} AND {scope} AND {since_sql} "
             f"AND {_unmatched('l', 'line')}"
@@ -272,10 +309,11 @@ def _pass_provider_ids(provider: str | None, since: datetime | None, result: Mat
         )
         _attach_anchored(target.name, target.table())
         # ...then every unmatched line naming a matched target joins the target's match (new or
-        # older: a fee line or a late refund line after its payment was matched).
+        # older: a fee line or a late refund line after its payment was matched). A line that
+        # names two targets goes to the first match only.
         lines += _execute(
-            f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT DISTINCT ti.match_id, l.id "
-            f"{joined} JOIN {T_ITEM()} ti ON ti.{target.name}_id = t.id {where}",
+            f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT MIN(ti.match_id), l.id "
+            f"{joined} JOIN {T_ITEM()} ti ON ti.{target.name}_id = t.id {where} GROUP BY l.id",
             [*scope_params, *since_params],
         )
     result.matches["provider_id"] = made

@@ -386,3 +386,34 @@ def test_the_daily_import_job_runs_matching_after_importing(settings: Any):
 
     assert outcome["matching"].startswith("1 matches")
     assert Payout.objects.count() == 0 and SettlementMatch.objects.count() == 1
+
+
+def test_asaas_refund_and_chargeback_lines_match_through_the_payment_they_name():
+    payment = PaymentFactory.create(succeeded=True)
+    Payment.objects.filter(pk=payment.pk).update(provider="asaas", provider_payment_id="pay_7")
+    refund = RefundFactory.create(payment=Payment.objects.get(pk=payment.pk), amount=2_500)
+    Refund.objects.filter(pk=refund.pk).update(provider_refund_id="pay_7:refund-1")
+    dispute = Dispute.objects.create(
+        payment=payment,
+        provider="asaas",
+        provider_dispute_id="pay_7:chargeback",
+        amount=10_000,
+        currency="BRL",
+        opened_at=NOW,
+    )
+    asaas = {"provider": "asaas", "fee": 0, "source_id": "pay_7"}
+    refund_line = SettlementLineFactory.create(kind="refund", amount=-2_500, **asaas)
+    other_amount = SettlementLineFactory.create(kind="refund", amount=-1_000, **asaas)
+    chargeback = SettlementLineFactory.create(kind="chargeback", amount=-10_000, **asaas)
+
+    settlements_match()
+
+    assert (
+        SettlementMatchItem.objects.get(line=refund_line).match.items.filter(refund=refund).exists()
+    )
+    assert (
+        SettlementMatchItem.objects.get(line=chargeback)
+        .match.items.filter(dispute=dispute)
+        .exists()
+    )
+    assert not SettlementMatchItem.objects.filter(line=other_amount).exists()
