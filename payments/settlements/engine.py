@@ -323,6 +323,17 @@ def _pass_provider_ids(provider: str | None, since: datetime | None, result: Mat
 # Pass 2: rules -----------------------------------------------------------------------------
 
 
+def _without_money_line(alias: str) -> str:
+    """A payment a rule may still take a line for: unmatched, or only in the match built around
+    it without a line of the money coming in (e.g. Asaas's fee line matched it by id while its
+    PAYMENT_RECEIVED line named nothing we know)."""
+    return f"""NOT EXISTS (
+        SELECT 1 FROM {T_ITEM()} ip JOIN {T_MATCH()} pm ON pm.id = ip.match_id
+        WHERE ip.payment_id = {alias}.id AND (pm.anchor <> {_anchor("payment", f"{alias}.id")}
+          OR EXISTS (SELECT 1 FROM {T_ITEM()} il JOIN {T_LINE()} cl ON cl.id = il.line_id
+                     WHERE il.match_id = pm.id AND cl.kind IN {_in(RULE_LINE_KINDS)})))"""  # nosec B608  # names from model metadata (quoted) and constants; values bound
+
+
 def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str, list[Any]]:
     """SELECT lid, pid: the line/payment pairs this rule accepts, each unique both ways."""
     params: list[Any] = []
@@ -351,7 +362,7 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
             SELECT p.id, p.provider, p.currency, p.amount, o.number,
                    {_days("COALESCE(p.succeeded_at, p.created_at)")} AS day
             FROM {T_PAYMENT()} p JOIN {T_ORDER()} o ON o.id = p.order_id
-            WHERE p.status = 'succeeded' AND {_unmatched("p", "payment")}
+            WHERE p.status = 'succeeded' AND {_without_money_line("p")}
               AND EXISTS (SELECT 1 FROM ul WHERE ul.provider = p.provider)
         ), pairs AS (
             SELECT ul.id AS lid, up.id AS pid FROM ul JOIN up

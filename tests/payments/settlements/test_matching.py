@@ -417,3 +417,20 @@ def test_asaas_refund_and_chargeback_lines_match_through_the_payment_they_name()
         .exists()
     )
     assert not SettlementMatchItem.objects.filter(line=other_amount).exists()
+
+
+def test_a_rule_adds_an_unlinked_received_line_to_the_match_its_fee_line_made():
+    only_rules("Same amount, order number in the reference, within 3 days")
+    payment = PaymentFactory.create(succeeded=True)
+    Payment.objects.filter(pk=payment.pk).update(provider="asaas", provider_payment_id="pay_8")
+    asaas = {"provider": "asaas", "fee": 0}
+    fee = SettlementLineFactory.create(kind="fee", amount=-199, source_id="pay_8", **asaas)
+    received = SettlementLineFactory.create(
+        amount=10_000, source_id="", description=f"Cobrança {payment.order.number}", **asaas
+    )
+
+    settlements_match()
+
+    match = SettlementMatchItem.objects.get(payment_id=payment.pk).match
+    assert items_of(match) == {f"payment {payment.pk}", f"line {fee.pk}", f"line {received.pk}"}
+    assert SettlementMatch.objects.count() == 1
