@@ -43,6 +43,6 @@ def unseed(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("payments", "0015_settlement_match_anchor")]
+    dependencies = [("payments", "0015_settlement_match_anchor_index")]
 
     operations = [migrations.RunPython(seed, unseed)]

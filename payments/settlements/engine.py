@@ -147,6 +147,19 @@ def _payment_key(alias: str) -> str:
     return f"COALESCE(NULLIF({intent}, ''), {alias}.source_id)"
 
 
+def _lines_first() -> str:
+    """The join that walks the lines and looks each payment up by its id: the key is an
+    expression, so SQLite's planner would otherwise walk the payments and scan the lines of each.
+    (SQLite keeps the order of a CROSS JOIN; PostgreSQL plans a hash join either way.)"""
+    return "CROSS JOIN" if connection.vendor == "sqlite" else "JOIN"
+
+
+def _not_indexed(column: str) -> str:
+    """SQLite's documented way to keep the planner off an index for one term (the payments'
+    provider and status indexes, a few values each, when the provider id is all but unique)."""
+    return f"+{column}" if connection.vendor == "sqlite" else column
+
+
 def _anchor(prefix: str, column: str) -> str:
     return f"('{prefix}:' || CAST({column} AS VARCHAR(20)))"
 
@@ -181,19 +194,9 @@ def _insert_matches(
         f"INSERT INTO {T_MATCH()} (method, rule_id, matched_by_id, note, anchor, created_at) "
         f"SELECT %s, CAST(%s AS BIGINT), NULL, '', a.anchor, %s "
         f"FROM (SELECT DISTINCT a0.anchor FROM ({select_anchors}) a0) a "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {T_MATCH()} m2 WHERE m2.anchor = a.anchor)"  # nosec B608  # names from model metadata (quoted) and constants; values bound
+        f"WHERE NOT EXISTS (SELECT 1 FROM {T_MATCH()} m2 WHERE m2.anchor <> '' AND m2.anchor = a.anchor)"  # nosec B608  # names from model metadata (quoted) and constants; values bound
     )
     return _execute(sql, [method, rule_id, timezone.now(), *params])
-
-
-def _attach_anchored(target: str, table: str) -> int:
-    """Put each unmatched target into the match anchored on it (``payment:12`` -> payment 12)."""
-    sql = (
-        f"INSERT INTO {T_ITEM()} (match_id, {target}_id) "
-        f"SELECT m.id, t.id FROM {table} t JOIN {T_MATCH()} m "
-        f"ON m.anchor = {_anchor(target, 't.id')} WHERE {_unmatched('t', target)}"  # nosec B608  # names from model metadata (quoted) and constants; values bound
-    )
-    return _execute(sql)
 
 
 # Pass 1: provider ids ----------------------------------------------------------------------
@@ -215,11 +218,12 @@ def _targets() -> list[_Target]:
             "payment",
             T_PAYMENT,
             lambda: (
-                f"FROM {line()} l JOIN {T_PAYMENT()} t ON t.provider = l.provider "
+                f"FROM {line()} l {_lines_first()} {T_PAYMENT()} t "
+                f"ON {_not_indexed('t.provider')} = l.provider "
                 f"AND t.provider_payment_id = {_payment_key('l')}"
             ),
             f"l.kind IN {_in(PAYMENT_LINE_KINDS)}",
-            "t.status = 'succeeded' AND t.provider_payment_id <> ''",
+            f"{_not_indexed('t.status')} = 'succeeded' AND t.provider_payment_id <> ''",
         ),
         # Stripe names the refund (re_...).
         _Target(
@@ -238,7 +242,8 @@ def _targets() -> list[_Target]:
             "refund",
             T_REFUND,
             lambda: (
-                f"FROM {line()} l JOIN {T_PAYMENT()} tp ON tp.provider = l.provider "
+                f"FROM {line()} l {_lines_first()} {T_PAYMENT()} tp "
+                f"ON {_not_indexed('tp.provider')} = l.provider "
                 f"AND tp.provider_payment_id = l.source_id "
                 f"JOIN {T_REFUND()} t ON t.payment_id = tp.id AND t.amount = -l.amount"
             ),
@@ -260,7 +265,7 @@ def _targets() -> list[_Target]:
             "dispute",
             T_DISPUTE,
             lambda: (
-                f"FROM {line()} l JOIN {T_DISPUTE()} t ON t.provider = l.provider "
+                f"FROM {line()} l {_lines_first()} {T_DISPUTE()} t ON t.provider = l.provider "
                 "AND t.provider_dispute_id = (l.source_id || ':chargeback')"
             ),
             f"l.kind IN {_in((SettlementKind.CHARGEBACK, SettlementKind.CHARGEBACK_REVERSAL))}",
@@ -289,33 +294,56 @@ def _since_scope(alias: str, since: datetime | None) -> tuple[str, list[Any]]:
     return "1 = 1", []
 
 
+PAIRS = "engine_pairs"
+
+
+def _materialize(pairs: str, params: Sequence[Any]) -> int:
+    """The accepted (lid, pid) pairs into a temporary table, so the inserts that follow all see
+    the pairs as they were before any of them ran."""
+    _execute(f"DROP TABLE IF EXISTS {PAIRS}")
+    _execute(f"CREATE TEMPORARY TABLE {PAIRS} AS SELECT pr.lid, pr.pid FROM ({pairs}) pr", params)  # nosec B608  # names from model metadata (quoted) and constants; values bound
+    return _fetch(f"SELECT COUNT(*) FROM {PAIRS}")[0][0]  # nosec B608  # names from model metadata (quoted) and constants; values bound
+
+
+def _attach_paired(target: str) -> int:
+    """Put each paired target that is in no match yet into the match anchored on it."""
+    return _execute(
+        f"INSERT INTO {T_ITEM()} (match_id, {target}_id) SELECT m.id, pr.pid "
+        f"FROM (SELECT DISTINCT pid FROM {PAIRS}) pr JOIN {T_MATCH()} m "
+        f"ON m.anchor <> '' AND m.anchor = {_anchor(target, 'pr.pid')} "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {T_ITEM()} ui WHERE ui.{target}_id = pr.pid)"  # nosec B608  # names from model metadata (quoted) and constants; values bound
+    )
+
+
 def _pass_provider_ids(provider: str | None, since: datetime | None, result: MatchResult) -> None:
     scope, scope_params = _provider_scope("l", provider)
     since_sql, since_params = _since_scope("l", since)
     made = lines = 0
     for target in _targets():
-        joined = target.joined()
-        where = (
+        # Every unmatched line with the target it names (one join over the lines)...
+        if not _materialize(
+            f"SELECT l.id AS lid, t.id AS pid {target.joined()} "
             f"WHERE {target.line_filter} AND {target.target_filter} AND {scope} AND {since_sql} "
-            f"AND {_unmatched('l', 'line')}"
-        )
-        # A new match for each unmatched target that has unmatched lines naming it...
-        made += _insert_matches(
-            f"SELECT {_anchor(target.name, 't.id')} AS anchor {joined} {where} "
-            f"AND {_unmatched('t', target.name)}",
+            f"AND {_unmatched('l', 'line')}",
             [*scope_params, *since_params],
+        ):
+            continue
+        # ...a new match for each target that is in none...
+        made += _insert_matches(
+            f"SELECT {_anchor(target.name, 'pr.pid')} AS anchor FROM {PAIRS} pr "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {T_ITEM()} ui WHERE ui.{target.name}_id = pr.pid)",  # nosec B608  # names from model metadata (quoted) and constants; values bound
+            (),
             method=MatchMethod.PROVIDER_ID,
             rule_id=None,
         )
-        _attach_anchored(target.name, target.table())
-        # ...then every unmatched line naming a matched target joins the target's match (new or
-        # older: a fee line or a late refund line after its payment was matched). A line that
-        # names two targets goes to the first match only.
+        _attach_paired(target.name)
+        # ...then each line joins its target's match (new, or older: a fee line or a late refund
+        # line after its payment was matched). A line naming two targets goes to the first.
         lines += _execute(
-            f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT MIN(ti.match_id), l.id "
-            f"{joined} JOIN {T_ITEM()} ti ON ti.{target.name}_id = t.id {where} GROUP BY l.id",
-            [*scope_params, *since_params],
+            f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT MIN(ti.match_id), pr.lid "
+            f"FROM {PAIRS} pr JOIN {T_ITEM()} ti ON ti.{target.name}_id = pr.pid GROUP BY pr.lid"  # nosec B608  # names from model metadata (quoted) and constants; values bound
         )
+    _execute(f"DROP TABLE IF EXISTS {PAIRS}")
     result.matches["provider_id"] = made
     result.lines["provider_id"] = lines
 
@@ -354,11 +382,11 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
             "OR ul.source_id LIKE ('%%' || up.number || '%%'))"
         )
     sql = f"""
-        WITH ul AS (
+        WITH ul AS MATERIALIZED (
             SELECT l.id, l.provider, l.currency, l.amount, l.description, l.source_id,
                    {_days("l.created_at")} AS day
             FROM {T_LINE()} l WHERE {" AND ".join(line_where)}
-        ), up AS (
+        ), up AS MATERIALIZED (
             SELECT p.id, p.provider, p.currency, p.amount, o.number,
                    {_days("COALESCE(p.succeeded_at, p.created_at)")} AS day
             FROM {T_PAYMENT()} p JOIN {T_ORDER()} o ON o.id = p.order_id
@@ -391,9 +419,9 @@ def _rule_match_payments(rule: MatchingRule, provider: str | None) -> tuple[int,
     )
     lines = _execute(
         f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT m.id, pr.lid FROM {PAIRS} pr "
-        f"JOIN {T_MATCH()} m ON m.anchor = {_anchor('payment', 'pr.pid')}"  # nosec B608  # names from model metadata (quoted) and constants; values bound
+        f"JOIN {T_MATCH()} m ON m.anchor <> '' AND m.anchor = {_anchor('payment', 'pr.pid')}"  # nosec B608  # names from model metadata (quoted) and constants; values bound
     )
-    _attach_anchored("payment", T_PAYMENT())
+    _attach_paired("payment")
     _execute(f"DROP TABLE IF EXISTS {PAIRS}")
     return made, lines
 
@@ -430,7 +458,7 @@ def _rule_pairs_payouts(rule: MatchingRule, provider: str | None) -> tuple[str, 
     lines, params = _statement_lines(rule, provider)
     tol, window = rule.amount_tolerance, rule.date_window_days
     sql = f"""
-        WITH ul AS ({lines}), up AS (
+        WITH ul AS MATERIALIZED ({lines}), up AS MATERIALIZED (
             SELECT u.id, u.currency, u.amount, {_days("u.arrival_date")} AS day
             FROM ({_unbanked_payouts()}) u
         ), pairs AS (
@@ -453,7 +481,7 @@ def _rule_pairs_payout_days(rule: MatchingRule, provider: str | None) -> tuple[s
     lines, params = _statement_lines(rule, provider)
     tol, window = rule.amount_tolerance, rule.date_window_days
     sql = f"""
-        WITH ul AS ({lines}), ub AS ({_unbanked_payouts()}), grp AS (
+        WITH ul AS MATERIALIZED ({lines}), ub AS MATERIALIZED ({_unbanked_payouts()}), grp AS (
             SELECT provider, currency, arrival_date, SUM(amount) AS total,
                    {_days("arrival_date")} AS day
             FROM ub GROUP BY provider, currency, arrival_date HAVING COUNT(*) > 1
@@ -475,17 +503,6 @@ def _rule_pairs_payout_days(rule: MatchingRule, provider: str | None) -> tuple[s
     return sql, [*params, tol, tol, window, window]
 
 
-PAIRS = "engine_pairs"
-
-
-def _materialize(pairs: str, params: Sequence[Any]) -> int:
-    """The accepted (lid, pid) pairs into a temporary table, so the inserts that follow all see
-    the pairs as they were before any of them ran."""
-    _execute(f"DROP TABLE IF EXISTS {PAIRS}")
-    _execute(f"CREATE TEMPORARY TABLE {PAIRS} AS SELECT pr.lid, pr.pid FROM ({pairs}) pr", params)  # nosec B608  # names from model metadata (quoted) and constants; values bound
-    return _fetch(f"SELECT COUNT(*) FROM {PAIRS}")[0][0]  # nosec B608  # names from model metadata (quoted) and constants; values bound
-
-
 def _rule_match_statements(rule: MatchingRule, provider: str | None) -> tuple[int, int]:
     """Bank lines to payouts. The bank line's match is anchored on the line (``line:9``); a
     payout already in the match built around it (with its own payout line) brings that match's
@@ -504,22 +521,22 @@ def _rule_match_statements(rule: MatchingRule, provider: str | None) -> tuple[in
         _execute(
             f"""UPDATE {T_ITEM()} SET match_id = (
                     SELECT m.id FROM {PAIRS} pr
-                    JOIN {T_MATCH()} mo ON mo.anchor = {_anchor("payout", "pr.pid")}
-                    JOIN {T_MATCH()} m ON m.anchor = {_anchor("line", "pr.lid")}
+                    JOIN {T_MATCH()} mo ON mo.anchor <> '' AND mo.anchor = {_anchor("payout", "pr.pid")}
+                    JOIN {T_MATCH()} m ON m.anchor <> '' AND m.anchor = {_anchor("line", "pr.lid")}
                     WHERE mo.id = {T_ITEM()}.match_id)
                 WHERE match_id IN (
                     SELECT mo.id FROM {PAIRS} pr
-                    JOIN {T_MATCH()} mo ON mo.anchor = {_anchor("payout", "pr.pid")})"""  # nosec B608  # names from model metadata (quoted) and constants; values bound
+                    JOIN {T_MATCH()} mo ON mo.anchor <> '' AND mo.anchor = {_anchor("payout", "pr.pid")})"""  # nosec B608  # names from model metadata (quoted) and constants; values bound
         )
         # ...unmatched payouts join it, then the bank line itself.
         _execute(
             f"INSERT INTO {T_ITEM()} (match_id, payout_id) SELECT m.id, pr.pid FROM {PAIRS} pr "
-            f"JOIN {T_MATCH()} m ON m.anchor = {_anchor('line', 'pr.lid')} "
+            f"JOIN {T_MATCH()} m ON m.anchor <> '' AND m.anchor = {_anchor('line', 'pr.lid')} "
             f"WHERE NOT EXISTS (SELECT 1 FROM {T_ITEM()} ui WHERE ui.payout_id = pr.pid)"  # nosec B608  # names from model metadata (quoted) and constants; values bound
         )
         lines += _execute(
             f"INSERT INTO {T_ITEM()} (match_id, line_id) SELECT DISTINCT m.id, pr.lid "
-            f"FROM {PAIRS} pr JOIN {T_MATCH()} m ON m.anchor = {_anchor('line', 'pr.lid')}"  # nosec B608  # names from model metadata (quoted) and constants; values bound
+            f"FROM {PAIRS} pr JOIN {T_MATCH()} m ON m.anchor <> '' AND m.anchor = {_anchor('line', 'pr.lid')}"  # nosec B608  # names from model metadata (quoted) and constants; values bound
         )
     _execute(f"DROP TABLE IF EXISTS {PAIRS}")
     _execute(
@@ -549,10 +566,12 @@ Kind = str
 
 
 def _never_flagged(kind: Kind, provider_col: str, object_col: str) -> str:
-    """Once: no exception of this kind for this provider and object, open or resolved."""
+    """Once: no exception of this kind for this provider and object, open or resolved. (A
+    row-value NOT IN over one kind: the database builds the set once, where a correlated NOT
+    EXISTS would scan the exceptions for each candidate, having no index on these columns.)"""
     return (
-        f"NOT EXISTS (SELECT 1 FROM {_table(ReconciliationException)} x WHERE x.kind = '{kind}' "
-        f"AND x.provider = {provider_col} AND x.provider_object_id = {object_col})"  # nosec B608  # names from model metadata (quoted) and constants; values bound
+        f"({provider_col}, {object_col}) NOT IN (SELECT x.provider, x.provider_object_id "
+        f"FROM {_table(ReconciliationException)} x WHERE x.kind = '{kind}')"  # nosec B608  # names from model metadata (quoted) and constants; values bound
     )
 
 

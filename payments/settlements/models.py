@@ -255,6 +255,8 @@ class SettlementMatch(models.Model):
                 name="settlement_match_anchor_once",
             )
         ]
+        # The engine joins on the anchor; SQLite does not use the partial unique index for it.
+        indexes = [models.Index(fields=["anchor"], name="settlement_match_anchor")]
 
     def __str__(self) -> str:
         return f"Match {self.pk} ({self.get_method_display()})"
