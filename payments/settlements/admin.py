@@ -250,6 +250,10 @@ class SettlementMatchItemInline(admin.TabularInline):
     readonly_fields = ("what", "amount")
     verbose_name_plural = "Items"
 
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Items are read with their match: whoever may read matches reads their items.
+        return bool(request.user.has_perm("payments.view_settlementmatch"))
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

@@ -390,8 +390,11 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
             SELECT p.id, p.provider, p.currency, p.amount, o.number,
                    {_days("COALESCE(p.succeeded_at, p.created_at)")} AS day
             FROM {T_PAYMENT()} p JOIN {T_ORDER()} o ON o.id = p.order_id
-            WHERE p.status = 'succeeded' AND {_without_money_line("p")}
-              AND EXISTS (SELECT 1 FROM ul WHERE ul.provider = p.provider)
+            WHERE p.status = 'succeeded'
+              AND EXISTS (SELECT 1 FROM ul WHERE ul.provider = p.provider
+                          AND ul.currency = p.currency
+                          AND ul.amount BETWEEN p.amount - %s AND p.amount + %s)
+              AND {_without_money_line("p")}
         ), pairs AS (
             SELECT ul.id AS lid, up.id AS pid FROM ul JOIN up
               ON up.provider = ul.provider AND up.currency = ul.currency
@@ -405,7 +408,7 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
         SELECT lid, pid FROM counted WHERE per_line = 1 AND per_payment = 1
     """  # nosec B608  # names from model metadata (quoted) and constants; values bound
     tol, window = rule.amount_tolerance, rule.date_window_days
-    return sql, [*params, tol, tol, window, window]
+    return sql, [*params, tol, tol, tol, tol, window, window]
 
 
 def _rule_match_payments(rule: MatchingRule, provider: str | None) -> tuple[int, int]:
