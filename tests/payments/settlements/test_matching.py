@@ -434,3 +434,26 @@ def test_a_rule_adds_an_unlinked_received_line_to_the_match_its_fee_line_made():
     match = SettlementMatchItem.objects.get(payment_id=payment.pk).match
     assert items_of(match) == {f"payment {payment.pk}", f"line {fee.pk}", f"line {received.pk}"}
     assert SettlementMatch.objects.count() == 1
+
+
+def test_an_imported_stripe_charge_line_names_its_payment_intent_and_matches_by_id(
+    fake_stripe: Any,
+):
+    payment = stripe_payment("pi_e2e")
+    fake_stripe.charges["ch_e2e"] = {"id": "ch_e2e", "object": "charge", "payment_intent": "pi_e2e"}
+    fake_stripe.add_balance_transaction(
+        "charge", 10_000, fee=399, source="ch_e2e", reporting_category="charge"
+    )
+    from payments.settlements.workflows import settlements_import_stripe
+
+    settlements_import_stripe(kinds=("balance_transactions",))
+    line = SettlementLine.objects.get(source_id="ch_e2e")
+    assert line.raw["source"]["payment_intent"] == "pi_e2e"
+    calls = fake_stripe.requests_to("/v1/balance_transactions", "GET")
+    assert calls[0].form.get("expand[0]") == "data.source"
+
+    result = settlements_match()
+
+    assert result.matches["provider_id"] == 1
+    match = SettlementMatchItem.objects.get(line=line).match
+    assert items_of(match) == {f"payment {payment.pk}", f"line {line.pk}"}
