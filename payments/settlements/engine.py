@@ -375,6 +375,9 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
         if scope:
             line_where.append("l.provider = %s")
             params.append(scope)
+    # An exact rule looks only at payments of an amount some line has (a set the database
+    # builds once) before the costlier is-it-matched test.
+    exact = "AND p.amount IN (SELECT ul.amount FROM ul)" if not rule.amount_tolerance else ""
     reference = ""
     if rule.reference_must_match:
         reference = (
@@ -391,9 +394,7 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
                    {_days("COALESCE(p.succeeded_at, p.created_at)")} AS day
             FROM {T_PAYMENT()} p JOIN {T_ORDER()} o ON o.id = p.order_id
             WHERE p.status = 'succeeded'
-              AND EXISTS (SELECT 1 FROM ul WHERE ul.provider = p.provider
-                          AND ul.currency = p.currency
-                          AND ul.amount BETWEEN p.amount - %s AND p.amount + %s)
+              AND EXISTS (SELECT 1 FROM ul WHERE ul.provider = p.provider) {exact}
               AND {_without_money_line("p")}
         ), pairs AS (
             SELECT ul.id AS lid, up.id AS pid FROM ul JOIN up
@@ -408,7 +409,7 @@ def _rule_pairs_payments(rule: MatchingRule, provider: str | None) -> tuple[str,
         SELECT lid, pid FROM counted WHERE per_line = 1 AND per_payment = 1
     """  # nosec B608  # names from model metadata (quoted) and constants; values bound
     tol, window = rule.amount_tolerance, rule.date_window_days
-    return sql, [*params, tol, tol, tol, tol, window, window]
+    return sql, [*params, tol, tol, window, window]
 
 
 def _rule_match_payments(rule: MatchingRule, provider: str | None) -> tuple[int, int]:
@@ -667,14 +668,16 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
         "fee_mismatch",
         _fetch(
             f"""SELECT f.provider, f.line_id, f.pid, f.fee, f.recorded, f.currency FROM (
-                SELECT l.provider AS provider, MIN(CASE WHEN l.kind = 'charge'
+                SELECT MIN(l.provider) AS provider, MIN(CASE WHEN l.kind = 'charge'
                        THEN l.provider_line_id END) AS line_id, p.id AS pid,
                        SUM(l.fee) - SUM(CASE WHEN l.kind = 'fee' THEN l.amount ELSE 0 END) AS fee,
                        MIN(p.fee_amount) AS recorded, MIN(l.currency) AS currency
-                FROM {payment_items}
+                FROM {T_PAYMENT()} p JOIN {T_ITEM()} ip ON ip.payment_id = p.id
+                JOIN {T_ITEM()} il ON il.match_id = ip.match_id
+                JOIN {T_LINE()} l ON l.id = il.line_id
                 WHERE {scope} AND l.kind IN ('charge', 'fee') AND p.fee_amount IS NOT NULL
                   AND l.currency = p.settlement_currency
-                GROUP BY l.provider, p.id) f
+                GROUP BY p.id) f
             WHERE f.line_id IS NOT NULL AND f.fee <> f.recorded
               AND {_never_flagged("fee_mismatch", "f.provider", "f.line_id")}""",  # nosec B608  # names from model metadata (quoted) and constants; values bound
             scope_params,
@@ -733,8 +736,8 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
                    CASE WHEN l.kind = 'fee' THEN -l.amount ELSE l.fee END, l.currency
             FROM {T_LINE()} l LEFT JOIN {T_DISPUTE()} d
               ON d.provider = l.provider AND d.provider_dispute_id = l.source_id
-            WHERE {scope} AND (
-                (l.kind = '{SettlementKind.CHARGEBACK}' AND l.fee <> 0)
+            WHERE {scope} AND l.kind IN ('{SettlementKind.CHARGEBACK}', '{SettlementKind.FEE}')
+              AND ((l.kind = '{SettlementKind.CHARGEBACK}' AND l.fee <> 0)
                 OR (l.kind = '{SettlementKind.FEE}' AND (d.id IS NOT NULL
                     OR UPPER(l.provider_type) LIKE '%%CHARGEBACK%%'
                     OR UPPER(l.provider_type) LIKE '%%DISPUTE%%')))
