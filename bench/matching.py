@@ -13,7 +13,9 @@ time (it must change nothing):
   available two days later and paid out that day; Asaas: PAYMENT_RECEIVED and PAYMENT_FEE lines,
   a split line for 5 % of them, one or (every other day) two transfers a day;
 - 2 % of the charge / received lines name nothing we know (no expanded charge, no payment id):
-  only the rules can match them, by amount, date and the order number in the description;
+  only the rules can match them, by amount, date and the order number in the description; a
+  quarter of those (0.5 %) carry no order number either, so only an amount unique within two
+  days matches them;
 - partial refunds (3 %, some after the charge's payout), disputes with their fee (0.3 %);
 - a bank statement line per provider and arrival day: the day's payout, or (Asaas, every other
   day) the sum of its two transfers (many-to-one);
@@ -106,7 +108,11 @@ def generate(n_payments: int, seed: int) -> dict[str, int]:
                 succeeded_at=paid_at,
             )
         )
-        unlinked = rng.random() < 0.02
+        roll = rng.random()
+        unlinked = roll < 0.02
+        # A quarter of those also lose the order number: only "same amount within 2 days" can
+        # match them, and not when another payment of that amount is in the window.
+        described = f"Order {number}" if roll >= 0.005 else "Payment"
         if stripe:
             available = paid_at + timedelta(days=2)
             charge = line(
@@ -117,7 +123,7 @@ def generate(n_payments: int, seed: int) -> dict[str, int]:
                 amount=amount,
                 fee=fee,
                 source_id=f"ch_{i}",
-                description=f"Order {number}",
+                description=described,
                 created_at=paid_at,
                 available_at=available,
                 raw={}
@@ -135,7 +141,7 @@ def generate(n_payments: int, seed: int) -> dict[str, int]:
                 provider_type="PAYMENT_RECEIVED",
                 amount=amount,
                 source_id="" if unlinked else provider_id,
-                description=f"Cobrança recebida {number}",
+                description=f"Cobrança recebida {number}" if roll >= 0.005 else "Cobrança",
                 created_at=booked,
             )
             line(
