@@ -73,6 +73,16 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No payouts yet. A payout (a Stripe payout, an Asaas transfer) appears when the daily "
         "settlements import, or manage.py settlements_import, reads it from the provider."
     ),
+    "payments.matchingrule": (
+        "No matching rules. Add one (Add matching rule) to match settlement lines that name no "
+        "payment by amount, date window and order number; rules run in sequence order after "
+        "the provider-id pass."
+    ),
+    "payments.settlementmatch": (
+        "No matches yet. The matching engine makes them after each daily settlements import "
+        "(or manage.py settlements_match): each settlement line with the payment, refund, "
+        "dispute or payout it accounts for."
+    ),
     "payments.csvcolumnmapping": (
         "No CSV column mappings. Add one (Add CSV column mapping) to say which column of a bank "
         "or PSP statement holds the date, amount, currency and reference; then upload statements "

@@ -1,6 +1,7 @@
 """The admin's finance dashboard (issue 15 item 7): payment volume, refunds, disputes and the
 failure rate by day and provider over the last 30 days, and the reconciliation status (open
-exceptions by kind and age, settlement lines and how many belong to a payout), as server-drawn
+exceptions by kind and age, settlement lines and how many belong to a payout or are matched,
+succeeded payments matched), as server-drawn
 SVG charts (integrations/charts.py) each beside a table of its numbers.
 
 Every figure is one aggregate query (GROUP BY day and provider with TruncDate): the page runs the
@@ -130,10 +131,27 @@ def open_exceptions_by_kind(now: datetime) -> list[dict[str, Any]]:
 
 
 def settlement_lines_by_provider() -> list[dict[str, Any]]:
-    """Settlement lines imported by provider, and how many belong to a payout."""
+    """Settlement lines imported by provider, how many belong to a payout and how many are
+    matched (payments/settlements/engine.py, or by hand)."""
     return list(
         SettlementLine.objects.values("provider")
-        .annotate(lines=Count("id"), in_payout=Count("id", filter=~Q(payout_id="")))
+        .annotate(
+            lines=Count("id"),
+            in_payout=Count("id", filter=~Q(payout_id="")),
+            matched=Count("match_item"),
+        )
+        .order_by("provider")
+    )
+
+
+def payments_matched_by_provider() -> list[dict[str, Any]]:
+    """Succeeded payments of the providers that report settlement lines, and how many are in a
+    match (a line accounts for them)."""
+    reporting = SettlementLine.objects.values("provider").distinct()
+    return list(
+        Payment.objects.filter(status=PaymentStatus.SUCCEEDED, provider__in=reporting)
+        .values("provider")
+        .annotate(settled=Count("id"), matched=Count("match_item"))
         .order_by("provider")
     )
 
@@ -141,6 +159,10 @@ def settlement_lines_by_provider() -> list[dict[str, Any]]:
 def _rate(failed: int, succeeded: int) -> float:
     attempts = failed + succeeded
     return round(100 * failed / attempts, 1) if attempts else 0.0
+
+
+def _share(part: int, whole: int) -> float:
+    return round(100 * part / whole, 1) if whole else 0.0
 
 
 def finance_panels(now: datetime) -> list[Panel]:
@@ -152,6 +174,7 @@ def finance_panels(now: datetime) -> list[Panel]:
     failures = failures_by_day(since)
     exceptions = open_exceptions_by_kind(now)
     lines = settlement_lines_by_provider()
+    paid = payments_matched_by_provider()
     kinds = dict(ReconciliationException.Kind.choices)
     band_totals = [
         (label, sum(row[f"band{index}"] for row in exceptions))
@@ -258,10 +281,37 @@ def finance_panels(now: datetime) -> list[Panel]:
                 [(r["provider"], r["lines"]) for r in lines],
                 title="Settlement lines imported by provider",
             ),
-            ("Provider", "Lines", "In a payout", "Not in a payout"),
+            ("Provider", "Lines", "In a payout", "Not in a payout", "Matched", "Match rate %"),
             [
-                (r["provider"], r["lines"], r["in_payout"], r["lines"] - r["in_payout"])
+                (
+                    r["provider"],
+                    r["lines"],
+                    r["in_payout"],
+                    r["lines"] - r["in_payout"],
+                    r["matched"],
+                    _share(r["matched"], r["lines"]),
+                )
                 for r in lines
+            ],
+        ),
+        Panel(
+            "payments-matched",
+            "Succeeded payments matched to settlement lines",
+            bar_chart(
+                [(r["provider"], _share(r["matched"], r["settled"])) for r in paid],
+                title="Succeeded payments matched, by provider",
+                unit="%",
+            ),
+            ("Provider", "Succeeded", "Matched", "Unmatched", "Match rate %"),
+            [
+                (
+                    r["provider"],
+                    r["settled"],
+                    r["matched"],
+                    r["settled"] - r["matched"],
+                    _share(r["matched"], r["settled"]),
+                )
+                for r in paid
             ],
         ),
     ]

@@ -69,6 +69,13 @@ _SETTLEMENTS = [
     "payments.add_csvcolumnmapping",
     "payments.change_csvcolumnmapping",
     "payments.delete_csvcolumnmapping",
+    # Matching (payments/settlements/engine.py): finance keeps the ordered matching rules and
+    # reads the matches the engine made.
+    "payments.view_matchingrule",
+    "payments.add_matchingrule",
+    "payments.change_matchingrule",
+    "payments.delete_matchingrule",
+    "payments.view_settlementmatch",
 ]
 # The accounting journal (accounting/): finance reads the entries and periods, exports the
 # journal (generic CSV, Xero, QuickBooks; audited) and closes periods.

@@ -24,6 +24,7 @@ from config.settings.providers import *  # noqa: F403
 from config.settings.saml import *  # noqa: F403
 from config.settings.sandbox import *  # noqa: F403
 from config.settings.security import *  # noqa: F403
+from config.settings.settlements import *  # noqa: F403
 from config.settings.shipping_alerts import *  # noqa: F403
 from config.settings.shopify import *  # noqa: F403
 from config.settings.slack import *  # noqa: F403

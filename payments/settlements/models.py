@@ -236,11 +236,27 @@ class SettlementMatch(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     note = models.TextField(blank=True)
+    anchor = models.CharField(
+        max_length=60,
+        blank=True,
+        help_text="What the matching engine built this match around (payment:12, payout:3, "
+        "line:9): how its set-based inserts find the match again to add the items. Blank for "
+        "manual matches.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "settlement matches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["anchor"],
+                condition=~models.Q(anchor=""),
+                name="settlement_match_anchor_once",
+            )
+        ]
+        # The engine joins on the anchor; SQLite does not use the partial unique index for it.
+        indexes = [models.Index(fields=["anchor"], name="settlement_match_anchor")]
 
     def __str__(self) -> str:
         return f"Match {self.pk} ({self.get_method_display()})"

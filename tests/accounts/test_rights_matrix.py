@@ -47,7 +47,13 @@ from notifications.policy.models import WhatsAppTemplate
 from notifications.policy.services import notification_preferences_set
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
-from payments.settlements.models import CsvColumnMapping, Payout, SettlementLine
+from payments.settlements.models import (
+    CsvColumnMapping,
+    MatchingRule,
+    Payout,
+    SettlementLine,
+    SettlementMatch,
+)
 from shipping.models import AlertReason, ShipmentAlert, ShippingQuote, TableRate, TrackingEvent
 from shipping.services import shipment_create
 from tests.factories import make_customer, make_order, make_paid_payment, make_staff
@@ -191,6 +197,9 @@ RULES: dict[Key, Roles] = {
         delete=FINANCE_ROLES,
         url__payments_csvcolumnmapping_upload=FINANCE_ROLES,
     ),
+    # matching: finance keeps the ordered rules and reads the engine's matches
+    **_admin("payments.matchingrule", view=FINANCE_ROLES, add=FINANCE_ROLES, delete=FINANCE_ROLES),
+    **_admin("payments.settlementmatch", view=FINANCE_ROLES),
     **_admin(
         "payments.reconciliationexception",
         view=FINANCE_ROLES,
@@ -552,6 +561,8 @@ def _make_objects(requester: User) -> dict[str, Model]:
             memo="rights",
         )[0],
         "accounting.accountingperiod": AccountingPeriod.objects.get(),
+        "payments.matchingrule": MatchingRule.objects.create(name="Rights matrix rule"),
+        "payments.settlementmatch": SettlementMatch.objects.create(method="manual", note="x"),
         "payments.csvcolumnmapping": CsvColumnMapping.objects.create(
             name="Bank", provider="bank", date_column="d", amount_column="a", fixed_currency="BRL"
         ),

@@ -16,6 +16,7 @@ NOT_EMPTY_AFTER_MIGRATE = {
     "django_q.schedule": "migrate registers the periodic jobs",
     "usage.trackedevent": "migrate starts an empty plan with the older endpoint's two events",
     "notifications.notificationrule": "a data migration seeds the customer messages",
+    "payments.matchingrule": "a data migration seeds the default matching rules",
 }
 NO_MATCH = "zz-nothing-matches-this-zz"
 

@@ -26,10 +26,11 @@ PANELS = (
     "exceptions-kind",
     "exceptions-age",
     "settlement-lines",
+    "payments-matched",
 )
 _numbers = itertools.count()
-# Six aggregate queries for the figures; the rest are the session, the user and permissions.
-PAGE_QUERIES = 10
+# Seven aggregate queries for the figures; the rest are the session, the user and permissions.
+PAGE_QUERIES = 11
 
 
 def _client(role: str) -> Client:
@@ -91,15 +92,52 @@ def test_the_numbers_are_the_seeded_rows() -> None:
         ["7-30 days", "1"],
         ["&gt; 30 days", "1"],
     ]
-    assert _rows(html, "settlement-lines") == [["asaas", "1", "0", "1"], ["stripe", "3", "2", "1"]]
+    assert _rows(html, "settlement-lines") == [
+        ["asaas", "1", "0", "1", "0", "0.0"],
+        ["stripe", "3", "2", "1", "0", "0.0"],
+    ]
+    assert _rows(html, "payments-matched") == [
+        ["asaas", "1", "0", "1", "0.0"],
+        ["stripe", "4", "0", "4", "0.0"],
+    ]
     # The chart is a picture of the same numbers: each bar's title carries its figure.
     assert "stripe BRL: 150.50" in _section(html, "volume")
     assert "Amount or currency mismatch: 2" in _section(html, "exceptions-kind")
 
 
+def test_matched_lines_and_payments_are_counted_with_their_rate() -> None:
+    from payments.models import Payment
+    from payments.settlements.matches import settlement_match_manual
+    from payments.settlements.models import SettlementLine
+
+    seed_finance_figures()
+    line = SettlementLine.objects.filter(provider="stripe").order_by("id").first()
+    payment = Payment.objects.filter(provider="stripe", status="succeeded").order_by("id").first()
+    assert line is not None and payment is not None
+    settlement_match_manual(
+        user=make_staff(f"matcher-{next(_numbers)}", role="finance"),
+        note="Seeded",
+        line_ids=[line.pk],
+        payment_ids=[payment.pk],
+    )
+
+    html = _client("finance").get(DASHBOARD).content.decode()
+
+    assert ["stripe", "3", "2", "1", "1", "33.3"] in _rows(html, "settlement-lines")
+    assert ["stripe", "4", "1", "3", "25.0"] in _rows(html, "payments-matched")
+    assert "<title>stripe: 25" in _section(html, "payments-matched")
+
+
 def test_an_empty_database_says_none() -> None:
     html = _client("finance").get(DASHBOARD).content.decode()
-    for key in ("volume", "refunds", "disputes", "failure-rate", "settlement-lines"):
+    for key in (
+        "volume",
+        "refunds",
+        "disputes",
+        "failure-rate",
+        "settlement-lines",
+        "payments-matched",
+    ):
         assert _rows(html, key) == [["None."]], key
     assert _rows(html, "exceptions-age")[0] == ["&lt; 1 day", "0"]
 

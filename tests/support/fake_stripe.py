@@ -20,7 +20,8 @@
   nothing executed or stored), ``api_500`` (the API failed: the 500 is stored for the key),
   ``timeout_before`` (hangs, nothing executed), ``timeout_after`` (executed and stored, then hangs
   past the client's read timeout, so the answer is lost).
-* Settlement: ``GET /v1/balance_transactions`` (newest first; ``limit`` 1-100, ``starting_after``,
+* Settlement: ``GET /v1/balance_transactions`` (newest first; ``expand[]=data.source`` puts a
+  charge line's Charge in ``source``; ``limit`` 1-100, ``starting_after``,
   ``ending_before``, ``created[gte|gt|lte|lt]``, ``payout``, ``type``, ``source``, ``currency``)
   and ``GET /v1/payouts`` (``limit``, ``starting_after``, ``created[...]``, ``status``),
   ``GET /v1/payouts/{id}``; lists are ``{"object": "list", "url", "has_more", "data"}``. Like
@@ -286,7 +287,26 @@ class FakeStripe:
             and all(form.get(k) is None or str(t.get(k)) == form[k] for k in ("type", "currency"))
             and (form.get("source") is None or t.get("source") == form["source"])
         ]
-        return _list_answer("/v1/balance_transactions", items, form)
+        paths = [v for k, v in form.items() if k == "expand" or k.startswith("expand[")]
+        for path in paths:
+            if path != "data.source":
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    "parameter_invalid_string",
+                    f"This property cannot be expanded ({path}).",
+                ), True
+        answer, stop = _list_answer("/v1/balance_transactions", items, form)
+        if paths and answer.status == 200:
+            # ``expand[]=data.source``: a charge's line carries the Charge (with its
+            # payment_intent); the fake keeps other sources (refunds, payouts) as ids.
+            answer.body["data"] = [
+                {**t, "source": dict(self.charges[t["source"]])}
+                if isinstance(t.get("source"), str) and t["source"] in self.charges
+                else t
+                for t in answer.body["data"]
+            ]
+        return answer, stop
 
     def _list_payouts(self, form: dict[str, str]) -> tuple[Answer, bool]:
         refused = _list_params_refused(form, {"status", "destination", "arrival_date"})

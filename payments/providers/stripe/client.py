@@ -349,8 +349,10 @@ class StripeGateway:
         payout: str = "",
     ) -> StripePage:
         """``GET /v1/balance_transactions`` (newest first): one page after ``starting_after``,
-        optionally ``created[gte]`` (unix seconds) or only the lines paid out in ``payout``."""
-        params: dict[str, Any] = {"limit": limit}
+        optionally ``created[gte]`` (unix seconds) or only the lines paid out in ``payout``.
+        Each line's ``source`` is expanded, so a charge's line names its PaymentIntent (what our
+        payment holds; the matching engine reads it from the stored line)."""
+        params: dict[str, Any] = {"limit": limit, "expand": ["data.source"]}
         if starting_after:
             params["starting_after"] = starting_after
         if created_gte is not None:

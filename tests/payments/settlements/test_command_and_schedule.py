@@ -82,4 +82,4 @@ def test_the_daily_task_imports_every_enabled_provider(
     assert outcome["asaas"].startswith("failed: ")  # its transfers failed; Stripe went on
     assert SettlementLine.objects.filter(provider="asaas").count() == 1
     settings.ASAAS_ENABLED = False
-    assert set(import_daily()) == {"stripe"}
+    assert set(import_daily()) == {"stripe", "matching"}
