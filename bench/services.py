@@ -551,6 +551,7 @@ class Sent:
     seconds: float = 0.0
     number: str = ""
     detail: str = ""
+    done: float = 0.0  # wall clock, when the answer (or the error) came
 
 
 @dataclass
@@ -607,6 +608,7 @@ class OrderLoad:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             item.seconds = time.monotonic() - started
+            item.done = time.time()
             with lock:
                 self.results.append(item)
         conn.close()
@@ -668,9 +670,10 @@ def create_api_key() -> str:
 
 def open_work() -> dict[str, int]:
     """What is still to happen; all zero once the flow has settled."""
-    from integrations.models import Delivery, SandboxWebhook, WebhookEvent
+    from integrations.models import Delivery, SandboxWebhook, WebhookEvent, WebhookMessage
     from notifications.models import Notification
     from orders.models import Order
+    from payments.models import Refund
 
     return {
         "orders_not_delivered": Order.objects.exclude(status=FINAL_ORDER_STATUS).count(),
@@ -681,6 +684,13 @@ def open_work() -> dict[str, int]:
             Notification.objects.filter(channel="whatsapp").exclude(status="read").count()
             + Notification.objects.filter(channel="email").exclude(status="sent").count()
         ),
+        # Outbound webhooks and refunds (none unless the run makes them, as bench.chaos does).
+        "outbound_open": WebhookMessage.objects.filter(
+            status__in=["pending", "sending", "failed"]
+        ).count(),
+        "refunds_open": Refund.objects.filter(
+            status__in=["requested", "approved", "processing"]
+        ).count(),
     }
 
 
