@@ -27,15 +27,18 @@ Traceback lines in each process's log.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.chaos_flows import (
     Probe,
     Refunder,
+    SweepKicker,
     WebhookSender,
     external_webhook_report,
     outbound_checks,
@@ -161,6 +164,19 @@ def main() -> None:
         "--refund-rate", type=float, default=0.3, help="refunds of delivered orders per second"
     )
     parser.add_argument("--outbound-claim-timeout", type=int, default=20)
+    parser.add_argument(
+        "--sweep-every",
+        type=float,
+        default=0.0,
+        help="while settling, also enqueue the sweeper jobs every N s (0: their minute only)",
+    )
+    parser.add_argument(
+        "--sweep-pending-after",
+        type=int,
+        default=0,
+        help="DELIVERY_SWEEP_PENDING_AFTER_SECONDS (0: the default, 60)",
+    )
+    parser.add_argument("--json", default="", help="also write the counts to this JSON file")
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--workers", type=int, default=0, help="Q_WORKERS (0: the default)")
     parser.add_argument("--web-workers", type=int, default=2)
@@ -191,7 +207,7 @@ def main() -> None:
     kinds = ["tasks"] * args.kills + ["web"] * args.web_kills
     if args.profile == "scaled":
         kinds += ["postgres", "redis"]
-    faults = plan(kinds, duration=args.duration, margin=10.0, rng=rng)
+    faults = plan(kinds, duration=args.duration, margin=min(10.0, args.duration / 6), rng=rng)
 
     become_subreaper()
     workdir = Workdir(keep=args.keep)
@@ -213,6 +229,8 @@ def main() -> None:
             }
             if args.workers:
                 extra["Q_WORKERS"] = str(args.workers)
+            if args.sweep_pending_after:
+                extra["DELIVERY_SWEEP_PENDING_AFTER_SECONDS"] = str(args.sweep_pending_after)
             env = flow_env(
                 database_url=pg.url if pg else "",
                 redis_url=rds.url if rds else "",
@@ -343,7 +361,8 @@ def run(
         )
         last_fault = max(f.ended for f in faults)
         print(f"load done; settling (at most {args.settle_timeout:.0f}s)", flush=True)
-        settled, settled_at, left = wait_settled(timeout=args.settle_timeout, stall=300)
+        with SweepKicker(args.sweep_every):
+            settled, settled_at, left = wait_settled(timeout=args.settle_timeout, stall=300)
         flows.probe.join(timeout=60)
     supervise(stack, exits)
     fresh_connection()
@@ -543,6 +562,24 @@ def report(args: argparse.Namespace, r: dict[str, Any], exits: Counter[str]) -> 
         print(f"\nmissing orders: {r['missing'][:20]}")
     if r["unexplained"]:
         print(f"\nunexplained orders: {r['unexplained'][:20]}")
+    if args.json:
+        counts = {
+            "profile": args.profile,
+            "trials": trials,
+            "faults": dict(kinds),
+            "orders_placed": statuses.get(201, 0),
+            "orders_delivered": totals["orders delivered"],
+            "settled": r["settled"],
+            "external_webhooks": {k: external[k] for k in ("sent", "ids", "acked")}
+            | {"stored": external["stored_of_acked"]},
+            "refunds": refunds["statuses"],
+            "outbound": {k: outbound[k] for k in ("messages", "received", "redelivered")},
+            "stuck": stuck,
+            "recovery": r["recovery"],
+            "checks": {c.name: c.value for c in checks},
+            "failed": [c.name for c in failed],
+        }
+        Path(args.json).write_text(json.dumps(counts, indent=2))
     if failed:
         print(f"\nFAILED: {[(c.name, c.value) for c in failed]}")
         raise SystemExit(1)

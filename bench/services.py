@@ -457,6 +457,10 @@ class Stack:
         self.tasks.start()
 
     def stop(self) -> None:
+        """SIGTERM to every member at once (they shut down in parallel), then wait for each."""
+        for member in self.members:
+            if member.running():
+                member._signal_group(signal.SIGTERM)
         for member in self.members:
             member.stop()
 
