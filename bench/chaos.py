@@ -520,6 +520,10 @@ def report(args: argparse.Namespace, r: dict[str, Any], exits: Counter[str]) -> 
             ),
         ),
         (
+            "refunds whose provider call was repeated (same idempotency key, after a kill)",
+            refunds["provider_calls_repeated"],
+        ),
+        (
             "outbound: messages / received ids / redelivered (same id) / retried",
             f"{outbound['messages']} / {outbound['received']} / {outbound['redelivered']} / "
             f"{outbound['retried']}",
