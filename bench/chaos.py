@@ -165,6 +165,12 @@ def main() -> None:
     )
     parser.add_argument("--outbound-claim-timeout", type=int, default=20)
     parser.add_argument(
+        "--min-refunds",
+        type=int,
+        default=1,
+        help="after the load, keep refunding (at most 60 s) until this many were requested",
+    )
+    parser.add_argument(
         "--sweep-every",
         type=float,
         default=0.0,
@@ -312,7 +318,7 @@ def apply_faults(
         inject(fault, stack, pg, rds, args, rng, flows.probe)
     load.stop()
     flows.sender.stop()
-    flows.refunder.stop()
+    flows.refunder.stop(at_least=args.min_refunds)
     load.join(timeout=90)
     return load_started, time.time()
 

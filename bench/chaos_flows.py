@@ -237,7 +237,12 @@ class Refunder:
         self._thread = threading.Thread(target=self._run, name="refunder", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, *, at_least: int = 0, wait: float = 60.0) -> None:
+        """Stop once ``at_least`` refunds were requested, or after ``wait`` seconds (a short run
+        on a slow machine may end its load before the first payment succeeded)."""
+        deadline = time.monotonic() + wait
+        while self.requested < at_least and time.monotonic() < deadline:
+            time.sleep(0.2)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(60)
