@@ -183,6 +183,9 @@ def main() -> None:
         help="DELIVERY_SWEEP_PENDING_AFTER_SECONDS (0: the default, 60)",
     )
     parser.add_argument("--json", default="", help="also write the counts to this JSON file")
+    parser.add_argument(
+        "--stop-grace", type=float, default=15.0, help="seconds from SIGTERM to SIGKILL at the end"
+    )
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load")
     parser.add_argument("--workers", type=int, default=0, help="Q_WORKERS (0: the default)")
     parser.add_argument("--web-workers", type=int, default=2)
@@ -259,8 +262,10 @@ def main() -> None:
                 try:
                     result = run(args, stack, pg, rds, key, faults, rng, exits)
                 finally:
-                    stack.stop()
+                    stopping = time.monotonic()
+                    stack.stop(grace=args.stop_grace)
                     reap_orphans(stack.pids())
+                    print(f"stack stopped in {time.monotonic() - stopping:.1f}s", flush=True)
                 outbound = outbound_checks(receiver, endpoint_id)
             result["outbound"] = outbound
             logs = {m.name: m.log for m in stack.members}
@@ -369,27 +374,31 @@ def run(
         print(f"load done; settling (at most {args.settle_timeout:.0f}s)", flush=True)
         with SweepKicker(args.sweep_every):
             settled, settled_at, left = wait_settled(timeout=args.settle_timeout, stall=300)
-        flows.probe.join(timeout=60)
+        flows.probe.join(timeout=15)  # settled: a probe not run by now was lost to a fault
     supervise(stack, exits)
     fresh_connection()
-    return {
-        "flows": flows,
-        "external": external_webhook_report(flows.sender),
-        "refunds": refund_checks(),
-        "stuck": stuck_counts(),
-        "recovery": recovery(faults, load, flows.probe),
-        "peak_queued": dict(sampler.peak.most_common(5)),
-        "load_avg": f"{load_before} -> {load_average()}",
-        "load": load,
-        "faults": faults,
-        "load_started": load_started,
-        "load_ended": load_ended,
-        "last_fault": last_fault,
-        "settled": settled,
-        "settled_at": settled_at,
-        "left": left,
-        **database_report(load),
-    }
+    checking = time.monotonic()
+    try:
+        return {
+            "flows": flows,
+            "external": external_webhook_report(flows.sender),
+            "refunds": refund_checks(),
+            "stuck": stuck_counts(),
+            "recovery": recovery(faults, load, flows.probe),
+            "peak_queued": dict(sampler.peak.most_common(5)),
+            "load_avg": f"{load_before} -> {load_average()}",
+            "load": load,
+            "faults": faults,
+            "load_started": load_started,
+            "load_ended": load_ended,
+            "last_fault": last_fault,
+            "settled": settled,
+            "settled_at": settled_at,
+            "left": left,
+            **database_report(load),
+        }
+    finally:
+        print(f"counted in {time.monotonic() - checking:.1f}s", flush=True)
 
 
 def recovery(faults: list[Fault], load: OrderLoad, probe: Probe) -> dict[str, list[float | None]]:

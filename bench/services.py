@@ -430,10 +430,11 @@ class Stack:
         manage(self.env, "createcachetable")
 
     def start(self) -> None:
+        """All three at once (they boot in parallel); returns once the web server answers."""
         self.web.start()
-        self.wait_web()
         self.tasks.start()
         self.sweepers.start()
+        self.wait_web()
 
     def wait_web(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -456,13 +457,14 @@ class Stack:
         self.tasks.env = {**self.tasks.env, **env_update}
         self.tasks.start()
 
-    def stop(self) -> None:
-        """SIGTERM to every member at once (they shut down in parallel), then wait for each."""
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM to every member at once (they shut down in parallel), then wait for each
+        (SIGKILL after ``grace`` seconds)."""
         for member in self.members:
             if member.running():
                 member._signal_group(signal.SIGTERM)
         for member in self.members:
-            member.stop()
+            member.stop(grace)
 
     def pids(self) -> set[int]:
         return {m.pid for m in self.members if m.pid is not None}

@@ -73,6 +73,7 @@ def test_bounded_chaos_run_loses_nothing_and_applies_nothing_twice(tmp_path: Pat
         "--sweep-every=5",
         "--sweep-pending-after=10",
         "--settle-timeout=75",
+        "--stop-grace=2",
         f"--json={out}",
     ]
     proc = subprocess.run(
