@@ -430,10 +430,11 @@ class Stack:
         manage(self.env, "createcachetable")
 
     def start(self) -> None:
+        """All three at once (they boot in parallel); returns once the web server answers."""
         self.web.start()
-        self.wait_web()
         self.tasks.start()
         self.sweepers.start()
+        self.wait_web()
 
     def wait_web(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -456,9 +457,14 @@ class Stack:
         self.tasks.env = {**self.tasks.env, **env_update}
         self.tasks.start()
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM to every member at once (they shut down in parallel), then wait for each
+        (SIGKILL after ``grace`` seconds)."""
         for member in self.members:
-            member.stop()
+            if member.running():
+                member._signal_group(signal.SIGTERM)
+        for member in self.members:
+            member.stop(grace)
 
     def pids(self) -> set[int]:
         return {m.pid for m in self.members if m.pid is not None}
@@ -551,6 +557,7 @@ class Sent:
     seconds: float = 0.0
     number: str = ""
     detail: str = ""
+    done: float = 0.0  # wall clock, when the answer (or the error) came
 
 
 @dataclass
@@ -607,6 +614,7 @@ class OrderLoad:
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
             item.seconds = time.monotonic() - started
+            item.done = time.time()
             with lock:
                 self.results.append(item)
         conn.close()
@@ -668,9 +676,10 @@ def create_api_key() -> str:
 
 def open_work() -> dict[str, int]:
     """What is still to happen; all zero once the flow has settled."""
-    from integrations.models import Delivery, SandboxWebhook, WebhookEvent
+    from integrations.models import Delivery, SandboxWebhook, WebhookEvent, WebhookMessage
     from notifications.models import Notification
     from orders.models import Order
+    from payments.models import Refund
 
     return {
         "orders_not_delivered": Order.objects.exclude(status=FINAL_ORDER_STATUS).count(),
@@ -681,6 +690,13 @@ def open_work() -> dict[str, int]:
             Notification.objects.filter(channel="whatsapp").exclude(status="read").count()
             + Notification.objects.filter(channel="email").exclude(status="sent").count()
         ),
+        # Outbound webhooks and refunds (none unless the run makes them, as bench.chaos does).
+        "outbound_open": WebhookMessage.objects.filter(
+            status__in=["pending", "sending", "failed"]
+        ).count(),
+        "refunds_open": Refund.objects.filter(
+            status__in=["requested", "approved", "processing"]
+        ).count(),
     }
 
 
