@@ -55,6 +55,10 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No disputes. A dispute appears when a provider reports a chargeback on a payment "
         "(a dispute webhook); finance answers it here before its evidence is due."
     ),
+    "payments.disputeevidence": (
+        "No dispute evidence yet. Open a dispute (Disputes) and choose Assemble evidence: fill "
+        "what Stripe asks, add documents, then submit it to the provider before it is due."
+    ),
     "payments.settlementline": (
         "No settlement lines yet. Lines appear when a provider's balance is imported (the daily "
         "settlements import, or manage.py settlements_import --provider stripe|asaas) or when "

@@ -43,6 +43,7 @@ from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification, NotificationRule
 from notifications.policy.models import WhatsAppTemplate
 from notifications.policy.services import notification_preferences_set
+from payments.evidence.models import DisputeEvidence
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from payments.settlements.models import CsvColumnMapping, Payout, SettlementLine
@@ -178,7 +179,15 @@ RULES: dict[Key, Roles] = {
         url__payments_refund_reject=FINANCE_ROLES,
     ),
     # reconciliation (disputes are read with it)
-    **_admin("payments.dispute", view=FINANCE_ROLES),
+    **_admin(
+        "payments.dispute",
+        view=FINANCE_ROLES,
+        # to the dispute's evidence page (a new one when none), and submitting it
+        url__payments_dispute_evidence=FINANCE_ROLES,
+        url__payments_dispute_submit_evidence=FINANCE_ROLES,
+    ),
+    # dispute evidence: finance assembles it (documents inline), never deletes it
+    **_admin("payments.disputeevidence", view=FINANCE_ROLES, add=FINANCE_ROLES, actions=False),
     # settlement import: finance reads lines and payouts, keeps CSV mappings, uploads statements
     **_admin("payments.settlementline", view=FINANCE_ROLES),
     **_admin("payments.payout", view=FINANCE_ROLES),
@@ -318,6 +327,9 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "payments_csvcolumnmapping_upload": ("get", {}, 200),
+    "payments_dispute_evidence": ("get", {}, 302),
+    # The walk's sandbox dispute has no evidence: refused with a message on the dispute's page.
+    "payments_dispute_submit_evidence": ("post", {}, 302),
     "auth_user_password_change": ("get", {}, 200),
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
@@ -581,6 +593,9 @@ def _make_objects(requester: User) -> dict[str, Model]:
             lock=now + timedelta(minutes=1),
         ),
     }
+    objects["payments.disputeevidence"] = DisputeEvidence.objects.create(
+        dispute=objects["payments.dispute"]  # type: ignore[misc]
+    )
     return objects
 
 
