@@ -8,7 +8,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib.admin.widgets import AdminFileWidget
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 
 from payments.evidence.files import evidence_file_check
@@ -27,6 +32,26 @@ def evidence_editable(evidence: DisputeEvidence | None) -> bool:
     return evidence is None or evidence.status in EDITABLE
 
 
+class _Linked(str):
+    """A stored file's name whose ``url`` is its download through the admin."""
+
+    url = ""
+
+
+class PrivateFileWidget(AdminFileWidget):
+    """The stored file links to its download through the admin, never to the storage (local
+    evidence has no public URL; an S3 object's would be signed for anyone holding the page)."""
+
+    def format_value(self, value: Any) -> Any:
+        value = super().format_value(value)
+        instance = getattr(value, "instance", None)
+        if not value or instance is None or instance.pk is None:
+            return value
+        linked = _Linked(str(instance))
+        linked.url = reverse("admin:payments_disputeevidence_document", args=[instance.pk])
+        return linked
+
+
 class EvidenceDocumentForm(forms.ModelForm):
     """A PDF, PNG or JPEG of at most 5 MB, checked by its content; its name, size and type are
     kept on the row."""
@@ -34,6 +59,7 @@ class EvidenceDocumentForm(forms.ModelForm):
     class Meta:
         model = EvidenceDocument
         fields = ("kind", "file")
+        widgets = {"file": PrivateFileWidget}
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
@@ -106,6 +132,28 @@ class DisputeEvidenceAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # what was (or will be) told to the provider is kept
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "documents/<int:document_id>/",
+                self.admin_site.admin_view(self.document_view),
+                name="payments_disputeevidence_document",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def document_view(self, request: HttpRequest, document_id: int) -> HttpResponseBase:
+        """The stored document, as a download (read from the evidence storage: local or S3)."""
+        if not request.user.has_perm("payments.view_evidencedocument"):
+            raise PermissionDenied("Your role cannot read dispute evidence.")
+        document = get_object_or_404(EvidenceDocument, pk=document_id)
+        return FileResponse(
+            document.file.open("rb"),
+            as_attachment=True,
+            filename=document.original_name or document.file.name.rsplit("/", 1)[-1],
+            content_type=document.content_type or "application/octet-stream",
+        )
 
     def _to_dispute(self, obj: DisputeEvidence) -> HttpResponse:
         return HttpResponseRedirect(obj.dispute.get_absolute_url() + "#evidence")

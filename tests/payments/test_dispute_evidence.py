@@ -505,3 +505,37 @@ def test_documents_follow_the_evidence_storage_setting(evidence_files: Any) -> N
     assert storage.location == str(evidence_files)
     name = storage.save("probe.pdf", io.BytesIO(PDF))
     assert (evidence_files / name).read_bytes() == PDF
+
+
+def test_finance_downloads_a_document_from_the_storage_and_support_cannot(
+    client: Any, finance_user: Any
+) -> None:
+    from django.urls import reverse
+
+    from accounts.access.roles import sync_roles
+    from tests.factories import make_staff
+
+    sync_roles()
+    dispute = Dispute.objects.create(
+        payment=make_paid_payment(amount=1_000),
+        provider="stripe",
+        provider_dispute_id="dp_download",
+        amount=1_000,
+        currency="BRL",
+        opened_at=timezone.now(),
+    )
+    document = _document(_evidence(dispute), PDF, DocumentKind.RECEIPT, "nota fiscal.pdf")
+    url = reverse("admin:payments_disputeevidence_document", args=[document.pk])
+
+    client.force_login(finance_user)
+    response = client.get(url)
+    assert response.status_code == 200, response.content[:500]
+    assert b"".join(response.streaming_content) == PDF
+    assert response["Content-Type"] == "application/pdf"
+    assert 'attachment; filename="nota fiscal.pdf"' in response["Content-Disposition"]
+    # The evidence page names the file and links only to this download, not to the storage.
+    page = client.get(reverse("admin:payments_disputeevidence_change", args=[document.evidence_id]))
+    assert url in page.content.decode() and document.file.url not in page.content.decode()
+
+    client.force_login(make_staff("support_dl", role="support"))
+    assert client.get(url).status_code == 403
