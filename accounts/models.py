@@ -266,6 +266,7 @@ class AuditLogEntry(AppendOnlyModel):
         WEBHOOK_TEST_SENT = "webhook_test_sent", "Outbound webhook test sent"
         WEBHOOK_MESSAGE_RESENT = "webhook_message_resent", "Outbound webhook message resent"
         WEBHOOK_MESSAGES_RECOVERED = "webhook_messages_recovered", "Outbound webhooks recovered"
+        DISPUTE_EVIDENCE_SUBMITTED = "dispute_evidence_submitted", "Dispute evidence submitted"
 
     created_at = models.DateTimeField(default=timezone.now, help_text="UTC.")
     action = models.CharField(max_length=32, choices=Action.choices)

@@ -64,6 +64,10 @@ EMPTY_MESSAGES: dict[str, str] = {
         "No accounting periods yet. A month's period opens when its first journal entry is "
         "posted; finance closes it here (Close the selected periods) once it is reconciled."
     ),
+    "payments.disputeevidence": (
+        "No dispute evidence yet. Open a dispute (Disputes) and choose Assemble evidence: fill "
+        "what Stripe asks, add documents, then submit it to the provider before it is due."
+    ),
     "payments.settlementline": (
         "No settlement lines yet. Lines appear when a provider's balance is imported (the daily "
         "settlements import, or manage.py settlements_import --provider stripe|asaas) or when "

@@ -47,6 +47,7 @@ from orders.services import (
     order_place,
 )
 from payments.disputes import dispute_apply_fact
+from payments.evidence.models import DisputeEvidence
 from payments.models import DisputeStatus, Payment, PaymentMethod, PaymentStatus, RefundReason
 from payments.services import (
     payment_create,
@@ -511,6 +512,19 @@ def _demo_disputes(now: datetime) -> None:
             reason=reason,
             evidence_due_by=now + due_in,
             occurred_at=now - timedelta(hours=5),
+        )
+    first = payments[0].disputes.first() if payments else None
+    if first is not None:
+        # Finance has started on the first one: a draft, not submitted.
+        order = first.payment.order
+        DisputeEvidence.objects.get_or_create(
+            dispute=first,
+            defaults={
+                "product_description": f"Order {order.number}, delivered",
+                "customer_name": order.customer.name,
+                "customer_email_address": order.customer.email,
+                "uncategorized_text": "Delivered to the customer's address; see the tracking.",
+            },
         )
 
 

@@ -56,6 +56,10 @@ SCHEDULES: list[PeriodicJob] = [
     PeriodicJob("settlements-import", "payments.settlements.tasks.import_daily", 1440, MAIN),
     # Hourly: journal entries for facts that came without an event (fees, paid payouts).
     PeriodicJob("journal-sweep", "accounting.tasks.journal_sweep", 60, cluster=MAIN),
+    # Hourly: finance is reminded 3 days and 1 day before a dispute's evidence is due.
+    PeriodicJob(
+        "dispute-evidence-reminders", "payments.evidence.tasks.send_reminders", 60, cluster=MAIN
+    ),
     PeriodicJob("shipping-alerts-scan", "shipping.tasks.scan_alerts", 60, cluster=MAIN),
     PeriodicJob("notifications-send-due", "notifications.tasks.send_due", 1, cluster=MAIN),
     PeriodicJob(

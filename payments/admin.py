@@ -9,11 +9,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from accounts.models import User
 from integrations.admin_utils import (
@@ -34,7 +35,18 @@ from integrations.money import currency_symbol, format_amount, format_money
 from orders.models import Order
 from payments.admin_reconciliation import ReconciliationExceptionAdmin
 from payments.admin_refunds import RefundInline
-from payments.models import Dispute, Payment, ReconciliationException, RefundReason
+from payments.evidence import admin as evidence_admin  # noqa: F401 (registers its admins)
+from payments.evidence.admin import SUBMIT_PERMISSION
+from payments.evidence.models import DisputeEvidence, EvidenceStatus
+from payments.evidence.workflows import dispute_evidence_submit
+from payments.exceptions import EvidenceNotAllowed
+from payments.models import (
+    Dispute,
+    DisputeStatus,
+    Payment,
+    ReconciliationException,
+    RefundReason,
+)
 from payments.selectors import payment_refundable_amount
 from payments.services import refund_request
 from payments.settlements import admin as settlements_admin  # noqa: F401 (registers its admins)
@@ -209,8 +221,10 @@ class DisputeAdmin(
     search_fields = ("provider_dispute_id__exact",)
     search_help_text = "Provider dispute id or order number (exact)."
     list_select_related = ("payment__order",)
+    change_form_template = "admin/payments/dispute/change_form.html"
     dispute_amount = money_column("amount", "currency", "Amount")
-    money_fields = {"amount": "dispute_amount"}
+    dispute_fee = money_column("fee_amount", "fee_currency", "Provider's dispute fee")
+    money_fields = {"amount": "dispute_amount", "fee_amount": "dispute_fee"}
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Dispute], search_term: str
@@ -226,6 +240,91 @@ class DisputeAdmin(
         order = obj.payment.order
         flag = " ⚑ flagged" if order.is_flagged else ""
         return format_html('<a href="{}">{}</a>{}', order.get_absolute_url(), order.number, flag)
+
+    def get_urls(self) -> list[URLPattern]:
+        custom = [
+            path(
+                "<int:dispute_id>/evidence/",
+                self.admin_site.admin_view(self.evidence_view),
+                name="payments_dispute_evidence",
+            ),
+            path(
+                "<int:dispute_id>/submit-evidence/",
+                self.admin_site.admin_view(self.submit_evidence_view),
+                name="payments_dispute_submit_evidence",
+            ),
+        ]
+        return custom + super().get_urls()
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        dispute = Dispute.objects.filter(pk=object_id).first() if object_id.isdigit() else None
+        evidence = (
+            DisputeEvidence.objects.filter(dispute=dispute).select_related("submitted_by").first()
+            if dispute is not None
+            else None
+        )
+        user = request.user
+        extra_context = {
+            **(extra_context or {}),
+            "evidence": evidence,
+            "evidence_documents": list(evidence.documents.all()) if evidence else [],
+            "evidence_fields": len(evidence.text_fields()) if evidence else 0,
+            "can_assemble_evidence": user.has_perm("payments.change_disputeevidence")
+            or user.has_perm("payments.add_disputeevidence"),
+            "can_submit_evidence": bool(
+                dispute is not None
+                and evidence is not None
+                and evidence.status in (EvidenceStatus.DRAFT, EvidenceStatus.FAILED)
+                and dispute.status == DisputeStatus.NEEDS_RESPONSE
+                and user.has_perm(SUBMIT_PERMISSION)
+            ),
+            "evidence_provider": (dispute.provider.title() if dispute is not None else ""),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def evidence_view(self, request: HttpRequest, dispute_id: int) -> HttpResponse:
+        """To this dispute's evidence: its page, or a new one for the dispute."""
+        dispute = get_object_or_404(Dispute, pk=dispute_id)
+        evidence = DisputeEvidence.objects.filter(dispute=dispute).first()
+        if evidence is not None and request.user.has_perm("payments.view_disputeevidence"):
+            return HttpResponseRedirect(
+                reverse("admin:payments_disputeevidence_change", args=[evidence.pk])
+            )
+        if evidence is None and request.user.has_perm("payments.add_disputeevidence"):
+            url = reverse("admin:payments_disputeevidence_add")
+            return HttpResponseRedirect(f"{url}?{urlencode({'dispute': dispute.pk})}")
+        raise PermissionDenied("Your role cannot assemble dispute evidence.")
+
+    def submit_evidence_view(self, request: HttpRequest, dispute_id: int) -> HttpResponse:
+        """POST: send the dispute's evidence to its provider (``dispute_evidence_submit``)."""
+        if not request.user.has_perm(SUBMIT_PERMISSION):
+            raise PermissionDenied("Your role cannot submit dispute evidence.")
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        dispute = get_object_or_404(Dispute, pk=dispute_id)
+        back = HttpResponseRedirect(dispute.get_absolute_url() + "#evidence")
+        evidence = DisputeEvidence.objects.filter(dispute=dispute).first()
+        if evidence is None:
+            messages.error(request, "There is no evidence to submit yet: assemble it first.")
+            return back
+        try:
+            evidence = dispute_evidence_submit(
+                evidence_id=evidence.pk, user=signed_in_user(request, User)
+            )
+        except EvidenceNotAllowed as exc:
+            messages.error(request, str(exc))
+            return back
+        if evidence.status == EvidenceStatus.SUBMITTED:
+            messages.success(request, f"Evidence submitted to {dispute.provider.title()}.")
+        else:
+            messages.error(request, f"The evidence was not submitted. {evidence.last_error}")
+        return back
 
 
 admin.site.register(ReconciliationException, ReconciliationExceptionAdmin)

@@ -47,6 +47,8 @@ def dispute_apply_fact(
     reason: str = "",
     evidence_due_by: datetime | None = None,
     occurred_at: datetime | None = None,
+    fee_amount: int | None = None,
+    fee_currency: str = "",
 ) -> Dispute:
     """Record what the provider says about a dispute: the first fact opens it (the order is
     flagged, finance is told through the ``dispute.opened`` event), later ones move it.
@@ -54,7 +56,9 @@ def dispute_apply_fact(
     ``amount`` is the disputed amount the provider gives (it may be less than the payment's);
     None when this fact does not say, then the dispute opens for the payment's amount until a
     fact gives one. The amount and the deadline (``evidence_due_by``) are those of the newest
-    fact that gives them, in whatever order the facts arrive.
+    fact that gives them, in whatever order the facts arrive. ``fee_amount`` (the provider's
+    dispute fee, in ``fee_currency``) is that of the newest fact applied that gives one (or of
+    any fact while none did), so ``dispute.won`` / ``dispute.lost`` carry it for the journal.
 
     Idempotent and order-insensitive: a fact older than the dispute's watermark, or one that
     would leave a final status (won, lost, closed), changes nothing. Never touches the order's
@@ -79,6 +83,8 @@ def dispute_apply_fact(
                         status=target,
                         evidence_due_by=evidence_due_by,
                         evidence_due_by_stated_at=None if evidence_due_by is None else at,
+                        fee_amount=fee_amount,
+                        fee_currency=fee_currency.upper() if fee_amount is not None else "",
                         provider_updated_at=at,
                         opened_at=at,
                         closed_at=at if target in FINAL else None,
@@ -107,7 +113,12 @@ def dispute_apply_fact(
         # arrive in: an older fact still gives them when no newer one did.
         fields = _newest_stated(dispute, "amount", amount, at)
         fields += _newest_stated(dispute, "evidence_due_by", evidence_due_by, at)
-        if dispute.provider_updated_at and at <= dispute.provider_updated_at:
+        stale = bool(dispute.provider_updated_at and at <= dispute.provider_updated_at)
+        if fee_amount is not None and (not stale or dispute.fee_amount is None):
+            dispute.fee_amount = fee_amount
+            dispute.fee_currency = fee_currency.upper()
+            fields += ["fee_amount", "fee_currency"]
+        if stale:
             if fields:
                 dispute.save(update_fields=[*fields, "updated_at"])
             return dispute  # stale: its status is older than the one we have
@@ -153,6 +164,8 @@ def _data(dispute: Dispute, order_number: str) -> dict[str, object]:
         "reason": dispute.reason,
         "status": dispute.status,
         "due": dispute.evidence_due_by.isoformat() if dispute.evidence_due_by else "",
+        "fee_amount": dispute.fee_amount,
+        "fee_currency": dispute.fee_currency,
     }
 
 

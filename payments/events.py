@@ -123,6 +123,23 @@ class DisputePayload(MoneyPayload):
     status: str
     due: str
     """When evidence is due (ISO 8601), or ''."""
+    fee_amount: int | None = None
+    """The provider's dispute fee in minor units of ``fee_currency`` (Stripe: 1500 withdrawn
+    with the disputed amount), None when the provider does not say. The journal posts a lost
+    dispute as ``amount`` + this fee, a won one as the reversal of both."""
+    fee_currency: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DisputeEvidencePayload(Payload):
+    """``dispute.evidence_submitted``: finance's evidence went to the provider."""
+
+    dispute: str
+    """The provider's dispute id."""
+    order: str
+    provider: str
+    documents: int
+    """How many documents went with it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,6 +253,12 @@ register_event_types(
     EventType("dispute.won", "Dispute won", "{money} on {order}", payload=DisputePayload),
     EventType("dispute.lost", "Dispute lost", "{money} on {order}", payload=DisputePayload),
     EventType("dispute.closed", "Dispute closed", "{money} on {order}", payload=DisputePayload),
+    EventType(
+        "dispute.evidence_submitted",
+        "Dispute evidence submitted",
+        "{dispute} to {provider} with {documents} documents",
+        payload=DisputeEvidencePayload,
+    ),
     EventType(
         "reconciliation.flagged",
         "Reconciliation exception",

@@ -122,3 +122,21 @@ class WriteOffReauthenticationRequired(ReconciliationNotAllowed):
     code = "write_off_reauthentication_required"
     http_status = 403
     title = "Re-authentication required"
+
+
+class EvidenceNotAllowed(SwitchboardError):
+    """Dispute evidence that cannot be submitted: the dispute no longer takes evidence (under
+    review or decided), it was submitted already or is being submitted, the provider takes no
+    evidence through us, or the evidence is not what the provider takes. Nothing was sent."""
+
+    code = "evidence_not_allowed"
+    http_status = 409
+    title = "Evidence not allowed"
+
+
+class EvidenceDeadlinePassed(EvidenceNotAllowed):
+    """The dispute's evidence was due before now: the provider no longer takes it."""
+
+    code = "evidence_deadline_passed"
+    http_status = 422
+    title = "Evidence deadline passed"

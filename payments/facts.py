@@ -144,6 +144,9 @@ class DisputeFact:
     evidence_due_by: datetime | None = None
     amount_unreadable: bool = False
     """The provider gave an amount we cannot read: a mismatch, nothing applied."""
+    fee_amount: int | None = None
+    """The provider's dispute fee (minor units of ``fee_currency``); None when it does not say."""
+    fee_currency: str = ""
 
 
 # Finding our rows ------------------------------------------------------------------------------
@@ -521,5 +524,7 @@ def dispute_fact_apply(*, fact: DisputeFact, webhook_event_id: int | None = None
         reason=fact.reason[:60],
         evidence_due_by=fact.evidence_due_by,
         occurred_at=fact.occurred_at,
+        fee_amount=fact.fee_amount,
+        fee_currency=fact.fee_currency,
     )
     return FactOutcome(affected=(payment, dispute), target=dispute)

@@ -42,6 +42,29 @@ def dispute_notify_finance(*, dispute_id: int | str, summary: str) -> None:
     )
 
 
+def dispute_evidence_remind_finance(*, dispute: Dispute, days: int) -> None:
+    """An e-mail to the finance group: the dispute's evidence is due in ``days`` days and has
+    not been submitted. Raises when the send fails (the caller keeps no record then)."""
+    recipients = finance_emails()
+    if not recipients:
+        return
+    assert dispute.evidence_due_by is not None
+    due = dispute.evidence_due_by.strftime("%Y-%m-%d %H:%M UTC")
+    order = dispute.payment.order.number
+    left = "1 day" if days == 1 else f"{days} days"
+    send_mail(
+        subject=f"Dispute evidence due in {left} on {order} ({due})",
+        message=(
+            f"The evidence for dispute {dispute.provider_dispute_id} on order {order} "
+            f"({format_money(dispute.amount, dispute.currency)}) is due {due} and has not been "
+            f"submitted to {dispute.provider}.\n\n"
+            f"Assemble and submit it: {dispute.get_absolute_url()}\n"
+        ),
+        from_email=None,
+        recipient_list=recipients,
+    )
+
+
 def reconciliation_notify_finance(*, exception_id: int | str | None) -> None:
     """One e-mail to the finance group about a reconciliation exception of a kind that is news
     (``NOTIFY_FINANCE_KINDS``: a fact contradicting a final status, money taken on a cancelled

@@ -336,6 +336,14 @@ class Dispute(models.Model):
     evidence_due_by_stated_at = models.DateTimeField(
         null=True, blank=True, help_text="When the newest fact giving the deadline happened."
     )
+    fee_amount = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="The provider's dispute fee, minor units of fee_currency, as its dispute "
+        "balance transactions net it (Stripe: 1500 withdrawn, given back on a win in some "
+        "regions); empty when the provider does not say.",
+    )
+    fee_currency = models.CharField(max_length=3, blank=True)
     opened_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -492,6 +500,12 @@ class ReconciliationException(models.Model):
 
 
 # Settlement import (issue 15 item 2) lives in its own module; imported here so Django sees it.
+# Dispute evidence (issue 15 item 8), likewise.
+from payments.evidence.models import (  # noqa: E402, F401
+    DisputeEvidence,
+    EvidenceDocument,
+    EvidenceReminder,
+)
 from payments.settlements.models import (  # noqa: E402, F401
     CsvColumnMapping,
     MatchingRule,

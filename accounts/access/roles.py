@@ -58,6 +58,15 @@ _RECONCILE = [
     # The admin's finance dashboard: volume, refunds, disputes, failure rate and reconciliation
     # status as charts (payments/finance_dashboard.py).
     "payments.view_finance_dashboard",
+    # Dispute evidence: assembled (text and documents) and submitted to the provider.
+    "payments.view_disputeevidence",
+    "payments.add_disputeevidence",
+    "payments.change_disputeevidence",
+    "payments.submit_disputeevidence",
+    "payments.view_evidencedocument",
+    "payments.add_evidencedocument",
+    "payments.change_evidencedocument",
+    "payments.delete_evidencedocument",
 ]
 # What providers and banks say moved (settlement lines, payouts): finance reads them, uploads
 # CSV statements and keeps the CSV column mappings they are read with.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from config import __version__
 from config.settings.accounting import *  # noqa: F403
 from config.settings.analytics import *  # noqa: F403
@@ -12,6 +14,7 @@ from config.settings.deliveries import *  # noqa: F403
 from config.settings.easypost import *  # noqa: F403
 from config.settings.email import *  # noqa: F403
 from config.settings.env import BASE_DIR, env
+from config.settings.evidence import evidence_storage_from_env
 from config.settings.hubspot import *  # noqa: F403
 from config.settings.logging import configure_structlog, logging_config
 from config.settings.melhor_envio import *  # noqa: F403
@@ -163,9 +166,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files (dispute evidence documents); nothing under it is served by URL.
+MEDIA_ROOT = env.path("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    # Dispute evidence documents: local files, or an S3-compatible store (config/settings/evidence.py).
+    "evidence": evidence_storage_from_env(env, Path(MEDIA_ROOT)),
 }
 
 # Customer model that DomainEvents point at (integrations imports no domain app, so it is named here).

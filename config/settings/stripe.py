@@ -14,6 +14,8 @@ STRIPE_WEBHOOK_SECRETS: list[str] = [
 ]
 # Only for tests against a local fake Stripe: the SDK's API base.
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="https://api.stripe.com")
+# Stripe takes file uploads (dispute evidence) on its own host; tests point it at a local fake.
+STRIPE_FILES_API_BASE = env.str("STRIPE_FILES_API_BASE", default="https://files.stripe.com")
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=300)
 # Test mode and demos: confirm new PaymentIntents with this payment method (e.g. pm_card_visa).
 STRIPE_CONFIRM_PAYMENT_METHOD = env.str("STRIPE_CONFIRM_PAYMENT_METHOD", default="")

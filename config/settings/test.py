@@ -19,6 +19,11 @@ PASSWORD_LOGIN_REQUIRES_MFA = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # One directory per process; tests that keep files point it at their own tmp_path.
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(BASE_DIR / "var" / f"test-evidence-{os.getpid()}")},  # noqa: F405
+    },
 }
 LOG_LEVEL = env.str("LOG_LEVEL", default="WARNING")
 # Tests never run collectstatic; let WhiteNoise look files up on demand instead of at start-up.

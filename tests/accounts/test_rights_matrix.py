@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.core.cache import cache
+from django.core.files.base import ContentFile
 from django.db.models import Model
 from django.test import Client
 from django.urls import URLPattern, reverse
@@ -45,6 +46,7 @@ from notifications.consent.services import consent_opt_out
 from notifications.models import EmailSuppression, Notification, NotificationRule
 from notifications.policy.models import WhatsAppTemplate
 from notifications.policy.services import notification_preferences_set
+from payments.evidence.models import DisputeEvidence, EvidenceDocument
 from payments.models import Dispute, ReconciliationException, RefundReason
 from payments.services import refund_request
 from payments.settlements.models import (
@@ -186,7 +188,21 @@ RULES: dict[Key, Roles] = {
         url__payments_refund_reject=FINANCE_ROLES,
     ),
     # reconciliation (disputes are read with it)
-    **_admin("payments.dispute", view=FINANCE_ROLES),
+    **_admin(
+        "payments.dispute",
+        view=FINANCE_ROLES,
+        # to the dispute's evidence page (a new one when none), and submitting it
+        url__payments_dispute_evidence=FINANCE_ROLES,
+        url__payments_dispute_submit_evidence=FINANCE_ROLES,
+    ),
+    # dispute evidence: finance assembles it (documents inline), never deletes it
+    **_admin(
+        "payments.disputeevidence",
+        view=FINANCE_ROLES,
+        add=FINANCE_ROLES,
+        actions=False,
+        url__payments_disputeevidence_document=FINANCE_ROLES,  # a document's download
+    ),
     # settlement import: finance reads lines and payouts, keeps CSV mappings, uploads statements
     **_admin("payments.settlementline", view=FINANCE_ROLES),
     **_admin("payments.payout", view=FINANCE_ROLES),
@@ -342,6 +358,10 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "orders_order_shipping_void": ("post", {}, 302),
     "payments_refund_reject": ("get", {}, 200),
     "payments_csvcolumnmapping_upload": ("get", {}, 200),
+    "payments_dispute_evidence": ("get", {}, 302),
+    "payments_disputeevidence_document": ("get", {}, 200),
+    # The walk's sandbox dispute has no evidence: refused with a message on the dispute's page.
+    "payments_dispute_submit_evidence": ("post", {}, 302),
     "auth_user_password_change": ("get", {}, 200),
     # Once handled, a second call says so on the page it redirects to (still a 302).
     "shipping_shipmentalert_handle": ("post", {"note": "Called the carrier."}, 302),
@@ -357,7 +377,10 @@ CUSTOM_ADMIN_CALLS: dict[str, tuple[str, dict[str, Any], int]] = {
     "payments_reconciliationexception_write_off": ("get", {}, 200),
 }
 # Custom admin URLs that take another model's pk than their admin's: whose.
-CUSTOM_ADMIN_URL_OBJECT = {"notifications_notificationpreference_set": "accounts.customer"}
+CUSTOM_ADMIN_URL_OBJECT = {
+    "notifications_notificationpreference_set": "accounts.customer",
+    "payments_disputeevidence_document": "payments.evidencedocument",
+}
 # Custom admin URLs about no one object (pages over the whole table).
 CUSTOM_ADMIN_URL_NO_OBJECT = frozenset(
     {
@@ -623,6 +646,16 @@ def _make_objects(requester: User) -> dict[str, Model]:
             lock=now + timedelta(minutes=1),
         ),
     }
+    evidence = DisputeEvidence.objects.create(dispute=objects["payments.dispute"])  # type: ignore[misc]
+    objects["payments.disputeevidence"] = evidence
+    # Not an admin of its own (an inline of the evidence): only its download URL needs one.
+    objects["payments.evidencedocument"] = EvidenceDocument.objects.create(
+        evidence=evidence,
+        file=ContentFile(b"%PDF-1.4\n%%EOF\n", name="receipt.pdf"),
+        original_name="receipt.pdf",
+        size=14,
+        content_type="application/pdf",
+    )
     return objects
 
 

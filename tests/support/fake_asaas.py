@@ -17,6 +17,14 @@ Statement: ``GET /financialTransactions`` (``offset``, ``limit`` at most 100, ``
 ``transfer()`` a ``TRANSFER`` (and ``TRANSFER_FEE`` when it has a fee); each line carries the running
 ``balance``. ``today`` is the São Paulo day new lines get. A limit over 100 or a malformed date is
 refused (400), as Asaas does.
+
+Chargebacks: ``open_chargeback()`` puts one on a paid charge (``chargeback`` with ``status``
+``REQUESTED``, ``value``, ``reason``, ``deadlineToSendDisputeDocuments``; the charge
+``CHARGEBACK_REQUESTED``). ``POST /v3/chargebacks/{id}/dispute`` (docs "Criar disputa de
+chargeback"; the id of the charge, which has one chargeback) takes only a multipart body of 1 to 11
+``files``; it is refused (400) for a chargeback that is not ``REQUESTED`` (already disputed or
+decided) or past its deadline, and moves it to ``IN_DISPUTE`` (the charge to
+``CHARGEBACK_DISPUTE``).
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ from django.core.exceptions import ValidationError
 
 from accounts.customers.validators import normalize_tax_document, tax_document_kind
 from tests.support.loopback import serve_on_loopback
+from tests.support.multipart import Upload, parse_multipart
+
+MAX_DISPUTE_FILES = 11
 
 API_KEY = "$aact_hmlg_000TestKeyForTheFakeServer000"
 WEBHOOK_TOKEN = "whtok-asaas-test-0123456789abcdefghij"  # 32-255 characters, as Asaas asks
@@ -146,14 +157,75 @@ class FakeAsaas:
         with self.lock:
             self.payments[payment_id]["status"] = status
 
+    def open_chargeback(
+        self,
+        payment_id: str,
+        *,
+        reason: str = "FRAUD",
+        deadline: date | None = None,
+        value: Decimal | None = None,
+    ) -> dict[str, Any]:
+        """The customer's bank charges the payment back (Asaas's ``chargeback`` object)."""
+        with self.lock:
+            payment = self.payments[payment_id]
+            payment["status"] = "CHARGEBACK_REQUESTED"
+            payment["chargeback"] = {
+                "status": "REQUESTED",
+                "reason": reason,
+                "value": payment["value"] if value is None else value,
+                "deadlineToSendDisputeDocuments": (deadline or self.today).isoformat(),
+            }
+            return dict(payment["chargeback"])
+
+    def dispute_files(self, payment_id: str) -> list[Upload]:
+        """The files the chargeback's dispute was created with."""
+        return list(self.payments[payment_id].get("dispute_files", []))
+
+    def create_dispute(
+        self, payment: dict[str, Any], uploads: list[tuple[str, Upload]]
+    ) -> tuple[int, Any]:
+        chargeback = payment.get("chargeback")
+        if not chargeback:
+            return 404, _error("not_found", "Chargeback não encontrado.")
+        files = [u for name, u in uploads if name == "files"]
+        if not files:
+            return 400, _error("invalid_files", "Informe ao menos um arquivo.")
+        if len(files) > MAX_DISPUTE_FILES:
+            return 400, _error("invalid_files", "Envie no máximo 11 arquivos.")
+        if chargeback["status"] != "REQUESTED":
+            return 400, _error(
+                "invalid_action", "Este chargeback não permite a abertura de disputa."
+            )
+        deadline = date.fromisoformat(chargeback["deadlineToSendDisputeDocuments"])
+        if self.today > deadline:
+            return 400, _error(
+                "invalid_action", "O prazo para envio de documentos deste chargeback expirou."
+            )
+        chargeback["status"] = "IN_DISPUTE"
+        payment["status"] = "CHARGEBACK_DISPUTE"
+        payment["dispute_files"] = files
+        return 200, {
+            "object": "chargeback",
+            "payment": payment["id"],
+            "status": "IN_DISPUTE",
+            "reason": chargeback["reason"],
+            "value": _num(chargeback["value"]),
+            "disputeStartDate": self.today.isoformat(),
+        }
+
     def refunds_of(self, payment_id: str) -> list[dict[str, Any]]:
         return list(self.payments[payment_id]["refunds"])
 
     # The API -----------------------------------------------------------------------------
 
     def payment_json(self, p: dict[str, Any]) -> dict[str, Any]:
+        chargeback = p.get("chargeback")
+        extra = (
+            {"chargeback": {**chargeback, "value": _num(chargeback["value"])}} if chargeback else {}
+        )
         return {
-            **p,
+            **{k: v for k, v in p.items() if k != "dispute_files"},
+            **extra,
             "value": _num(p["value"]),
             "netValue": _num(p["value"] - self.fee),
             "refunds": [{**r, "value": _num(r["value"])} for r in p["refunds"]] or None,
@@ -444,12 +516,34 @@ def _handler_for(fake: FakeAsaas) -> type[BaseHTTPRequestHandler]:
                 elif fault in ("500", "timeout"):
                     status, answer = 500, _error("internal", "Erro interno")
                 else:
-                    try:
-                        body = seen.body
-                    except ValueError:
-                        status, answer = 400, _error("invalid_json", "JSON inválido")
+                    content_type = self.headers.get("Content-Type") or ""
+                    parts = split.path.removeprefix("/v3/").split("/")
+                    is_dispute = (
+                        self.command == "POST"
+                        and len(parts) == 3
+                        and parts[0] == "chargebacks"
+                        and parts[2] == "dispute"
+                    )
+                    if is_dispute:
+                        payment = fake.payments.get(parts[1])
+                        if not content_type.startswith("multipart/form-data"):
+                            status, answer = (
+                                400,
+                                _error("invalid_files", "Envie os arquivos como multipart."),
+                            )
+                        elif payment is None:
+                            status, answer = 404, _error("not_found", "Cobrança não encontrada.")
+                        else:
+                            status, answer = fake.create_dispute(
+                                payment, parse_multipart(content_type, raw)[1]
+                            )
                     else:
-                        status, answer = fake.handle(self.command, split.path, seen.query, body)
+                        try:
+                            body = seen.body
+                        except ValueError:
+                            status, answer = 400, _error("invalid_json", "JSON inválido")
+                        else:
+                            status, answer = fake.handle(self.command, split.path, seen.query, body)
             if fault.startswith("timeout"):
                 time.sleep(SLOW)
             payload = json.dumps(answer, default=_num).encode()

@@ -30,11 +30,15 @@
   refund gets its ``refund`` balance transaction (negative amount), ``pay_out()`` sends every
   unpaid-out line to the bank as a payout (with its own ``payout`` balance transaction), and
   ``add_balance_transaction()`` books anything else (fees, adjustments, disputes).
-* Every request is recorded (method, path, headers, decoded form).
+* Disputes and evidence file uploads (on a second server, ``files_url``, as Stripe's
+  files.stripe.com): see ``fake_stripe_disputes``.
+* Every request is recorded (method, path, headers, decoded form, the host it reached and the
+  files of a multipart body).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -44,7 +48,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.fake_stripe_disputes import StripeDisputesMixin
 from tests.support.loopback import serve_on_loopback
+from tests.support.multipart import Upload, parse_multipart
 
 API_KEY = "sk_test_fake_0123456789abcdefSECRET"
 # The cancellation reasons the API accepts (the others are set by Stripe itself).
@@ -58,6 +64,9 @@ class Seen:
     path: str
     headers: dict[str, str]
     form: dict[str, str]
+    host: str = "api"
+    """``api`` or ``files`` (Stripe's upload host)."""
+    uploads: dict[str, Upload] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,7 +76,7 @@ class Answer:
 
 
 @dataclass
-class FakeStripe:
+class FakeStripe(StripeDisputesMixin):
     url: str = ""
     seen: list[Seen] = field(default_factory=list)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -179,11 +188,19 @@ class FakeStripe:
     # --- dispatch ------------------------------------------------------------------------------
 
     def handle(
-        self, method: str, path: str, headers: dict[str, str], form: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        form: dict[str, str],
+        *,
+        host: str = "api",
+        uploads: dict[str, Upload] | None = None,
     ) -> tuple[Answer, float]:
         """The answer and how long to hang before sending it."""
+        uploads = uploads or {}
         with self.lock:
-            self.seen.append(Seen(method, path, headers, form))
+            self.seen.append(Seen(method, path, headers, form, host, uploads))
             if headers.get("authorization") != f"Bearer {API_KEY}":
                 return _error(
                     401, "invalid_request_error", "api_key_invalid", "Invalid API Key provided."
@@ -199,7 +216,14 @@ class FakeStripe:
             if fault == "timeout_before":
                 return Answer(503, {"error": {"type": "api_error"}}), HANG_SECONDS
             key = headers.get("idempotency-key", "") if method == "POST" else ""
-            fingerprint = json.dumps([path, sorted(form.items())])
+            fingerprint = json.dumps(
+                [
+                    host,
+                    path,
+                    sorted(form.items()),
+                    sorted((k, hashlib.sha256(u.content).hexdigest()) for k, u in uploads.items()),
+                ]
+            )
             if key and key in self._stored:
                 stored_fingerprint, answer = self._stored[key]
                 if stored_fingerprint != fingerprint:
@@ -213,15 +237,28 @@ class FakeStripe:
             if fault == "api_500":
                 answer = _error(500, "api_error", "", "An unknown error occurred")
             else:
-                answer, validation_failed = self._route(method, path, form)
+                answer, validation_failed = self._route(method, path, form, host, uploads)
                 if validation_failed:
                     return answer, 0
             if key:
                 self._stored[key] = (fingerprint, answer)
             return answer, HANG_SECONDS if fault == "timeout_after" else 0
 
-    def _route(self, method: str, path: str, form: dict[str, str]) -> tuple[Answer, bool]:
+    def _route(
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str],
+        host: str = "api",
+        uploads: dict[str, Upload] | None = None,
+    ) -> tuple[Answer, bool]:
         parts = path.strip("/").split("/")
+        if host == "files":
+            answer: tuple[Answer, bool] = self._files_route(method, parts, form, uploads or {})
+            return answer
+        disputes = self._dispute_route(method, parts, form, uploads or {})
+        if disputes is not None:
+            return disputes
         if method == "POST" and parts == ["v1", "payment_intents"]:
             return self._create_intent(form)
         if len(parts) >= 3 and parts[:2] == ["v1", "payment_intents"]:
@@ -647,15 +684,24 @@ def _unexpected_state(intent: dict[str, Any]) -> Answer:
     )
 
 
-def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
+def _handler_for(fake: FakeStripe, host: str = "api") -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8") if length else ""
+            body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
-            form = dict(parse_qsl(raw or parts.query, keep_blank_values=True))
+            content_type = self.headers.get("Content-Type") or ""
+            uploads: dict[str, Upload] = {}
+            if content_type.startswith("multipart/form-data"):
+                form, parts_ = parse_multipart(content_type, body)
+                uploads = dict(parts_)
+            else:
+                raw = body.decode("utf-8")
+                form = dict(parse_qsl(raw or parts.query, keep_blank_values=True))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            answer, hang = fake.handle(self.command, parts.path, headers, form)
+            answer, hang = fake.handle(
+                self.command, parts.path, headers, form, host=host, uploads=uploads
+            )
             if hang:
                 time.sleep(hang)
             body = json.dumps(answer.body).encode()
@@ -679,6 +725,10 @@ def _handler_for(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
 
 def serve() -> Iterator[FakeStripe]:
     fake = FakeStripe()
-    with serve_on_loopback(_handler_for(fake)) as base:
+    with (
+        serve_on_loopback(_handler_for(fake)) as base,
+        serve_on_loopback(_handler_for(fake, "files")) as files_base,
+    ):
         fake.url = base
+        fake.files_url = files_base
         yield fake

@@ -12,6 +12,7 @@ mapped to ``ProviderUnavailable`` (retry later) or ``ProviderRejected`` (termina
 from __future__ import annotations
 
 import contextvars
+import io
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -98,9 +99,11 @@ class LedgerHTTPClient(stripe.HTTPClient):
 
     name = "switchboard"
 
-    def __init__(self, provider_client: ProviderClient) -> None:
+    def __init__(self, provider_client: ProviderClient, *others: ProviderClient) -> None:
         super().__init__()
         self._client = provider_client
+        # One client per Stripe host (the API, the files host for uploads): the URL picks it.
+        self._clients = (provider_client, *others)
 
     def request(
         self,
@@ -114,14 +117,14 @@ class LedgerHTTPClient(stripe.HTTPClient):
         context = _CONTEXT.get() or _CallContext(
             operation=f"{method.lower()}_request", subject=None
         )
-        base = self._client.base_url
-        if not url.startswith(f"{base}/"):
+        client = next((c for c in self._clients if url.startswith(f"{c.base_url}/")), None)
+        if client is None:
             raise ValueError("The Stripe SDK built a URL outside STRIPE_API_BASE.")
-        path = url[len(base) :]
+        path = url[len(client.base_url) :]
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "idempotency-key"}
         key = next((v for k, v in (headers or {}).items() if k.lower() == "idempotency-key"), None)
         try:
-            response = self._client.request(
+            response = client.request(
                 context.operation,
                 method.upper(),
                 path,
@@ -179,22 +182,33 @@ class StripeGateway:
     Settings are read when the gateway is built (``STRIPE_SECRET_KEY``, ``STRIPE_API_BASE``); the
     adapter builds one per call, so settings changes (tests, rotation) apply at once."""
 
-    def __init__(self, *, api_key: str, api_base: str) -> None:
+    def __init__(self, *, api_key: str, api_base: str, files_base: str = "") -> None:
         if not api_key:
             raise ProviderRejected(
                 "stripe: STRIPE_SECRET_KEY is not configured.", provider=PROVIDER
             )
         self._provider_client = ProviderClient(PROVIDER, api_base, secret_values=(api_key,))
+        bases: dict[str, str] = {"api": api_base.rstrip("/")}
+        others: list[ProviderClient] = []
+        if files_base and files_base.rstrip("/") != bases["api"]:
+            bases["files"] = files_base.rstrip("/")
+            others.append(ProviderClient(PROVIDER, files_base, secret_values=(api_key,)))
+        elif files_base:
+            bases["files"] = bases["api"]
         self._client = stripe.StripeClient(
             api_key,
-            base_addresses={"api": api_base.rstrip("/")},
+            base_addresses=bases,  # type: ignore[arg-type]
             max_network_retries=0,
-            http_client=LedgerHTTPClient(self._provider_client),
+            http_client=LedgerHTTPClient(self._provider_client, *others),
         )
 
     @classmethod
     def from_settings(cls) -> StripeGateway:
-        return cls(api_key=settings.STRIPE_SECRET_KEY, api_base=settings.STRIPE_API_BASE)
+        return cls(
+            api_key=settings.STRIPE_SECRET_KEY,
+            api_base=settings.STRIPE_API_BASE,
+            files_base=settings.STRIPE_FILES_API_BASE,
+        )
 
     @contextmanager
     def _call(self, operation: str, subject: models.Model | None) -> Iterator[None]:
@@ -375,6 +389,47 @@ class StripeGateway:
         with self._call("list_payouts", None):
             listed = self._client.v1.payouts.list(params)  # type: ignore[arg-type]
         return _page(listed)
+
+    def upload_evidence_file(
+        self,
+        *,
+        content: bytes,
+        filename: str,
+        idempotency_key: str,
+        subject: models.Model | None = None,
+    ) -> str:
+        """``POST https://files.stripe.com/v1/files`` (multipart, ``purpose=dispute_evidence``):
+        the new file's id (``file_...``). Stripe refuses (ProviderRejected) a type other than
+        PDF, JPEG or PNG and a file over 5 MB."""
+        upload = io.BytesIO(content)
+        upload.name = filename
+        with self._call("upload_evidence_file", subject):
+            uploaded = self._client.v1.files.create(
+                {"file": upload, "purpose": "dispute_evidence"},
+                options={"idempotency_key": idempotency_key},
+            )
+        return str(uploaded.id)
+
+    def submit_dispute_evidence(
+        self,
+        *,
+        dispute_id: str,
+        evidence: Mapping[str, str],
+        idempotency_key: str,
+        subject: models.Model | None = None,
+    ) -> dict[str, Any]:
+        """``POST /v1/disputes/{id}`` with ``evidence[...]`` (file fields carry file ids) and
+        ``submit=true``: the dispute as Stripe answers it (its ``status`` is then
+        ``under_review``). Stripe refuses (ProviderRejected) a dispute that no longer takes
+        evidence (already submitted, closed, past its due date)."""
+        params: dict[str, Any] = {"evidence": dict(evidence), "submit": True}
+        with self._call("submit_dispute_evidence", subject):
+            dispute = self._client.v1.disputes.update(
+                dispute_id,
+                params,  # type: ignore[arg-type]
+                options={"idempotency_key": idempotency_key},
+            )
+        return dict(dispute.to_dict())
 
     def retrieve_payout(self, payout_id: str) -> dict[str, Any]:
         """``GET /v1/payouts/{id}``."""

@@ -195,7 +195,23 @@ def dispute_fact_from(parsed: ParsedWebhook) -> DisputeFact:
         provider_payment_id=_id(dispute.get("payment_intent")),
         reason=str(dispute.get("reason") or ""),
         evidence_due_by=None if due is None else unix_time(due),
+        **_dispute_fee(dispute.get("balance_transactions")),
     )
+
+
+def _dispute_fee(transactions: Any) -> dict[str, Any]:
+    """Stripe's dispute fee, netted over the dispute's balance transactions (1500 withdrawn
+    with the funds; given back with them on a win where Stripe refunds it): ``fee_amount`` and
+    ``fee_currency``, or nothing when the event lists none (or one we cannot read)."""
+    if not isinstance(transactions, list) or not transactions:
+        return {}
+    fees = [t.get("fee") if isinstance(t, Mapping) else None for t in transactions]
+    currencies = {
+        str(t.get("currency", "")).upper() for t in transactions if isinstance(t, Mapping)
+    }
+    if any(type(fee) is not int for fee in fees) or len(currencies) != 1:
+        return {}
+    return {"fee_amount": sum(fees), "fee_currency": currencies.pop()}
 
 
 def dispute_fact(event: WebhookEvent, parsed: ParsedWebhook) -> HandlerOutcome:
