@@ -53,8 +53,34 @@ def manage(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
+@dataclass(frozen=True)
+class Server:
+    port: int
+    pid: int
+
+    def workers_cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server's worker processes (Linux /proc;
+        NaN elsewhere). Differences over a round give the server's CPU per request, a figure
+        other load on the machine disturbs far less than throughput."""
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            total = 0
+            for child in children:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+        return total / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[int]:
+    with gunicorn_server(env, workers=workers, threads=threads) as server:
+        yield server.port
+
+
+@contextmanager
+def gunicorn_server(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iterator[Server]:
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -91,7 +117,7 @@ def gunicorn(env: dict[str, str], *, workers: int = 2, threads: int = 1) -> Iter
                 time.sleep(0.2)
         else:
             raise RuntimeError("gunicorn did not start")
-        yield port
+        yield Server(port, proc.pid)
     finally:
         proc.terminate()
         try:
