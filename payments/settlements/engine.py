@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -583,9 +584,11 @@ def _flag(kind: Kind, rows: list[tuple[Any, ...]], describe: Callable[..., str])
     """rows: (provider, provider_object_id, payment_id or None, *facts for describe)."""
     seen: set[tuple[str, str]] = set()
     exceptions = []
-    for provider, object_id, payment_id, *facts in rows:
+    for provider, object_id, payment_id, *raw_facts in rows:
         if (provider, object_id) in seen:
             continue
+        # PostgreSQL's SUM of bigints is numeric (a Decimal); money stays integer minor units.
+        facts = [int(f) if isinstance(f, Decimal) else f for f in raw_facts]
         seen.add((provider, object_id))
         exceptions.append(
             ReconciliationException(
