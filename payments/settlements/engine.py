@@ -303,6 +303,10 @@ def _materialize(pairs: str, params: Sequence[Any]) -> int:
     the pairs as they were before any of them ran."""
     _execute(f"DROP TABLE IF EXISTS {PAIRS}")
     _execute(f"CREATE TEMPORARY TABLE {PAIRS} AS SELECT pr.lid, pr.pid FROM ({pairs}) pr", params)  # nosec B608  # names from model metadata (quoted) and constants; values bound
+    if connection.vendor == "postgresql":
+        # A new temporary table has no statistics (autovacuum never sees it): without them the
+        # planner guesses a handful of rows and joins the pairs by nested loops.
+        _execute(f"ANALYZE {PAIRS}")
     return _fetch(f"SELECT COUNT(*) FROM {PAIRS}")[0][0]  # nosec B608  # names from model metadata (quoted) and constants; values bound
 
 
