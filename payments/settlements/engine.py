@@ -310,6 +310,14 @@ def _materialize(pairs: str, params: Sequence[Any]) -> int:
     return _fetch(f"SELECT COUNT(*) FROM {PAIRS}")[0][0]  # nosec B608  # names from model metadata (quoted) and constants; values bound
 
 
+def _refresh_statistics(made: int) -> None:
+    """PostgreSQL plans with the statistics it has: after a large insert into the matches and
+    their items in this run, the next statements would see them still empty and join by nested
+    loops over them. ANALYZE (allowed inside a transaction; it samples) tells it."""
+    if connection.vendor == "postgresql" and made > 1_000:
+        _execute(f"ANALYZE {T_MATCH()}, {T_ITEM()}")
+
+
 def _attach_paired(target: str) -> int:
     """Put each paired target that is in no match yet into the match anchored on it."""
     return _execute(
@@ -341,7 +349,8 @@ def _pass_provider_ids(provider: str | None, since: datetime | None, result: Mat
             method=MatchMethod.PROVIDER_ID,
             rule_id=None,
         )
-        _attach_paired(target.name)
+        _refresh_statistics(made)
+        _refresh_statistics(_attach_paired(target.name))
         # ...then each line joins its target's match (new, or older: a fee line or a late refund
         # line after its payment was matched). A line naming two targets goes to the first.
         lines += _execute(
