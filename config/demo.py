@@ -62,6 +62,7 @@ from payments.services import (
     refund_request,
 )
 from payments.settlements.csv_import import settlement_csv_import
+from payments.settlements.engine import settlements_match
 from payments.settlements.models import CsvColumnMapping, Payout, PayoutStatus, SettlementLine
 from payments.settlements.services import payouts_store, settlement_lines_store
 from shipping.alerts import shipment_alerts_scan
@@ -592,6 +593,9 @@ def _demo_settlements(now: datetime) -> None:
         f"{arrival:%d/%m/%Y};TARIFA PACOTE SERVICOS;-39,90\n"
     )
     settlement_csv_import(mapping, statement.encode())
+    # The matching engine, as the daily import job runs it: lines to payments by id, the bank
+    # line to the payout by the seeded statement rule.
+    settlements_match()
 
 
 def _demo_table_rates() -> None:

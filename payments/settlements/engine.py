@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -302,7 +303,19 @@ def _materialize(pairs: str, params: Sequence[Any]) -> int:
     the pairs as they were before any of them ran."""
     _execute(f"DROP TABLE IF EXISTS {PAIRS}")
     _execute(f"CREATE TEMPORARY TABLE {PAIRS} AS SELECT pr.lid, pr.pid FROM ({pairs}) pr", params)  # nosec B608  # names from model metadata (quoted) and constants; values bound
+    if connection.vendor == "postgresql":
+        # A new temporary table has no statistics (autovacuum never sees it): without them the
+        # planner guesses a handful of rows and joins the pairs by nested loops.
+        _execute(f"ANALYZE {PAIRS}")
     return _fetch(f"SELECT COUNT(*) FROM {PAIRS}")[0][0]  # nosec B608  # names from model metadata (quoted) and constants; values bound
+
+
+def _refresh_statistics(made: int) -> None:
+    """PostgreSQL plans with the statistics it has: after a large insert into the matches and
+    their items in this run, the next statements would see them still empty and join by nested
+    loops over them. ANALYZE (allowed inside a transaction; it samples) tells it."""
+    if connection.vendor == "postgresql" and made > 1_000:
+        _execute(f"ANALYZE {T_MATCH()}, {T_ITEM()}")
 
 
 def _attach_paired(target: str) -> int:
@@ -336,7 +349,8 @@ def _pass_provider_ids(provider: str | None, since: datetime | None, result: Mat
             method=MatchMethod.PROVIDER_ID,
             rule_id=None,
         )
-        _attach_paired(target.name)
+        _refresh_statistics(made)
+        _refresh_statistics(_attach_paired(target.name))
         # ...then each line joins its target's match (new, or older: a fee line or a late refund
         # line after its payment was matched). A line naming two targets goes to the first.
         lines += _execute(
@@ -583,9 +597,11 @@ def _flag(kind: Kind, rows: list[tuple[Any, ...]], describe: Callable[..., str])
     """rows: (provider, provider_object_id, payment_id or None, *facts for describe)."""
     seen: set[tuple[str, str]] = set()
     exceptions = []
-    for provider, object_id, payment_id, *facts in rows:
+    for provider, object_id, payment_id, *raw_facts in rows:
         if (provider, object_id) in seen:
             continue
+        # PostgreSQL's SUM of bigints is numeric (a Decimal); money stays integer minor units.
+        facts = [int(f) if isinstance(f, Decimal) else f for f in raw_facts]
         seen.add((provider, object_id))
         exceptions.append(
             ReconciliationException(
