@@ -40,7 +40,7 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Model
+from django.db.models import Model, OuterRef, Subquery
 from django.utils import timezone
 
 from integrations.money import format_money
@@ -593,8 +593,16 @@ def _never_flagged(kind: Kind, provider_col: str, object_col: str) -> str:
     )
 
 
-def _flag(kind: Kind, rows: list[tuple[Any, ...]], describe: Callable[..., str]) -> int:
-    """rows: (provider, provider_object_id, payment_id or None, *facts for describe)."""
+def _flag(
+    kind: Kind,
+    rows: list[tuple[Any, ...]],
+    describe: Callable[..., str],
+    money: Callable[..., tuple[int, str]],
+) -> int:
+    """rows: (provider, provider_object_id, payment_id or None, *facts for describe). ``money``
+    gives, from the same facts, the exception's signed amount and currency (what the queue totals
+    by kind and a write-off starts from); a provider object that is a settlement line becomes the
+    exception's ``settlement_line`` too."""
     seen: set[tuple[str, str]] = set()
     exceptions = []
     for provider, object_id, payment_id, *raw_facts in rows:
@@ -603,6 +611,7 @@ def _flag(kind: Kind, rows: list[tuple[Any, ...]], describe: Callable[..., str])
         # PostgreSQL's SUM of bigints is numeric (a Decimal); money stays integer minor units.
         facts = [int(f) if isinstance(f, Decimal) else f for f in raw_facts]
         seen.add((provider, object_id))
+        amount, currency = money(*facts)
         exceptions.append(
             ReconciliationException(
                 kind=kind,
@@ -610,9 +619,20 @@ def _flag(kind: Kind, rows: list[tuple[Any, ...]], describe: Callable[..., str])
                 provider_object_id=object_id[:100],
                 payment_id=payment_id,
                 detail=describe(object_id, *facts),
+                amount=amount,
+                currency=currency,
             )
         )
-    ReconciliationException.objects.bulk_create(exceptions, batch_size=500)
+    created = ReconciliationException.objects.bulk_create(exceptions, batch_size=500)
+    ReconciliationException.objects.filter(
+        pk__in=[exception.pk for exception in created], settlement_line__isnull=True
+    ).update(
+        settlement_line_id=Subquery(
+            SettlementLine.objects.filter(
+                provider=OuterRef("provider"), provider_line_id=OuterRef("provider_object_id")
+            ).values("id")[:1]
+        )
+    )
     return len(exceptions)
 
 
@@ -644,6 +664,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"Settlement line {oid} ({kind}, {format_money(amount, currency)}) matches nothing "
             f"after {settings.SETTLEMENT_UNMATCHED_AFTER_DAYS} days."
         ),
+        lambda kind, amount, currency: (amount, currency),
     )
     pscope, pscope_params = _provider_scope("p", provider)
     made["unmatched_payment"] = _flag(
@@ -662,6 +683,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"{settings.SETTLEMENT_UNMATCHED_AFTER_DAYS} days ago and no settlement line "
             "accounts for it."
         ),
+        lambda amount, currency: (amount, currency),
     )
     made["amount_mismatch"] = _flag(
         "amount_mismatch",
@@ -677,6 +699,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"Settlement line {oid} says {format_money(line_amount, currency)} but the payment "
             f"is {format_money(amount, currency)}."
         ),
+        lambda line_amount, amount, currency: (line_amount - amount, currency),
     )
     # The fee the provider's lines took (Stripe: the charge line's fee; Asaas: its fee lines)
     # against the fee recorded on the payment, per payment.
@@ -702,6 +725,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"The provider took {format_money(fee, currency)} in fees on {oid}; the payment "
             f"records {format_money(recorded, currency)}."
         ),
+        lambda fee, recorded, currency: (fee - recorded, currency),
     )
     poscope, poscope_params = _provider_scope("po", provider)
     made["amount_mismatch"] += _flag(
@@ -722,6 +746,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"Payout {oid} is {format_money(amount, currency)} but its lines add up to "
             f"{format_money(net, currency)}."
         ),
+        lambda net, amount, currency: (net - amount, currency),
     )
     # Lines that should have been paid out by now (they carry an available date, as Stripe's
     # do) and are in no payout: one exception per provider and day, named by its first line.
@@ -744,6 +769,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
             f"available more than {settings.SETTLEMENT_PAYOUT_LATE_DAYS} days ago and no payout "
             "includes them."
         ),
+        lambda n, net, currency: (net, currency),
     )
     made["chargeback_fee"] = _flag(
         "chargeback_fee",
@@ -763,6 +789,7 @@ def _exceptions(provider: str | None, now: datetime, result: MatchResult) -> Non
         lambda oid, fee, currency: (
             f"Chargeback fee of {format_money(fee, currency)} on settlement line {oid}."
         ),
+        lambda fee, currency: (fee, currency),
     )
     result.exceptions.update(made)
 

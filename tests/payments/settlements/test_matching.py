@@ -342,6 +342,19 @@ def test_each_exception_kind_is_made_once():
     fee = ReconciliationException.objects.get(kind="fee_mismatch")
     assert fee.payment_id == short.pk and "R$ 5,00" in fee.detail and "R$ 3,99" in fee.detail
     assert "R$ 15,00" in ReconciliationException.objects.get(kind="chargeback_fee").detail
+    # What the exception queue totals and a write-off starts from: the difference, signed, in
+    # its currency, and the settlement line when the object is one.
+    money = {
+        x.kind + ":" + x.provider_object_id: (x.amount, x.currency, x.settlement_line_id)
+        for x in ReconciliationException.objects.select_related("settlement_line")
+    }
+    short_line = SettlementLine.objects.get(provider_line_id="txn_short").pk
+    assert money["fee_mismatch:txn_short"] == (101, "BRL", short_line)
+    assert money["amount_mismatch:txn_short"] == (-100, "BRL", short_line)
+    assert money["amount_mismatch:po_off"][:2] == (9_600, "BRL")
+    assert money["amount_mismatch:po_off"][2] is None  # a payout, not a line
+    assert money["unmatched_payment:pi_lonely"] == (4_400, "BRL", None)
+    assert money["chargeback_fee:txn_dispute"][:2] == (1_500, "BRL")
 
 
 def test_a_resolved_exception_is_not_made_again():
