@@ -312,8 +312,9 @@ def _materialize(pairs: str, params: Sequence[Any]) -> int:
 
 def _refresh_statistics(made: int) -> None:
     """PostgreSQL plans with the statistics it has: after a large insert into the matches and
-    their items in this run, the next statements would see them still empty and join by nested
-    loops over them. ANALYZE (allowed inside a transaction; it samples) tells it."""
+    their items in this run, the next statements would see them as they were. ANALYZE (allowed
+    inside a transaction; it samples) tells it. This did not cure the slow provider-id pass
+    measured on PostgreSQL (docs/benchmarks.md, "Matching"), whose cause is still open."""
     if connection.vendor == "postgresql" and made > 1_000:
         _execute(f"ANALYZE {T_MATCH()}, {T_ITEM()}")
 
