@@ -105,7 +105,9 @@ def test_make_test_runs_the_security_gates_before_pytest():
     def first(fragment: str) -> int:
         return next(i for i, line in enumerate(commands) if fragment in line)
 
-    bandit = first("bandit -q -c pyproject.toml --severity-level medium -r accounting accounts config")
+    bandit = first(
+        "bandit -q -c pyproject.toml --severity-level medium -r accounting accounts config"
+    )
     deploy = first("python manage.py check --deploy --fail-level WARNING")
     audit = first("manage.py audit_dependencies")
     pytest_run = first("/pytest -n 2")
