@@ -32,6 +32,8 @@ from typing import Any
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 
@@ -183,9 +185,33 @@ def provider_adapter(family: Family, name: str) -> Any:
     return _adapters[path]
 
 
+_routes: dict[str, WebhookRoute] | None = None
+
+
 def webhook_routes() -> dict[str, WebhookRoute]:
-    """Every enabled provider's webhook routes by slug."""
-    return {route.slug: route for spec in all_enabled_specs() for route in spec.webhooks}
+    """Every enabled provider's webhook routes by slug (a copy: the receiver looks a route up on
+    every delivery, so the map is built once per process and again after any setting changes)."""
+    global _routes
+    routes = _routes
+    if routes is None:
+        routes = {route.slug: route for spec in all_enabled_specs() for route in spec.webhooks}
+        _routes = routes
+    return dict(routes)
+
+
+def webhook_route(slug: str) -> WebhookRoute | None:
+    """The enabled provider's route served at ``/webhooks/<slug>/``, if any (no copy made)."""
+    if _routes is None:
+        webhook_routes()
+    return (_routes or {}).get(slug)
+
+
+@receiver(setting_changed)
+def _forget_routes(**kwargs: Any) -> None:
+    """Settings change at run time only in tests (override_settings, pytest-django's
+    ``settings``): a flag or a package list may have enabled or disabled a provider."""
+    global _routes
+    _routes = None
 
 
 def active_providers(family: Family) -> dict[str, str]:

@@ -6,14 +6,18 @@ Nothing here calls a provider or touches a domain row; processing happens after 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from ipaddress import ip_address, ip_network
 from time import monotonic
 from typing import Any, cast
@@ -21,6 +25,7 @@ from typing import Any, cast
 import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, Field, Q
 from django.utils import timezone
 
@@ -42,8 +47,19 @@ class StoreResult:
 
 def scrub_headers(headers: Mapping[str, str], secret_headers: frozenset[str]) -> dict[str, str]:
     """Lower-cased headers without the endpoint's secret headers, credentials or cookies."""
-    hidden = ALWAYS_SECRET_HEADERS | {name.lower() for name in secret_headers}
-    return {name.lower(): value for name, value in headers.items() if name.lower() not in hidden}
+    hidden = _hidden_headers(frozenset(secret_headers))
+    scrubbed = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered not in hidden:
+            scrubbed[lowered] = value
+    return scrubbed
+
+
+@cache
+def _hidden_headers(secret_headers: frozenset[str]) -> frozenset[str]:
+    """The header names never stored for an endpoint (one set per endpoint, made once)."""
+    return ALWAYS_SECRET_HEADERS | {name.lower() for name in secret_headers}
 
 
 def webhook_event_store(
@@ -55,42 +71,29 @@ def webhook_event_store(
     the stored row's id with ``created=False`` (the unique constraint decides, so this holds under
     concurrent deliveries on SQLite and PostgreSQL). Processing is enqueued only after the insert
     commits. ``headers`` must already be scrubbed of secrets."""
-    now = timezone.now()
-    values = {
-        "provider": provider,
-        "event_id": parsed.event_id,
-        "event_type": parsed.event_type,
-        "headers": dict(headers),
-        "body": body,
-        "received_at": now,
-        "occurred_at": parsed.occurred_at,
-        "status": WebhookEvent.Status.RECEIVED,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "object_id": parsed.object_id,
-        "affected": [],
-        "last_error": "",
-        "traceback": "",
-        "claim_token": "",
-    }
     connection = connections[router.db_for_write(WebhookEvent)]
-    meta = WebhookEvent._meta
-    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in values]
-    columns = [str(field.column) for field in fields]
-    params = [
-        f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
-    ]
-    quote = connection.ops.quote_name
-    # One statement, one round trip: the unique constraint decides what is a duplicate, even
-    # under concurrent deliveries (SQLite >= 3.35 and PostgreSQL both support RETURNING).
-    # Identifiers come from the model's metadata; every value is a bound parameter.
-    table, returning = quote(meta.db_table), quote("id")
-    sql = (
-        f"INSERT INTO {table} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608  # nosec B608  # table and column names from model metadata, quoted; values bound
-        f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING RETURNING {returning}"
+    plan = _insert_plan(connection)
+    fields = plan.fields
+    now = fields["received_at"].get_db_prep_save(timezone.now(), connection)
+    params = (
+        provider,
+        parsed.event_id,
+        parsed.event_type,
+        fields["headers"].get_db_prep_save(dict(headers), connection),
+        body,
+        now,  # received_at
+        fields["occurred_at"].get_db_prep_save(parsed.occurred_at, connection),
+        WebhookEvent.Status.RECEIVED.value,
+        0,  # attempts
+        now,  # next_attempt_at
+        parsed.object_id,
+        plan.no_affected,
+        "",  # last_error
+        "",  # traceback
+        "",  # claim_token
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with sqlite_write_gate(connection), connection.cursor() as cursor:
+        cursor.execute(plan.sql, params)
         row = cursor.fetchone()
     if row is None:
         existing = (
@@ -105,8 +108,132 @@ def webhook_event_store(
     return StoreResult(event_id=row[0], created=True)
 
 
+INSERTED_FIELDS = (
+    "provider",
+    "event_id",
+    "event_type",
+    "headers",
+    "body",
+    "received_at",
+    "occurred_at",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "object_id",
+    "affected",
+    "last_error",
+    "traceback",
+    "claim_token",
+)
+"""The columns ``webhook_event_store`` writes, in the order of its values."""
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    """The statement and what it needs of the backend: values of times and JSON are adapted by
+    their model field (as an ORM save would); the others (str, int) are bound as they are."""
+
+    vendor: str
+    sql: str
+    fields: dict[str, Field[Any, Any]]
+    no_affected: Any
+    """``affected=[]`` as the backend binds it, made once."""
+
+
+_insert_plans: dict[str, _InsertPlan] = {}
+
+
+def _insert_plan(connection: BaseDatabaseWrapper) -> _InsertPlan:
+    """The inbox's insert statement for ``connection``, built once per process and database."""
+    plan = _insert_plans.get(connection.alias)
+    if plan is not None and plan.vendor == connection.vendor:
+        return plan
+    meta = WebhookEvent._meta
+    fields = tuple(cast("Field[Any, Any]", meta.get_field(name)) for name in INSERTED_FIELDS)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(str(field.column)) for field in fields)
+    # One statement, one round trip: the unique constraint decides what is a duplicate, even
+    # under concurrent deliveries (SQLite >= 3.35 and PostgreSQL both support RETURNING).
+    # Identifiers come from the model's metadata; every value is a bound parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608  # table and column names from model metadata, quoted; values bound
+        f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+    )
+    by_name = dict(zip(INSERTED_FIELDS, fields, strict=True))
+    plan = _InsertPlan(
+        vendor=connection.vendor,
+        sql=sql,
+        fields=by_name,
+        no_affected=by_name["affected"].get_db_prep_save([], connection),
+    )
+    _insert_plans[connection.alias] = plan
+    return plan
+
+
+_gate_files: dict[str, tuple[int, int]] = {}
+"""The gate's open lock file per database file in this process: (process id, descriptor); a
+forked worker opens its own (a lock held through an inherited descriptor would be shared)."""
+_gate_lock = threading.Lock()
+
+
+@contextmanager
+def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """Inbox inserts of every process on one SQLite file queue on an OS file lock beside it.
+
+    SQLite lets one writer in at a time and makes the others poll: a writer that finds the write
+    lock taken sleeps 1, 2, 5, 10 ... ms in its busy handler before it tries again, far longer than
+    an inbox insert holds the lock (a fraction of a millisecond). Waiting on ``flock`` instead
+    wakes the next writer as soon as the holder lets go, so concurrent deliveries to several
+    gunicorn workers no longer sleep. Only for a file database in autocommit (the insert is its
+    whole transaction, so nothing of SQLite's is held while waiting here, and no writer that
+    waits on SQLite ever holds this gate: no deadlock); anything else passes straight through.
+    SQLite's own locking still decides correctness; this only orders the inbox's writers."""
+    if (
+        connection.vendor != "sqlite"
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or connection.is_in_memory_db()  # type: ignore[attr-defined]
+    ):
+        yield
+        return
+    descriptor = _gate_descriptor(str(connection.settings_dict["NAME"]))
+    with _gate_lock:  # threads of one process (gthread workers) share its descriptor
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def _gate_descriptor(database: str) -> int:
+    pid = os.getpid()
+    held = _gate_files.get(database)
+    if held is not None and held[0] == pid:
+        return held[1]
+    descriptor = os.open(f"{database}-inbox-gate", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    _gate_files[database] = (pid, descriptor)
+    return descriptor
+
+
 _wake_lock = threading.Lock()
 _last_wake = -1e9
+
+
+_deferred_wakes: ContextVar[list[int] | None] = ContextVar("webhook_deferred_wakes", default=None)
+
+
+@contextmanager
+def webhook_wakes_deferred() -> Iterator[list[int]]:
+    """Inside the block, a wake that falls due is not run: its event's id is added to the list
+    yielded, and the caller runs ``webhook_wake_run`` for it later. The receiver runs it once its
+    answer has been sent (integrations/webhooks/views.py), so the drain places' read (and, now and
+    then, a task queued) is off the acknowledgement's path."""
+    pending: list[int] = []
+    token = _deferred_wakes.set(pending)
+    try:
+        yield pending
+    finally:
+        _deferred_wakes.reset(token)
 
 
 def enqueue_webhook_event(event_pk: int) -> None:
@@ -114,9 +241,8 @@ def enqueue_webhook_event(event_pk: int) -> None:
     WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling for
     WEBHOOK_DRAIN_LINGER_SECONDS after its queue empties, and a drain that ends waits one window
     and wakes a successor if work is due, so an event committed within the window is still picked
-    up. A wake queues a task only if a drain place is free (``webhook_drain_wake``). A broker
-    failure is logged, not raised: the stored row is the record of work and the sweeper picks it
-    up."""
+    up. A wake queues a task only if a drain place is free (``webhook_drain_wake``); inside
+    ``webhook_wakes_deferred`` it is handed to the caller instead of run."""
     global _last_wake
     window: float = settings.WEBHOOK_WAKE_WINDOW_SECONDS
     with _wake_lock:
@@ -124,6 +250,18 @@ def enqueue_webhook_event(event_pk: int) -> None:
         if window and now - _last_wake < window:
             return
         _last_wake = now
+    pending = _deferred_wakes.get()
+    if pending is not None:
+        pending.append(event_pk)
+        return
+    webhook_wake_run(event_pk)
+
+
+def webhook_wake_run(event_pk: int) -> None:
+    """Run a wake that ``enqueue_webhook_event`` let through. A broker failure is logged, not
+    raised: the stored row is the record of work and the sweeper picks it up (and the next
+    delivery wakes again at once)."""
+    global _last_wake
     try:
         webhook_drain_wake()
     except Exception:  # boundary: the broker or the database failed; the row remains due

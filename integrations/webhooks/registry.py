@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 
 from integrations.exceptions import SwitchboardError
 from integrations.models import WebhookEvent
-from integrations.providers import WebhookRoute, webhook_routes
+from integrations.providers import WebhookRoute, webhook_route, webhook_routes
 
 MAX_JSON_DEPTH = 64
 """Nesting allowed in a webhook body (provider events nest a handful of levels)."""
@@ -256,7 +256,7 @@ def _spec_endpoint(route: WebhookRoute) -> WebhookEndpoint:
 def get_webhook_endpoint(name: str) -> WebhookEndpoint | None:
     """The endpoint served at ``/webhooks/<name>/``: an enabled provider's (from its spec), or
     one registered by hand; None when no enabled provider serves that slug."""
-    route = webhook_routes().get(name)
+    route = webhook_route(name)
     if route is not None:
         return _spec_endpoint(route)
     return _ENDPOINTS.get(name)

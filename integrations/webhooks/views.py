@@ -23,7 +23,13 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from integrations.webhooks.inbox import scrub_headers, webhook_event_store, webhook_rejection_record
+from integrations.webhooks.inbox import (
+    scrub_headers,
+    webhook_event_store,
+    webhook_rejection_record,
+    webhook_wake_run,
+    webhook_wakes_deferred,
+)
 from integrations.webhooks.registry import (
     MalformedWebhook,
     SignatureRejected,
@@ -52,6 +58,25 @@ class LengthRequired(Exception):
 
 class UnreadableBody(Exception):
     """The server could not hand over the body (client gone, bad chunk framing, read timeout)."""
+
+
+class _Acknowledgement(JsonResponse):
+    """The inbox's answer to a stored delivery. A drain wake that fell due while storing runs in
+    ``close()``, which the WSGI server calls once it has sent the response (Django's ASGI handler
+    and test client call it too): the sender has its 200, after the commit, without waiting for
+    the wake."""
+
+    def __init__(self, data: dict[str, object], *, wakes: list[int]) -> None:
+        super().__init__(data)
+        self._wakes = wakes
+
+    def close(self) -> None:
+        wakes, self._wakes = self._wakes, []
+        try:
+            for event_pk in wakes:
+                webhook_wake_run(event_pk)
+        finally:
+            super().close()
 
 
 def _error(status: int, error: str, **extra: str) -> JsonResponse:
@@ -182,12 +207,13 @@ def _store(
         raise MalformedWebhook("Body is not UTF-8.") from None
     if "\x00" in body:
         raise MalformedWebhook("Body contains a NUL character.")
-    result = webhook_event_store(
-        provider=provider,
-        parsed=parsed,
-        headers=scrub_headers(headers, endpoint.secret_headers),
-        body=body,
-    )
+    with webhook_wakes_deferred() as wakes:
+        result = webhook_event_store(
+            provider=provider,
+            parsed=parsed,
+            headers=scrub_headers(headers, endpoint.secret_headers),
+            body=body,
+        )
     status = "stored" if result.created else "duplicate"
     log.info(
         "webhook.received",
@@ -197,4 +223,4 @@ def _store(
         outcome=status,
         webhook_event=result.event_id,
     )
-    return JsonResponse({"status": status, "id": result.event_id})
+    return _Acknowledgement({"status": status, "id": result.event_id}, wakes=wakes)

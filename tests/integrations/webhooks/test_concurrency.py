@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
@@ -122,6 +123,11 @@ def test_ten_concurrent_deliveries_of_one_event_store_one_row_and_apply_it_once(
     event = WebhookEvent.objects.get()
     assert {a["id"] for a in answers} == {event.pk}
     assert sorted(a["status"] for a in answers) == ["duplicate"] * (CONCURRENCY - 1) + ["stored"]
+    # The drain is woken once the stored delivery's 200 has been sent (tasks run inline here).
+    deadline = time.monotonic() + 20
+    while event.status != WebhookEvent.Status.PROCESSED and time.monotonic() < deadline:
+        time.sleep(0.05)
+        event.refresh_from_db()
     assert event.status == WebhookEvent.Status.PROCESSED
     assert event.attempts == 1
     assert handlers.calls == ["msg_conc"]

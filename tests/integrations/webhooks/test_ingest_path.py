@@ -1,0 +1,189 @@
+"""The receiving path kept short (issue 16 item 8): the drain wake runs after the answer is sent,
+inbox inserts of several processes queue on a file lock instead of SQLite's busy sleeps, and the
+insert statement is built once."""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import os
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper
+from django.test import RequestFactory
+
+from integrations.models import WebhookEvent
+from integrations.webhooks import inbox
+from integrations.webhooks.views import webhook_receive
+from tests.integrations.webhooks.live import SANDBOX_URL, gunicorn, scratch_env
+from tests.integrations.webhooks.support import PROVIDER, URL, signed
+
+
+def _post(body: bytes, headers: dict[str, str]) -> Any:
+    return RequestFactory().post(URL, data=body, content_type="application/json", headers=headers)
+
+
+# --- the wake, after the answer -------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_drain_wake_runs_when_the_answer_is_closed_not_before(handlers, broker_idle):
+    """Autocommit, as under gunicorn: the row is committed before the view returns its 200, and
+    the wake (which reads the drain places and queues a task) waits for close(), which the WSGI
+    server calls after sending the answer."""
+    inbox._last_wake = -1e9
+    body, headers = signed("customer.linked", {"id": "cus_after"})
+
+    response = webhook_receive(_post(body, headers), provider=PROVIDER)
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.filter(event_id=headers["webhook-id"]).exists()  # committed
+    assert broker_idle == []  # nothing queued while answering
+    response.close()
+    assert broker_idle == [(inbox.DRAIN_TASK,)]
+    response.close()  # a second close wakes nothing more
+    assert broker_idle == [(inbox.DRAIN_TASK,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_wake_after_the_answer_is_logged_and_the_next_delivery_wakes_again(
+    handlers, broker_down, settings, caplog
+):
+    settings.WEBHOOK_WAKE_WINDOW_SECONDS = 30
+    inbox._last_wake = -1e9
+    first_body, first = signed("customer.linked", {"id": "cus_f1"})
+    response = webhook_receive(_post(first_body, first), provider=PROVIDER)
+    response.close()  # the broker refuses: logged, not raised
+
+    assert response.status_code == 200
+    assert "webhook.enqueue_failed" in caplog.text
+    assert inbox._last_wake == -1e9  # the window is open again: the next delivery wakes at once
+    assert WebhookEvent.objects.filter(event_id=first["webhook-id"], status="received").exists()
+
+
+def test_wakes_outside_the_receiver_still_run_at_once(db, broker_idle, settings):
+    """Other callers of webhook_event_store (the HubSpot import, replays) defer nothing."""
+    settings.WEBHOOK_WAKE_WINDOW_SECONDS = 0
+    inbox.enqueue_webhook_event(1)
+    assert broker_idle == [(inbox.DRAIN_TASK,)]
+    with inbox.webhook_wakes_deferred() as pending:
+        inbox.enqueue_webhook_event(2)
+    assert pending == [2]
+    assert broker_idle == [(inbox.DRAIN_TASK,)]
+
+
+# --- the SQLite write gate --------------------------------------------------------------------
+
+
+def _file_connection(path: Path) -> DatabaseWrapper:
+    settings_dict = {**connections["default"].settings_dict, "NAME": str(path)}
+    settings_dict["OPTIONS"] = {}
+    return DatabaseWrapper(settings_dict, alias=f"gate-{path.name}")
+
+
+def test_the_gate_orders_writers_of_one_sqlite_file(tmp_path, db):
+    connection = _file_connection(tmp_path / "gate.sqlite3")
+    try:
+        holder = os.open(f"{tmp_path / 'gate.sqlite3'}-inbox-gate", os.O_RDWR | os.O_CREAT)
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another process's writer, inside the gate
+        entered = threading.Event()
+
+        def write() -> None:
+            with inbox.sqlite_write_gate(connection):
+                entered.set()
+
+        # Django connections belong to their thread: the waiting writer is this thread, the
+        # releasing "other process" a timer.
+        releaser = threading.Timer(0.5, fcntl.flock, (holder, fcntl.LOCK_UN))
+        started = time.monotonic()
+        releaser.start()
+        write()
+        waited = time.monotonic() - started
+        releaser.join()
+        os.close(holder)
+    finally:
+        connection.close()
+    assert entered.is_set()
+    assert 0.4 <= waited < 5  # it waited for the holder, and went in as soon as it let go
+
+
+def test_the_gate_lets_in_memory_databases_and_open_transactions_through(tmp_path, db):
+    memory = _file_connection(Path(":memory:"))
+    with inbox.sqlite_write_gate(memory):
+        pass
+    memory.close()
+    assert ":memory:" not in inbox._gate_files  # no lock file for an in-memory database
+    connection = _file_connection(tmp_path / "busy.sqlite3")
+    holder = os.open(f"{tmp_path / 'busy.sqlite3'}-inbox-gate", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        # Inside a transaction this process may already hold SQLite's write lock: waiting on the
+        # gate then could deadlock with a gate holder waiting on SQLite, so it passes through.
+        with _atomic(connection):
+            started = time.monotonic()
+            with inbox.sqlite_write_gate(connection):
+                pass
+            assert time.monotonic() - started < 0.4
+    finally:
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        os.close(holder)
+        connection.close()
+
+
+class _atomic:
+    """An open transaction on a connection that is not in ``connections``."""
+
+    def __init__(self, connection: DatabaseWrapper) -> None:
+        self.connection = connection
+
+    def __enter__(self) -> None:
+        self.connection.set_autocommit(False)
+
+    def __exit__(self, *exc: object) -> None:
+        self.connection.rollback()
+        self.connection.set_autocommit(True)
+
+
+# --- under a real server ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_concurrent_deliveries_to_four_sync_workers_are_each_stored_once(tmp_path):
+    """Four gunicorn processes on one SQLite file, eight clients at once: every distinct delivery
+    answers 200 and is stored once, a repeat answers duplicate, and the inbox inserts went through
+    the gate beside the database file."""
+    env = scratch_env(tmp_path)
+    db_file = Path(env["DATABASE_URL"].removeprefix("sqlite:///"))
+    deliveries = [signed("test.gate", {"id": f"obj_{i}"}) for i in range(160)]
+
+    def send(port: int, delivery: tuple[bytes, dict[str, str]]) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body, headers = delivery
+        conn.request("POST", SANDBOX_URL, body=body, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read()
+
+    with gunicorn(env, ["--worker-class", "sync", "--workers", "4"]) as port:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda d: send(port, d), deliveries))
+        repeat = send(port, deliveries[0])
+
+    assert [status for status, _ in answers] == [200] * len(deliveries), answers[:3]
+    assert all(b'"stored"' in answer for _, answer in answers)
+    assert repeat[0] == 200 and b'"duplicate"' in repeat[1]
+    with sqlite3.connect(db_file) as stored:
+        ids = [
+            row[0]
+            for row in stored.execute(
+                "SELECT event_id FROM integrations_webhookevent WHERE event_type = 'test.gate'"
+            )
+        ]
+    assert sorted(ids) == sorted(headers["webhook-id"] for _, headers in deliveries)
+    assert Path(f"{db_file}-inbox-gate").exists()
