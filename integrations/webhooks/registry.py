@@ -161,8 +161,21 @@ def load_json(body: bytes, *, decimals: bool = False) -> Any:
         raise MalformedWebhook(f"Body is nested deeper than {MAX_JSON_DEPTH}.") from None
     except ValueError:
         raise MalformedWebhook("Body is not JSON.") from None
-    _check_tree(value)
+    if not _plainly_storable(body):
+        _check_tree(value)
     return value
+
+
+def _plainly_storable(body: bytes) -> bool:
+    """True when no decoded value can break ``_check_tree``'s rules, so the walk can be skipped:
+    an ASCII body without ``\\u`` escapes decodes to strings without NUL or surrogates (the decoder
+    refuses raw control characters), and with at most MAX_JSON_DEPTH brackets in all it cannot
+    nest deeper. Most provider deliveries are such bodies."""
+    return (
+        body.isascii()
+        and b"\\u" not in body
+        and body.count(b"{") + body.count(b"[") <= MAX_JSON_DEPTH
+    )
 
 
 def _check_tree(value: Any) -> None:

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.test import RequestFactory
 
 from integrations.models import WebhookEvent
 from integrations.webhooks import inbox
+from integrations.webhooks.registry import MalformedWebhook, _plainly_storable, load_json
 from integrations.webhooks.views import webhook_receive
 from tests.integrations.webhooks.live import SANDBOX_URL, gunicorn, scratch_env
 from tests.integrations.webhooks.support import PROVIDER, URL, signed
@@ -187,3 +189,55 @@ def test_concurrent_deliveries_to_four_sync_workers_are_each_stored_once(tmp_pat
         ]
     assert sorted(ids) == sorted(headers["webhook-id"] for _, headers in deliveries)
     assert Path(f"{db_file}-inbox-gate").exists()
+
+
+# --- binding and parsing without the generic machinery ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime(2026, 12, 1, 14, 0, 0, 123456, tzinfo=UTC),
+        datetime(2026, 12, 1, 14, 0, 0, tzinfo=UTC),  # no microseconds: str() drops them
+        datetime(2026, 12, 1, 11, 30, 5, 7, tzinfo=timezone(timedelta(hours=-3))),
+        None,
+    ],
+)
+def test_times_bound_directly_on_sqlite_are_what_the_orm_binds(db, value):
+    connection = connections["default"]
+    plan = inbox._insert_plan(connection)
+    assert plan.direct  # the test database is SQLite with USE_TZ
+    field = WebhookEvent._meta.get_field("received_at")
+    assert plan.bind_time(value, connection) == field.get_db_prep_save(value, connection)
+
+
+def test_json_bound_directly_on_sqlite_is_what_the_orm_binds(db):
+    connection = connections["default"]
+    plan = inbox._insert_plan(connection)
+    headers = {"content-type": "application/json", "user-agent": "Svix/1 ção"}
+    field = WebhookEvent._meta.get_field("headers")
+    assert plan.bind_json(headers, connection) == field.get_db_prep_save(headers, connection)
+    assert plan.no_affected == "[]"
+
+
+@pytest.mark.parametrize(
+    ("body", "plain"),
+    [
+        (b'{"type":"a.b","data":{"id":"x","n":[1,2]}}', True),
+        (b'{"type":"a.b","data":{"id":"\\u0000"}}', False),  # an escape: walked, and refused
+        (b'{"type":"a.b","data":{"id":"\\ud800"}}', False),
+        ('{"type":"a.b","data":{"name":"Jo\u00e3o"}}'.encode(), False),  # not ASCII: walked
+        (b"[" * 65 + b"]" * 65, False),  # deeper than allowed: walked, and refused
+    ],
+)
+def test_only_plainly_storable_bodies_skip_the_tree_walk(body, plain):
+    assert _plainly_storable(body) is plain
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"id":"\\u0000"}', b'{"id":"\\ud800"}', b'{"\\u0000":1}', b"[" * 65 + b"]" * 65],
+)
+def test_bodies_that_are_not_plain_are_still_refused(body):
+    with pytest.raises(MalformedWebhook):
+        load_json(body)
