@@ -39,6 +39,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(f"browser screenshots: {SCREENSHOTS_DIR}/<test>/NN-step.png")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _inbox_gate_files_removed() -> Iterator[None]:
+    """The inbox's SQLite write gate leaves a lock file beside each database file it guarded (the
+    test database's name carries the process id): removed at the end of the session."""
+    yield
+    from integrations.webhooks import inbox
+
+    for database in list(inbox._gate_files):
+        Path(f"{database}-inbox-gate").unlink(missing_ok=True)
+
+
 @pytest.fixture
 def customer(db: None) -> Customer:
     return make_customer(name="Ana Souza", email="ana@example.test", phone="+5511987654321")
