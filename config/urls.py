@@ -11,6 +11,8 @@ from integrations.metrics import metrics_view
 from integrations.views import health
 
 urlpatterns = [
+    # First: providers' deliveries are the busiest route, and Django tries patterns in order.
+    path("webhooks/", include("integrations.webhooks.urls")),
     path("admin/reauth/", admin.site.admin_view(reauth_view), name="reauth"),
     path("admin/reauth/sso/", admin.site.admin_view(reauth_sso_view), name="reauth-sso"),
     # Password login: Django's form, or allauth's with a TOTP step when MFA is required.
@@ -26,7 +28,6 @@ urlpatterns = [
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("sso/no-access/", sso_no_access, name="sso-no-access"),
     path("sso/signed-out/", sso_signed_out, name="sso-signed-out"),
-    path("webhooks/", include("integrations.webhooks.urls")),
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI for staff, its assets served from our static files (drf-spectacular-sidecar);

@@ -92,9 +92,13 @@ def webhook_event_store(
         "",  # traceback
         "",  # claim_token
     )
-    with sqlite_write_gate(connection), connection.cursor() as cursor:
+    with sqlite_write_gate(connection) as gated, connection.cursor() as cursor:
+        if gated:
+            _sqlite_checkpoint_backstop(connection, cursor)
         cursor.execute(plan.sql, params)
         row = cursor.fetchone()
+    if gated:
+        _sqlite_checkpoint_count(connection.alias)
     if row is None:
         existing = (
             WebhookEvent.objects.filter(provider=provider, event_id=parsed.event_id)
@@ -200,7 +204,7 @@ _gate_lock = threading.Lock()
 
 
 @contextmanager
-def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[None]:
+def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[bool]:
     """Inbox inserts of every process on one SQLite file queue on an OS file lock beside it.
 
     SQLite lets one writer in at a time and makes the others poll: a writer that finds the write
@@ -210,22 +214,71 @@ def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[None]:
     gunicorn workers no longer sleep. Only for a file database in autocommit (the insert is its
     whole transaction, so nothing of SQLite's is held while waiting here, and no writer that
     waits on SQLite ever holds this gate: no deadlock); anything else passes straight through.
-    SQLite's own locking still decides correctness; this only orders the inbox's writers."""
+    SQLite's own locking still decides correctness; this only orders the inbox's writers.
+    Yields whether the gate was taken."""
     if (
         connection.vendor != "sqlite"
         or connection.in_atomic_block
         or not connection.get_autocommit()
         or connection.is_in_memory_db()  # type: ignore[attr-defined]
     ):
-        yield
+        yield False
         return
     descriptor = _gate_descriptor(str(connection.settings_dict["NAME"]))
     with _gate_lock:  # threads of one process (gthread workers) share its descriptor
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+# --- the WAL checkpoint, off the acknowledgement's path ---------------------------------------
+#
+# SQLite copies the write-ahead log back into the database file (a checkpoint, with two fsyncs)
+# from inside the commit that takes the log past ``wal_autocheckpoint`` pages (1,000 by default):
+# for the inbox that is inside the write gate, so every other worker's delivery waits for those
+# fsyncs. Connections that store inbox rows raise their automatic threshold to a backstop, and the
+# receiver runs a PASSIVE checkpoint itself after the answer has been sent, once this process has
+# stored WEBHOOK_SQLITE_CHECKPOINT_EVERY events since its last one. PASSIVE never waits for a
+# reader or a writer (a concurrent checkpoint makes it return at once), so nobody queues on it.
+
+SQLITE_CHECKPOINT_BACKSTOP_PAGES = 10_000
+"""The inbox connections' automatic checkpoint threshold (about 40 MB of log with 4 KiB pages):
+reached only if the receiver's own checkpoints stop (a caller outside a request storing many)."""
+
+_checkpoint_counts: dict[str, int] = {}
+_checkpoint_due: set[str] = set()
+
+
+def _sqlite_checkpoint_backstop(connection: BaseDatabaseWrapper, cursor: Any) -> None:
+    """Raise the connection's automatic checkpoint threshold, once per underlying connection."""
+    raw = connection.connection
+    if getattr(connection, "_inbox_checkpoint_backstop", None) is raw:
+        return
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_BACKSTOP_PAGES:d}")
+    connection._inbox_checkpoint_backstop = raw  # type: ignore[attr-defined]
+
+
+def _sqlite_checkpoint_count(alias: str) -> None:
+    stored = _checkpoint_counts.get(alias, 0) + 1
+    if stored >= settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY:
+        _checkpoint_due.add(alias)
+        stored = 0
+    _checkpoint_counts[alias] = stored
+
+
+def webhook_sqlite_checkpoint_run() -> None:
+    """Run the PASSIVE checkpoints that fell due (the receiver calls this once its answer is
+    sent). A failure is logged, not raised: SQLite's backstop checkpoint still bounds the log."""
+    while _checkpoint_due:
+        alias = _checkpoint_due.pop()
+        try:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cursor.fetchall()
+        except DatabaseError:
+            log.warning("webhook.sqlite_checkpoint_failed", database=alias, exc_info=True)
 
 
 def _gate_descriptor(database: str) -> int:

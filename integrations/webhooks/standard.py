@@ -11,6 +11,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from standardwebhooks.webhooks import EmptyWebhookSecretError, Webhook
 
@@ -84,7 +85,7 @@ class StandardWebhooksEndpoint:
         ]
         for secret in secrets:
             try:
-                expected = Webhook(secret).sign(msg_id=msg_id, timestamp=signed_at, data=text)
+                expected = _signer(secret).sign(msg_id=msg_id, timestamp=signed_at, data=text)
             except (ValueError, binascii.Error, EmptyWebhookSecretError):
                 continue  # a malformed configured secret; the system checks report it
             mac = expected.partition(",")[2].encode()
@@ -122,6 +123,13 @@ class StandardWebhooksEndpoint:
 
     def handler_for(self, event_type: str) -> Handler | None:
         return self._handlers.get(event_type)
+
+
+@lru_cache(maxsize=64)
+def _signer(secret: str) -> Webhook:
+    """The signer of one configured secret, made once (it decodes the secret's base64); a
+    malformed secret raises each time, as it is never cached."""
+    return Webhook(secret)
 
 
 def _fresh_timestamp(header: str) -> datetime:

@@ -27,6 +27,7 @@ from integrations.webhooks.inbox import (
     scrub_headers,
     webhook_event_store,
     webhook_rejection_record,
+    webhook_sqlite_checkpoint_run,
     webhook_wake_run,
     webhook_wakes_deferred,
 )
@@ -61,10 +62,10 @@ class UnreadableBody(Exception):
 
 
 class _Acknowledgement(JsonResponse):
-    """The inbox's answer to a stored delivery. A drain wake that fell due while storing runs in
-    ``close()``, which the WSGI server calls once it has sent the response (Django's ASGI handler
-    and test client call it too): the sender has its 200, after the commit, without waiting for
-    the wake."""
+    """The inbox's answer to a stored delivery. A drain wake that fell due while storing, and a
+    SQLite checkpoint that fell due (``inbox.webhook_sqlite_checkpoint_run``), run in ``close()``,
+    which the WSGI server calls once it has sent the response (Django's ASGI handler and test
+    client call it too): the sender has its 200, after the commit, without waiting for either."""
 
     def __init__(self, data: dict[str, object], *, wakes: list[int]) -> None:
         super().__init__(data)
@@ -75,6 +76,7 @@ class _Acknowledgement(JsonResponse):
         try:
             for event_pk in wakes:
                 webhook_wake_run(event_pk)
+            webhook_sqlite_checkpoint_run()
         finally:
             super().close()
 

@@ -241,3 +241,53 @@ def test_only_plainly_storable_bodies_skip_the_tree_walk(body, plain):
 def test_bodies_that_are_not_plain_are_still_refused(body):
     with pytest.raises(MalformedWebhook):
         load_json(body)
+
+
+# --- the WAL checkpoint, after the answer ---------------------------------------------------
+
+
+def _wal_frames(database: str) -> tuple[int, int]:
+    """(frames in the write-ahead log, frames of it already copied into the database), read from
+    SQLite's shared-memory index beside the file (``mxFrame`` of the index header and
+    ``nBackfill`` of the checkpoint information; see SQLite's wal.c), without taking a lock."""
+    header = Path(f"{database}-shm").read_bytes()[:100]
+    return int.from_bytes(header[16:20], "little"), int.from_bytes(header[96:100], "little")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_log_is_checkpointed_after_the_answer_never_inside_the_insert(
+    handlers, broker_idle, settings
+):
+    """The inbox's inserts leave the write-ahead log to grow (SQLite would otherwise copy it back
+    inside a commit, while the write gate holds every other worker's delivery); every
+    WEBHOOK_SQLITE_CHECKPOINT_EVERY stored events, the answer's close() copies it back."""
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+        pytest.skip("the write-ahead log of a SQLite file")
+    settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 3
+    inbox._checkpoint_counts.clear()
+    inbox._checkpoint_due.clear()
+    database = str(connection.settings_dict["NAME"])
+
+    def deliver(n: int) -> Any:
+        body, headers = signed("customer.linked", {"id": f"cus_ckpt_{n}"})
+        response = webhook_receive(_post(body, headers), provider=PROVIDER)
+        assert response.status_code == 200
+        return response
+
+    for n in range(2):
+        deliver(n).close()
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone()[0] == inbox.SQLITE_CHECKPOINT_BACKSTOP_PAGES
+    frames, copied = _wal_frames(database)
+    assert copied < frames  # two stored events, not checkpointed yet
+
+    third = deliver(2)
+    frames, copied = _wal_frames(database)
+    assert copied < frames  # the commit itself did not checkpoint: the answer is not closed yet
+    third.close()
+    frames, copied = _wal_frames(database)
+    assert copied == frames  # close() copied the whole log back
+    assert inbox._checkpoint_due == set()
+    assert WebhookEvent.objects.filter(event_id__startswith="msg_").count() >= 3
