@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import http.client
+import json
 import os
 import sqlite3
 import threading
@@ -19,6 +20,7 @@ import pytest
 from django.db import connections
 from django.db.backends.sqlite3.base import DatabaseWrapper
 from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 
 from integrations.models import WebhookEvent
 from integrations.webhooks import inbox
@@ -291,3 +293,19 @@ def test_the_log_is_checkpointed_after_the_answer_never_inside_the_insert(
     assert copied == frames  # close() copied the whole log back
     assert inbox._checkpoint_due == set()
     assert WebhookEvent.objects.filter(event_id__startswith="msg_").count() >= 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_insert_is_in_the_query_log_whenever_one_is_kept(handlers, broker_idle):
+    """On SQLite the insert runs on SQLite's own cursor inside the gate; with a query log kept
+    (DEBUG, a test capturing queries) it goes through Django's cursor and is logged, once."""
+    body, headers = signed("customer.linked", {"id": "cus_logged"})
+    with CaptureQueriesContext(connections["default"]) as queries:
+        response = webhook_receive(_post(body, headers), provider=PROVIDER)
+    response.close()
+    assert response.status_code == 200
+    inserts = [q["sql"] for q in queries if q["sql"].startswith('INSERT INTO "integrations_webh')]
+    assert len(inserts) == 1
+    again = webhook_receive(_post(body, headers), provider=PROVIDER)  # unlogged path: duplicate
+    assert (again.status_code, json.loads(again.content)["status"]) == (200, "duplicate")
+    assert WebhookEvent.objects.filter(event_id=headers["webhook-id"]).count() == 1
