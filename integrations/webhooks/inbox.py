@@ -272,6 +272,9 @@ def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[bool]:
 # receiver runs a PASSIVE checkpoint itself after the answer has been sent, once this process has
 # stored WEBHOOK_SQLITE_CHECKPOINT_EVERY events since its last one. PASSIVE never waits for a
 # reader or a writer (a concurrent checkpoint makes it return at once), so nobody queues on it.
+# Under a steady stream of writes it copies all but the frames appended meanwhile, so the log is
+# not restarted and grows until the backstop's checkpoint (inside a commit, like SQLite's default,
+# but with only those last frames left to copy) completes and the next writer restarts it.
 
 SQLITE_CHECKPOINT_BACKSTOP_PAGES = 10_000
 """The inbox connections' automatic checkpoint threshold (about 40 MB of log with 4 KiB pages):
