@@ -170,6 +170,9 @@ class CsvColumnMapping(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(currency_column="") | ~models.Q(fixed_currency=""),
                 name="csv_mapping_has_a_currency",
+                violation_error_message=(
+                    "Name the currency column, or choose the fixed currency of every row."
+                ),
             )
         ]
 
