@@ -271,7 +271,7 @@ def test_the_log_is_checkpointed_after_the_answer_never_inside_the_insert(
     inside a commit, while the write gate holds every other worker's delivery); every
     WEBHOOK_SQLITE_CHECKPOINT_EVERY stored events, the answer's close() copies it back."""
     connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
         pytest.skip("the write-ahead log of a SQLite file")
     settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 3
     inbox._checkpoint_counts.clear()
