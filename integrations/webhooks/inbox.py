@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
@@ -328,30 +327,14 @@ _wake_lock = threading.Lock()
 _last_wake = -1e9
 
 
-_deferred_wakes: ContextVar[list[int] | None] = ContextVar("webhook_deferred_wakes", default=None)
-
-
-@contextmanager
-def webhook_wakes_deferred() -> Iterator[list[int]]:
-    """Inside the block, a wake that falls due is not run: its event's id is added to the list
-    yielded, and the caller runs ``webhook_wake_run`` for it later. The receiver runs it once its
-    answer has been sent (integrations/webhooks/views.py), so the drain places' read (and, now and
-    then, a task queued) is off the acknowledgement's path."""
-    pending: list[int] = []
-    token = _deferred_wakes.set(pending)
-    try:
-        yield pending
-    finally:
-        _deferred_wakes.reset(token)
-
-
 def enqueue_webhook_event(event_pk: int) -> None:
     """Wake a drain for the committed event. Coalesced per process: at most one wake per
     WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling for
     WEBHOOK_DRAIN_LINGER_SECONDS after its queue empties, and a drain that ends waits one window
     and wakes a successor if work is due, so an event committed within the window is still picked
-    up. A wake queues a task only if a drain place is free (``webhook_drain_wake``); inside
-    ``webhook_wakes_deferred`` it is handed to the caller instead of run."""
+    up. A wake queues a task only if a drain place is free (``webhook_drain_wake``). A broker
+    failure is logged, not raised: the stored row is the record of work and the sweeper picks it
+    up (and the next delivery wakes again at once)."""
     global _last_wake
     window: float = settings.WEBHOOK_WAKE_WINDOW_SECONDS
     with _wake_lock:
@@ -359,18 +342,6 @@ def enqueue_webhook_event(event_pk: int) -> None:
         if window and now - _last_wake < window:
             return
         _last_wake = now
-    pending = _deferred_wakes.get()
-    if pending is not None:
-        pending.append(event_pk)
-        return
-    webhook_wake_run(event_pk)
-
-
-def webhook_wake_run(event_pk: int) -> None:
-    """Run a wake that ``enqueue_webhook_event`` let through. A broker failure is logged, not
-    raised: the stored row is the record of work and the sweeper picks it up (and the next
-    delivery wakes again at once)."""
-    global _last_wake
     try:
         webhook_drain_wake()
     except Exception:  # boundary: the broker or the database failed; the row remains due

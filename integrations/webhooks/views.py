@@ -28,8 +28,6 @@ from integrations.webhooks.inbox import (
     webhook_event_store,
     webhook_rejection_record,
     webhook_sqlite_checkpoint_run,
-    webhook_wake_run,
-    webhook_wakes_deferred,
 )
 from integrations.webhooks.registry import (
     MalformedWebhook,
@@ -62,20 +60,13 @@ class UnreadableBody(Exception):
 
 
 class _Acknowledgement(JsonResponse):
-    """The inbox's answer to a stored delivery. A drain wake that fell due while storing, and a
-    SQLite checkpoint that fell due (``inbox.webhook_sqlite_checkpoint_run``), run in ``close()``,
-    which the WSGI server calls once it has sent the response (Django's ASGI handler and test
-    client call it too): the sender has its 200, after the commit, without waiting for either."""
-
-    def __init__(self, data: dict[str, object], *, wakes: list[int]) -> None:
-        super().__init__(data)
-        self._wakes = wakes
+    """The inbox's answer to a stored delivery. A SQLite checkpoint that fell due while storing
+    (``inbox.webhook_sqlite_checkpoint_run``) runs in ``close()``, which the WSGI server calls once
+    it has sent the response (Django's ASGI handler and test client call it too): the sender has
+    its 200 without waiting for the checkpoint's fsyncs."""
 
     def close(self) -> None:
-        wakes, self._wakes = self._wakes, []
         try:
-            for event_pk in wakes:
-                webhook_wake_run(event_pk)
             webhook_sqlite_checkpoint_run()
         finally:
             super().close()
@@ -209,13 +200,12 @@ def _store(
         raise MalformedWebhook("Body is not UTF-8.") from None
     if "\x00" in body:
         raise MalformedWebhook("Body contains a NUL character.")
-    with webhook_wakes_deferred() as wakes:
-        result = webhook_event_store(
-            provider=provider,
-            parsed=parsed,
-            headers=scrub_headers(headers, endpoint.secret_headers),
-            body=body,
-        )
+    result = webhook_event_store(
+        provider=provider,
+        parsed=parsed,
+        headers=scrub_headers(headers, endpoint.secret_headers),
+        body=body,
+    )
     status = "stored" if result.created else "duplicate"
     log.info(
         "webhook.received",
@@ -225,4 +215,4 @@ def _store(
         outcome=status,
         webhook_event=result.event_id,
     )
-    return _Acknowledgement({"status": status, "id": result.event_id}, wakes=wakes)
+    return _Acknowledgement({"status": status, "id": result.event_id})
