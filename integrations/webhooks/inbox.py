@@ -281,6 +281,7 @@ reached only if the receiver's own checkpoints stop (a caller outside a request 
 
 _checkpoint_counts: dict[str, int] = {}
 _checkpoint_due: set[str] = set()
+_checkpoint_lock = threading.Lock()  # threads of one process (gthread workers) share the counts
 
 
 def _sqlite_checkpoint_backstop(connection: BaseDatabaseWrapper, cursor: Any) -> None:
@@ -293,18 +294,23 @@ def _sqlite_checkpoint_backstop(connection: BaseDatabaseWrapper, cursor: Any) ->
 
 
 def _sqlite_checkpoint_count(alias: str) -> None:
-    stored = _checkpoint_counts.get(alias, 0) + 1
-    if stored >= settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY:
-        _checkpoint_due.add(alias)
-        stored = 0
-    _checkpoint_counts[alias] = stored
+    every: int = settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY
+    with _checkpoint_lock:
+        stored = _checkpoint_counts.get(alias, 0) + 1
+        if stored >= every:
+            _checkpoint_due.add(alias)
+            stored = 0
+        _checkpoint_counts[alias] = stored
 
 
 def webhook_sqlite_checkpoint_run() -> None:
     """Run the PASSIVE checkpoints that fell due (the receiver calls this once its answer is
     sent). A failure is logged, not raised: SQLite's backstop checkpoint still bounds the log."""
-    while _checkpoint_due:
-        alias = _checkpoint_due.pop()
+    while True:
+        with _checkpoint_lock:
+            if not _checkpoint_due:
+                return
+            alias = _checkpoint_due.pop()
         try:
             with connections[alias].cursor() as cursor:
                 cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")

@@ -304,3 +304,29 @@ def test_the_insert_is_in_the_query_log_whenever_one_is_kept(handlers, broker_id
     again = webhook_receive(_post(body, headers), provider=PROVIDER)  # unlogged path: duplicate
     assert (again.status_code, json.loads(again.content)["status"]) == (200, "duplicate")
     assert WebhookEvent.objects.filter(event_id=headers["webhook-id"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_of_one_process_share_the_checkpoint_counts_safely(settings):
+    """gthread workers: stores of several threads count together, and two threads closing their
+    answers at once never both take the same due checkpoint (nor fail on an emptied set)."""
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
+        pytest.skip("the write-ahead log of a SQLite file")
+    settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 5
+    inbox._checkpoint_counts.clear()
+    inbox._checkpoint_due.clear()
+
+    def store_and_close() -> None:
+        try:
+            for _ in range(50):
+                inbox._sqlite_checkpoint_count("default")
+                inbox.webhook_sqlite_checkpoint_run()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for future in [pool.submit(store_and_close) for _ in range(8)]:
+            future.result()  # raises if a thread failed
+    assert inbox._checkpoint_counts["default"] == 0  # 400 counted, in fives
+    assert inbox._checkpoint_due == set()
