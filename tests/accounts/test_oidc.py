@@ -78,36 +78,15 @@ def idp_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
     accounts_file = tmp_path_factory.mktemp("idp") / "accounts.json"
     idp = Idp(issuer="", accounts_file=accounts_file)
     idp.set_accounts(DEFAULT_ACCOUNTS)
-    env = {
+    env: dict[str, str] = {
         **os.environ,
         "IDP_PORT": "0",
         "IDP_ACCOUNTS_FILE": str(accounts_file),
         "IDP_CLIENT_ID": CLIENT_ID,
         "IDP_CLIENT_SECRET": CLIENT_SECRET,
     }
-    log = (accounts_file.parent / "idp.log").open("w")
-    proc = subprocess.Popen(
-        [node, str(IDP_DIR / "server.js")],
-        cwd=IDP_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
+    proc, log, idp.issuer = _start_idp(node, env, accounts_file.parent)
     try:
-        assert proc.stdout is not None
-        selector = selectors.DefaultSelector()
-        selector.register(proc.stdout, selectors.EVENT_READ)
-        deadline = time.monotonic() + 30
-        line = ""
-        while time.monotonic() < deadline and not line.startswith("IDP_READY"):
-            if selector.select(timeout=deadline - time.monotonic()):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-        if not line.startswith("IDP_READY"):
-            pytest.fail(f"the OIDC IdP did not start (exit code {proc.poll()})")
-        idp.issuer = line.split()[1]
         yield idp
     finally:
         proc.terminate()
@@ -117,6 +96,56 @@ def idp_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Idp]:
             proc.kill()
             proc.wait()
         log.close()
+
+
+def _start_idp(
+    node: str, env: dict[str, str], folder: Path
+) -> tuple[subprocess.Popen[bytes], Any, str]:
+    """Start the IdP; return it, its log and its issuer once it printed its ready line.
+
+    The line is read from the pipe's file descriptor itself (no buffered reader that could hold
+    it while ``select`` waits on the empty pipe), stdin is closed, and a start that prints nothing
+    within the bound is tried once more with a fresh process before failing with its log.
+    """
+    failures = []
+    for attempt in (1, 2):
+        log_path = folder / f"idp-{attempt}.log"
+        log = log_path.open("w")
+        proc = subprocess.Popen(
+            [node, str(IDP_DIR / "server.js")],
+            cwd=IDP_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=log,
+        )
+        assert proc.stdout is not None
+        started = time.monotonic()
+        line = _read_line(proc.stdout.fileno(), deadline=started + 45)
+        if line.startswith("IDP_READY "):
+            return proc, log, line.split()[1]
+        proc.kill()
+        proc.wait()
+        log.close()
+        failures.append(
+            f"attempt {attempt}: after {time.monotonic() - started:.1f} s, exit code "
+            f"{proc.returncode}, stdout {line!r}, log: {log_path.read_text()[-2000:]!r}"
+        )
+    pytest.fail("the OIDC IdP did not start: " + "; ".join(failures))
+
+
+def _read_line(fd: int, *, deadline: float) -> str:
+    """The first line written to ``fd`` before ``deadline`` ('' at end of file or time)."""
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while b"\n" not in data and (left := deadline - time.monotonic()) > 0:
+            if selector.select(timeout=left):
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+    return data.split(b"\n", 1)[0].decode() if b"\n" in data else ""
 
 
 @pytest.fixture
