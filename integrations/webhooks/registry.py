@@ -141,6 +141,15 @@ def _json_constant(name: str) -> Any:
     raise MalformedWebhook(f"{name} is not JSON.")
 
 
+# Made once: ``json.loads`` with hooks builds a decoder (and its scanner) on every call.
+_FLOAT_DECODER = json.JSONDecoder(
+    parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+)
+_DECIMAL_DECODER = json.JSONDecoder(
+    parse_int=_json_int, parse_float=_json_decimal, parse_constant=_json_constant
+)
+
+
 def load_json(body: bytes, *, decimals: bool = False) -> Any:
     """Decode a webhook body: UTF-8 JSON nested at most MAX_JSON_DEPTH deep, every number within
     64 bits (``decimals``: non-integers as ``Decimal``, else ``float``), no ``NaN``/``Infinity``,
@@ -151,12 +160,7 @@ def load_json(body: bytes, *, decimals: bool = False) -> Any:
     except UnicodeDecodeError:
         raise MalformedWebhook("Body is not UTF-8.") from None
     try:
-        value = json.loads(
-            text,
-            parse_int=_json_int,
-            parse_float=_json_decimal if decimals else _json_float,
-            parse_constant=_json_constant,
-        )
+        value = (_DECIMAL_DECODER if decimals else _FLOAT_DECODER).decode(text)
     except RecursionError:
         raise MalformedWebhook(f"Body is nested deeper than {MAX_JSON_DEPTH}.") from None
     except ValueError:
