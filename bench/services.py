@@ -368,6 +368,10 @@ def flow_env(
         # The load is one API key placing orders far above the production throttles.
         "API_KEY_RATE": "100000/min",
         "API_USER_RATE": "100000/min",
+        # No quiet hours: the flows measure delivery at whatever hour they run. The default
+        # (21:00-08:00 in the customer's zone) holds every notification until morning, so a run
+        # started in those hours could never settle.
+        "NOTIFICATION_QUIET_HOURS": "",
     }
     env.update(extra)
     return env
