@@ -250,20 +250,28 @@ def _wal_frames(database: str) -> tuple[int, int]:
     return int.from_bytes(header[16:20], "little"), int.from_bytes(header[96:100], "little")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.fixture
+def sqlite_file_counts(transactional_db: None) -> str:
+    """The test database's file, its inbox store count at 0 and no checkpoint due; skips unless
+    the database is a SQLite file (the write-ahead log and the gate exist only there)."""
+    connection = connections["default"]
+    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
+        pytest.skip("the write-ahead log of a SQLite file")
+    database = str(connection.settings_dict["NAME"])
+    inbox._STORE_COUNT.pack_into(inbox._gate_file(database).shared, 0, 0)
+    inbox._checkpoint_due.clear()
+    return database
+
+
 def test_the_log_is_checkpointed_after_the_answer_never_inside_the_insert(
-    handlers, broker_idle, settings
+    handlers, broker_idle, settings, sqlite_file_counts
 ):
     """The inbox's inserts leave the write-ahead log to grow (SQLite would otherwise copy it back
     inside a commit, while the write gate holds every other worker's delivery); every
     WEBHOOK_SQLITE_CHECKPOINT_EVERY stored events, the answer's close() copies it back."""
     connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
-        pytest.skip("the write-ahead log of a SQLite file")
     settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 3
-    inbox._checkpoint_counts.clear()
-    inbox._checkpoint_due.clear()
-    database = str(connection.settings_dict["NAME"])
+    database = sqlite_file_counts
 
     def deliver(n: int) -> Any:
         body, headers = signed("customer.linked", {"id": f"cus_ckpt_{n}"})
@@ -306,27 +314,71 @@ def test_the_insert_is_in_the_query_log_whenever_one_is_kept(handlers, broker_id
     assert WebhookEvent.objects.filter(event_id=headers["webhook-id"]).count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_threads_of_one_process_share_the_checkpoint_counts_safely(settings):
+def _count_stores(times: int) -> int:
+    """Count ``times`` stores through the gate as ``webhook_event_store`` does (without the
+    insert); returns how many made a checkpoint fall due, each marked due and then run."""
+    due = 0
+    for _ in range(times):
+        with inbox.sqlite_write_gate(connections["default"]) as gate:
+            assert gate is not None
+            falls_due = gate.count_store()
+        if falls_due:
+            due += 1
+            inbox._sqlite_checkpoint_mark_due("default")
+        inbox.webhook_sqlite_checkpoint_run()
+    return due
+
+
+def test_threads_of_one_process_share_the_checkpoint_counts_safely(settings, sqlite_file_counts):
     """gthread workers: stores of several threads count together, and two threads closing their
     answers at once never both take the same due checkpoint (nor fail on an emptied set)."""
-    connection = connections["default"]
-    if connection.vendor != "sqlite" or connection.is_in_memory_db():  # type: ignore[attr-defined]
-        pytest.skip("the write-ahead log of a SQLite file")
     settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 5
-    inbox._checkpoint_counts.clear()
-    inbox._checkpoint_due.clear()
 
-    def store_and_close() -> None:
+    def store_and_close() -> int:
         try:
-            for _ in range(50):
-                inbox._sqlite_checkpoint_count("default")
-                inbox.webhook_sqlite_checkpoint_run()
+            return _count_stores(50)
         finally:
             connections.close_all()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        for future in [pool.submit(store_and_close) for _ in range(8)]:
-            future.result()  # raises if a thread failed
-    assert inbox._checkpoint_counts["default"] == 0  # 400 counted, in fives
+        dues = [future.result() for future in [pool.submit(store_and_close) for _ in range(8)]]
+    assert inbox._gate_file(sqlite_file_counts).stored() == 400
+    assert sum(dues) == 80  # 400 counted, in fives: each due once, by one thread
     assert inbox._checkpoint_due == set()
+
+
+def test_worker_processes_count_toward_one_checkpoint_cadence(settings, sqlite_file_counts):
+    """The count lives in the gate file, not in each process: with four gunicorn workers the log
+    is checkpointed every WEBHOOK_SQLITE_CHECKPOINT_EVERY stored events, not four times as often.
+    A forked child (its own descriptor and mapping, as a worker opens them) and this process count
+    stores in turn; the checkpoint falls due on every third store whichever process made it."""
+    settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY = 3
+    database = sqlite_file_counts
+    inbox._gate_file(database)  # opened here first: the child must not reuse this mapping
+    for round_ in range(2):
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # the child touches no database connection, only the gate file
+            try:
+                os.close(read)
+                gate = inbox._gate_file(database)
+                opened_own = gate.pid == os.getpid()
+                falls_due = []
+                for _ in range(2):
+                    fcntl.flock(gate.descriptor, fcntl.LOCK_EX)
+                    try:
+                        falls_due.append(gate.count_store())
+                    finally:
+                        fcntl.flock(gate.descriptor, fcntl.LOCK_UN)
+                os.write(write, json.dumps([opened_own, falls_due]).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as reader:
+            opened_own, child_due = json.loads(reader.read())
+        os.waitpid(child, 0)
+        assert opened_own
+        mine = _count_stores(1)
+        # round 0: the child's stores are 1 and 2, this one 3; round 1: 4 and 5, then 6
+        assert (child_due, mine) == ([False, False], 1), round_
+    assert inbox._gate_file(database).stored() == 6
