@@ -29,8 +29,8 @@ WEBHOOK_NOT_READY_GIVE_UP_SECONDS = env.int("WEBHOOK_NOT_READY_GIVE_UP_SECONDS",
 WEBHOOK_WAKE_WINDOW_SECONDS = env.float("WEBHOOK_WAKE_WINDOW_SECONDS", default=0.2)
 WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default=2.0)
 # Embedded profile: a web process checkpoints SQLite's write-ahead log after answering, once per
-# this many events it stored, instead of SQLite doing it inside a commit (integrations/webhooks/
-# inbox.py, "the WAL checkpoint").
+# this many events stored by all web processes together (counted in the inbox's gate file),
+# instead of SQLite doing it inside a commit (integrations/webhooks/inbox.py, "the WAL checkpoint").
 WEBHOOK_SQLITE_CHECKPOINT_EVERY = env.int("WEBHOOK_SQLITE_CHECKPOINT_EVERY", default=200)
 WEBHOOK_DRAIN_MAX_SECONDS = env.float("WEBHOOK_DRAIN_MAX_SECONDS", default=45.0)
 # Refused deliveries (bad or stale signatures) are counted per provider and hour; only a sample is
