@@ -253,9 +253,10 @@ class _GateFile:
         return cls(os.getpid(), descriptor, mmap.mmap(descriptor, _STORE_COUNT.size))
 
     def count_store(self) -> bool:
-        """Count one stored row; True if the log's checkpoint falls due with it (every
-        WEBHOOK_SQLITE_CHECKPOINT_EVERY rows stored in this database, by any process). Call it
-        holding the gate: the count is read and written under the lock."""
+        """Count one inbox insert (a duplicate that wrote nothing counts too); True if the log's
+        checkpoint falls due with it (every WEBHOOK_SQLITE_CHECKPOINT_EVERY inserts into this
+        database, by any process). Call it holding the gate: the count is read and written under
+        the lock."""
         count = _STORE_COUNT.unpack_from(self.shared)[0] + 1
         _STORE_COUNT.pack_into(self.shared, 0, count)
         every: int = settings.WEBHOOK_SQLITE_CHECKPOINT_EVERY
@@ -310,8 +311,8 @@ def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[_GateFile | N
 # fsyncs. Connections that store inbox rows raise their automatic threshold to a backstop, and the
 # receiver runs a PASSIVE checkpoint itself after the answer has been sent, once every
 # WEBHOOK_SQLITE_CHECKPOINT_EVERY events stored in the database (by whichever process stores the
-# event that completes the count). PASSIVE never waits for a
-# reader or a writer (a concurrent checkpoint makes it return at once), so nobody queues on it.
+# event that completes the count). PASSIVE never waits for a reader or a writer (a concurrent
+# checkpoint makes it return at once), so nobody queues on it.
 # The count is kept in the gate file, for every process together: with per-process counts, four
 # workers checkpointed four times as often as one, each copying back the same hot index pages.
 # Under a steady stream of writes it copies all but the frames appended meanwhile, so the log is
