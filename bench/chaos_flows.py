@@ -170,6 +170,7 @@ def external_webhook_report(sender: WebhookSender) -> tuple[list[Check], dict[st
     from django.db.models import Count
 
     from integrations.models import WebhookEvent
+    from integrations.webhooks.inbox import waiting_arrivals
 
     acked = sorted(sender.acknowledged)
     stored: Counter[str] = Counter()
@@ -200,6 +201,10 @@ def external_webhook_report(sender: WebhookSender) -> tuple[list[Check], dict[st
         ),
         Check("external webhooks stored twice", sum(1 for n in stored.values() if n > 1)),
         Check("external webhooks stored, not processed once (unfinished)", unfinished),
+        Check(
+            "external webhooks still arrivals, not moved into the inbox",
+            waiting_arrivals().filter(event_id__startswith="msg_ext_").count(),
+        ),
     ]
     info = {
         "sent": sum(len(s) for s in sender.answers.values()),

@@ -2,7 +2,7 @@
 sockets), the same signed requests to the bare view and to the inbox, batch after batch.
 
     python -m bench.ingest_sections [--requests 2000] [--rounds 5]
-                                    [--variants as-is no-insert lean] [--keep-index NAME ...]
+                                    [--variants as-is no-insert inbox-row]
 
 ``bench/ingest.py`` gives the ratio the issue asks for (wrk against gunicorn); this script says
 which part of the inbox's request makes the difference, measured as this thread's CPU time per
@@ -10,22 +10,23 @@ request (``time.thread_time``, so other load on the machine disturbs it little):
 
 * ``handler``: the whole WSGI call, the body read and the response closed;
 * ``view``: the view function alone (middleware excluded);
-* ``insert``: the inbox's SQLite statement (``inbox._sqlite_insert``), inside the view;
+* ``insert``: the receiver's SQLite statement (``inbox._sqlite_insert``), inside the view;
 * ``close``: the response's ``close()`` (where the receiver's checkpoint runs);
 * ``gc``: the garbage collector, whichever code it interrupted.
 
 Variants, applied in this process only and interleaved round by round so that they share the
 machine's state (a diagnostic: none of them is how the inbox works):
 
-* ``as-is``: the inbox as it stands;
+* ``as-is``: the receiver as it stands (on a SQLite file it stores an arrival, WebhookArrival);
 * ``no-insert``: the SQLite statement replaced by a counter, everything else unchanged (what all
   the rest costs);
-* ``lean``: the same statement into a copy of the inbox's table that has its unique constraint
-  (the dedupe) but none of the secondary indexes, plus any ``--keep-index`` given (names from
-  ``WebhookEvent.Meta.indexes``): what the indexes cost, directly and in the caches they evict.
+* ``inbox-row``: the same values inserted as an inbox row, every index of WebhookEvent written
+  (the receiver before arrivals): what the inbox's indexes cost, directly and in the caches they
+  evict. (From outside: ``bench/ingest.py`` with ``WEBHOOK_ARRIVALS=false`` in its environment.)
 
 Runs on the embedded profile only (a scratch SQLite file, the bench settings); prints one line per
-variant and round and a table of medians; every variant's stored rows are counted at the end.
+variant and round and a table of medians; every variant's stored rows are counted at the end, and
+then the arrivals are moved into the inbox as the drain does, timed (CPU per arrival moved).
 """
 
 from __future__ import annotations
@@ -40,14 +41,13 @@ import secrets
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, cast
 
 from bench.harness import Request, bench_env, manage
 from bench.ingest import bare_requests, signed_requests
 
-VARIANTS = ("as-is", "no-insert", "lean")
-LEAN_TABLE = "bench_lean_webhookevent"
+VARIANTS = ("as-is", "no-insert", "inbox-row")
 SECTIONS = ("handler", "view", "insert", "close", "gc")
 
 
@@ -117,7 +117,7 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
 class Bench:
     """The handler, instrumented, and the variants' switches."""
 
-    def __init__(self, keep_indexes: Iterable[str]) -> None:
+    def __init__(self) -> None:
         from django.core.handlers.wsgi import WSGIHandler
         from django.db import connection
         from django.urls import get_resolver
@@ -137,50 +137,36 @@ class Bench:
         get_resolver()
         self.handler = WSGIHandler()
         self.real_insert = self.clock.timed("insert", inbox._sqlite_insert)
-        self._lean_table(keep_indexes)
-        plan = inbox._insert_plan(connection)
-        table = connection.ops.quote_name(inbox.WebhookEvent._meta.db_table)
-        lean = connection.ops.quote_name(LEAN_TABLE)
-        self.plans = {
-            "as-is": plan,
-            "lean": dataclasses.replace(
-                plan,
-                sql=plan.sql.replace(table, lean, 1),
-                sqlite_sql=plan.sqlite_sql.replace(table, lean, 1),
-            ),
-        }
+        arrival = inbox._insert_plan(connection, arrival=True)
+        self.plans = {"as-is": arrival, "inbox-row": self._inbox_row_plan(arrival)}
         self.counted = 0
         self.use("as-is")
         gc.callbacks.append(self.clock.on_gc)
 
-    def _lean_table(self, keep_indexes: Iterable[str]) -> None:
-        """A copy of the inbox's table as SQLite holds it (columns, checks, the unique
-        constraint), with only the secondary indexes named."""
+    def _inbox_row_plan(self, arrival: Any) -> Any:
+        """The arrival's values inserted as an inbox row, received and due now, with every index
+        of the inbox written: the receiver before arrivals (only SQLite's own cursor runs it)."""
         from integrations.models import WebhookEvent
+        from integrations.webhooks.inbox import ARRIVAL_FIELDS
 
-        table = WebhookEvent._meta.db_table
-        with self.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = %s", [table]
-            )
-            (create,) = cursor.fetchone()
-            cursor.execute(create.replace(f'"{table}"', f'"{LEAN_TABLE}"', 1))
-            for name in keep_indexes:
-                cursor.execute(
-                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = %s", [name]
-                )
-                found = cursor.fetchone()
-                if found is None:
-                    raise SystemExit(f"--keep-index {name}: no such index on {table}")
-                cursor.execute(
-                    found[0]
-                    .replace(f'"{name}"', f'"{name}_lean"', 1)
-                    .replace(f'"{table}"', f'"{LEAN_TABLE}"', 1)
-                )
+        quote = self.connection.ops.quote_name
+        meta = WebhookEvent._meta
+        names = [*ARRIVAL_FIELDS, "status", "attempts", "next_attempt_at", "affected"]
+        names += ["last_error", "traceback", "claim_token"]
+        columns = ", ".join(quote(str(meta.get_field(n).column)) for n in names)  # type: ignore[union-attr]
+        values = [f"?{n}" for n in range(1, len(ARRIVAL_FIELDS) + 1)]
+        received_at = f"?{ARRIVAL_FIELDS.index('received_at') + 1}"
+        values += ["'received'", "0", received_at, "'[]'", "''", "''", "''"]
+        sql = (
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608  # names from model metadata
+            f"VALUES ({', '.join(values)}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"
+        )
+        return dataclasses.replace(arrival, sql=sql, sqlite_sql=sql)
 
     def use(self, variant: str) -> None:
         inbox = self.inbox
-        inbox._insert_plans[self.connection.alias] = self.plans.get(variant, self.plans["as-is"])
+        plan = self.plans.get(variant, self.plans["as-is"])
+        inbox._insert_plans[(self.connection.alias, True)] = plan
         inbox._sqlite_insert = self._counter if variant == "no-insert" else self.real_insert
 
     def _counter(self, connection: Any, plan: Any, params: tuple[Any, ...]) -> tuple[int]:
@@ -200,13 +186,25 @@ class Bench:
             self.clock.add("close", time.thread_time() - answered)
         return {name: self.clock.spent.get(name, 0.0) / len(requests) * 1e6 for name in SECTIONS}
 
-    def stored(self) -> dict[str, int]:
-        from integrations.models import WebhookEvent
+    def move_all(self) -> str:
+        """Move every arrival into the inbox as the drain does, and say what it cost: the other
+        half of an arrival's price, paid by the task cluster instead of the answer."""
+        from integrations.webhooks.inbox import webhook_arrivals_move
 
-        with self.connection.cursor() as cursor:
-            cursor.execute(f'SELECT COUNT(*) FROM "{LEAN_TABLE}"')  # noqa: S608  # nosec B608  # a constant name
-            lean = int(cursor.fetchone()[0])
-        return {"as-is": WebhookEvent.objects.count(), "lean": lean, "no-insert": self.counted}
+        started, moved = time.thread_time(), 0
+        while batch := webhook_arrivals_move():
+            moved += batch
+        spent = time.thread_time() - started
+        return f"moved {moved} arrivals into the inbox: {spent / max(moved, 1) * 1e6:.0f} µs each"
+
+    def stored(self) -> dict[str, int]:
+        from integrations.models import WebhookArrival, WebhookEvent
+
+        return {
+            "as-is": WebhookArrival.objects.count(),
+            "inbox-row": WebhookEvent.objects.count(),
+            "no-insert": self.counted,
+        }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -214,9 +212,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per batch and endpoint")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
-    parser.add_argument(
-        "--keep-index", nargs="*", default=[], help="secondary indexes the lean copy keeps"
-    )
     args = parser.parse_args(argv)
 
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -228,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
-    bench = Bench(args.keep_index)
+    bench = Bench()
     warm = signed_requests(secret, 300)
     for variant in args.variants:
         bench.use(variant)
@@ -268,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {median(1, 'close'):.0f} | {median(0, 'gc'):.0f} / {median(1, 'gc'):.0f} |"
         )
     print("\nrows stored: " + ", ".join(f"{k} {v}" for k, v in bench.stored().items()))
+    print(bench.move_all())
 
 
 if __name__ == "__main__":

@@ -681,12 +681,14 @@ def create_api_key() -> str:
 def open_work() -> dict[str, int]:
     """What is still to happen; all zero once the flow has settled."""
     from integrations.models import Delivery, SandboxWebhook, WebhookEvent, WebhookMessage
+    from integrations.webhooks.inbox import waiting_arrivals
     from notifications.models import Notification
     from orders.models import Order
     from payments.models import Refund
 
     return {
         "orders_not_delivered": Order.objects.exclude(status=FINAL_ORDER_STATUS).count(),
+        "webhooks_arrived": waiting_arrivals().count(),
         "webhooks_open": WebhookEvent.objects.exclude(status__in=["processed", "ignored"]).count(),
         "deliveries_open": Delivery.objects.exclude(status="succeeded").count(),
         "sandbox_unsent": SandboxWebhook.objects.exclude(status="sent").count(),
@@ -985,6 +987,7 @@ def liveness_counts() -> dict[str, int]:
     from django.db.models import Count
 
     from integrations.models import Delivery, SandboxWebhook, WebhookEvent
+    from integrations.webhooks.inbox import waiting_arrivals
 
     def by_status(qs: Any) -> dict[str, int]:
         return dict(qs.values_list("status").annotate(n=Count("id")).order_by())
@@ -993,6 +996,7 @@ def liveness_counts() -> dict[str, int]:
     deliveries = by_status(Delivery.objects.exclude(status="succeeded"))
     sandbox = by_status(SandboxWebhook.objects.exclude(status="sent"))
     return {
+        "webhook arrivals waiting": waiting_arrivals().count(),
         **{f"webhook events {k}": v for k, v in hooks.items()},
         **{f"deliveries {k}": v for k, v in deliveries.items()},
         **{f"sandbox webhooks {k}": v for k, v in sandbox.items()},

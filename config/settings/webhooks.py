@@ -32,6 +32,11 @@ WEBHOOK_DRAIN_LINGER_SECONDS = env.float("WEBHOOK_DRAIN_LINGER_SECONDS", default
 # this many events stored by all web processes together (counted in the inbox's gate file),
 # instead of SQLite doing it inside a commit (integrations/webhooks/inbox.py, "the WAL checkpoint").
 WEBHOOK_SQLITE_CHECKPOINT_EVERY = env.int("WEBHOOK_SQLITE_CHECKPOINT_EVERY", default=200)
+# Embedded profile: the receiver stores a delivery as an arrival (its dedupe key the only index)
+# and the drain moves it into the inbox, which keeps the inbox's five other indexes off the
+# answer's path (integrations/models/webhooks.py, WebhookArrival). False writes the inbox row
+# while answering, as PostgreSQL always does.
+WEBHOOK_ARRIVALS = env.bool("WEBHOOK_ARRIVALS", default=True)
 WEBHOOK_DRAIN_MAX_SECONDS = env.float("WEBHOOK_DRAIN_MAX_SECONDS", default=45.0)
 # Refused deliveries (bad or stale signatures) are counted per provider and hour; only a sample is
 # kept as rows: at most this many per provider and hour, and this many per source address...

@@ -4,7 +4,12 @@ from integrations.models.core import AppendOnlyQuerySet, DomainEvent, TaskHeartb
 from integrations.models.credentials import ProviderCredential
 from integrations.models.deliveries import Delivery
 from integrations.models.sandbox import SandboxWebhook
-from integrations.models.webhooks import WebhookEvent, WebhookRejection
+from integrations.models.webhooks import (
+    WebhookArrival,
+    WebhookArrivalMark,
+    WebhookEvent,
+    WebhookRejection,
+)
 from integrations.models.webhooks_out import WebhookAttempt, WebhookEndpoint, WebhookMessage
 
 __all__ = [
@@ -19,6 +24,8 @@ __all__ = [
     "StaffAlert",
     "StaffAlertKind",
     "TaskHeartbeat",
+    "WebhookArrival",
+    "WebhookArrivalMark",
     "WebhookAttempt",
     "WebhookEndpoint",
     "WebhookEvent",

@@ -71,6 +71,46 @@ class WebhookEvent(models.Model):
         return f"{self.provider} {self.event_type or '?'} {self.event_id}"
 
 
+class WebhookArrival(models.Model):
+    """A verified delivery as the embedded profile's receiver stores it before answering 200: the
+    inbox row's fields under the dedupe key alone. A WebhookEvent row writes seven B-trees (the
+    table, the key and five list, search and due indexes) and, with several web workers sharing
+    one SQLite file, reads each one's path back after every other worker's commit; an arrival
+    writes two (docs/benchmarks.md, Ingest, fifth sitting). The drain and the sweeper move
+    arrivals into the inbox in id order, each batch one transaction that advances
+    WebhookArrivalMark (``inbox.webhook_arrivals_move``); a moved arrival keeps its key, so later
+    deliveries of it are still answered as duplicates, and drops its body and headers. Moved
+    arrivals go with the inbox's retention."""
+
+    provider = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=100, blank=True)
+    headers = models.JSONField(default=dict, help_text="Request headers, secrets removed.")
+    body = models.TextField(help_text="The raw body as received; emptied once moved.")
+    received_at = models.DateTimeField(default=timezone.now)
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    object_id = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="webhook_arrival_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"arrival {self.pk}: {self.provider} {self.event_id}"
+
+
+class WebhookArrivalMark(models.Model):
+    """How far arrivals have been moved into the inbox: every arrival with an id up to
+    ``moved_through`` is in WebhookEvent (or was a duplicate of a row there). One row."""
+
+    moved_through = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"arrivals moved through {self.moved_through}"
+
+
 class WebhookRejection(models.Model):
     """A sample of the deliveries refused before storage (bad or stale signature), kept for ops,
     never processed: at most WEBHOOK_REJECTION_SAMPLES_PER_HOUR per provider and hour; every

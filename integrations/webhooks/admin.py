@@ -28,6 +28,7 @@ from integrations.admin_utils import (
 from integrations.exceptions import InvalidTransition
 from integrations.models import WebhookEvent, WebhookRejection
 from integrations.models.webhooks import WebhookRejectionCounter
+from integrations.webhooks.inbox import waiting_arrivals
 from integrations.webhooks.processing import webhook_event_replay
 from integrations.webhooks.registry import (
     MalformedWebhook,
@@ -131,6 +132,22 @@ class WebhookEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
     class Media:
         css = {"all": (COLUMNS_CSS,)}
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Deliveries the embedded profile's receiver stored as arrivals are listed only once the
+        drain has moved them in: the page says how many are waiting, if any."""
+        waiting = waiting_arrivals().count()
+        if waiting:
+            self.message_user(
+                request,
+                f"{waiting} received deliver{'y' if waiting == 1 else 'ies'} waiting to be moved "
+                "into the inbox by the webhook drain (normally within a second; if this stays, "
+                "check the task cluster on the ops page).",
+                messages.INFO,
+            )
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="Event type", ordering="event_type")
     def event_type_cut(self, obj: WebhookEvent) -> str:

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
@@ -28,10 +28,11 @@ import structlog
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, Field, Q
+from django.db.models import F, Field, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from integrations.models import WebhookEvent, WebhookRejection
+from integrations.models import WebhookArrival, WebhookArrivalMark, WebhookEvent, WebhookRejection
 from integrations.models.webhooks import WebhookDrainSlot, WebhookRejectionCounter
 from integrations.webhooks.registry import ParsedWebhook
 
@@ -43,8 +44,13 @@ DRAIN_TASK = "integrations.webhooks.tasks.drain"
 
 @dataclass(frozen=True)
 class StoreResult:
-    event_id: int
+    """``event_id``: the inbox row, when it exists as the delivery is answered; ``receipt``: the
+    WebhookArrival holding it otherwise (the embedded profile's receiver, until the drain moves
+    it). One of the two is set."""
+
+    event_id: int | None
     created: bool
+    receipt: int | None = None
 
 
 def scrub_headers(headers: Mapping[str, str], secret_headers: frozenset[str]) -> dict[str, str]:
@@ -72,35 +78,56 @@ def webhook_event_store(
     Idempotent: a second delivery of the same ``(provider, event_id)`` changes nothing and returns
     the stored row's id with ``created=False`` (the unique constraint decides, so this holds under
     concurrent deliveries on SQLite and PostgreSQL). Processing is enqueued only after the insert
-    commits. ``headers`` must already be scrubbed of secrets."""
+    commits. ``headers`` must already be scrubbed of secrets.
+
+    On a SQLite file in autocommit (the embedded profile's receiver, behind ``sqlite_write_gate``)
+    the delivery is stored as a WebhookArrival instead, which the drain moves into the inbox
+    (``webhook_arrivals_move``); the result then holds its ``receipt``. WEBHOOK_ARRIVALS=False
+    writes the inbox there too (as before arrivals: every inbox index on the answer's path)."""
     connection = connections[router.db_for_write(WebhookEvent)]
-    plan = _insert_plan(connection)
+    gated = _gate_applies(connection)
+    arrival = gated and settings.WEBHOOK_ARRIVALS
+    plan = _insert_plan(connection, arrival=arrival)
     now = plan.bind_time(timezone.now(), connection)
-    params = (
-        provider,
-        parsed.event_id,
-        parsed.event_type,
-        plan.bind_json(dict(headers), connection),
-        body,
-        now,  # received_at
-        plan.bind_time(parsed.occurred_at, connection),
-        WebhookEvent.Status.RECEIVED.value,
-        0,  # attempts
-        now,  # next_attempt_at
-        parsed.object_id,
-        plan.no_affected,
-        "",  # last_error
-        "",  # traceback
-        "",  # claim_token
-    )
+    occurred_at = plan.bind_time(parsed.occurred_at, connection)
+    headers_value = plan.bind_json(dict(headers), connection)
+    if arrival:
+        params: tuple[Any, ...] = (
+            provider,
+            parsed.event_id,
+            parsed.event_type,
+            headers_value,
+            body,
+            now,  # received_at
+            occurred_at,
+            parsed.object_id,
+        )
+    else:
+        params = (
+            provider,
+            parsed.event_id,
+            parsed.event_type,
+            headers_value,
+            body,
+            now,  # received_at
+            occurred_at,
+            WebhookEvent.Status.RECEIVED.value,
+            0,  # attempts
+            now,  # next_attempt_at
+            parsed.object_id,
+            plan.no_affected,
+            "",  # last_error
+            "",  # traceback
+            "",  # claim_token
+        )
     checkpoint_due = False
-    with sqlite_write_gate(connection) as gate:
-        gated = gate is not None
-        if gated and not connection.queries_logged:
+    # The gate's conditions were checked above (``gated``): take it, or pass straight through.
+    with _gate_held(connection) if gated else nullcontext() as gate:
+        if gate is not None and not connection.queries_logged:
             row = _sqlite_insert(connection, plan, params)
         else:
             with connection.cursor() as cursor:
-                if gated:
+                if gate is not None:
                     _sqlite_checkpoint_backstop(connection, cursor)
                 cursor.execute(plan.sql, params)
                 row = cursor.fetchone()
@@ -109,19 +136,33 @@ def webhook_event_store(
     if checkpoint_due:
         _sqlite_checkpoint_mark_due(connection.alias)
     if row is None:
-        existing = (
-            WebhookEvent.objects.filter(provider=provider, event_id=parsed.event_id)
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if existing is None:
-            raise IntegrityError(f"Could not store {provider} event {parsed.event_id}.")
-        return StoreResult(event_id=existing, created=False)
+        return _stored_already(provider, parsed.event_id)
     if gated:  # autocommit: the row is committed already
-        enqueue_webhook_event(row[0])
-    else:
-        transaction.on_commit(partial(enqueue_webhook_event, row[0]), using=connection.alias)
+        enqueue_webhook_event(row[0], receipt=arrival)
+        if arrival:
+            return StoreResult(event_id=None, created=True, receipt=row[0])
+        return StoreResult(event_id=row[0], created=True)
+    transaction.on_commit(partial(enqueue_webhook_event, row[0]), using=connection.alias)
     return StoreResult(event_id=row[0], created=True)
+
+
+def _stored_already(provider: str, event_id: str) -> StoreResult:
+    """The result for a duplicate: the inbox row if there is one, else the arrival."""
+    existing = (
+        WebhookEvent.objects.filter(provider=provider, event_id=event_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if existing is not None:
+        return StoreResult(event_id=existing, created=False)
+    arrival = (
+        WebhookArrival.objects.filter(provider=provider, event_id=event_id)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if arrival is None:
+        raise IntegrityError(f"Could not store {provider} event {event_id}.")
+    return StoreResult(event_id=None, created=False, receipt=arrival)
 
 
 def _sqlite_insert(
@@ -161,7 +202,20 @@ INSERTED_FIELDS = (
     "traceback",
     "claim_token",
 )
-"""The columns ``webhook_event_store`` writes, in the order of its values."""
+"""The columns ``webhook_event_store`` writes into the inbox, in the order of its values."""
+
+ARRIVAL_FIELDS = (
+    "provider",
+    "event_id",
+    "event_type",
+    "headers",
+    "body",
+    "received_at",
+    "occurred_at",
+    "object_id",
+)
+"""The columns ``webhook_event_store`` writes into an arrival, in the order of its values; each
+is the inbox's column of the same name (``webhook_arrivals_move`` copies them)."""
 
 
 @dataclass(frozen=True)
@@ -193,16 +247,18 @@ class _InsertPlan:
         return self.fields["headers"].get_db_prep_save(value, connection)
 
 
-_insert_plans: dict[str, _InsertPlan] = {}
+_insert_plans: dict[tuple[str, bool], _InsertPlan] = {}
 
 
-def _insert_plan(connection: BaseDatabaseWrapper) -> _InsertPlan:
-    """The inbox's insert statement for ``connection``, built once per process and database."""
-    plan = _insert_plans.get(connection.alias)
+def _insert_plan(connection: BaseDatabaseWrapper, *, arrival: bool = False) -> _InsertPlan:
+    """The inbox's insert statement for ``connection`` (or the arrival's), built once per process
+    and database."""
+    plan = _insert_plans.get((connection.alias, arrival))
     if plan is not None and plan.vendor == connection.vendor:
         return plan
-    meta = WebhookEvent._meta
-    fields = tuple(cast("Field[Any, Any]", meta.get_field(name)) for name in INSERTED_FIELDS)
+    meta = (WebhookArrival if arrival else WebhookEvent)._meta
+    names = ARRIVAL_FIELDS if arrival else INSERTED_FIELDS
+    fields = tuple(cast("Field[Any, Any]", meta.get_field(name)) for name in names)
     quote = connection.ops.quote_name
     columns = ", ".join(quote(str(field.column)) for field in fields)
     # One statement, one round trip: the unique constraint decides what is a duplicate, even
@@ -212,23 +268,23 @@ def _insert_plan(connection: BaseDatabaseWrapper) -> _InsertPlan:
         f"INSERT INTO {quote(meta.db_table)} ({columns}) "  # noqa: S608  # nosec B608  # table and column names from model metadata, quoted; values bound
         f"VALUES ({', '.join(['%s'] * len(fields))}) ON CONFLICT DO NOTHING RETURNING {quote('id')}"
     )
-    by_name = dict(zip(INSERTED_FIELDS, fields, strict=True))
+    by_name = dict(zip(names, fields, strict=True))
+    no_affected = WebhookEvent._meta.get_field("affected")
     plan = _InsertPlan(
         vendor=connection.vendor,
         sql=sql,
         sqlite_sql=sql.replace("%s", "?"),
         fields=by_name,
-        no_affected=by_name["affected"].get_db_prep_save([], connection),
+        no_affected=cast("Field[Any, Any]", no_affected).get_db_prep_save([], connection),
         direct=(
             connection.vendor == "sqlite"
             and settings.USE_TZ
             and connection.timezone_name == "UTC"
-            and all(
-                getattr(by_name[name], "encoder", None) is None for name in ("headers", "affected")
-            )
+            and all(getattr(by_name[name], "encoder", None) is None for name in ("headers",))
+            and getattr(no_affected, "encoder", None) is None
         ),
     )
-    _insert_plans[connection.alias] = plan
+    _insert_plans[(connection.alias, arrival)] = plan
     return plan
 
 
@@ -286,14 +342,16 @@ def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[_GateFile | N
     waits on SQLite ever holds this gate: no deadlock); anything else passes straight through.
     SQLite's own locking still decides correctness; this only orders the inbox's writers.
     Yields the gate taken (its shared store count may be updated inside), or None."""
-    if (
-        connection.vendor != "sqlite"
-        or connection.in_atomic_block
-        or not connection.get_autocommit()
-        or connection.is_in_memory_db()  # type: ignore[attr-defined]
-    ):
+    if not _gate_applies(connection):
         yield None
         return
+    with _gate_held(connection) as gate:
+        yield gate
+
+
+@contextmanager
+def _gate_held(connection: BaseDatabaseWrapper) -> Iterator[_GateFile]:
+    """The gate's lock of ``connection``'s SQLite file, held (no condition checked)."""
     gate = _gate_file(str(connection.settings_dict["NAME"]))
     with _gate_lock:  # threads of one process (gthread workers) share its descriptor
         fcntl.flock(gate.descriptor, fcntl.LOCK_EX)
@@ -301,6 +359,17 @@ def sqlite_write_gate(connection: BaseDatabaseWrapper) -> Iterator[_GateFile | N
             yield gate
         finally:
             fcntl.flock(gate.descriptor, fcntl.LOCK_UN)
+
+
+def _gate_applies(connection: BaseDatabaseWrapper) -> bool:
+    """A SQLite file in autocommit: the inserts that queue on ``sqlite_write_gate`` (and that
+    store arrivals rather than inbox rows)."""
+    return (
+        connection.vendor == "sqlite"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+        and not connection.is_in_memory_db()  # type: ignore[attr-defined]
+    )
 
 
 # --- the WAL checkpoint, off the acknowledgement's path ---------------------------------------
@@ -365,11 +434,111 @@ def _gate_file(database: str) -> _GateFile:
     return gate
 
 
+# --- arrivals, moved into the inbox off the acknowledgement's path ---------------------------
+
+ARRIVAL_MOVE_BATCH = 200
+"""Arrivals per move, as many as a drain claims per batch: a move holds SQLite's writer (and the
+receivers' gate) while it copies them."""
+
+_MOVE_SQL: dict[str, str] = {}
+
+
+def _move_sql(connection: BaseDatabaseWrapper) -> str:
+    """``INSERT INTO inbox (...) SELECT ... FROM arrivals WHERE id in a range ORDER BY id``,
+    received and due at once, skipping keys the inbox holds already; built once per database."""
+    sql = _MOVE_SQL.get(connection.alias)
+    if sql is not None:
+        return sql
+    quote = connection.ops.quote_name
+
+    def column(model: type[Any], name: str) -> str:
+        return quote(str(cast("Field[Any, Any]", model._meta.get_field(name)).column))
+
+    copied = [column(WebhookEvent, name) for name in ARRIVAL_FIELDS]
+    source = [column(WebhookArrival, name) for name in ARRIVAL_FIELDS]
+    received_at = column(WebhookArrival, "received_at")
+    set_here = ["status", "attempts", "next_attempt_at", "affected", "last_error", "traceback"]
+    set_here.append("claim_token")
+    values = ["%s", "0", received_at, "%s", "''", "''", "''"]
+    arrival_id = column(WebhookArrival, "id")
+    sql = _MOVE_SQL[connection.alias] = (
+        f"INSERT INTO {quote(WebhookEvent._meta.db_table)} "  # noqa: S608  # nosec B608  # names from model metadata, quoted; values bound
+        f"({', '.join(copied + [column(WebhookEvent, n) for n in set_here])}) "
+        f"SELECT {', '.join(source + values)} FROM {quote(WebhookArrival._meta.db_table)} "
+        f"WHERE {arrival_id} > %s AND {arrival_id} <= %s ORDER BY {arrival_id} "
+        "ON CONFLICT DO NOTHING"
+    )
+    return sql
+
+
+def waiting_arrivals() -> QuerySet[WebhookArrival]:
+    """Arrivals not moved into the inbox yet: past the mark (a primary-key range)."""
+    mark = WebhookArrivalMark.objects.filter(pk=1).values("moved_through")
+    return WebhookArrival.objects.filter(pk__gt=Coalesce(Subquery(mark), 0))
+
+
+@contextmanager
+def _move_gate(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """A move holds the receivers' gate on a SQLite file (taken before its transaction begins):
+    receivers then wait on the gate's lock, woken the moment the move commits, instead of sleeping
+    in SQLite's busy handler. No deadlock: nothing that holds SQLite's write lock waits for the
+    gate (only receivers, in autocommit, and moves, before they begin, take it)."""
+    if connection.vendor != "sqlite" or connection.is_in_memory_db() or connection.in_atomic_block:  # type: ignore[attr-defined]
+        yield
+        return
+    with _gate_held(connection):
+        yield
+
+
+def webhook_arrivals_waiting() -> bool:
+    """Whether any arrival has not been moved into the inbox yet (one indexed read)."""
+    return waiting_arrivals().exists()
+
+
+def webhook_arrivals_move(*, limit: int = ARRIVAL_MOVE_BATCH) -> int:
+    """Move up to ``limit`` arrivals into the inbox, oldest first, as ``received`` and due now;
+    returns how many arrivals it took (an arrival whose key the inbox holds already, stored there
+    by another path, is taken and adds nothing). One transaction: the inbox rows, the arrivals'
+    payloads emptied, the mark advanced, or none of it (a worker killed mid-move leaves the
+    arrivals to the next one). Ids ascend in commit order under SQLite's single writer, which is
+    where arrivals are stored, so nothing below the mark can still appear."""
+    if not webhook_arrivals_waiting():
+        return 0
+    connection = connections[router.db_for_write(WebhookArrival)]
+    with _move_gate(connection), transaction.atomic(using=connection.alias):
+        mark, _ = WebhookArrivalMark.objects.select_for_update().get_or_create(pk=1)
+        ids = list(
+            WebhookArrival.objects.filter(pk__gt=mark.moved_through)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return 0
+        through = ids[-1]
+        no_affected = cast("Field[Any, Any]", WebhookEvent._meta.get_field("affected"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _move_sql(connection),
+                [
+                    WebhookEvent.Status.RECEIVED.value,
+                    no_affected.get_db_prep_save([], connection),
+                    mark.moved_through,
+                    through,
+                ],
+            )
+        WebhookArrival.objects.filter(pk__gt=mark.moved_through, pk__lte=through).update(
+            body="", headers={}
+        )
+        mark.moved_through = through
+        mark.save(update_fields=["moved_through"])
+    return len(ids)
+
+
 _wake_lock = threading.Lock()
 _last_wake = -1e9
 
 
-def enqueue_webhook_event(event_pk: int) -> None:
+def enqueue_webhook_event(event_pk: int, *, receipt: bool = False) -> None:
     """Wake a drain for the committed event. Coalesced per process: at most one wake per
     WEBHOOK_WAKE_WINDOW_SECONDS, because a drain runs every due event and keeps polling for
     WEBHOOK_DRAIN_LINGER_SECONDS after its queue empties, and a drain that ends waits one window
@@ -389,7 +558,9 @@ def enqueue_webhook_event(event_pk: int) -> None:
     except Exception:  # boundary: the broker or the database failed; the row remains due
         with _wake_lock:
             _last_wake = -1e9
-        log.exception("webhook.enqueue_failed", webhook_event=event_pk)
+        log.exception(
+            "webhook.enqueue_failed", **{"receipt" if receipt else "webhook_event": event_pk}
+        )
 
 
 def webhook_drain_places() -> int:

@@ -33,6 +33,7 @@ from integrations.exceptions import InvalidTransition
 from integrations.facts import ObjectNotReady
 from integrations.models import WebhookEvent
 from integrations.webhooks.alerts import webhook_dead_alert
+from integrations.webhooks.inbox import webhook_arrivals_move
 from integrations.webhooks.registry import HandlerOutcome, MalformedWebhook, get_webhook_endpoint
 
 log = structlog.get_logger(__name__)
@@ -242,7 +243,9 @@ def process_due_webhooks(
     have been tried, ``time_budget_seconds`` have passed, or ``keep_going`` (asked after each
     event) says no (the events already claimed are run first). Each event is tried at most once
     per call; events claimed meanwhile by another worker are skipped. Returns how many this call
-    ran. Safe to run in several workers at once."""
+    ran. Safe to run in several workers at once. Arrivals waiting (the embedded profile's
+    receiver) are moved into the inbox first, a batch per call."""
+    webhook_arrivals_move()
     return INBOX.run_due(
         _run, limit=limit, time_budget_seconds=time_budget_seconds, keep_going=keep_going
     )

@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from integrations.models import WebhookEvent, WebhookRejection
+from integrations.models import WebhookArrival, WebhookArrivalMark, WebhookEvent, WebhookRejection
 from integrations.models.webhooks import WebhookRejectionCounter
 
 PRUNABLE = (WebhookEvent.Status.PROCESSED, WebhookEvent.Status.IGNORED)
@@ -21,6 +22,7 @@ class PruneResult:
     events: int
     rejections: int
     rejection_counters: int = 0
+    arrivals: int = 0
 
 
 def prunable_webhook_events(*, now: datetime | None = None) -> QuerySet[WebhookEvent]:
@@ -29,6 +31,16 @@ def prunable_webhook_events(*, now: datetime | None = None) -> QuerySet[WebhookE
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
     return WebhookEvent.objects.filter(status__in=PRUNABLE, received_at__lt=cutoff).filter(
         Q(processed_at__lt=cutoff) | Q(processed_at__isnull=True)
+    )
+
+
+def prunable_webhook_arrivals(*, now: datetime | None = None) -> QuerySet[WebhookArrival]:
+    """Arrivals moved into the inbox (their key kept for the dedupe, their payload already gone)
+    and received more than WEBHOOK_RETENTION_DAYS ago; one not moved yet is never prunable."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_RETENTION_DAYS)
+    moved = WebhookArrivalMark.objects.filter(pk=1).values("moved_through")
+    return WebhookArrival.objects.filter(
+        pk__lte=Coalesce(Subquery(moved), 0), received_at__lt=cutoff
     )
 
 
@@ -62,18 +74,20 @@ def _delete_in_batches(queryset: QuerySet[Any], batch_size: int) -> int:
 def webhooks_prune(
     *, now: datetime | None = None, dry_run: bool = False, batch_size: int = 1000
 ) -> PruneResult:
-    """Delete what ``prunable_webhook_events``, ``prunable_webhook_rejections`` and
-    ``prunable_webhook_rejection_counters`` select, in
+    """Delete what ``prunable_webhook_events``, ``prunable_webhook_rejections``,
+    ``prunable_webhook_rejection_counters`` and ``prunable_webhook_arrivals`` select, in
     batches of short transactions; with ``dry_run`` only count. Returns the numbers (to be)
     deleted. Idempotent."""
     events = prunable_webhook_events(now=now)
     rejections = prunable_webhook_rejections(now=now)
     counters = prunable_webhook_rejection_counters(now=now)
+    arrivals = prunable_webhook_arrivals(now=now)
     if dry_run:
         return PruneResult(
             events=events.count(),
             rejections=rejections.count(),
             rejection_counters=counters.count(),
+            arrivals=arrivals.count(),
         )
     return PruneResult(
         # One status at a time, so each batch is read oldest first straight off the
@@ -83,4 +97,5 @@ def webhooks_prune(
         ),
         rejections=_delete_in_batches(rejections, batch_size),
         rejection_counters=_delete_in_batches(counters, batch_size),
+        arrivals=_delete_in_batches(arrivals, batch_size),
     )

@@ -8,6 +8,7 @@ import structlog
 from django.conf import settings
 
 from integrations.webhooks.inbox import (
+    webhook_arrivals_waiting,
     webhook_drain_lease_seconds,
     webhook_drain_place_release,
     webhook_drain_place_take,
@@ -46,7 +47,7 @@ def drain(slot: int | None = None, token: str = "") -> int:
             webhook_drain_place_release(slot=slot, token=token)
     if slot is not None:
         time.sleep(settings.WEBHOOK_WAKE_WINDOW_SECONDS)
-        if due_webhook_event_ids(limit=1):
+        if due_webhook_event_ids(limit=1) or webhook_arrivals_waiting():
             try:
                 webhook_drain_wake()
             except Exception:  # boundary: the broker is down; the sweeper runs the due events
@@ -118,4 +119,4 @@ def sweep() -> int:
 def prune() -> dict[str, int]:
     """Delete processed/ignored events and rejections past their retention."""
     result = webhooks_prune()
-    return {"events": result.events, "rejections": result.rejections}
+    return {"events": result.events, "rejections": result.rejections, "arrivals": result.arrivals}

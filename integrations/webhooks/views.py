@@ -4,7 +4,9 @@
 (``UrlTokenEndpoint.verify_url_token``, checked with the signature); any other endpoint answers
 404 there.
 
-Status codes: 200 stored or already stored; 400 malformed (or a body the server could not read);
+Status codes: 200 stored or already stored (``{"status": "stored" | "duplicate", "id": N}``, N the
+inbox row; on the embedded profile's receiver ``"receipt": N`` instead, N the WebhookArrival the
+drain moves into the inbox right after); 400 malformed (or a body the server could not read);
 401 bad or stale signature (counted; a bounded sample is kept as WebhookRejection rows, see
 ``inbox.webhook_rejection_record``); 404 unknown provider;
 405 not POST; 411 a chunked body the server cannot frame; 413 body too big.
@@ -214,5 +216,8 @@ def _store(
         event_type=parsed.event_type,
         outcome=status,
         webhook_event=result.event_id,
+        receipt=result.receipt,
     )
+    if result.event_id is None:
+        return _Acknowledgement({"status": status, "receipt": result.receipt})
     return _Acknowledgement({"status": status, "id": result.event_id})

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from accounts.models import Customer, CustomerIdentifier
 from integrations.models import WebhookEvent
+from integrations.webhooks.inbox import webhook_arrivals_move
 from integrations.webhooks.registry import register_webhook_endpoint, unregister_webhook_endpoint
 from integrations.webhooks.standard import StandardWebhooksEndpoint
 from tests.browser.conftest import Browser
@@ -44,7 +45,8 @@ def _failed_event() -> WebhookEvent:
     )
     response = Client().post(URL, data=body, content_type="application/json", headers=headers)
     assert response.status_code == 200, response.content
-    event = WebhookEvent.objects.get(pk=response.json()["id"])
+    webhook_arrivals_move()  # stored as an arrival (a SQLite file in autocommit): into the inbox
+    event = WebhookEvent.objects.get(event_id=headers["webhook-id"])
     if event.status == S.RECEIVED:  # processing is queued, not run in the request
         from integrations.webhooks.processing import webhook_event_process
 

@@ -164,8 +164,8 @@ def test_the_collectors_query_count_does_not_grow_with_rows_or_providers() -> No
         figures = ops_figures()
     assert len(figures.inbox_backlog_by_provider()) == 12
     assert len(small.captured_queries) == len(large.captured_queries)
-    # inbox, deliveries, breakers, ledger window, one broker count per cluster queue
-    assert len(large.captured_queries) <= 6
+    # inbox, arrivals, deliveries, breakers, ledger window, one broker count per cluster queue
+    assert len(large.captured_queries) <= 7
 
 
 def test_the_ledger_is_read_over_its_window_only(settings: Any) -> None:

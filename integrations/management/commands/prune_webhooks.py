@@ -29,5 +29,6 @@ class Command(BaseCommand):
                 f"{verb} {result.events} webhook event(s) older than "
                 f"{settings.WEBHOOK_RETENTION_DAYS} days and {result.rejections} rejection(s) "
                 f"older than {settings.WEBHOOK_REJECTION_RETENTION_DAYS} days."
+                + (f" {verb} {result.arrivals} moved arrival key(s)." if result.arrivals else "")
             )
         )

@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.customers.services import customer_identifier_link
 from accounts.models import Customer
 from integrations.exceptions import InvalidTransition
-from integrations.models import WebhookEvent
+from integrations.models import WebhookArrival, WebhookEvent
 from integrations.webhooks.registry import HandlerOutcome, ParsedWebhook
 from integrations.webhooks.standard import standard_webhooks_headers
 from orders.models import Order
@@ -106,6 +106,22 @@ def sign_raw(body: bytes, *, msg_id: str = "msg_raw") -> dict[str, str]:
         body=body.decode(),
         at=datetime.now(tz=UTC),
     )
+
+
+def stored_keys(**filters: Any) -> list[str]:
+    """The event ids stored, whether in the inbox or (the embedded profile's receiver, in
+    autocommit) as arrivals the drain has not moved yet; each key once per table it is in."""
+    moved = set(WebhookEvent.objects.values_list("event_id", flat=True))
+    arrived = WebhookArrival.objects.filter(**filters).values_list("event_id", flat=True)
+    inbox = WebhookEvent.objects.filter(**filters).values_list("event_id", flat=True)
+    return [*inbox, *(key for key in arrived if key not in moved)]
+
+
+def awaiting(event_id: str) -> bool:
+    """Stored and not processed yet: an arrival not moved, or an inbox row still received."""
+    if WebhookEvent.objects.filter(event_id=event_id).exists():
+        return WebhookEvent.objects.filter(event_id=event_id, status="received").exists()
+    return WebhookArrival.objects.filter(event_id=event_id).exists()
 
 
 def make_due(event: WebhookEvent) -> None:

@@ -43,7 +43,7 @@ def _listed(response) -> set[str]:
 def test_changelist_renders_every_event_with_bounded_queries(
     inbox, staff_client, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):  # 7, and the arrivals waiting
         response = staff_client.get(reverse(CHANGELIST))
     assert response.status_code == 200
     assert _listed(response) == {"msg_adm_processed", "msg_adm_ignored", "msg_adm_failed"}
@@ -52,7 +52,7 @@ def test_changelist_renders_every_event_with_bounded_queries(
         WebhookEvent(provider=PROVIDER, event_id=f"bulk_{n}", event_type=f"t.{n}", body="{}")
         for n in range(40)
     )
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):  # 7, and the arrivals waiting
         response = staff_client.get(reverse(CHANGELIST))
     assert len(_listed(response)) == 43
 

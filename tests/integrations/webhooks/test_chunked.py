@@ -33,10 +33,15 @@ def _pieces(body: bytes, size: int) -> list[bytes]:
 
 
 def _stored(db_file: Path, event_id: str) -> list[tuple[str, str]]:
+    """The delivery as stored: the receiver on the server's SQLite file stores an arrival (no
+    task cluster runs here to move it into the inbox); the inbox is read too, so that a delivery
+    stored in either place counts, and one stored in both counts twice."""
     with sqlite3.connect(db_file) as conn:
         return conn.execute(
+            "SELECT event_id, event_type FROM integrations_webhookarrival WHERE event_id = ? "
+            "UNION ALL "
             "SELECT event_id, event_type FROM integrations_webhookevent WHERE event_id = ?",
-            (event_id,),
+            (event_id, event_id),
         ).fetchall()
 
 

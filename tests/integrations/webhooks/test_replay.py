@@ -264,4 +264,4 @@ def test_prune_deletes_only_finished_events_past_retention_and_old_rejections(se
     assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {e.pk for e in kept}
     assert not WebhookEvent.objects.filter(pk__in=[e.pk for e in doomed]).exists()
     assert list(WebhookRejection.objects.values_list("pk", flat=True)) == [recent_rejection.pk]
-    assert prune() == {"events": 0, "rejections": 0}
+    assert prune() == {"events": 0, "rejections": 0, "arrivals": 0}
