@@ -147,12 +147,11 @@ class Bench:
         """The arrival's values inserted as an inbox row, received and due now, with every index
         of the inbox written: the receiver before arrivals (only SQLite's own cursor runs it)."""
         from integrations.models import WebhookEvent
-        from integrations.webhooks.inbox import ARRIVAL_FIELDS
+        from integrations.webhooks.inbox import ARRIVAL_FIELDS, INSERTED_FIELDS
 
         quote = self.connection.ops.quote_name
         meta = WebhookEvent._meta
-        names = [*ARRIVAL_FIELDS, "status", "attempts", "next_attempt_at", "affected"]
-        names += ["last_error", "traceback", "claim_token"]
+        names = INSERTED_FIELDS  # the arrival's columns first, then the inbox's own
         columns = ", ".join(quote(str(meta.get_field(n).column)) for n in names)  # type: ignore[union-attr]
         values = [f"?{n}" for n in range(1, len(ARRIVAL_FIELDS) + 1)]
         received_at = f"?{ARRIVAL_FIELDS.index('received_at') + 1}"

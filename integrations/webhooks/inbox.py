@@ -89,37 +89,20 @@ def webhook_event_store(
     arrival = gated and settings.WEBHOOK_ARRIVALS
     plan = _insert_plan(connection, arrival=arrival)
     now = plan.bind_time(timezone.now(), connection)
-    occurred_at = plan.bind_time(parsed.occurred_at, connection)
-    headers_value = plan.bind_json(dict(headers), connection)
-    if arrival:
-        params: tuple[Any, ...] = (
-            provider,
-            parsed.event_id,
-            parsed.event_type,
-            headers_value,
-            body,
-            now,  # received_at
-            occurred_at,
-            parsed.object_id,
-        )
-    else:
-        params = (
-            provider,
-            parsed.event_id,
-            parsed.event_type,
-            headers_value,
-            body,
-            now,  # received_at
-            occurred_at,
-            WebhookEvent.Status.RECEIVED.value,
-            0,  # attempts
-            now,  # next_attempt_at
-            parsed.object_id,
-            plan.no_affected,
-            "",  # last_error
-            "",  # traceback
-            "",  # claim_token
-        )
+    # An arrival's values are the inbox row's first ones (ARRIVAL_FIELDS); the inbox row adds
+    # its processing state: received, no attempt, due now.
+    params: tuple[Any, ...] = (
+        provider,
+        parsed.event_id,
+        parsed.event_type,
+        plan.bind_json(dict(headers), connection),
+        body,
+        now,  # received_at
+        plan.bind_time(parsed.occurred_at, connection),
+        parsed.object_id,
+    )
+    if not arrival:
+        params += (WebhookEvent.Status.RECEIVED.value, 0, now, plan.no_affected, "", "", "")
     checkpoint_due = False
     # The gate's conditions were checked above (``gated``): take it, or pass straight through.
     with _gate_held(connection) if gated else nullcontext() as gate:
@@ -185,25 +168,6 @@ def _sqlite_insert(
             cursor.close()
 
 
-INSERTED_FIELDS = (
-    "provider",
-    "event_id",
-    "event_type",
-    "headers",
-    "body",
-    "received_at",
-    "occurred_at",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "object_id",
-    "affected",
-    "last_error",
-    "traceback",
-    "claim_token",
-)
-"""The columns ``webhook_event_store`` writes into the inbox, in the order of its values."""
-
 ARRIVAL_FIELDS = (
     "provider",
     "event_id",
@@ -216,6 +180,18 @@ ARRIVAL_FIELDS = (
 )
 """The columns ``webhook_event_store`` writes into an arrival, in the order of its values; each
 is the inbox's column of the same name (``webhook_arrivals_move`` copies them)."""
+
+INSERTED_FIELDS = (
+    *ARRIVAL_FIELDS,
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "affected",
+    "last_error",
+    "traceback",
+    "claim_token",
+)
+"""The columns ``webhook_event_store`` writes into the inbox, in the order of its values."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +256,7 @@ def _insert_plan(connection: BaseDatabaseWrapper, *, arrival: bool = False) -> _
             connection.vendor == "sqlite"
             and settings.USE_TZ
             and connection.timezone_name == "UTC"
-            and all(getattr(by_name[name], "encoder", None) is None for name in ("headers",))
+            and getattr(by_name["headers"], "encoder", None) is None
             and getattr(no_affected, "encoder", None) is None
         ),
     )
@@ -457,8 +433,9 @@ def _move_sql(connection: BaseDatabaseWrapper) -> str:
     copied = [column(WebhookEvent, name) for name in ARRIVAL_FIELDS]
     source = [column(WebhookArrival, name) for name in ARRIVAL_FIELDS]
     received_at = column(WebhookArrival, "received_at")
-    set_here = ["status", "attempts", "next_attempt_at", "affected", "last_error", "traceback"]
-    set_here.append("claim_token")
+    # The inbox's own columns (INSERTED_FIELDS after ARRIVAL_FIELDS): received, no attempt, due
+    # since it arrived, nothing affected, no error, no claim.
+    set_here = list(INSERTED_FIELDS[len(ARRIVAL_FIELDS) :])
     values = ["%s", "0", received_at, "%s", "''", "''", "''"]
     arrival_id = column(WebhookArrival, "id")
     sql = _MOVE_SQL[connection.alias] = (
